@@ -1,0 +1,109 @@
+"""Make a large trace by repeating a sample trace with shifted times and ids.
+
+Every repetition moves ``ts`` past the previous copy's end and offsets the ids that link
+events (correlation, External id, flow ids), so the result is a valid, realistic trace of
+any size: the loader sees a long profile, not the same events again.
+
+    python bench/make_big.py OUT.json --mb 150 [--source sample_traces/decode.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_SOURCE = os.path.join(HERE, "..", "sample_traces", "decode.json")
+_ID_ARGS = ("correlation", "External id", "Python id", "Python parent id")
+
+
+def _read(path: str) -> dict[str, Any]:
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        data = json.load(f)
+    return data if isinstance(data, dict) else {"traceEvents": data}
+
+
+def _span(events: list[dict]) -> tuple[float, float]:
+    ts = [e["ts"] for e in events if isinstance(e.get("ts"), (int, float))]
+    ends = [e["ts"] + e.get("dur", 0) for e in events
+            if isinstance(e.get("ts"), (int, float)) and isinstance(e.get("dur", 0), (int, float))]
+    return min(ts), max(ends)
+
+
+def _shift(e: dict, dt: float, did: int, decimals: int | None) -> dict:
+    e = dict(e)
+    if isinstance(e.get("ts"), (int, float)):
+        e["ts"] = round(e["ts"] + dt, decimals) if decimals else e["ts"] + dt
+    if "id" in e and isinstance(e["id"], int):
+        e["id"] += did
+    a = e.get("args")
+    if isinstance(a, dict) and any(k in a for k in _ID_ARGS):
+        a = dict(a)
+        for k in _ID_ARGS:
+            if isinstance(a.get(k), int) and a[k] >= 0:
+                a[k] += did
+        e["args"] = a
+    return e
+
+
+def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE) -> dict[str, Any]:
+    """Write ``out`` (≥ target_mb MB); return facts about it."""
+    data = _read(source)
+    events = [e for e in data["traceEvents"] if isinstance(e, dict)]
+    meta = [e for e in events if e.get("ph") == "M"]
+    body = [e for e in events if e.get("ph") != "M"]
+    lo, hi = _span(body)
+    period = (hi - lo) * 1.05 + 10
+    ids = [e.get("id") for e in body if isinstance(e.get("id"), int)]
+    for e in body:
+        a = e.get("args")
+        if isinstance(a, dict):
+            ids += [a[k] for k in _ID_ARGS if isinstance(a.get(k), int)]
+    id_period = (max(ids) + 1) if ids else 0
+    decimals = 3 if any(isinstance(e.get("ts"), float) for e in body) else None
+    head = {k: v for k, v in data.items() if k != "traceEvents"}
+    target = int(target_mb * 1e6)
+    count = 0
+    reps = 0
+    with open(out, "w") as f:
+        f.write("{\n")
+        for k, v in head.items():
+            f.write(f"  {json.dumps(k)}: {json.dumps(v)},\n")
+        f.write('  "traceEvents": [\n')
+        first = True
+        for e in meta:
+            f.write(("" if first else ",\n") + json.dumps(e))
+            first = False
+            count += 1
+        while f.tell() < target:
+            dt, did = reps * period, reps * id_period
+            if not first:
+                f.write(",\n")
+            first = False
+            f.write(",\n".join(json.dumps(_shift(e, dt, did, decimals)) for e in body))
+            count += len(body)
+            reps += 1
+        f.write(",\n" + json.dumps({"ph": "i", "s": "g", "name": "end", "pid": 0, "tid": 0,
+                            "ts": lo + reps * period}))
+        f.write("\n  ]\n}\n")
+        count += 1
+    return {"path": out, "bytes": os.path.getsize(out), "events": count, "repeats": reps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--mb", type=float, default=150.0)
+    ap.add_argument("--source", default=DEFAULT_SOURCE)
+    args = ap.parse_args(argv)
+    print(json.dumps(make_big(args.out, args.mb, args.source)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

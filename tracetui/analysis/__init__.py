@@ -1,0 +1,1 @@
+"""Analyses over a loaded trace (numpy only; imports neither textual nor rich)."""

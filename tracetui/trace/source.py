@@ -1,0 +1,227 @@
+"""Opening a trace file: plain or gzip (by magic bytes), with byte-level progress.
+
+Everything here is about bytes; the JSON layer lives in :mod:`tracetui.trace.loader`.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+import stat
+import zlib
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class TraceError(Exception):
+    """A trace that cannot be opened. ``str(err)`` is one line meant for the user."""
+
+
+class CountingReader:
+    """A read-only file wrapper that counts the bytes handed out (progress on disk)."""
+
+    __slots__ = ("_f", "pos")
+
+    def __init__(self, f: BinaryIO, pos: int = 0) -> None:
+        self._f = f
+        self.pos = pos
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.pos += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class GzipStream:
+    """Decompresses a (possibly multi-member) gzip stream read through a CountingReader.
+
+    Unlike :class:`gzip.GzipFile` this tells a cut-off stream (``truncated``) apart from
+    corrupt data (``zlib.error``), and keeps the compressed position for progress.
+    """
+
+    #: Decompressed bytes between two saved decompressor states (for random access later).
+    SNAPSHOT_EVERY = 32 << 20
+
+    def __init__(self, raw: CountingReader, chunk: int = 1 << 20,
+                 snapshots: list[tuple[int, int, Any]] | None = None) -> None:
+        self._raw = raw
+        self._chunk = chunk
+        self._d = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._eof = False
+        self._buf = b""
+        self._off = 0
+        self.truncated = False
+        self.out_pos = 0  # decompressed bytes handed out by read()
+        self._made = 0  # decompressed bytes produced so far
+        # (decompressed offset, compressed offset, decompressor state), if wanted
+        self.snapshots = snapshots
+
+    @classmethod
+    def resume(cls, path: str, snapshot: tuple[int, int, Any]) -> "GzipStream":
+        """A stream that starts at a saved state (decompressed offset ``snapshot[0]``)."""
+        out_pos, raw_pos, state = snapshot
+        f = open(path, "rb", buffering=0)
+        f.seek(raw_pos)
+        g = cls(CountingReader(f, raw_pos))
+        if state is not None:
+            g._d = state.copy()
+        g.out_pos = g._made = out_pos
+        return g
+
+    def _fill(self) -> bytes:
+        while True:
+            snaps = self.snapshots
+            if snaps is not None and not self._pending and \
+                    self._made - (snaps[-1][0] if snaps else 0) >= self.SNAPSHOT_EVERY:
+                snaps.append((self._made, self._raw.pos, self._d.copy()))
+            data, self._pending = (self._pending or self._raw.read(self._chunk)), b""
+            if not data:
+                # The stream ended; if the current member never reached its
+                # end-of-stream marker the file was cut off.
+                self.truncated = not self._d.eof
+                self._eof = True
+                return b""
+            # Bounded output per call: a small compressed block can inflate enormously.
+            out = self._d.decompress(data, 1 << 20)
+            if self._d.unconsumed_tail:
+                self._pending = self._d.unconsumed_tail
+            elif self._d.eof and self._d.unused_data:
+                rest = self._d.unused_data
+                if rest[:2] == GZIP_MAGIC:  # another gzip member follows
+                    self._d = zlib.decompressobj(wbits=31)
+                    self._pending = rest
+                elif rest.strip(b"\x00"):  # zero padding is tolerated, anything else is not
+                    raise zlib.error("trailing garbage after the gzip stream")
+            if out:
+                self._made += len(out)
+                return out
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` decompressed bytes (all that is left if n < 0); b"" at the end."""
+        if self._off >= len(self._buf):
+            if self._eof:
+                return b""
+            self._buf, self._off = self._fill(), 0
+        end = len(self._buf) if n < 0 else self._off + n
+        out = self._buf[self._off : end]
+        self._off += len(out)
+        self.out_pos += len(out)
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+@dataclass
+class Source:
+    """A trace file on disk."""
+
+    path: str
+    size: int
+    compressed: bool
+    #: gzip only: saved decompressor states, filled while the loader streams the file
+    snapshots: list[tuple[int, int, Any]] | None = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> "Source":
+        p = os.fspath(path)
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise TraceError(f"{p}: no such file") from None
+        except PermissionError:
+            raise TraceError(f"{p}: permission denied") from None
+        except OSError as e:
+            raise TraceError(f"{p}: cannot open ({e.strerror or e})") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise TraceError(f"{p}: is a directory, not a trace file")
+        try:
+            with open(p, "rb") as f:
+                head = f.read(2)
+        except PermissionError:
+            raise TraceError(f"{p}: permission denied") from None
+        except OSError as e:
+            if e.errno == errno.EISDIR:
+                raise TraceError(f"{p}: is a directory, not a trace file") from None
+            raise TraceError(f"{p}: cannot read ({e.strerror or e})") from None
+        if not head:
+            raise TraceError(f"{p}: the file is empty")
+        return cls(path=p, size=st.st_size, compressed=head == GZIP_MAGIC)
+
+    def open_stream(self, record: bool = False) -> tuple[CountingReader, CountingReader | GzipStream]:
+        """Return (raw, stream): ``raw.pos`` is progress on disk, ``stream`` yields JSON bytes.
+
+        With ``record``, a gzip stream saves decompressor states for :meth:`read_range`.
+        """
+        try:
+            raw = CountingReader(open(self.path, "rb", buffering=0))
+        except OSError as e:
+            raise TraceError(f"{self.path}: cannot read ({e.strerror or e})") from None
+        if self.compressed:
+            if record:
+                self.snapshots = []
+            return raw, GzipStream(raw, snapshots=self.snapshots if record else None)
+        return raw, raw
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        """``length`` bytes of the JSON text from ``offset`` (decompressed coordinates)."""
+        if not self.compressed:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        snaps = self.snapshots or []
+        best = (0, 0, None)
+        for snap in snaps:
+            if snap[0] <= offset:
+                best = snap
+        g = GzipStream.resume(self.path, best)
+        try:
+            skip = offset - best[0]
+            while skip > 0:
+                got = g.read(min(skip, 1 << 20))
+                if not got:
+                    return b""
+                skip -= len(got)
+            parts, need = [], length
+            while need > 0:
+                got = g.read(min(need, 1 << 22))
+                if not got:
+                    break
+                parts.append(got)
+                need -= len(got)
+            return b"".join(parts)
+        finally:
+            g.close()
+
+    def read_head(self, limit: int) -> bytes:
+        """The first ``limit`` bytes of the (decompressed) JSON text."""
+        raw, stream = self.open_stream()
+        parts: list[bytes] = []
+        try:
+            got = 0
+            while got < limit:
+                block = stream.read(min(1 << 20, limit - got))
+                if not block:
+                    break
+                parts.append(block)
+                got += len(block)
+            return b"".join(parts)[:limit]
+        except (zlib.error, EOFError, gzip.BadGzipFile) as e:
+            if not parts:
+                raise TraceError(f"{self.path}: broken gzip data ({e})") from None
+            return b"".join(parts)[:limit]
+        finally:
+            raw.close()

@@ -1,0 +1,78 @@
+"""Interned strings: every name and category is stored once and referred to by an int32 id."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import numpy as np
+
+
+def as_text(value: Any) -> str:
+    """A trace value used as a name, as text (non-strings are kept as data, not dropped)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class StringTable:
+    """Append-only table of unique strings. Id 0 is always the empty string."""
+
+    def __init__(self) -> None:
+        self.strings: list[str] = [""]
+        self._ids: dict[Any, int] = {"": 0}
+        self.non_text = 0  # names/categories that were not strings in the trace
+
+    def __len__(self) -> int:
+        return len(self.strings)
+
+    def __getitem__(self, i: int) -> str:
+        return self.strings[i]
+
+    def intern(self, value: Any) -> int:
+        try:
+            got = self._ids.get(value)
+        except TypeError:  # unhashable (list, dict)
+            got = None
+        if got is not None:
+            return got
+        text = as_text(value)
+        if not isinstance(value, str) and value is not None:
+            self.non_text += 1
+        got = self._ids.get(text)
+        if got is None:
+            got = len(self.strings)
+            self.strings.append(text)
+            self._ids[text] = got
+        try:
+            self._ids[value] = got
+        except TypeError:
+            pass
+        return got
+
+    def intern_many(self, values: list[Any]) -> np.ndarray:
+        """Ids of ``values`` as int32; the common case (all seen before) is one C-speed pass."""
+        get = self._ids.get
+        try:
+            ids = [get(v) for v in values]
+        except TypeError:
+            ids = [self.intern(v) for v in values]
+        else:
+            if None in ids:
+                intern = self.intern
+                ids = [i if i is not None else intern(v) for i, v in zip(ids, values)]
+        return np.array(ids, dtype=np.int32)
+
+    def lookup(self, text: str) -> int | None:
+        """Id of ``text`` if it occurs in the trace."""
+        i = self._ids.get(text)
+        return i if i is not None and self.strings[i] == text else None
+
+    def ids_matching(self, pred: Iterable[str] | Any) -> np.ndarray:
+        """Ids of strings for which ``pred(s)`` is true (pred: callable)."""
+        return np.array([i for i, s in enumerate(self.strings) if pred(s)], dtype=np.int32)

@@ -1,0 +1,668 @@
+"""The in-memory index: lanes of slices as numpy columns, and the queries the UI uses.
+
+All slices live in global columns sorted by (lane, start, longest first); a :class:`Lane` is a
+range of rows. Times are int64 nanoseconds relative to the trace start. Within one
+(lane, depth) slices never overlap, so the busy time of any window is two ``searchsorted``
+calls on a prefix sum of durations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .events import args_of as event_args
+from .strings import StringTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .loader import Loader, PieceTable
+
+LANE_GPU = "gpu"  # one GPU stream: kernels, memcpy, memset
+LANE_GPU_ANNOTATION = "gpu_annotation"  # gpu_user_annotation spans of one stream
+LANE_CPU = "cpu"  # one CPU thread (or any other pid/tid)
+
+_NUM = re.compile(r"(-?\d+)")
+
+
+@dataclass
+class DepthIndex:
+    """The slices of one (lane, depth): global rows, starts, ends and a prefix sum of durations."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    cum: np.ndarray  # cum[k] = total duration of the first k slices
+
+    def busy_before(self, t: np.ndarray | int) -> np.ndarray:
+        """Covered time in (-inf, t) for each t: O(log n) each."""
+        t = np.asarray(t, dtype=np.int64)
+        k = np.searchsorted(self.starts, t, side="right")
+        total = self.cum[k]
+        last = np.maximum(k - 1, 0)
+        if len(self.ends):
+            over = np.where(k > 0, np.maximum(self.ends[last] - t, 0), 0)
+        else:
+            over = np.zeros_like(t)
+        return total - over
+
+
+@dataclass
+class Lane:
+    """One horizontal lane of the timeline (a GPU stream, its annotations, or a CPU thread)."""
+
+    index: int
+    name: str
+    kind: str
+    pid: Any
+    tid: Any
+    device: int  # -1 if not a GPU lane
+    stream: int  # -1 if not a GPU lane
+    lo: int  # rows [lo, hi) of the trace's slice columns
+    hi: int
+    max_depth: int = 0
+    process: str = ""
+    thread: str = ""
+    instants: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # instant rows
+    _trace: "Trace | None" = field(default=None, repr=False)
+    _depths: dict[int, DepthIndex] = field(default_factory=dict, repr=False)
+
+    @property
+    def count(self) -> int:
+        return self.hi - self.lo
+
+    def depth_index(self, depth: int) -> DepthIndex:
+        got = self._depths.get(depth)
+        if got is None:
+            tr = self._trace
+            assert tr is not None
+            d = tr.depth[self.lo : self.hi]
+            rows = np.flatnonzero(d == depth) + self.lo
+            starts = tr.start[rows]
+            ends = starts + tr.dur[rows]
+            cum = np.zeros(len(rows) + 1, np.int64)
+            np.cumsum(tr.dur[rows], out=cum[1:])
+            got = DepthIndex(rows, starts, ends, cum)
+            self._depths[depth] = got
+        return got
+
+    def busy(self, t0: int, t1: int, depth: int = 0) -> int:
+        """Time in [t0, t1) covered by this lane's slices at ``depth``."""
+        b = self.depth_index(depth).busy_before(np.array([t0, t1], np.int64))
+        return int(b[1] - b[0])
+
+    def busy_bins(self, edges: np.ndarray, depth: int = 0) -> np.ndarray:
+        """Covered time in each bin [edges[i], edges[i+1]): one vectorised call per frame."""
+        b = self.depth_index(depth).busy_before(np.asarray(edges, np.int64))
+        return np.diff(b)
+
+    def slices_in(self, t0: int, t1: int, depth: int | None = None) -> np.ndarray:
+        """Global rows of the slices overlapping [t0, t1), ordered by depth then start."""
+        depths = range(self.max_depth + 1) if depth is None else (depth,)
+        parts = []
+        for d in depths:
+            di = self.depth_index(d)
+            lo = int(np.searchsorted(di.ends, t0, side="right"))
+            hi = int(np.searchsorted(di.starts, t1, side="left"))
+            # zero-length slices exactly at t0 count as inside
+            while lo > 0 and di.ends[lo - 1] == t0 and di.starts[lo - 1] == t0:
+                lo -= 1
+            if hi > lo:
+                parts.append(di.rows[lo:hi])
+        if not parts:
+            return np.zeros(0, np.int64)
+        return np.concatenate(parts)
+
+    def slice_at(self, t: int, depth: int) -> int:
+        """Row of the slice at ``depth`` covering time t, or -1."""
+        di = self.depth_index(depth)
+        k = int(np.searchsorted(di.starts, t, side="right")) - 1
+        if k >= 0 and (di.ends[k] > t or di.starts[k] == t):
+            return int(di.rows[k])
+        return -1
+
+
+@dataclass
+class CounterTrack:
+    name: str  # "Memory · Total Allocated"
+    pid: Any
+    series: str
+    ts: np.ndarray  # int64 ns relative
+    values: np.ndarray  # float64
+
+
+@dataclass
+class KernelFields:
+    """Typed columns of GPU work (kernels, memcpy, memset), one row per GPU slice."""
+
+    slice: np.ndarray  # global slice row, sorted
+    grid: np.ndarray  # (n, 3) int32
+    block: np.ndarray  # (n, 3) int32
+    registers: np.ndarray
+    shared_memory: np.ndarray
+    blocks_per_sm: np.ndarray
+    warps_per_sm: np.ndarray
+    occupancy: np.ndarray
+    bytes: np.ndarray
+    bandwidth: np.ndarray
+
+    def row_of(self, i: int) -> int:
+        k = int(np.searchsorted(self.slice, i))
+        return k if k < len(self.slice) and self.slice[k] == i else -1
+
+
+class Trace:
+    """A loaded (or still loading) trace. Build it with :func:`tracetui.trace.load`."""
+
+    path: str
+    size: int
+    compressed: bool
+    complete: bool  # False for a snapshot taken while loading
+    truncated: bool
+    warnings: list[str]
+    t0_abs_ns: int  # absolute time of the trace start (file units converted to ns)
+    end_ns: int  # trace span: [0, end_ns)
+    strings: StringTable
+    lanes: list[Lane]
+    # global slice columns, sorted by (lane, start, -dur)
+    lane: np.ndarray
+    start: np.ndarray
+    dur: np.ndarray
+    name: np.ndarray
+    cat: np.ndarray
+    depth: np.ndarray
+    row: np.ndarray  # args row
+    # instants
+    inst_lane: np.ndarray
+    inst_ts: np.ndarray
+    inst_name: np.ndarray
+    inst_cat: np.ndarray
+    inst_row: np.ndarray
+    counters: list[CounterTrack]
+    kernels: KernelFields
+    launch_of: np.ndarray  # per slice: row of the runtime call that launched it, or -1
+    correlation: np.ndarray  # per slice: correlation id, or -1
+    external_id: np.ndarray  # per slice: External id, or -1
+    flow_src: np.ndarray  # flow links between slices (rows), cat id
+    flow_dst: np.ndarray
+    flow_cat: np.ndarray
+    header: dict[str, Any]
+    events: int
+    phase_counts: dict[str, int]
+    bytes_read: int
+    pieces: "PieceTable"  # re-reads any event from the file (args are not kept in memory)
+    extra_args: dict[int, dict]  # args given on an "E", by the row of its "B"
+
+    # ------------------------------------------------------------------------ basic facts
+    @property
+    def slice_count(self) -> int:
+        return len(self.start)
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.start + self.dur
+
+    @property
+    def devices(self) -> list[int]:
+        return sorted({ln.device for ln in self.lanes if ln.kind == LANE_GPU and ln.device >= 0})
+
+    @property
+    def device_properties(self) -> list[dict]:
+        dp = self.header.get("deviceProperties")
+        return dp if isinstance(dp, list) else []
+
+    @property
+    def distributed_info(self) -> dict:
+        di = self.header.get("distributedInfo")
+        return di if isinstance(di, dict) else {}
+
+    def lane_of(self, i: int) -> Lane:
+        return self.lanes[int(self.lane[i])]
+
+    def name_of(self, i: int) -> str:
+        return self.strings[int(self.name[i])]
+
+    def cat_of(self, i: int) -> str:
+        return self.strings[int(self.cat[i])]
+
+    def find_lane(self, name: str) -> Lane | None:
+        for ln in self.lanes:
+            if ln.name == name:
+                return ln
+        return None
+
+    # ------------------------------------------------------------------------ queries
+    def raw_event(self, i: int) -> dict[str, Any] | None:
+        """The event of slice ``i`` as the file has it (re-read from disk)."""
+        ev = self.pieces.event(int(self.row[i]))
+        if ev is None:
+            return None
+        out = {f: getattr(ev, f) for f in ev.__struct_fields__ if f != "args"
+               and getattr(ev, f) is not None}
+        out["args"] = event_args(ev)
+        return out
+
+    def args_of(self, i: int) -> Any:
+        ev = self.raw_event(i)
+        args = ev.get("args") if ev is not None else None
+        extra = self.extra_args.get(int(self.row[i]))
+        if extra:
+            args = {**(args if isinstance(args, dict) else {}), **extra}
+        return args
+
+    def parent_of(self, i: int) -> int:
+        """Row of the enclosing slice one level up on the same lane, or -1."""
+        d = int(self.depth[i])
+        if d == 0:
+            return -1
+        return self.lane_of(i).slice_at(int(self.start[i]), d - 1)
+
+    def ancestors(self, i: int) -> list[int]:
+        out = []
+        p = self.parent_of(i)
+        while p >= 0:
+            out.append(p)
+            p = self.parent_of(p)
+        return out
+
+    @cached_property
+    def _launch_sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        has = np.flatnonzero(self.launch_of >= 0)
+        src = self.launch_of[has]
+        order = np.argsort(src, kind="stable")
+        return src[order], has[order]
+
+    def launched_by(self, i: int) -> int:
+        """For GPU work: row of the runtime call (cudaLaunchKernel, ...) that launched it."""
+        return int(self.launch_of[i])
+
+    def launches(self, i: int) -> np.ndarray:
+        """For a runtime call: rows of the GPU work it launched."""
+        src, dst = self._launch_sorted
+        lo, hi = np.searchsorted(src, [i, i + 1])
+        return dst[lo:hi]
+
+    def flows_from(self, i: int) -> np.ndarray:
+        return self.flow_dst[self.flow_src == i]
+
+    def flows_to(self, i: int) -> np.ndarray:
+        return self.flow_src[self.flow_dst == i]
+
+    def detail(self, i: int) -> dict[str, Any]:
+        """Everything known about slice ``i``, as plain data (for the detail pane and JSON)."""
+        i = int(i)
+        lane = self.lane_of(i)
+        out: dict[str, Any] = {
+            "row": i,
+            "name": self.name_of(i),
+            "cat": self.cat_of(i),
+            "lane": lane.name,
+            "pid": lane.pid,
+            "tid": lane.tid,
+            "depth": int(self.depth[i]),
+            "start_ns": int(self.start[i]),
+            "dur_ns": int(self.dur[i]),
+            "end_ns": int(self.start[i] + self.dur[i]),
+            "args": self.args_of(i),
+        }
+        if self.correlation[i] >= 0:
+            out["correlation"] = int(self.correlation[i])
+        if self.external_id[i] >= 0:
+            out["external_id"] = int(self.external_id[i])
+        k = self.kernels.row_of(i)
+        if k >= 0:
+            kf = self.kernels
+            out["kernel"] = {
+                "grid": [int(x) for x in kf.grid[k]],
+                "block": [int(x) for x in kf.block[k]],
+                "registers_per_thread": int(kf.registers[k]),
+                "shared_memory": int(kf.shared_memory[k]),
+                "blocks_per_sm": float(kf.blocks_per_sm[k]),
+                "warps_per_sm": float(kf.warps_per_sm[k]),
+                "occupancy_pct": float(kf.occupancy[k]),
+                "bytes": int(kf.bytes[k]),
+                "bandwidth_gbps": float(kf.bandwidth[k]),
+            }
+        src = self.launched_by(i)
+        if src >= 0:
+            chain = [src, *self.ancestors(src)]
+            out["launched_by"] = [{"row": r, "name": self.name_of(r), "lane": self.lane_of(r).name}
+                                  for r in chain]
+        kids = self.launches(i)
+        if len(kids):
+            out["launches"] = [int(r) for r in kids[:64]]
+        fl = self.flows_from(i)
+        if len(fl):
+            out["flows_out"] = [int(r) for r in fl[:64]]
+        fl = self.flows_to(i)
+        if len(fl):
+            out["flows_in"] = [int(r) for r in fl[:64]]
+        return out
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def _sort_key(v: Any) -> tuple[int, float, str]:
+    """Numbers before strings; strings with a number ("stream 7") sort by that number."""
+    if isinstance(v, bool):
+        v = int(v)
+    if isinstance(v, (int, float)):
+        return (0, float(v), "")
+    s = str(v)
+    m = _NUM.search(s)
+    return (1, float(m.group(1)) if m else float("inf"), s)
+
+
+def _stream_number(tid: Any) -> int:
+    if isinstance(tid, int):
+        return tid
+    m = _NUM.search(str(tid))
+    return int(m.group(1)) if m else -1
+
+
+def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """Nesting depth of slices sorted by (start, -dur) on one lane.
+
+    depth_i = number of earlier slices still open at start_i, computed for all slices at
+    once. If the slices do not nest properly (partial overlaps), a stack pass keeps the
+    invariant that slices at one depth never overlap.
+    """
+    n = len(start)
+    if n == 0:
+        return np.zeros(0, np.int16)
+    end = start + dur
+    pos = np.arange(n, dtype=np.int64)
+    # Count j with (end_j, j) < (start_i, i): earlier slices that closed by start_i.
+    vals = np.unique(np.concatenate([end, start]))
+    key_end = np.searchsorted(vals, end).astype(np.int64) * n + pos
+    key_q = np.searchsorted(vals, start).astype(np.int64) * n + pos
+    closed = np.searchsorted(np.sort(key_end), key_q, side="left")
+    depth = pos - closed
+    if _depths_valid(start, end, depth):
+        return depth.astype(np.int16) if depth.max(initial=0) < 2**15 else depth.astype(np.int32)
+    return _depth_stack(start, end)
+
+
+def _depths_valid(start: np.ndarray, end: np.ndarray, depth: np.ndarray) -> bool:
+    if (depth < 0).any():
+        return False
+    order = np.lexsort((start, depth))
+    d, s, e = depth[order], start[order], end[order]
+    same = d[1:] == d[:-1]
+    return not (same & (s[1:] < e[:-1])).any()
+
+
+def _depth_stack(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(start), np.int32)
+    stack: list[int] = []
+    for i, (s, e) in enumerate(zip(start.tolist(), end.tolist())):
+        while stack and stack[-1] <= s:
+            stack.pop()
+        out[i] = len(stack)
+        stack.append(e)
+    return out
+
+
+def build_trace(loader: "Loader", final: bool) -> Trace:
+    """Turn what a Loader has gathered so far into a :class:`Trace` (a consistent snapshot)."""
+    b = loader.builder
+    with b.lock:
+        sl = b.slices.view()
+        eb = b.ended_b.view()
+        open_b = [(lane, s, nm, ct, row) for lane, st in b.open_b.items() for (s, nm, ct, row) in st]
+        inst = b.instants.view()
+        cs = b.counter_samples.view()
+        gpu = b.gpu.view()
+        corr = b.corr.view()
+        ext = b.ext.view()
+        flows = b.flows.view()
+        lane_keys = [(lk.pid, lk.tid, lk.sub, lk.gpu, lk.device, lk.stream) for lk in b.lanes]
+        counter_tracks = list(b.counter_tracks)
+        meta = (dict(b.process_names), dict(b.process_labels), dict(b.process_sort),
+                dict(b.thread_names), dict(b.thread_sort))
+        skipped, notes = dict(b.skipped), dict(b.notes)
+        events, phase_counts = b.events, dict(b.phase_counts)
+        n_rows = b.items
+        header = dict(b.header)
+        non_text = b.strings.non_text
+
+    # ---- slices: X events, ended B/E pairs, still-open B events
+    ob = np.array(open_b, dtype=np.int64).reshape(-1, 5)
+    lane = np.concatenate([sl["lane"], eb["lane"], ob[:, 0].astype(np.int32)])
+    start = np.concatenate([sl["start"], eb["start"], ob[:, 1]])
+    dur = np.concatenate([sl["dur"], eb["dur"], np.full(len(ob), -1, np.int64)])
+    name = np.concatenate([sl["name"], eb["name"], ob[:, 2].astype(np.int32)])
+    cat = np.concatenate([sl["cat"], eb["cat"], ob[:, 3].astype(np.int32)])
+    row = np.concatenate([sl["row"], eb["row"], ob[:, 4]])
+
+    # ---- time origin and span
+    firsts = [a.min() for a in (start, inst["ts"], cs["ts"]) if len(a)]
+    t0 = int(min(firsts)) if firsts else 0
+    start = start - t0
+    ends = [int((start + np.maximum(dur, 0)).max())] if len(start) else []
+    if len(inst["ts"]):
+        ends.append(int(inst["ts"].max()) - t0)
+    if len(cs["ts"]):
+        ends.append(int(cs["ts"].max()) - t0)
+    end_ns = max(ends) if ends else 0
+    if len(ob):
+        dur[-len(ob):] = np.maximum(end_ns - start[-len(ob):], 0)
+
+    # ---- lanes: name, kind, order
+    pnames, plabels, psort, tnames, tsort = meta
+    used = np.zeros(len(lane_keys), bool)
+    used[np.unique(lane)] = True
+    if len(inst["lane"]):
+        used[np.unique(inst["lane"])] = True
+    infos = []
+    for li, (pid, tid, sub, is_gpu, device, stream) in enumerate(lane_keys):
+        if not used[li]:
+            continue
+        label = plabels.get(pid, "")
+        gpu_proc = is_gpu or bool(re.match(r"GPU\s*\d+", label)) or sub == "annotations"
+        if gpu_proc:
+            if device < 0:
+                m = _NUM.search(label)
+                device = int(m.group(1)) if m else (pid if isinstance(pid, int) else -1)
+            if stream < 0:
+                stream = _stream_number(tid)
+            kind = LANE_GPU_ANNOTATION if sub == "annotations" else LANE_GPU
+            lname = f"GPU {device} · stream {stream}"
+            if sub == "annotations":
+                lname += " · annotations"
+            process, thread = label or f"GPU {device}", f"stream {stream}"
+        else:
+            kind = LANE_CPU
+            device = stream = -1
+            pn = pnames.get(pid, "")
+            if pid in ("", None) and tid in ("", None):
+                process, thread = "global", ""
+            else:
+                process = f"{pn} {pid}".strip() if pn and str(pid) not in pn else (pn or f"pid {pid}")
+                thread = tnames.get((pid, tid), "").strip() or f"thread {tid}"
+            lname = f"{process} · {thread}" if thread else process
+        pkey = (0 if gpu_proc else 1, psort.get(pid, float("nan")), _sort_key(pid))
+        if pkey[1] != pkey[1]:  # no sort index: by pid
+            pkey = (pkey[0], float("inf"), _sort_key(pid))
+        # a stream's annotation lane comes right after the stream itself
+        tkey = (tsort.get((pid, tid), float("inf")), _sort_key(tid), 1 if sub else 0)
+        infos.append((pkey, tkey, li, lname, kind, pid, tid, device, stream, process, thread))
+    infos.sort(key=lambda x: (x[0], x[1]))
+    remap = np.full(len(lane_keys) + 1, -1, np.int32)
+    for new, info in enumerate(infos):
+        remap[info[2]] = new
+    lane = remap[lane]
+    inst_lane = remap[inst["lane"]] if len(inst["lane"]) else np.zeros(0, np.int32)
+
+    # ---- sort slices by (lane, start, longest first)
+    order = np.lexsort((-dur, start, lane))
+    lane, start, dur, name, cat, row = (a[order] for a in (lane, start, dur, name, cat, row))
+    bounds = np.searchsorted(lane, np.arange(len(infos) + 1))
+    depth = np.zeros(len(start), np.int16)
+    lanes: list[Lane] = []
+    for new, info in enumerate(infos):
+        lo, hi = int(bounds[new]), int(bounds[new + 1])
+        d = compute_depth(start[lo:hi], dur[lo:hi])
+        if d.dtype != depth.dtype and d.max(initial=0) >= 2**15:
+            depth = depth.astype(np.int32)
+        depth[lo:hi] = d
+        _, _, _, lname, kind, pid, tid, device, stream, process, thread = info
+        lanes.append(Lane(index=new, name=lname, kind=kind, pid=pid, tid=tid, device=device,
+                          stream=stream, lo=lo, hi=hi, max_depth=int(d.max(initial=0)),
+                          process=process, thread=thread))
+
+    # ---- args row -> slice row
+    slice_of_row = np.full(n_rows + 1, -1, np.int64)
+    slice_of_row[row] = np.arange(len(row))
+
+    def per_slice(rows_: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = np.full(len(start), -1, np.int64)
+        idx = slice_of_row[rows_]
+        ok = idx >= 0
+        out[idx[ok]] = values[ok]
+        return out
+
+    correlation = per_slice(corr["row"], corr["value"])
+    external_id = per_slice(ext["row"], ext["value"])
+
+    # ---- GPU typed fields
+    g_slice = slice_of_row[gpu["row"]] if len(gpu["row"]) else np.zeros(0, np.int64)
+    keep = g_slice >= 0
+    g_order = np.argsort(g_slice[keep], kind="stable")
+
+    def gcol(k: str) -> np.ndarray:
+        return gpu[k][keep][g_order]
+
+    kernels = KernelFields(
+        slice=g_slice[keep][g_order],
+        grid=np.stack([gcol("gx"), gcol("gy"), gcol("gz")], axis=1),
+        block=np.stack([gcol("bx"), gcol("by"), gcol("bz")], axis=1),
+        registers=gcol("regs"), shared_memory=gcol("smem"), blocks_per_sm=gcol("blocks_per_sm"),
+        warps_per_sm=gcol("warps_per_sm"), occupancy=gcol("occupancy"), bytes=gcol("bytes"),
+        bandwidth=gcol("bandwidth"))
+
+    # ---- launch links through correlation: GPU work -> runtime call
+    launch_of = np.full(len(start), -1, np.int64)
+    is_gpu_slice = np.zeros(len(start), bool)
+    is_gpu_slice[kernels.slice] = True
+    has_corr = correlation >= 0
+    cpu_side = np.flatnonzero(has_corr & ~is_gpu_slice)
+    gpu_side = np.flatnonzero(has_corr & is_gpu_slice)
+    if len(cpu_side) and len(gpu_side):
+        cv = correlation[cpu_side]
+        o = np.argsort(cv, kind="stable")
+        cv, cpu_sorted = cv[o], cpu_side[o]
+        k = np.searchsorted(cv, correlation[gpu_side])
+        k = np.minimum(k, len(cv) - 1)
+        hit = cv[k] == correlation[gpu_side]
+        launch_of[gpu_side[hit]] = cpu_sorted[k[hit]]
+
+    # ---- flows: resolve endpoints to slices, then link consecutive endpoints of one flow
+    tr = Trace()
+    tr.start, tr.dur, tr.depth, tr.lane = start, dur, depth, lane
+    for ln in lanes:
+        ln._trace = tr
+    flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes)
+
+    # ---- instants, counters
+    inst_ts = inst["ts"] - t0
+    io = np.lexsort((inst_ts, inst_lane)) if len(inst_ts) else np.zeros(0, np.int64)
+    inst_lane, inst_ts = inst_lane[io], inst_ts[io]
+    inst_bounds = np.searchsorted(inst_lane, np.arange(len(lanes) + 1))
+    for ln in lanes:
+        ln.instants = np.arange(inst_bounds[ln.index], inst_bounds[ln.index + 1])
+    counters = []
+    if len(cs["track"]):
+        co = np.lexsort((cs["ts"], cs["track"]))
+        trk, cts, cval = cs["track"][co], cs["ts"][co] - t0, cs["value"][co]
+        cb = np.searchsorted(trk, np.arange(len(counter_tracks) + 1))
+        for ti, (pid, cname, cid, series) in enumerate(counter_tracks):
+            lo, hi = int(cb[ti]), int(cb[ti + 1])
+            label = cname if series in ("value", "") else f"{cname} · {series}"
+            if cid is not None:
+                label += f" #{cid}"
+            counters.append(CounterTrack(name=label, pid=pid, series=series, ts=cts[lo:hi],
+                                         values=cval[lo:hi]))
+
+    # ---- warnings
+    warnings = list(loader.warnings)
+    for reason, n in sorted(skipped.items()):
+        warnings.append(f"skipped {n:,} events: {reason}")
+    for reason, n in sorted(notes.items()):
+        warnings.append(f"{n:,} {reason}")
+    if len(ob) and final:
+        warnings.append(f"{len(ob):,} B events never ended (shown up to the end of the trace)")
+    if non_text:
+        warnings.append(f"{non_text:,} names or categories were not strings (kept as text)")
+
+    src = loader.source
+    tr.path, tr.size, tr.compressed = src.path, src.size, src.compressed
+    tr.complete = final and not loader.cancelled
+    tr.truncated = loader.truncated
+    tr.warnings = warnings
+    tr.t0_abs_ns = t0
+    tr.end_ns = end_ns
+    tr.strings = b.strings
+    tr.lanes = lanes
+    tr.name, tr.cat, tr.row = name, cat, row
+    tr.inst_lane, tr.inst_ts = inst_lane, inst_ts
+    tr.inst_name, tr.inst_cat, tr.inst_row = inst["name"][io], inst["cat"][io], inst["row"][io]
+    tr.counters = counters
+    tr.kernels = kernels
+    tr.launch_of = launch_of
+    tr.correlation, tr.external_id = correlation, external_id
+    tr.flow_src, tr.flow_dst, tr.flow_cat = flow_src, flow_dst, flow_cat
+    tr.header = header
+    tr.events = events
+    tr.phase_counts = phase_counts
+    tr.bytes_read = loader.bytes_done
+    tr.pieces = loader.pieces
+    tr.extra_args = b.extra_args
+    return tr
+
+
+def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
+                   lanes: list[Lane]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(flows["key"])
+    empty = np.zeros(0, np.int64)
+    if n == 0:
+        return empty, empty, np.zeros(0, np.int32)
+    lane = remap[flows["lane"]]
+    ts = flows["ts"] - t0
+    enclosing = flows["enclosing"].astype(bool)
+    target = np.full(n, -1, np.int64)
+    order = np.argsort(lane, kind="stable")
+    lb = np.searchsorted(lane[order], np.arange(len(lanes) + 1))
+    for ln in lanes:
+        idx = order[lb[ln.index] : lb[ln.index + 1]]
+        if len(idx) == 0 or ln.count == 0:
+            continue
+        t = ts[idx]
+        best = np.full(len(idx), -1, np.int64)
+        for d in range(ln.max_depth + 1):  # deepest enclosing slice wins
+            di = ln.depth_index(d)
+            k = np.searchsorted(di.starts, t, side="right") - 1
+            kk = np.maximum(k, 0)
+            inside = (k >= 0) & ((di.ends[kk] > t) | (di.starts[kk] == t))
+            best = np.where(inside, di.rows[kk], best)
+        # "next slice" binding for f events without bp=e when nothing encloses them
+        nxt = (best < 0) & ~enclosing[idx]
+        if nxt.any():
+            di = ln.depth_index(0)
+            k = np.searchsorted(di.starts, t[nxt], side="left")
+            ok = k < len(di.starts)
+            cand = np.full(int(nxt.sum()), -1, np.int64)
+            cand[ok] = di.rows[k[ok]]
+            best[nxt] = cand
+        target[idx] = best
+    # link consecutive endpoints of the same flow: out -> in
+    # (at equal times a start comes before the end it leads to)
+    o = np.lexsort((flows["flags"] & 1, ts, flows["key"]))
+    key, flags, tgt, cat = flows["key"][o], flows["flags"][o], target[o], flows["cat"][o]
+    link = (key[1:] == key[:-1]) & ((flags[:-1] & 2) > 0) & ((flags[1:] & 1) > 0)
+    link &= (tgt[:-1] >= 0) & (tgt[1:] >= 0) & (tgt[:-1] != tgt[1:])
+    return tgt[:-1][link], tgt[1:][link], cat[:-1][link]
