@@ -170,12 +170,17 @@ def decode_array(body: bytes, exact: bool) -> list[Any]:
         raise ValueError(str(e)) from None
 
 
-def decode_piece(data: bytes, exact: bool) -> list[Any]:
+def decode_piece(data: bytes | memoryview, exact: bool) -> list[Any]:
     """A piece: whole events, each followed by a comma (the last one too)."""
-    text = data.rstrip()
-    if not text.endswith(b","):
+    end = len(data)
+    while end and data[end - 1] in b" \t\r\n":
+        end -= 1
+    if not end or data[end - 1] != 0x2C:  # ","
         raise ValueError("a piece must end with a comma")
-    return decode_array(b"[" + text[:-1] + b"]", exact)
+    body = bytearray(b"[")
+    body += data[: end - 1]
+    body += b"]"
+    return decode_array(body, exact)
 
 
 def decode_tail(data: bytes, exact: bool) -> tuple[list[Any], str]:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 import ijson
 import numpy as np
 
+from . import _alloc
 from .events import NOT_AN_EVENT, args_of, as_event, decode_piece, decode_tail, kernel_args
 from .source import CountingReader, GzipStream, Source, TraceError
 from .strings import StringTable, as_text
@@ -216,29 +217,41 @@ def _hashable(v: Any) -> Any:
 
 
 class _Columns:
-    """Append-only numpy columns kept as a list of chunks, concatenated on demand."""
+    """Append-only numpy columns in arrays that grow by doubling.
+
+    One big array per column (not a chunk per batch) keeps the heap unfragmented, and a
+    snapshot is a view of the first ``count`` rows: nothing is concatenated.
+    """
 
     def __init__(self, **dtypes: Any) -> None:
         self.dtypes = dtypes
-        self.chunks: dict[str, list[np.ndarray]] = {k: [] for k in dtypes}
         self.count = 0
+        self.arrays = {k: np.empty(0, dt) for k, dt in dtypes.items()}
 
     def append(self, **cols: Any) -> None:
-        n = None
-        for k, dt in self.dtypes.items():
-            a = np.asarray(cols[k], dtype=dt)
-            n = len(a) if n is None else n
-            self.chunks[k].append(a)
-        self.count += n or 0
+        first = next(iter(self.dtypes))
+        n = len(cols[first])
+        if not n:
+            return
+        need = self.count + n
+        cap = len(self.arrays[first])
+        if need > cap:
+            cap = max(need, cap * 2, 1024)
+            for k, a in self.arrays.items():
+                grown = np.empty(cap, a.dtype)
+                grown[: self.count] = a[: self.count]
+                self.arrays[k] = grown
+        for k, a in self.arrays.items():
+            a[self.count : need] = cols[k]
+        self.count = need
+
+    def clear(self) -> None:
+        self.count = 0
+        self.arrays = {k: np.empty(0, dt) for k, dt in self.dtypes.items()}
 
     def view(self) -> dict[str, np.ndarray]:
-        out = {}
-        for k, dt in self.dtypes.items():
-            ch = self.chunks[k]
-            if len(ch) > 1:  # compact so later snapshots concatenate less
-                ch[:] = [np.concatenate(ch)]
-            out[k] = ch[0] if ch else np.zeros(0, dt)
-        return out
+        """The rows so far (views: later appends never change them)."""
+        return {k: a[: self.count] for k, a in self.arrays.items()}
 
 
 # ----------------------------------------------------------------------------- builder
@@ -426,15 +439,7 @@ class TraceBuilder:
         self._count(ph, len(evs))
         cats = self.strings.intern_many([e.cat for e in evs])
         lanes = self._lane_ids_for([e.pid for e in evs], [e.tid for e in evs])
-        fk = self._flow_keys
-        keys = list(zip(cats.tolist(), ids))
-        try:
-            kid = [fk.get(k) for k in keys]
-        except TypeError:
-            keys = [(c, _hashable(i)) for c, i in keys]
-            kid = [fk.get(k) for k in keys]
-        if None in kid:
-            kid = [k if k is not None else fk.setdefault(key, len(fk)) for k, key in zip(kid, keys)]
+        kid = self._flow_key_ids(cats, ids)
         if ph == "f":
             enclosing = [e.bp == "e" for e in evs]
         else:
@@ -585,10 +590,30 @@ class TraceBuilder:
                 if lk.stream < 0:
                     lk.stream = int(cols["stream"][k])
 
+    def _flow_key_ids(self, cats: np.ndarray, ids: list[Any]) -> np.ndarray:
+        """One int64 key per (category, flow id). Small non-negative int ids (the usual case)
+        are packed arithmetically; anything else is numbered through a dict (keys >= 2**62)."""
+        try:
+            a = np.array(ids)
+        except (ValueError, TypeError, OverflowError):
+            a = None
+        if a is not None and a.dtype.kind in "iu" and a.ndim == 1 and len(a) \
+                and int(a.min()) >= 0 and int(a.max()) < 2**40 and int(cats.max()) < 2**21:
+            return cats.astype(np.int64) << 40 | a.astype(np.int64)
+        fk = self._flow_keys
+        out = []
+        for c, i in zip(cats.tolist(), ids):
+            key = (c, _hashable(i))
+            k = fk.get(key)
+            if k is None:
+                k = fk[key] = 2**62 + len(fk)
+            out.append(k)
+        return np.array(out, dtype=np.int64)
+
     def _flow(self, key: Any, ts: int, lane: int, flags: int, enclosing: bool, cat: int) -> None:
         k = self._flow_keys.get(key)
         if k is None:
-            k = self._flow_keys[key] = len(self._flow_keys)
+            k = self._flow_keys[key] = 2**62 + len(self._flow_keys)
         self._pending_flows.append((k, ts, lane, flags, 1 if enclosing else 0, cat))
 
     def _add_other(self, e: dict, row: int) -> None:
@@ -685,7 +710,7 @@ class TraceBuilder:
 # parse, so every piece is proven by its own parse. Anything unproven - no usable newline,
 # damaged or cut-off data - goes to ijson, which streams to the exact end of what is whole.
 
-PIECE = 4 << 20  # bytes of JSON text per piece
+PIECE = 1 << 20  # bytes of JSON text per piece (small: the transient memory is a few pieces)
 MAX_PIECE = 64 << 20  # beyond this without a proven cut, stream the rest with ijson
 _CUT_TRIES = 4
 
@@ -874,6 +899,7 @@ class Loader:
         self.cancelled = False
         self.used_ijson = False  # some part of the file needed the streaming fallback
         self._result = None
+        _alloc.tune()
         if ijson.backend != "yajl2_c":
             print(f"tracetui: warning: ijson's C backend is not available (using {ijson.backend}); "
                   "damaged or unusual files will load several times slower", file=sys.stderr)
@@ -1003,7 +1029,7 @@ class Loader:
                 if cut < 0:
                     break
                 try:
-                    events = decode_piece(buf[:cut], exact)
+                    events = decode_piece(memoryview(buf)[:cut], exact)
                     break
                 except ValueError:  # wrong cut or damaged data: try an earlier boundary
                     below = cut - 1

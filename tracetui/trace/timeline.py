@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _alloc
 from .events import args_of as event_args
 from .strings import StringTable
 
@@ -28,31 +29,60 @@ LANE_CPU = "cpu"  # one CPU thread (or any other pid/tid)
 _NUM = re.compile(r"(-?\d+)")
 
 
-@dataclass
 class DepthIndex:
-    """The slices of one (lane, depth): global rows, starts, ends and a prefix sum of durations."""
+    """The slices of one (lane, depth): rows [lo, hi) of the trace's columns, sorted by start.
 
-    rows: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
-    cum: np.ndarray  # cum[k] = total duration of the first k slices
+    Slices at one depth never overlap, so ends are sorted too and a prefix sum of durations
+    answers "how busy is [t0, t1)" with two binary searches. Starts are a view of the
+    global column; ends and the prefix sum are made on first use.
+    """
+
+    __slots__ = ("lo", "hi", "starts", "_dur", "_ends", "_cum")
+
+    def __init__(self, lo: int, hi: int, start: np.ndarray, dur: np.ndarray) -> None:
+        self.lo, self.hi = lo, hi
+        self.starts = start[lo:hi]
+        self._dur = dur[lo:hi]
+        self._ends: np.ndarray | None = None
+        self._cum: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @property
+    def ends(self) -> np.ndarray:
+        if self._ends is None:
+            self._ends = self.starts + self._dur
+        return self._ends
+
+    @property
+    def cum(self) -> np.ndarray:
+        """cum[k] = total duration of the first k slices."""
+        if self._cum is None:
+            cum = np.zeros(len(self._dur) + 1, np.int64)
+            np.cumsum(self._dur, out=cum[1:])
+            self._cum = cum
+        return self._cum
 
     def busy_before(self, t: np.ndarray | int) -> np.ndarray:
         """Covered time in (-inf, t) for each t: O(log n) each."""
         t = np.asarray(t, dtype=np.int64)
         k = np.searchsorted(self.starts, t, side="right")
         total = self.cum[k]
+        if not len(self.starts):
+            return total
         last = np.maximum(k - 1, 0)
-        if len(self.ends):
-            over = np.where(k > 0, np.maximum(self.ends[last] - t, 0), 0)
-        else:
-            over = np.zeros_like(t)
+        over = np.where(k > 0, np.maximum(self.ends[last] - t, 0), 0)
         return total - over
 
 
 @dataclass
 class Lane:
-    """One horizontal lane of the timeline (a GPU stream, its annotations, or a CPU thread)."""
+    """One horizontal lane of the timeline (a GPU stream, its annotations, or a CPU thread).
+
+    Its slices are rows [lo, hi) of the trace's columns, grouped by depth and sorted by
+    start within a depth; ``depth_bounds[d]`` is where depth d begins.
+    """
 
     index: int
     name: str
@@ -61,9 +91,9 @@ class Lane:
     tid: Any
     device: int  # -1 if not a GPU lane
     stream: int  # -1 if not a GPU lane
-    lo: int  # rows [lo, hi) of the trace's slice columns
+    lo: int
     hi: int
-    max_depth: int = 0
+    depth_bounds: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     process: str = ""
     thread: str = ""
     instants: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # instant rows
@@ -74,18 +104,20 @@ class Lane:
     def count(self) -> int:
         return self.hi - self.lo
 
+    @property
+    def max_depth(self) -> int:
+        return max(len(self.depth_bounds) - 2, 0)
+
     def depth_index(self, depth: int) -> DepthIndex:
         got = self._depths.get(depth)
         if got is None:
             tr = self._trace
             assert tr is not None
-            d = tr.depth[self.lo : self.hi]
-            rows = np.flatnonzero(d == depth) + self.lo
-            starts = tr.start[rows]
-            ends = starts + tr.dur[rows]
-            cum = np.zeros(len(rows) + 1, np.int64)
-            np.cumsum(tr.dur[rows], out=cum[1:])
-            got = DepthIndex(rows, starts, ends, cum)
+            if 0 <= depth < len(self.depth_bounds) - 1:
+                lo, hi = int(self.depth_bounds[depth]), int(self.depth_bounds[depth + 1])
+            else:
+                lo = hi = self.hi
+            got = DepthIndex(lo, hi, tr.start, tr.dur)
             self._depths[depth] = got
         return got
 
@@ -105,13 +137,15 @@ class Lane:
         parts = []
         for d in depths:
             di = self.depth_index(d)
+            if not len(di):
+                continue
             lo = int(np.searchsorted(di.ends, t0, side="right"))
             hi = int(np.searchsorted(di.starts, t1, side="left"))
             # zero-length slices exactly at t0 count as inside
             while lo > 0 and di.ends[lo - 1] == t0 and di.starts[lo - 1] == t0:
                 lo -= 1
             if hi > lo:
-                parts.append(di.rows[lo:hi])
+                parts.append(np.arange(di.lo + lo, di.lo + hi, dtype=np.int64))
         if not parts:
             return np.zeros(0, np.int64)
         return np.concatenate(parts)
@@ -121,8 +155,36 @@ class Lane:
         di = self.depth_index(depth)
         k = int(np.searchsorted(di.starts, t, side="right")) - 1
         if k >= 0 and (di.ends[k] > t or di.starts[k] == t):
-            return int(di.rows[k])
+            return di.lo + k
         return -1
+
+
+class SparseColumn:
+    """An int64 value for some slices only: sorted slice rows and their values (-1 if none)."""
+
+    def __init__(self, rows: np.ndarray, values: np.ndarray) -> None:
+        order = np.argsort(rows, kind="stable")
+        self.rows = rows[order]
+        self.values = values[order]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> int:
+        k = int(np.searchsorted(self.rows, i))
+        return int(self.values[k]) if k < len(self.rows) and self.rows[k] == i else -1
+
+    def lookup(self, rows: np.ndarray) -> np.ndarray:
+        """Values for many rows at once (-1 where there is none)."""
+        rows = np.asarray(rows, np.int64)
+        k = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+        if not len(self.rows):
+            return np.full(len(rows), -1, np.int64)
+        return np.where(self.rows[k] == rows, self.values[k], -1)
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows.nbytes + self.values.nbytes
 
 
 @dataclass
@@ -167,8 +229,8 @@ class Trace:
     end_ns: int  # trace span: [0, end_ns)
     strings: StringTable
     lanes: list[Lane]
-    # global slice columns, sorted by (lane, start, -dur)
-    lane: np.ndarray
+    # global slice columns, grouped by lane, then by depth, sorted by start within a depth
+    lane_bounds: np.ndarray  # lane k is rows [lane_bounds[k], lane_bounds[k+1])
     start: np.ndarray
     dur: np.ndarray
     name: np.ndarray
@@ -183,9 +245,9 @@ class Trace:
     inst_row: np.ndarray
     counters: list[CounterTrack]
     kernels: KernelFields
-    launch_of: np.ndarray  # per slice: row of the runtime call that launched it, or -1
-    correlation: np.ndarray  # per slice: correlation id, or -1
-    external_id: np.ndarray  # per slice: External id, or -1
+    launch_of: SparseColumn  # GPU slice -> row of the runtime call that launched it
+    correlation: SparseColumn  # correlation id (runtime calls and GPU work)
+    external_id: SparseColumn  # External id (runtime calls and GPU work)
     flow_src: np.ndarray  # flow links between slices (rows), cat id
     flow_dst: np.ndarray
     flow_cat: np.ndarray
@@ -220,7 +282,11 @@ class Trace:
         return di if isinstance(di, dict) else {}
 
     def lane_of(self, i: int) -> Lane:
-        return self.lanes[int(self.lane[i])]
+        return self.lanes[int(np.searchsorted(self.lane_bounds, i, side="right")) - 1]
+
+    def lane_index(self, rows: np.ndarray) -> np.ndarray:
+        """Lane index of each of ``rows`` (vectorised)."""
+        return np.searchsorted(self.lane_bounds, rows, side="right") - 1
 
     def name_of(self, i: int) -> str:
         return self.strings[int(self.name[i])]
@@ -270,14 +336,13 @@ class Trace:
 
     @cached_property
     def _launch_sorted(self) -> tuple[np.ndarray, np.ndarray]:
-        has = np.flatnonzero(self.launch_of >= 0)
-        src = self.launch_of[has]
+        src, dst = self.launch_of.values, self.launch_of.rows
         order = np.argsort(src, kind="stable")
-        return src[order], has[order]
+        return src[order], dst[order]
 
     def launched_by(self, i: int) -> int:
         """For GPU work: row of the runtime call (cudaLaunchKernel, ...) that launched it."""
-        return int(self.launch_of[i])
+        return self.launch_of[i]
 
     def launches(self, i: int) -> np.ndarray:
         """For a runtime call: rows of the GPU work it launched."""
@@ -309,9 +374,9 @@ class Trace:
             "args": self.args_of(i),
         }
         if self.correlation[i] >= 0:
-            out["correlation"] = int(self.correlation[i])
+            out["correlation"] = self.correlation[i]
         if self.external_id[i] >= 0:
-            out["external_id"] = int(self.external_id[i])
+            out["external_id"] = self.external_id[i]
         k = self.kernels.row_of(i)
         if k >= 0:
             kf = self.kernels
@@ -365,39 +430,47 @@ def _stream_number(tid: Any) -> int:
 
 
 def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
-    """Nesting depth of slices sorted by (start, -dur) on one lane.
+    """Nesting depth of one lane's slices, sorted by (start, longest first)."""
+    return nest(start, dur)[0]
 
-    depth_i = number of earlier slices still open at start_i, computed for all slices at
-    once. If the slices do not nest properly (partial overlaps), a stack pass keeps the
-    invariant that slices at one depth never overlap.
+
+def nest(start: np.ndarray, dur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depth of each slice (sorted by start, longest first), and the stable order that
+    groups them by depth.
+
+    depth_i = i - #{earlier slices closed by start_i}, for all slices at once: one sort of
+    the ends and a binary search. If slices overlap without nesting (some traces do), a
+    stack pass assigns depths instead, which keeps the invariant the index relies on:
+    slices at one depth never overlap.
     """
     n = len(start)
     if n == 0:
-        return np.zeros(0, np.int16)
+        return np.zeros(0, np.int16), np.zeros(0, np.int64)
     end = start + dur
-    pos = np.arange(n, dtype=np.int64)
-    # Count j with (end_j, j) < (start_i, i): earlier slices that closed by start_i.
-    vals = np.unique(np.concatenate([end, start]))
-    key_end = np.searchsorted(vals, end).astype(np.int64) * n + pos
-    key_q = np.searchsorted(vals, start).astype(np.int64) * n + pos
-    closed = np.searchsorted(np.sort(key_end), key_q, side="left")
-    depth = pos - closed
-    if _depths_valid(start, end, depth):
-        return depth.astype(np.int16) if depth.max(initial=0) < 2**15 else depth.astype(np.int32)
-    return _depth_stack(start, end)
-
-
-def _depths_valid(start: np.ndarray, end: np.ndarray, depth: np.ndarray) -> bool:
-    if (depth < 0).any():
-        return False
-    order = np.lexsort((start, depth))
-    d, s, e = depth[order], start[order], end[order]
-    same = d[1:] == d[:-1]
-    return not (same & (s[1:] < e[:-1])).any()
+    closed = np.searchsorted(np.sort(end), start, side="right")  # any j with end_j <= start_i
+    zero = dur == 0
+    if zero.any():
+        # Zero-length slices with i's own start that sort at or after i ended "by" start_i
+        # but are not earlier than i: take them back out.
+        zs = start[zero]
+        run_end = np.searchsorted(start, start, side="right")
+        nz = np.searchsorted(zs, start, side="right") - np.searchsorted(zs, start, side="left")
+        first_zero = run_end - nz
+        closed -= np.maximum(run_end - np.maximum(np.arange(n), first_zero), 0)
+    depth = np.arange(n) - closed
+    del closed
+    small = depth.max(initial=0) < 2**15
+    depth = depth.astype(np.int16 if small else np.int32)
+    order = np.argsort(depth, kind="stable")
+    d, s0, e0 = depth[order], start[order], end[order]
+    if (depth < 0).any() or ((d[1:] == d[:-1]) & (s0[1:] < e0[:-1])).any():
+        depth = _depth_stack(start, end)
+        order = np.argsort(depth, kind="stable")
+    return depth, order
 
 
 def _depth_stack(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(start), np.int32)
+    out = np.zeros(len(start), np.int32)  # pure Python: only for improperly nested lanes
     stack: list[int] = []
     for i, (s, e) in enumerate(zip(start.tolist(), end.tolist())):
         while stack and stack[-1] <= s:
@@ -411,9 +484,18 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     """Turn what a Loader has gathered so far into a :class:`Trace` (a consistent snapshot)."""
     b = loader.builder
     with b.lock:
-        sl = b.slices.view()
-        eb = b.ended_b.view()
-        open_b = [(lane, s, nm, ct, row) for lane, st in b.open_b.items() for (s, nm, ct, row) in st]
+        # slices: X events, ended B/E pairs, and B events still open (dur -1 for now)
+        ob = np.array([(lane, s, nm, ct, row) for lane, st in b.open_b.items()
+                       for (s, nm, ct, row) in st], dtype=np.int64).reshape(-1, 5)
+        extra = {"lane": ob[:, 0], "start": ob[:, 1], "dur": np.full(len(ob), -1, np.int64),
+                 "name": ob[:, 2], "cat": ob[:, 3], "row": ob[:, 4]}
+        sl, eb = b.slices.view(), b.ended_b.view()
+        if len(ob) or len(eb["lane"]):
+            cols = {k: np.concatenate([sl[k], eb[k], extra[k].astype(dt)])
+                    for k, dt in b.slices.dtypes.items()}
+        else:
+            cols = sl  # views of the builder's columns: nothing below writes into them
+        del extra, sl, eb
         inst = b.instants.view()
         cs = b.counter_samples.view()
         gpu = b.gpu.view()
@@ -429,15 +511,15 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
         n_rows = b.items
         header = dict(b.header)
         non_text = b.strings.non_text
+        if final:  # the trace takes over; the builder's copies would only double the memory
+            for c in (b.slices, b.ended_b, b.instants, b.counter_samples, b.gpu, b.corr,
+                      b.ext, b.flows):
+                c.clear()
 
-    # ---- slices: X events, ended B/E pairs, still-open B events
-    ob = np.array(open_b, dtype=np.int64).reshape(-1, 5)
-    lane = np.concatenate([sl["lane"], eb["lane"], ob[:, 0].astype(np.int32)])
-    start = np.concatenate([sl["start"], eb["start"], ob[:, 1]])
-    dur = np.concatenate([sl["dur"], eb["dur"], np.full(len(ob), -1, np.int64)])
-    name = np.concatenate([sl["name"], eb["name"], ob[:, 2].astype(np.int32)])
-    cat = np.concatenate([sl["cat"], eb["cat"], ob[:, 3].astype(np.int32)])
-    row = np.concatenate([sl["row"], eb["row"], ob[:, 4]])
+    lane, start, dur, name, cat, row = (cols.pop(k) for k in
+                                        ("lane", "start", "dur", "name", "cat", "row"))
+    if len(row) and row.max() < 2**31:
+        row = row.astype(np.int32)
 
     # ---- time origin and span
     firsts = [a.min() for a in (start, inst["ts"], cs["ts"]) if len(a)]
@@ -452,6 +534,7 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     if len(ob):
         dur[-len(ob):] = np.maximum(end_ns - start[-len(ob):], 0)
 
+    _alloc.trim()
     # ---- lanes: name, kind, order
     pnames, plabels, psort, tnames, tsort = meta
     used = np.zeros(len(lane_keys), bool)
@@ -498,33 +581,47 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     lane = remap[lane]
     inst_lane = remap[inst["lane"]] if len(inst["lane"]) else np.zeros(0, np.int32)
 
-    # ---- sort slices by (lane, start, longest first)
-    order = np.lexsort((-dur, start, lane))
-    lane, start, dur, name, cat, row = (a[order] for a in (lane, start, dur, name, cat, row))
-    bounds = np.searchsorted(lane, np.arange(len(infos) + 1))
+    # ---- order: by lane; within a lane by depth, then start (longest first on ties), so
+    # that every (lane, depth) is a contiguous, start-sorted range of rows. Sorting lane by
+    # lane keeps the temporaries the size of one lane, not of the whole trace.
+    by_lane = np.argsort(lane, kind="stable")
+    bounds = np.zeros(len(infos) + 1, np.int64)
+    np.cumsum(np.bincount(lane, minlength=len(infos))[: len(infos)], out=bounds[1:])
+    del lane
     depth = np.zeros(len(start), np.int16)
+    for new in range(len(infos)):
+        lo, hi = int(bounds[new]), int(bounds[new + 1])
+        idx = by_lane[lo:hi]
+        s, d = start[idx], dur[idx]
+        o = np.lexsort((-d, s))
+        idx, s, d = idx[o], s[o], d[o]
+        dep, o = nest(s, d)  # o groups by depth, keeping start order
+        by_lane[lo:hi] = idx[o]
+        if dep.dtype != depth.dtype:
+            depth = depth.astype(dep.dtype)
+        depth[lo:hi] = dep[o]
+        del idx, s, d, o, dep
+    start, dur, name, cat, row = (a[by_lane] for a in (start, dur, name, cat, row))
+    del by_lane
     lanes: list[Lane] = []
     for new, info in enumerate(infos):
         lo, hi = int(bounds[new]), int(bounds[new + 1])
-        d = compute_depth(start[lo:hi], dur[lo:hi])
-        if d.dtype != depth.dtype and d.max(initial=0) >= 2**15:
-            depth = depth.astype(np.int32)
-        depth[lo:hi] = d
+        dmax = int(depth[lo:hi].max(initial=0)) if hi > lo else -1
+        dbounds = lo + np.searchsorted(depth[lo:hi], np.arange(dmax + 2))
         _, _, _, lname, kind, pid, tid, device, stream, process, thread = info
         lanes.append(Lane(index=new, name=lname, kind=kind, pid=pid, tid=tid, device=device,
-                          stream=stream, lo=lo, hi=hi, max_depth=int(d.max(initial=0)),
+                          stream=stream, lo=lo, hi=hi, depth_bounds=dbounds.astype(np.int64),
                           process=process, thread=thread))
 
+    _alloc.trim()
     # ---- args row -> slice row
-    slice_of_row = np.full(n_rows + 1, -1, np.int64)
+    slice_of_row = np.full(n_rows + 1, -1, np.int32 if len(row) < 2**31 else np.int64)
     slice_of_row[row] = np.arange(len(row))
 
-    def per_slice(rows_: np.ndarray, values: np.ndarray) -> np.ndarray:
-        out = np.full(len(start), -1, np.int64)
+    def per_slice(rows_: np.ndarray, values: np.ndarray) -> SparseColumn:
         idx = slice_of_row[rows_]
         ok = idx >= 0
-        out[idx[ok]] = values[ok]
-        return out
+        return SparseColumn(idx[ok], values[ok])
 
     correlation = per_slice(corr["row"], corr["value"])
     external_id = per_slice(ext["row"], ext["value"])
@@ -546,28 +643,33 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
         bandwidth=gcol("bandwidth"))
 
     # ---- launch links through correlation: GPU work -> runtime call
-    launch_of = np.full(len(start), -1, np.int64)
     is_gpu_slice = np.zeros(len(start), bool)
     is_gpu_slice[kernels.slice] = True
-    has_corr = correlation >= 0
-    cpu_side = np.flatnonzero(has_corr & ~is_gpu_slice)
-    gpu_side = np.flatnonzero(has_corr & is_gpu_slice)
+    on_gpu = is_gpu_slice[correlation.rows]
+    cpu_side, cpu_corr = correlation.rows[~on_gpu], correlation.values[~on_gpu]
+    gpu_side, gpu_corr = correlation.rows[on_gpu], correlation.values[on_gpu]
+    del is_gpu_slice
+    launch_src = np.zeros(0, np.int64)
+    launch_dst = np.zeros(0, np.int64)
     if len(cpu_side) and len(gpu_side):
-        cv = correlation[cpu_side]
-        o = np.argsort(cv, kind="stable")
-        cv, cpu_sorted = cv[o], cpu_side[o]
-        k = np.searchsorted(cv, correlation[gpu_side])
-        k = np.minimum(k, len(cv) - 1)
-        hit = cv[k] == correlation[gpu_side]
-        launch_of[gpu_side[hit]] = cpu_sorted[k[hit]]
+        o = np.argsort(cpu_corr, kind="stable")
+        cv, cpu_sorted = cpu_corr[o], cpu_side[o]
+        k = np.minimum(np.searchsorted(cv, gpu_corr), len(cv) - 1)
+        hit = cv[k] == gpu_corr
+        launch_dst, launch_src = gpu_side[hit], cpu_sorted[k[hit]]
+    launch_of = SparseColumn(launch_dst, launch_src)
+    del slice_of_row
 
+    _alloc.trim()
     # ---- flows: resolve endpoints to slices, then link consecutive endpoints of one flow
     tr = Trace()
-    tr.start, tr.dur, tr.depth, tr.lane = start, dur, depth, lane
+    tr.start, tr.dur, tr.depth = start, dur, depth
+    tr.lane_bounds = np.array([ln.lo for ln in lanes] + [len(start)], np.int64)
     for ln in lanes:
         ln._trace = tr
     flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes)
 
+    _alloc.trim()
     # ---- instants, counters
     inst_ts = inst["ts"] - t0
     io = np.lexsort((inst_ts, inst_lane)) if len(inst_ts) else np.zeros(0, np.int64)
@@ -645,10 +747,13 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
         best = np.full(len(idx), -1, np.int64)
         for d in range(ln.max_depth + 1):  # deepest enclosing slice wins
             di = ln.depth_index(d)
+            if not len(di):
+                continue
             k = np.searchsorted(di.starts, t, side="right") - 1
             kk = np.maximum(k, 0)
-            inside = (k >= 0) & ((di.ends[kk] > t) | (di.starts[kk] == t))
-            best = np.where(inside, di.rows[kk], best)
+            s0 = di.starts[kk]
+            inside = (k >= 0) & ((s0 + di._dur[kk] > t) | (s0 == t))
+            best = np.where(inside, di.lo + kk, best)
         # "next slice" binding for f events without bp=e when nothing encloses them
         nxt = (best < 0) & ~enclosing[idx]
         if nxt.any():
@@ -656,7 +761,7 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
             k = np.searchsorted(di.starts, t[nxt], side="left")
             ok = k < len(di.starts)
             cand = np.full(int(nxt.sum()), -1, np.int64)
-            cand[ok] = di.rows[k[ok]]
+            cand[ok] = di.lo + k[ok]
             best[nxt] = cand
         target[idx] = best
     # link consecutive endpoints of the same flow: out -> in

@@ -1,0 +1,108 @@
+"""Benchmark: full index build against a bare ijson pass over the same file, in one run.
+
+Makes a >= 150 MB trace by repeating sample_traces/decode.json with shifted times and ids,
+then measures, each in a fresh child process (so peak RSS belongs to that step alone):
+
+* ``ijson``: ``for _ in ijson.items(f, "traceEvents.item", use_float=True)`` (C backend),
+* ``ijson_default``: the same with ijson's default Decimal numbers,
+* ``tracetui``: ``tracetui.trace.load(path)`` - the whole index, lanes sorted, depths,
+  flows and launch links resolved.
+
+Prints one JSON line. ``ratio`` is ijson time / tracetui time (> 1: faster than the parser).
+
+    python bench/load.py [--mb 150] [--source FILE] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from make_big import DEFAULT_SOURCE, make_big  # noqa: E402
+
+_CHILD_IJSON = """
+import json, resource, sys, time, ijson
+t = time.perf_counter(); n = 0
+with open(sys.argv[1], "rb") as f:
+    for _ in ijson.items(f, "traceEvents.item", use_float=sys.argv[2] == "float"):
+        n += 1
+dt = time.perf_counter() - t
+print(json.dumps({"s": dt, "items": n, "backend": ijson.backend,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+_CHILD_LOAD = """
+import json, resource, sys, time
+from tracetui.trace import load
+t = time.perf_counter()
+tr = load(sys.argv[1])
+dt = time.perf_counter() - t
+index = sum(a.nbytes for a in (tr.start, tr.dur, tr.name, tr.cat, tr.depth, tr.row,
+                              tr.correlation, tr.external_id, tr.launch_of))
+index += sum(getattr(tr.kernels, f).nbytes for f in tr.kernels.__dataclass_fields__)
+print(json.dumps({"s": dt, "events": tr.events, "slices": tr.slice_count,
+                  "lanes": len(tr.lanes), "index_bytes": index,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def _child(code: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=150.0, help="size of the generated trace")
+    ap.add_argument("--source", default=DEFAULT_SOURCE, help="trace to repeat")
+    ap.add_argument("--keep", action="store_true", help="keep the generated file")
+    args = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="tracetui-bench-")
+    path = os.path.join(tmp, "big.json")
+    try:
+        made = make_big(path, args.mb, args.source)
+        size = made["bytes"]
+        bare = _child(_CHILD_IJSON, path, "float")
+        load = _child(_CHILD_LOAD, path)
+        bare_default = _child(_CHILD_IJSON, path, "decimal")
+        result = {
+            "bench": "load",
+            "file_mb": round(size / 1e6, 1),
+            "events": load["events"],
+            "ijson_backend": bare["backend"],
+            "ijson_s": round(bare["s"], 3),
+            "ijson_default_s": round(bare_default["s"], 3),
+            "tracetui_s": round(load["s"], 3),
+            "ratio": round(bare["s"] / load["s"], 3),
+            "ratio_vs_ijson_default": round(bare_default["s"] / load["s"], 3),
+            "mb_per_s": round(size / 1e6 / load["s"], 1),
+            "events_per_s": round(load["events"] / load["s"]),
+            "peak_rss_mb": round(load["rss"] / 1e6, 1),
+            "peak_rss_ratio": round(load["rss"] / size, 3),
+            "ijson_peak_rss_mb": round(bare["rss"] / 1e6, 1),
+            "bytes_per_event": round(load["index_bytes"] / max(load["events"], 1), 1),
+            "json_bytes_per_event": round(size / max(load["events"], 1), 1),
+        }
+        print(json.dumps(result))
+    finally:
+        if args.keep:
+            print(f"kept {path}", file=sys.stderr)
+        else:
+            try:
+                os.remove(path)
+                os.rmdir(tmp)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

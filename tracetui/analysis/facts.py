@@ -1,0 +1,51 @@
+"""Facts about a loaded trace, as plain data (the first part of ``tracetui summary``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..trace import Trace
+
+
+def _jsonable(v: Any) -> Any:
+    return v if isinstance(v, (int, float, str)) or v is None else str(v)
+
+
+def trace_facts(trace: Trace) -> dict[str, Any]:
+    """File, size, event counts, time span, lanes and warnings of ``trace``."""
+    lanes = []
+    for ln in trace.lanes:
+        lanes.append({
+            "name": ln.name,
+            "kind": ln.kind,
+            "pid": _jsonable(ln.pid),
+            "tid": _jsonable(ln.tid),
+            "device": ln.device if ln.device >= 0 else None,
+            "stream": ln.stream if ln.stream >= 0 else None,
+            "events": ln.count + len(ln.instants),
+            "slices": ln.count,
+            "instants": int(len(ln.instants)),
+            "max_depth": ln.max_depth,
+        })
+    for c in trace.counters:
+        lanes.append({"name": c.name, "kind": "counter", "pid": _jsonable(c.pid), "tid": None,
+                      "device": None, "stream": None, "events": int(len(c.ts)),
+                      "slices": 0, "instants": 0, "max_depth": 0})
+    return {
+        "file": os.path.abspath(trace.path),
+        "size_bytes": trace.size,
+        "compressed": trace.compressed,
+        "events": trace.events,
+        "phases": dict(sorted(trace.phase_counts.items())),
+        "slices": trace.slice_count,
+        "flows": int(len(trace.flow_src)),
+        "kernel_launch_links": len(trace.launch_of),
+        "span_ns": trace.end_ns,
+        "start_abs_ns": trace.t0_abs_ns,
+        "devices": trace.devices,
+        "distributed_info": {k: _jsonable(v) for k, v in trace.distributed_info.items()},
+        "truncated": trace.truncated,
+        "warnings": list(trace.warnings),
+        "lanes": lanes,
+    }

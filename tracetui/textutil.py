@@ -1,0 +1,30 @@
+"""Making untrusted text (event names, file paths) safe to show in a terminal.
+
+Trace names are data from other people's programs. Control characters (ESC starts ANSI and
+OSC sequences: screen clears, clipboard writes, hyperlinks), C1 controls, and bidi overrides
+must never reach the terminal as they are. This module is pure: no textual or rich.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls except none, DEL, C1 controls, and the Unicode bidi/format characters that
+# can reorder or hide text (LRE..RLO, LRI..PDI, LRM/RLM/ALM, zero-width joiners are fine).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = m.group()
+    o = ord(c)
+    if o < 0x20:
+        return "^" + chr(o + 0x40)  # ESC -> ^[ , NUL -> ^@
+    return f"\\u{o:04x}"
+
+
+def safe_text(text: object, limit: int | None = None) -> str:
+    """``text`` with every control or bidi character made visible, cut to ``limit`` chars."""
+    s = text if isinstance(text, str) else str(text)
+    if limit is not None and len(s) > limit:
+        s = s[: max(limit - 1, 0)] + "…"
+    return _UNSAFE.sub(_visible, s)
