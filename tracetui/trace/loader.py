@@ -280,20 +280,19 @@ class TraceBuilder:
         self.lanes: list[_LaneKey] = []
         self._lane_ids: dict[tuple[Any, Any, str], int] = {}
         self.slices = _Columns(lane=np.int32, start=np.int64, dur=np.int64, name=np.int32,
-                               cat=np.int32, row=np.int64)
+                               cat=np.int32, row=np.uint32)
         self.instants = _Columns(lane=np.int32, ts=np.int64, name=np.int32, cat=np.int32,
-                                 row=np.int64)
+                                 row=np.uint32)
         self.counter_samples = _Columns(track=np.int32, ts=np.int64, value=np.float64)
         self.counter_tracks: list[tuple[Any, str, Any, str]] = []  # (pid, name, id, series)
         self._counter_ids: dict[tuple[Any, str, Any, str], int] = {}
         # Kernel / memcpy / memset typed fields, keyed by args row.
-        self.gpu = _Columns(row=np.int64, gx=np.int32, gy=np.int32, gz=np.int32, bx=np.int32,
+        self.gpu = _Columns(row=np.uint32, gx=np.int32, gy=np.int32, gz=np.int32, bx=np.int32,
                             by=np.int32, bz=np.int32, regs=np.int32, smem=np.int64,
                             blocks_per_sm=np.float32, warps_per_sm=np.float32,
-                            occupancy=np.float32, bytes=np.int64, bandwidth=np.float32,
-                            device=np.int32, stream=np.int32)
-        self.corr = _Columns(row=np.int64, value=np.int64)  # correlation ids (runtime + GPU)
-        self.ext = _Columns(row=np.int64, value=np.int64)  # External id
+                            occupancy=np.float32, bytes=np.int64, bandwidth=np.float32)
+        self.corr = _Columns(row=np.uint32, value=np.int64)  # correlation ids (runtime + GPU)
+        self.ext = _Columns(row=np.uint32, value=np.int64)  # External id
         # Flow endpoints: flow key, ts, lane, flags (1 = in, 2 = out), binding (1 = enclosing)
         self.flows = _Columns(key=np.int64, ts=np.int64, lane=np.int32, flags=np.int8,
                               enclosing=np.int8, cat=np.int32)
@@ -304,7 +303,7 @@ class TraceBuilder:
         self._p_counters: list[tuple[int, int, float]] = []
         self.open_b: dict[int, list[tuple[int, int, int, int]]] = {}  # lane -> [(start, name, cat, row)]
         self.ended_b = _Columns(lane=np.int32, start=np.int64, dur=np.int64, name=np.int32,
-                                cat=np.int32, row=np.int64)
+                                cat=np.int32, row=np.uint32)
         # Metadata
         self.process_names: dict[Any, str] = {}
         self.process_labels: dict[Any, str] = {}
@@ -531,11 +530,21 @@ class TraceBuilder:
         idx = np.flatnonzero(np.isin(cats, rt_c + gpu_c))
         sub = [kernel_args(xs[i]) for i in idx.tolist()]
         sub_rows = rows[idx]
-        ext = [a.external_id for a in sub]
-        if ext.count(None) == len(ext):
-            ext = [a.external_id_2021 for a in sub]  # Kineto 2021 spelling
-        for vals, cols in (([a.correlation for a in sub], self.corr), (ext, self.ext)):
-            got = [(r, v) for r, v in zip(sub_rows.tolist(), vals) if v is not None]
+        self._ids(self.corr, sub_rows, [a.correlation for a in sub])
+        if gpu_c:
+            g = np.flatnonzero(np.isin(cats[idx], gpu_c))
+            gsub = [sub[i] for i in g.tolist()]
+            # External id as a column for GPU work only; a runtime call's is re-read on demand
+            ext = [a.external_id for a in gsub]
+            if ext.count(None) == len(ext):
+                ext = [a.external_id_2021 for a in gsub]  # Kineto 2021 spelling
+            self._ids(self.ext, sub_rows[g], ext)
+            self._gpu_fields(gsub, lanes[idx[g]], sub_rows[g])
+
+    def _ids(self, cols: "_Columns", rows: np.ndarray, vals: list[Any]) -> None:
+        """Append (row, id) for the events whose id is present."""
+        if vals.count(None) != len(vals):
+            got = [(r, v) for r, v in zip(rows.tolist(), vals) if v is not None]
             if got:
                 r, v = zip(*got)
                 try:
@@ -543,10 +552,6 @@ class TraceBuilder:
                 except (TypeError, ValueError, OverflowError):
                     v = [_int_or(x) for x in v]
                 cols.append(row=r, value=v)
-        if gpu_c:
-            is_gpu = np.isin(cats[idx], gpu_c)
-            g = np.flatnonzero(is_gpu)
-            self._gpu_fields([sub[i] for i in g.tolist()], lanes[idx[g]], sub_rows[g])
 
     def _gpu_fields(self, sub: list[Any], lanes: np.ndarray, rows: np.ndarray) -> None:
         """Typed columns for kernels/memcpy/memset: one comprehension per field."""
@@ -577,6 +582,7 @@ class TraceBuilder:
         if sub[0].occupancy is None and sub[0].occupancy_theoretical is not None:
             cols["occupancy"] = np.array([_float_or(a.occupancy_theoretical) for a in sub],
                                          np.float32)
+        device, stream = cols.pop("device"), cols.pop("stream")  # lane facts, not columns
         self.gpu.append(**cols)
         # Which device and stream each GPU lane is (first event that says so wins).
         lane_sub = lanes
@@ -586,9 +592,9 @@ class TraceBuilder:
             if lk.device < 0 or lk.stream < 0:
                 k = int(np.argmax(lane_sub == lane))
                 if lk.device < 0:
-                    lk.device = int(cols["device"][k])
+                    lk.device = int(device[k])
                 if lk.stream < 0:
-                    lk.stream = int(cols["stream"][k])
+                    lk.stream = int(stream[k])
 
     def _flow_key_ids(self, cats: np.ndarray, ids: list[Any]) -> np.ndarray:
         """One int64 key per (category, flow id). Small non-negative int ids (the usual case)
@@ -710,7 +716,7 @@ class TraceBuilder:
 # parse, so every piece is proven by its own parse. Anything unproven - no usable newline,
 # damaged or cut-off data - goes to ijson, which streams to the exact end of what is whole.
 
-PIECE = 1 << 20  # bytes of JSON text per piece (small: the transient memory is a few pieces)
+PIECE = 512 << 10  # bytes of JSON text per piece (small: the transient memory is a few pieces)
 MAX_PIECE = 64 << 20  # beyond this without a proven cut, stream the rest with ijson
 _CUT_TRIES = 4
 

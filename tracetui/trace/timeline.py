@@ -163,9 +163,11 @@ class SparseColumn:
     """An int64 value for some slices only: sorted slice rows and their values (-1 if none)."""
 
     def __init__(self, rows: np.ndarray, values: np.ndarray) -> None:
-        order = np.argsort(rows, kind="stable")
-        self.rows = rows[order]
-        self.values = values[order]
+        if len(rows) > 1 and not (rows[1:] >= rows[:-1]).all():
+            order = np.argsort(rows, kind="stable")
+            rows, values = rows[order], values[order]
+        self.rows = rows
+        self.values = values
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -429,23 +431,40 @@ def _stream_number(tid: Any) -> int:
     return int(m.group(1)) if m else -1
 
 
+_SEGMENT = 1 << 16
+
+
 def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
-    """Nesting depth of one lane's slices, sorted by (start, longest first)."""
-    return nest(start, dur)[0]
+    """Nesting depth of one lane's slices, sorted by (start, longest first).
+
+    Long lanes are cut where nothing is open (a slice starts after every earlier one has
+    ended) into segments of about 64 K slices, whose depths are independent: the
+    temporaries stay the size of a segment, not of the lane.
+    """
+    n = len(start)
+    if n <= _SEGMENT:
+        return _depth_segment(start, dur)
+    reach = np.maximum.accumulate(start + dur)
+    free = np.flatnonzero(start[1:] >= reach[:-1]) + 1  # nothing open before these rows
+    del reach
+    pick = np.searchsorted(free, np.arange(_SEGMENT, n, _SEGMENT))
+    cuts = np.unique(free[pick[pick < len(free)]])
+    del free, pick
+    edges = [0, *cuts.tolist(), n]
+    parts = [_depth_segment(start[a:b], dur[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
+    dtype = np.int32 if any(p.dtype == np.int32 for p in parts) else np.int16
+    return np.concatenate(parts).astype(dtype, copy=False)
 
 
-def nest(start: np.ndarray, dur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Depth of each slice (sorted by start, longest first), and the stable order that
-    groups them by depth.
-
-    depth_i = i - #{earlier slices closed by start_i}, for all slices at once: one sort of
+def _depth_segment(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """depth_i = i - #{earlier slices closed by start_i}, for all slices at once: one sort of
     the ends and a binary search. If slices overlap without nesting (some traces do), a
     stack pass assigns depths instead, which keeps the invariant the index relies on:
     slices at one depth never overlap.
     """
     n = len(start)
     if n == 0:
-        return np.zeros(0, np.int16), np.zeros(0, np.int64)
+        return np.zeros(0, np.int16)
     end = start + dur
     closed = np.searchsorted(np.sort(end), start, side="right")  # any j with end_j <= start_i
     zero = dur == 0
@@ -456,17 +475,27 @@ def nest(start: np.ndarray, dur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         run_end = np.searchsorted(start, start, side="right")
         nz = np.searchsorted(zs, start, side="right") - np.searchsorted(zs, start, side="left")
         first_zero = run_end - nz
-        closed -= np.maximum(run_end - np.maximum(np.arange(n), first_zero), 0)
-    depth = np.arange(n) - closed
-    del closed
-    small = depth.max(initial=0) < 2**15
-    depth = depth.astype(np.int16 if small else np.int32)
-    order = np.argsort(depth, kind="stable")
-    d, s0, e0 = depth[order], start[order], end[order]
-    if (depth < 0).any() or ((d[1:] == d[:-1]) & (s0[1:] < e0[:-1])).any():
-        depth = _depth_stack(start, end)
+        del nz, zs
+        np.maximum(first_zero, np.arange(n), out=first_zero)
+        np.subtract(run_end, first_zero, out=run_end)
+        closed -= np.maximum(run_end, 0)
+        del run_end, first_zero
+    del zero
+    depth = np.subtract(np.arange(n), closed, out=closed)  # in place: closed is not needed
+    ok = not (depth < 0).any()
+    depth = depth.astype(np.int16 if depth.max(initial=0) < 2**15 else np.int32)
+    if ok and n > 1:
+        # the invariant: within one depth (in start order) nothing starts before the
+        # previous slice has ended
         order = np.argsort(depth, kind="stable")
-    return depth, order
+        d_o = depth[order]
+        same = d_o[1:] == d_o[:-1]
+        e_o = end[order]
+        s_o = start[order]
+        ok = not (same & (s_o[1:] < e_o[:-1])).any()
+    if not ok:
+        depth = _depth_stack(start, end)
+    return depth
 
 
 def _depth_stack(start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -593,9 +622,11 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
         lo, hi = int(bounds[new]), int(bounds[new + 1])
         idx = by_lane[lo:hi]
         s, d = start[idx], dur[idx]
-        o = np.lexsort((-d, s))
-        idx, s, d = idx[o], s[o], d[o]
-        dep, o = nest(s, d)  # o groups by depth, keeping start order
+        if len(s) > 1 and not ((s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (d[1:] <= d[:-1]))).all():
+            o = np.lexsort((-d, s))  # not yet in (start, longest first) order
+            idx, s, d = idx[o], s[o], d[o]
+        dep = compute_depth(s, d)
+        o = np.argsort(dep, kind="stable")  # group by depth, keeping start order
         by_lane[lo:hi] = idx[o]
         if dep.dtype != depth.dtype:
             depth = depth.astype(dep.dtype)
@@ -625,6 +656,7 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
 
     correlation = per_slice(corr["row"], corr["value"])
     external_id = per_slice(ext["row"], ext["value"])
+    del corr, ext
 
     # ---- GPU typed fields
     g_slice = slice_of_row[gpu["row"]] if len(gpu["row"]) else np.zeros(0, np.int64)
@@ -658,7 +690,7 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
         hit = cv[k] == gpu_corr
         launch_dst, launch_src = gpu_side[hit], cpu_sorted[k[hit]]
     launch_of = SparseColumn(launch_dst, launch_src)
-    del slice_of_row
+    del slice_of_row, gpu, launch_dst, launch_src, cpu_side, cpu_corr, gpu_side, gpu_corr
 
     _alloc.trim()
     # ---- flows: resolve endpoints to slices, then link consecutive endpoints of one flow
@@ -668,6 +700,7 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     for ln in lanes:
         ln._trace = tr
     flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes)
+    del flows
 
     _alloc.trim()
     # ---- instants, counters
