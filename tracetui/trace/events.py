@@ -147,9 +147,14 @@ def kernel_args(e: Any) -> KernelArgs:
     return _NO_ARGS
 
 
-def decode_array(body: bytes, exact: bool) -> list[Any]:
-    """Decode a JSON array of events. Raises ValueError if it is not valid JSON."""
+def decode_array(body: bytes | bytearray, exact: bool, full: bool = False) -> list[Any]:
+    """Decode a JSON array of events. Raises ValueError if it is not valid JSON.
+
+    ``full``: keep every arg of every event (for re-reading events on demand).
+    """
     try:
+        if full:
+            raise msgspec.ValidationError  # straight to the loose records
         events = (_EXACT if exact else _FAST).decode(body)
     except msgspec.ValidationError:
         pass
@@ -170,7 +175,7 @@ def decode_array(body: bytes, exact: bool) -> list[Any]:
         raise ValueError(str(e)) from None
 
 
-def decode_piece(data: bytes | memoryview, exact: bool) -> list[Any]:
+def decode_piece(data: bytes | memoryview, exact: bool, full: bool = False) -> list[Any]:
     """A piece: whole events, each followed by a comma (the last one too)."""
     end = len(data)
     while end and data[end - 1] in b" \t\r\n":
@@ -180,7 +185,7 @@ def decode_piece(data: bytes | memoryview, exact: bool) -> list[Any]:
     body = bytearray(b"[")
     body += data[: end - 1]
     body += b"]"
-    return decode_array(body, exact)
+    return decode_array(body, exact, full)
 
 
 def decode_tail(data: bytes, exact: bool) -> tuple[list[Any], str]:

@@ -799,7 +799,7 @@ class PieceTable:
         kind, offset, length = self.pieces[k]
         try:
             if kind == KIND_ARRAY:
-                return decode_piece(self.source.read_range(offset, length), self.exact)
+                return decode_piece(self.source.read_range(offset, length), self.exact, full=True)
             if kind == KIND_TAIL:
                 return decode_tail(self.source.read_range(offset, length), self.exact)[0]
             raw, stream = self.source.open_stream()

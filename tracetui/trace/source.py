@@ -81,9 +81,10 @@ class GzipStream:
     def _fill(self) -> bytes:
         while True:
             snaps = self.snapshots
-            if snaps is not None and not self._pending and \
+            if snaps is not None and \
                     self._made - (snaps[-1][0] if snaps else 0) >= self.SNAPSHOT_EVERY:
-                snaps.append((self._made, self._raw.pos, self._d.copy()))
+                # the decompressor has consumed the input up to (read so far - pending)
+                snaps.append((self._made, self._raw.pos - len(self._pending), self._d.copy()))
             data, self._pending = (self._pending or self._raw.read(self._chunk)), b""
             if not data:
                 # The stream ended; if the current member never reached its

@@ -1,0 +1,421 @@
+"""The loader and index against independent computations on the sample and real traces."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracetui.trace import LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, Loader, TraceError, load
+from tracetui.trace.source import GzipStream, Source
+from tracetui.trace.timeline import _depth_stack, compute_depth
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_traces"
+SHARED = ROOT.parent / "shared" / "traces"
+DECODE = SAMPLES / "decode.json"
+PREFILL = SAMPLES / "prefill.json.gz"
+CPU = SAMPLES / "cpu_torch.json"
+ALL_SAMPLES = [DECODE, PREFILL, CPU]
+
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/traces not present")
+
+
+def read_json(path: Path, exact: bool = False):
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    data = json.loads(raw, parse_float=Decimal if exact else float)
+    return data["traceEvents"] if isinstance(data, dict) else data
+
+
+def us_ns(v) -> int:
+    return int((Decimal(v) if not isinstance(v, Decimal) else v) * 1000)
+
+
+# ----------------------------------------------------------------------------- package rules
+
+
+def test_core_imports_no_ui():
+    code = ("import sys, tracetui.trace, tracetui.analysis, tracetui.analysis.facts; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+@pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: p.name)
+def test_sample_counts_match_json(path):
+    events = read_json(path)
+    tr = load(str(path))
+    non_meta = [e for e in events if e.get("ph") != "M"]
+    assert tr.events == len(non_meta)
+    assert tr.slice_count == sum(1 for e in events if e.get("ph") == "X")
+    assert not tr.truncated and tr.warnings == []
+    # every slice lies inside the trace span
+    assert tr.start.min() == 0 or tr.inst_ts.min(initial=1) == 0
+    assert (tr.start + tr.dur <= tr.end_ns).all()
+
+
+@pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: p.name)
+def test_timestamps_exact_to_the_nanosecond(path):
+    """Every X slice's start and duration equal the file's value × 1000, exactly."""
+    events = read_json(path, exact=True)
+    tr = load(str(path))
+    want = sorted((us_ns(e["ts"]), us_ns(e["dur"])) for e in events if e.get("ph") == "X")
+    got = sorted(zip((tr.start + tr.t0_abs_ns).tolist(), tr.dur.tolist()))
+    assert got == want
+
+
+def test_decode_lanes_and_kinds():
+    tr = load(str(DECODE))
+    names = [ln.name for ln in tr.lanes]
+    for stream in (7, 13, 24):
+        assert f"GPU 0 · stream {stream}" in names
+    assert "GPU 0 · stream 7 · annotations" in names
+    kinds = [ln.kind for ln in tr.lanes]
+    # GPU lanes first, each stream's annotations right after it
+    first_cpu = kinds.index(LANE_CPU)
+    assert all(k in (LANE_GPU, LANE_GPU_ANNOTATION) for k in kinds[:first_cpu])
+    for i, ln in enumerate(tr.lanes):
+        if ln.kind == LANE_GPU_ANNOTATION:
+            assert tr.lanes[i - 1].name + " · annotations" == ln.name
+    cpu = [ln for ln in tr.lanes if ln.kind == LANE_CPU and ln.count]
+    assert {ln.tid for ln in cpu} >= {1166, 2571}
+
+
+def test_kernel_fields_match_args():
+    events = read_json(DECODE, exact=True)
+    tr = load(str(DECODE))
+    gpu = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    assert len(tr.kernels.slice) == len(gpu)
+    by_key = {(us_ns(e["ts"]), e["args"]["correlation"]): e for e in gpu}
+    for k, i in enumerate(tr.kernels.slice.tolist()):
+        e = by_key[(int(tr.start[i]) + tr.t0_abs_ns, tr.correlation[i])]
+        a = e["args"]
+        assert tr.name_of(i) == e["name"]
+        if e["cat"] == "kernel":
+            assert tr.kernels.grid[k].tolist() == a["grid"]
+            assert tr.kernels.block[k].tolist() == a["block"]
+            assert tr.kernels.registers[k] == a["registers per thread"]
+            assert tr.kernels.shared_memory[k] == a["shared memory"]
+            assert tr.kernels.occupancy[k] == pytest.approx(float(a["est. achieved occupancy %"]))
+            assert tr.kernels.blocks_per_sm[k] == pytest.approx(float(a["blocks per SM"]), 1e-6)
+        if e["cat"] == "gpu_memcpy":
+            assert tr.kernels.bytes[k] == a["bytes"]
+            assert tr.kernels.bandwidth[k] == pytest.approx(float(a["memory bandwidth (GB/s)"]),
+                                                            1e-6)
+        assert tr.external_id[i] == a["External id"]
+
+
+def test_launch_links_both_ways():
+    events = read_json(DECODE, exact=True)
+    runtime = {e["args"]["correlation"]: e for e in events
+               if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
+    tr = load(str(DECODE))
+    assert len(tr.launch_of) == len(tr.kernels.slice)
+    for i in tr.kernels.slice.tolist():
+        src = tr.launched_by(i)
+        assert src >= 0
+        want = runtime[tr.correlation[i]]
+        assert tr.name_of(src) == want["name"]
+        assert int(tr.start[src]) + tr.t0_abs_ns == us_ns(want["ts"])
+        assert i in tr.launches(src).tolist()
+        # the launch happens before the kernel starts
+        assert tr.start[src] <= tr.start[i]
+
+
+def test_ac2g_flows_link_launch_to_kernel():
+    events = read_json(DECODE)
+    starts = {e["id"] for e in events if e.get("ph") == "s" and e.get("cat") == "ac2g"}
+    ends = {e["id"] for e in events if e.get("ph") == "f" and e.get("cat") == "ac2g"}
+    tr = load(str(DECODE))
+    assert len(tr.flow_src) == len(starts & ends)
+    for s, d in zip(tr.flow_src.tolist(), tr.flow_dst.tolist()):
+        assert tr.launched_by(d) == s  # the flow agrees with the correlation link
+
+
+@pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: p.name)
+def test_detail_args_are_reread_exactly(path):
+    events = read_json(path, exact=True)
+    xs = [e for e in events if e.get("ph") == "X"]
+    tr = load(str(path))
+    rng = np.random.default_rng(0)
+    for i in rng.choice(tr.slice_count, size=min(60, tr.slice_count), replace=False).tolist():
+        d = tr.detail(i)
+        match = [e for e in xs if e["name"] == d["name"]
+                 and us_ns(e["ts"]) == d["start_ns"] + tr.t0_abs_ns]
+        assert match, d["name"]
+        plain = [json.loads(json.dumps(e.get("args"), default=float)) for e in match]
+        assert d["args"] in plain
+
+
+def test_detail_args_with_tiny_pieces_and_fallback(tmp_path):
+    """Pieces of 300 bytes (many cuts), and a layout with no newline at all (ijson only)."""
+    events = read_json(DECODE)
+    one_line = tmp_path / "oneline.json"
+    one_line.write_text(json.dumps({"traceEvents": events}))
+    for tr in (Loader(str(DECODE), piece_bytes=300).run(), load(str(one_line))):
+        assert tr.events == sum(1 for e in events if e.get("ph") != "M")
+        for i in range(0, tr.slice_count, max(1, tr.slice_count // 25)):
+            raw = tr.raw_event(i)
+            assert raw is not None and raw["name"] == tr.name_of(i)
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+def _brute_busy(tr, lane, depth, t0, t1):
+    total = 0
+    for i in range(lane.lo, lane.hi):
+        if tr.depth[i] != depth:
+            continue
+        s, e = int(tr.start[i]), int(tr.start[i] + tr.dur[i])
+        total += max(0, min(e, t1) - max(s, t0))
+    return total
+
+
+@pytest.mark.parametrize("path", [DECODE, CPU], ids=lambda p: p.name)
+def test_busy_matches_interval_arithmetic(path):
+    tr = load(str(path))
+    rng = np.random.default_rng(1)
+    for lane in tr.lanes:
+        if lane.count == 0:
+            continue
+        for depth in range(min(lane.max_depth, 3) + 1):
+            for _ in range(8):
+                t0, t1 = sorted(rng.integers(-1000, tr.end_ns + 1000, size=2).tolist())
+                assert lane.busy(t0, t1, depth) == _brute_busy(tr, lane, depth, t0, t1)
+            edges = np.linspace(0, tr.end_ns, 50).astype(np.int64)
+            bins = lane.busy_bins(edges, depth)
+            assert bins.sum() == _brute_busy(tr, lane, depth, 0, int(edges[-1]))
+            assert (bins >= 0).all() and (bins <= np.diff(edges)).all()
+
+
+def test_slices_in_matches_brute_force():
+    tr = load(str(DECODE))
+    rng = np.random.default_rng(2)
+    for lane in tr.lanes:
+        for _ in range(10):
+            t0, t1 = sorted(rng.integers(0, tr.end_ns, size=2).tolist())
+            got = set(lane.slices_in(t0, t1).tolist())
+            want = {i for i in range(lane.lo, lane.hi)
+                    if tr.start[i] < t1 and tr.start[i] + tr.dur[i] > t0}
+            assert got == want
+
+
+def test_depth_invariants_and_parents():
+    tr = load(str(CPU))  # a real torch trace: some slices overlap without nesting
+    for lane in tr.lanes:
+        for d in range(lane.max_depth + 1):
+            di = lane.depth_index(d)
+            assert (di.starts[1:] >= di.ends[:-1]).all()  # no overlap within a depth
+    # parents contain their children wherever slices nest properly
+    lane = max(tr.lanes, key=lambda ln: ln.count)
+    for i in range(lane.lo, lane.hi, 7):
+        p = tr.parent_of(i)
+        if p >= 0:
+            assert tr.start[p] <= tr.start[i] < tr.start[p] + max(tr.dur[p], 1)
+
+
+def test_compute_depth_equals_stack_on_random_forests():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        spans = []
+
+        def grow(lo, hi, level):
+            t = lo
+            while t < hi and len(spans) < 400:
+                d = int(rng.integers(0, max(1, (hi - t) // 3 + 1)))
+                d = 0 if rng.random() < 0.1 else d
+                spans.append((t, d))
+                if d > 2 and level < 5:
+                    grow(t, t + d, level + 1)
+                t += d + int(rng.integers(0, 3))
+
+        grow(0, 100_000, 0)
+        s = np.array([x[0] for x in spans], np.int64)
+        d = np.array([x[1] for x in spans], np.int64)
+        o = np.lexsort((-d, s))
+        s, d = s[o], d[o]
+        assert compute_depth(s, d).tolist() == _depth_stack(s, s + d).tolist()
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def test_progress_cancel_and_snapshots(tmp_path):
+    big = tmp_path / "big.json"
+    sys.path.insert(0, str(ROOT / "bench"))
+    from make_big import make_big
+
+    made = make_big(str(big), 8, str(DECODE))
+    seen, snaps = [], []
+
+    def progress(p):
+        seen.append(p)
+        if not p.done and len(snaps) < 3:
+            snaps.append(loader.snapshot())
+
+    loader = Loader(str(big), progress=progress, progress_interval=0.0, piece_bytes=256 << 10)
+    tr = loader.run()
+    assert seen[-1].done and seen[-1].bytes_done == made["bytes"]
+    done = [p.bytes_done for p in seen]
+    assert done == sorted(done)
+    assert snaps and all(not s.complete for s in snaps)
+    counts = [s.events for s in snaps] + [tr.events]
+    assert counts == sorted(counts) and counts[0] < tr.events
+    # a snapshot is a consistent index: its busy figures are within its own span
+    s = snaps[-1]
+    for ln in s.lanes:
+        assert ln.busy(0, s.end_ns) <= s.end_ns
+
+    # cancel from the progress callback: what was loaded is kept, with a warning
+    def cancel_soon(p):
+        if p.events > 1000:
+            loader2.cancel()
+
+    loader2 = Loader(str(big), progress=cancel_soon, progress_interval=0.0,
+                     piece_bytes=256 << 10)
+    part = loader2.run()
+    assert not part.complete and 0 < part.events < tr.events
+    assert any("cancelled" in w for w in part.warnings)
+
+
+def test_progress_is_rate_limited(tmp_path):
+    calls = []
+    Loader(str(DECODE), progress=calls.append, piece_bytes=4096).run()
+    assert 1 <= len(calls) <= 5  # a small file: well under a second, a few reports at most
+
+
+def test_gzip_random_access_through_snapshots(tmp_path, monkeypatch):
+    data = DECODE.read_bytes() * 3
+    gz = tmp_path / "x.gz"
+    gz.write_bytes(gzip.compress(data))
+    monkeypatch.setattr(GzipStream, "SNAPSHOT_EVERY", 100_000)
+    src = Source.open(str(gz))
+    raw, stream = src.open_stream(record=True)
+    while stream.read(65536):
+        pass
+    raw.close()
+    assert len(src.snapshots) >= 3  # one per MB of output at most
+    for off in (0, 1, 99_999, 150_000, 1_000_000, len(data) - 10):
+        assert src.read_range(off, 5000) == data[off:off + 5000]
+
+
+# ----------------------------------------------------------------------------- real traces
+
+
+@needs_shared
+def test_deepseek_lanes():
+    tr = load(str(SHARED / "deepseek_train.json"))
+    names = [ln.name for ln in tr.lanes]
+    for stream in (7, 23, 27):
+        assert f"GPU 0 · stream {stream}" in names
+    cpu_tids = {ln.tid for ln in tr.lanes if ln.kind == LANE_CPU and ln.count}
+    assert {1166, 2571} <= cpu_tids
+    events = read_json(SHARED / "deepseek_train.json")
+    assert tr.events == sum(1 for e in events if e.get("ph") != "M")
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    assert sum(ln.count for ln in tr.lanes if ln.kind == LANE_GPU) == len(
+        [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")])
+    assert len(tr.launch_of) >= len(kernels)
+
+
+@needs_shared
+@pytest.mark.parametrize("name", sorted(p.name for p in SHARED.glob("*.json*"))
+                         + ["hta_2rank/sampled_rank-0.json.gz", "hta_2rank/sampled_rank-1.json.gz"]
+                         if SHARED.is_dir() else [])
+def test_every_shared_trace_opens_or_is_refused(name):
+    path = SHARED / name
+    if name.startswith("not_a_trace"):
+        with pytest.raises(TraceError, match="execution trace"):
+            load(str(path))
+        return
+    tr = load(str(path))
+    assert tr.events > 0
+    if name.startswith("speedscope_unterminated"):
+        assert tr.truncated and any("truncated at byte" in w for w in tr.warnings)
+    else:
+        assert not tr.truncated
+
+
+@needs_shared
+def test_kineto_2021_string_tids_merge_with_metadata():
+    tr = load(str(SHARED / "kineto2021_resnet50.pt.trace.json.gz"))
+    cpu = [ln for ln in tr.lanes if ln.kind == LANE_CPU and ln.count and ln.pid == 25738]
+    assert {ln.tid for ln in cpu} == {25738, 25772}  # "25738" in events, 25738 in metadata
+    assert all("(python)" in ln.name for ln in cpu)
+    assert any(ln.kind == LANE_GPU and ln.name == "GPU 0 · stream 7" for ln in tr.lanes)
+
+
+@needs_shared
+def test_flow_v2_bind_ids():
+    tr = load(str(SHARED / "perfetto_flow_v2.json"))
+    pairs = {(tr.name_of(s), tr.name_of(d)) for s, d in zip(tr.flow_src, tr.flow_dst)}
+    assert ("SenderB", "Blergh") in pairs
+    assert ("SenderA", "OtherSlice") in pairs
+
+
+@needs_shared
+def test_unbalanced_b_e_pairs():
+    events = read_json(SHARED / "catapult_flow_unbalanced.json")
+    nb = sum(1 for e in events if e.get("ph") == "B")
+    tr = load(str(SHARED / "catapult_flow_unbalanced.json"))
+    assert tr.slice_count == nb  # every B is a slice, ended or not
+    assert any("never ended" in w for w in tr.warnings)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_summary_json_keys(capsys):
+    from tracetui.cli import main
+
+    assert main(["summary", str(DECODE), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["events"] == load(str(DECODE)).events
+    assert out["truncated"] is False and out["warnings"] == []
+    lane = next(ln for ln in out["lanes"] if ln["name"] == "GPU 0 · stream 24")
+    assert (lane["kind"], lane["pid"], lane["tid"], lane["device"], lane["stream"]) == (
+        "gpu", 0, 24, 0, 24)
+    assert lane["events"] == sum(1 for e in read_json(DECODE)
+                                 if e.get("ph") == "X" and e.get("tid") == 24
+                                 and e.get("cat") != "gpu_user_annotation")
+    assert any(ln["kind"] == "counter" for ln in out["lanes"])
+
+
+def test_summary_text_is_escaped(tmp_path, capsys):
+    from tracetui.cli import main
+
+    hostile = tmp_path / "h.json"
+    hostile.write_text(json.dumps({"traceEvents": [
+        {"ph": "X", "name": "k", "pid": 1, "tid": 1, "ts": 1, "dur": 2},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1,
+         "args": {"name": "\x1b]52;c;aGk=\x07[red]x[/red]\x1b[2J"}}]}))
+    assert main(["summary", str(hostile)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "[red]" in out  # shown as text, not interpreted
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("this is not json")
+    for target in (bad, tmp_path / "missing.json", tmp_path):
+        out = subprocess.run([sys.executable, "-m", "tracetui", "summary", str(target)],
+                             capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+        assert out.returncode == 2
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("tracetui: error:")
+        assert "Traceback" not in out.stderr
