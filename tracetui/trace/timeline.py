@@ -661,10 +661,12 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     # ---- GPU typed fields
     g_slice = slice_of_row[gpu["row"]] if len(gpu["row"]) else np.zeros(0, np.int64)
     keep = g_slice >= 0
+    keep_all = bool(keep.all())
     g_order = np.argsort(g_slice[keep], kind="stable")
 
     def gcol(k: str) -> np.ndarray:
-        return gpu[k][keep][g_order]
+        col = gpu.pop(k)  # the builder's column is freed as soon as it is copied
+        return (col if keep_all else col[keep])[g_order]
 
     kernels = KernelFields(
         slice=g_slice[keep][g_order],
@@ -766,17 +768,20 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
     empty = np.zeros(0, np.int64)
     if n == 0:
         return empty, empty, np.zeros(0, np.int32)
+    ts = flows["ts"]  # absolute: the lane loop subtracts t0 on its own (smaller) arrays
+    enclosing = flows["enclosing"]
+    target = np.full(n, -1, np.int32 if sum(ln.count for ln in lanes) < 2**31 else np.int64)
     lane = remap[flows["lane"]]
-    ts = flows["ts"] - t0
-    enclosing = flows["enclosing"].astype(bool)
-    target = np.full(n, -1, np.int64)
     order = np.argsort(lane, kind="stable")
-    lb = np.searchsorted(lane[order], np.arange(len(lanes) + 1))
+    lb = np.zeros(len(lanes) + 1, np.int64)
+    np.cumsum(np.bincount(lane[lane >= 0], minlength=len(lanes))[: len(lanes)], out=lb[1:])
+    lb += int((lane < 0).sum())  # endpoints on lanes that hold nothing sort first
+    del lane
     for ln in lanes:
         idx = order[lb[ln.index] : lb[ln.index + 1]]
         if len(idx) == 0 or ln.count == 0:
             continue
-        t = ts[idx]
+        t = ts[idx] - t0
         best = np.full(len(idx), -1, np.int64)
         for d in range(ln.max_depth + 1):  # deepest enclosing slice wins
             di = ln.depth_index(d)
@@ -788,7 +793,7 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
             inside = (k >= 0) & ((s0 + di._dur[kk] > t) | (s0 == t))
             best = np.where(inside, di.lo + kk, best)
         # "next slice" binding for f events without bp=e when nothing encloses them
-        nxt = (best < 0) & ~enclosing[idx]
+        nxt = (best < 0) & (enclosing[idx] == 0)
         if nxt.any():
             di = ln.depth_index(0)
             k = np.searchsorted(di.starts, t[nxt], side="left")
@@ -797,6 +802,7 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
             cand[ok] = di.lo + k[ok]
             best[nxt] = cand
         target[idx] = best
+    del order
     # link consecutive endpoints of the same flow: out -> in
     # (at equal times a start comes before the end it leads to)
     o = np.lexsort((flows["flags"] & 1, ts, flows["key"]))
