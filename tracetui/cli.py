@@ -90,20 +90,22 @@ def _print_summary(facts: dict[str, Any], top: int) -> None:
     t.append(safe_text(facts["file"]))
     console.print(t)
     size = _fmt_bytes(facts["size_bytes"]) + (" (gzip)" if facts["compressed"] else "")
-    line = (f"{size} · {facts['events']:,} events · {facts['slices']:,} slices · "
-            f"span {_fmt_ns(facts['span_ns'])} · {len(facts['devices'])} GPU"
-            f"{'' if len(facts['devices']) == 1 else 's'} · {facts['flows']:,} flows · "
-            f"{facts['kernel_launch_links']:,} kernel↔launch links")
-    console.print(Text(line))
-    if facts["distributed_info"]:
-        di = facts["distributed_info"]
-        console.print(Text("distributed  " + ", ".join(f"{k}={safe_text(v, 40)}"
+    ndev = len(facts["devices"])
+    console.print(Text(f"{size} · {facts['events']:,} events · span {_fmt_ns(facts['span_ns'])}"
+                       f" · {ndev} GPU{'' if ndev == 1 else 's'}"))
+    console.print(Text(f"{facts['slices']:,} slices · {facts['flows']:,} flows · "
+                       f"{facts['kernel_launch_links']:,} kernel↔launch links"))
+    di = {k: v for k, v in facts["distributed_info"].items()
+          if isinstance(v, (int, float, str)) and not str(v).startswith(("[", "{"))}
+    if di:
+        console.print(Text("distributed  " + ", ".join(f"{safe_text(k, 20)}={safe_text(v, 24)}"
                                                        for k, v in di.items())))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    table.add_column("lane", overflow="ellipsis", max_width=48, no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("events", justify="right", no_wrap=True)
-    table.add_column("depth", justify="right", no_wrap=True)
+    table.add_column("lane", overflow="ellipsis", no_wrap=True,
+                     max_width=max(20, min(64, console.width - 42)))
+    table.add_column("kind", no_wrap=True, min_width=14)
+    table.add_column("events", justify="right", no_wrap=True, min_width=8)
+    table.add_column("depth", justify="right", no_wrap=True, min_width=5)
     lanes = facts["lanes"]
     for ln in lanes[:top] if top else lanes:
         table.add_row(Text(safe_text(ln["name"], 64)), ln["kind"], f"{ln['events']:,}",

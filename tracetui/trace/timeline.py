@@ -594,8 +594,13 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
             if pid in ("", None) and tid in ("", None):
                 process, thread = "global", ""
             else:
-                process = f"{pn} {pid}".strip() if pn and str(pid) not in pn else (pn or f"pid {pid}")
-                thread = tnames.get((pid, tid), "").strip() or f"thread {tid}"
+                numeric = isinstance(pid, int)
+                if pn:
+                    process = f"{pn} {pid}" if numeric and str(pid) not in pn else pn
+                else:
+                    process = f"pid {pid}" if numeric else str(pid)  # Kineto's "Spans"
+                thread = tnames.get((pid, tid), "").strip() or (
+                    f"thread {tid}" if isinstance(tid, int) else str(tid))
             lname = f"{process} · {thread}" if thread else process
         pkey = (0 if gpu_proc else 1, psort.get(pid, float("nan")), _sort_key(pid))
         if pkey[1] != pkey[1]:  # no sort index: by pid
