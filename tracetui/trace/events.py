@@ -64,15 +64,15 @@ class FastEvent(msgspec.Struct, gc=False):
 
 
 class ExactEvent(msgspec.Struct, gc=False):
-    """As FastEvent, but ts/dur untyped so a Decimal float_hook keeps every digit."""
+    """As FastEvent, but a non-integer ts/dur becomes a Decimal that keeps every digit."""
 
     ph: Union[str, None] = None
     cat: Union[str, None] = None
     name: Union[str, None] = None
     pid: Union[int, str, None] = None
     tid: Union[int, str, None] = None
-    ts: Any = None
-    dur: Any = None
+    ts: Union[int, Decimal, None] = None
+    dur: Union[int, Decimal, None] = None
     id: Any = None
     bp: Any = None
     s: Any = None
@@ -108,7 +108,7 @@ _FIELDS = tuple(LooseEvent.__struct_fields__)
 NOT_AN_EVENT = LooseEvent(ph=object())
 
 _FAST = msgspec.json.Decoder(list[FastEvent])
-_EXACT = msgspec.json.Decoder(list[ExactEvent], float_hook=Decimal)
+_EXACT = msgspec.json.Decoder(list[ExactEvent])
 _LOOSE = {False: msgspec.json.Decoder(list[LooseEvent]),
           True: msgspec.json.Decoder(list[LooseEvent], float_hook=Decimal)}
 _ANY = {False: msgspec.json.Decoder(list[Any]),
