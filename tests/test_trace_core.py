@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -234,14 +233,14 @@ def test_compute_depth_equals_stack_on_random_forests():
     for _ in range(200):
         spans = []
 
-        def grow(lo, hi, level):
+        def grow(lo, hi, level, spans=spans):
             t = lo
             while t < hi and len(spans) < 400:
                 d = int(rng.integers(0, max(1, (hi - t) // 3 + 1)))
                 d = 0 if rng.random() < 0.1 else d
                 spans.append((t, d))
                 if d > 2 and level < 5:
-                    grow(t, t + d, level + 1)
+                    grow(t, t + d, level + 1, spans)
                 t += d + int(rng.integers(0, 3))
 
         grow(0, 100_000, 0)

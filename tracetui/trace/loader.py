@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _alloc
 from .events import NOT_AN_EVENT, args_of, as_event, decode_piece, decode_tail, kernel_args
-from .source import CountingReader, GzipStream, Source, TraceError
+from .source import GzipStream, Source, TraceError
 from .strings import StringTable, as_text
 
 # ----------------------------------------------------------------------------- constants
@@ -569,7 +569,8 @@ class TraceBuilder:
             if not ok:
                 conv = _dim3 if default is _NO3 else (_float_or if dtype is np.float32 else _int_or)
                 lim = 2**31 if dtype is np.int32 else 2**63
-                fit = (lambda x: x if -lim <= x < lim else -1) if dtype is not np.float32 else None
+                fit = (lambda x, lim=lim: x if -lim <= x < lim else -1) \
+                    if dtype is not np.float32 else None
                 vals = [conv(v) for v in vals]
                 if fit is not None:
                     vals = [tuple(map(fit, v)) for v in vals] if default is _NO3 else list(map(fit, vals))

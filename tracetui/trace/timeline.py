@@ -654,13 +654,8 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     slice_of_row = np.full(n_rows + 1, -1, np.int32 if len(row) < 2**31 else np.int64)
     slice_of_row[row] = np.arange(len(row))
 
-    def per_slice(rows_: np.ndarray, values: np.ndarray) -> SparseColumn:
-        idx = slice_of_row[rows_]
-        ok = idx >= 0
-        return SparseColumn(idx[ok], values[ok])
-
-    correlation = per_slice(corr["row"], corr["value"])
-    external_id = per_slice(ext["row"], ext["value"])
+    correlation = _per_slice(slice_of_row, corr["row"], corr["value"])
+    external_id = _per_slice(slice_of_row, ext["row"], ext["value"])
     del corr, ext
 
     # ---- GPU typed fields
@@ -669,8 +664,8 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     keep_all = bool(keep.all())
     g_order = np.argsort(g_slice[keep], kind="stable")
 
-    def gcol(k: str) -> np.ndarray:
-        col = gpu.pop(k)  # the builder's column is freed as soon as it is copied
+    def gcol(k: str, cols: dict[str, np.ndarray] = gpu) -> np.ndarray:
+        col = cols.pop(k)  # the builder's column is freed as soon as it is copied
         return (col if keep_all else col[keep])[g_order]
 
     kernels = KernelFields(
@@ -765,6 +760,13 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     tr.pieces = loader.pieces
     tr.extra_args = b.extra_args
     return tr
+
+
+def _per_slice(slice_of_row: np.ndarray, rows: np.ndarray, values: np.ndarray) -> SparseColumn:
+    """(file row, value) pairs as a sparse column over slice rows."""
+    idx = slice_of_row[rows]
+    ok = idx >= 0
+    return SparseColumn(idx[ok], values[ok])
 
 
 def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
