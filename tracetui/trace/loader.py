@@ -1,10 +1,12 @@
 """Streaming loader: Chrome/Kineto JSON -> per-lane numpy columns.
 
-The file is streamed with ijson's C backend and handled in batches of tens of thousands of
-events. For the common event (``ph: "X"``) a batch is turned into columns with a handful of
-list comprehensions and numpy calls; only the rare phases (B/E, flows, counters, metadata)
-and the GPU/runtime events' typed fields are looked at one by one. No Python object per
-event survives a batch: ``args`` are packed with :mod:`marshal` into one bytes blob per batch.
+The events array is read in pieces of a few hundred KB cut at proven event boundaries and
+decoded into light typed records (:mod:`tracetui.trace.events`); whatever cannot be proven
+is streamed with ijson's C backend. Each batch of records becomes columns with a handful
+of list comprehensions and numpy calls: the common event (``ph: "X"``), flows and instants
+a group at a time; only B/E pairs, counters and metadata one by one, in file order. No
+Python object per event survives a batch, and ``args`` beyond the typed GPU fields are not
+kept at all: :class:`PieceTable` re-reads any event from the file on demand.
 """
 
 from __future__ import annotations
@@ -58,10 +60,6 @@ HEAD_BYTES = 1 << 20  # top-level keys before "traceEvents" (deviceProperties, .
 
 class _NeedExact(Exception):
     """A float timestamp too large for float64 to keep its nanoseconds: re-read as Decimal."""
-
-
-class LoadCancelled(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -266,7 +264,6 @@ class _LaneKey:
     gpu: bool = False
     device: int = -1
     stream: int = -1
-    has_slices: bool = False
 
 
 class TraceBuilder:
