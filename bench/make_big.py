@@ -88,7 +88,7 @@ def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE) -> dict[s
             f.write(",\n".join(json.dumps(_shift(e, dt, did, decimals)) for e in body))
             count += len(body)
             reps += 1
-        f.write(",\n" + json.dumps({"ph": "i", "s": "g", "name": "end", "pid": 0, "tid": 0,
+        f.write(",\n" + json.dumps({"ph": "i", "s": "g", "name": "end", "pid": "", "tid": "",
                             "ts": lo + reps * period}))
         f.write("\n  ]\n}\n")
         count += 1
