@@ -148,10 +148,18 @@ def kernel_args(e: Any) -> KernelArgs:
 
 
 def decode_array(body: bytes | bytearray, exact: bool, full: bool = False) -> list[Any]:
-    """Decode a JSON array of events. Raises ValueError if it is not valid JSON.
+    """Decode a JSON array of events. Raises ValueError if it is not valid JSON (or is nested
+    too deeply to decode).
 
     ``full``: keep every arg of every event (for re-reading events on demand).
     """
+    try:
+        return _decode_array(body, exact, full)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _decode_array(body: bytes | bytearray, exact: bool, full: bool) -> list[Any]:
     try:
         if full:
             raise msgspec.ValidationError  # straight to the loose records
@@ -191,6 +199,15 @@ def decode_piece(data: bytes | memoryview, exact: bool, full: bool = False) -> l
 def decode_tail(data: bytes, exact: bool) -> tuple[list[Any], str]:
     """The last piece: events, the array's closing "]", then the rest of the file as text."""
     text = "[" + data.decode("utf-8")
-    decoder = json.JSONDecoder(parse_float=Decimal if exact else float)
-    items, end = decoder.raw_decode(text)
+    decoder = json.JSONDecoder(parse_float=Decimal if exact else float,
+                               parse_constant=_not_json)
+    try:
+        items, end = decoder.raw_decode(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     return [as_event(x) for x in items], text[end:]
+
+
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python's json writes them); reject them everywhere."""
+    raise ValueError(f"{name} is not valid JSON")

@@ -30,7 +30,7 @@ import ijson
 import numpy as np
 
 from . import _alloc
-from .events import NOT_AN_EVENT, args_of, as_event, decode_piece, decode_tail, kernel_args
+from .events import NOT_AN_EVENT, LooseEvent, args_of, as_event, decode_piece, decode_tail, kernel_args
 from .source import GzipStream, Source, TraceError
 from .strings import StringTable, as_text
 
@@ -45,7 +45,8 @@ RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "Runtime", "Driver"})
 
 #: Integer microseconds beyond this overflow int64 nanoseconds.
 _MAX_US = (2**63 - 1) // 1000 - 1
-#: Float microseconds below this magnitude keep every nanosecond of a 3-decimal value.
+#: Float microseconds below this magnitude keep every nanosecond of a 3-decimal value
+#: (2**43 µs is 101 days: relative Kineto times stay far below; absolute epoch µs do not).
 _EXACT_FLOAT_US = float(2**43)
 
 BATCH = 20_000
@@ -90,10 +91,10 @@ def _one_us_to_ns(v: Any) -> int | None:
     if t is float:
         if v != v or v in (float("inf"), float("-inf")) or abs(v) > 2**53:
             return None
+        if abs(v) >= _EXACT_FLOAT_US:  # its decimals may be lost already (even if now .0)
+            raise _NeedExact
         whole = float(int(v)) if v >= 0 else -float(int(-v))
         frac = v - whole
-        if frac and abs(v) >= _EXACT_FLOAT_US:
-            raise _NeedExact
         return int(whole) * 1000 + round(frac * 1000)
     if t is Decimal:
         if not v.is_finite() or abs(v) > _MAX_US:
@@ -117,10 +118,12 @@ def us_to_ns(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
             if np.isfinite(a).all():
                 mag = np.abs(a)
                 if not (mag > 2.0**53).any():
+                    if (mag >= _EXACT_FLOAT_US).any():
+                        # float64 may have dropped decimals the file had (1.7e15 µs: steps
+                        # of 0.25 µs), even where the value now looks whole
+                        raise _NeedExact
                     whole = np.trunc(a)
                     frac = a - whole  # exact in float64
-                    if ((mag >= _EXACT_FLOAT_US) & (frac != 0)).any():
-                        raise _NeedExact
                     return whole.astype(np.int64) * 1000 + np.rint(frac * 1000).astype(np.int64), None
         elif a.size == 0:
             return np.zeros(0, np.int64), None
@@ -361,6 +364,13 @@ class TraceBuilder:
         except AttributeError:  # plain JSON values (from the ijson fallback)
             batch = [as_event(e) for e in batch]
             phs = [e.ph for e in batch]
+        if n and type(batch[0]) is LooseEvent:
+            # Typed records cannot hold a boolean time; loose ones can: not a number here.
+            for e in batch:
+                if type(e.ts) is bool:
+                    e.ts = None
+                if type(e.dur) is bool:
+                    e.dur = None
         groups: dict[Any, Any]
         if phs.count("X") == n:
             groups = {"X": None}
@@ -652,7 +662,8 @@ class TraceBuilder:
                 self.extra_args[row] = a
             self._p_ended.append((lane, start, max(ts - start, 0), name, cat, row))
         elif ph == "C":
-            self._counter(e, pid, ts)
+            if not self._counter(e, pid, ts):
+                return
         else:
             self._skip(f"unsupported phase {as_text(ph)[:8]!r}")
             return
@@ -667,17 +678,19 @@ class TraceBuilder:
                 self._flow(("v2", _hashable(b)), ts, lane, flags, True,
                            self.strings.intern(e.cat))
 
-    def _counter(self, e: dict, pid: Any, ts: int) -> None:
+    def _counter(self, e: Any, pid: Any, ts: int) -> bool:
+        """Add a counter sample; False if it holds no number at all (then it is skipped)."""
         a = args_of(e)
         if not isinstance(a, dict):
             self._skip("counter without args")
-            return
+            return False
+        added = False
         name = as_text(e.name)
         cid = _hashable(e.id)
         for k, v in a.items():
             fv = _float_or(v)
             if fv != fv:
-                self._skip("non-numeric counter value")
+                self._note("non-numeric counter values (ignored)")
                 continue
             key = (pid, name, cid, k)
             t = self._counter_ids.get(key)
@@ -685,6 +698,10 @@ class TraceBuilder:
                 t = self._counter_ids[key] = len(self.counter_tracks)
                 self.counter_tracks.append(key)
             self._p_counters.append((t, ts, fv))
+            added = True
+        if not added:
+            self._skip("counter without a numeric value")
+        return added
 
     def _metadata(self, e: dict) -> None:
         name = e.name
@@ -730,6 +747,7 @@ class _Chain:
     def __init__(self, prefix: bytes, stream: Any) -> None:
         self._prefix = prefix
         self._stream = stream
+        self.tail = b""  # the last bytes handed out: how the text ends, if it has ended
 
     def read(self, n: int = -1) -> bytes:
         if self._prefix:
@@ -737,8 +755,11 @@ class _Chain:
                 out, self._prefix = self._prefix, b""
             else:
                 out, self._prefix = self._prefix[:n], self._prefix[n:]
-            return out
-        return self._stream.read(n)
+        else:
+            out = self._stream.read(n)
+        if out:
+            self.tail = (self.tail + out[-64:])[-64:]
+        return out
 
 
 def _find_cut(buf: bytes, below: int) -> int:
@@ -978,8 +999,9 @@ class Loader:
             if where["offset"] is None:
                 # traceEvents is not in the first MB: stream the whole file with ijson.
                 self.pieces.add(0, KIND_IJSON_FILE, 0, -1)
-                self._stream_ijson(ijson.items(stream, "traceEvents.item", use_float=not exact),
-                                   0, stream)
+                chain = _Chain(b"", stream)
+                self._stream_ijson(ijson.items(chain, "traceEvents.item", use_float=not exact),
+                                   0, stream, chain)
             else:
                 self._parse_pieces(stream, where["offset"], exact)
             if isinstance(stream, GzipStream) and stream.truncated and not self.truncated:
@@ -1074,10 +1096,10 @@ class Loader:
         self.used_ijson = True
         self.pieces.add(row, KIND_IJSON, base, -1)
         chain = _Chain(b"[" + buf, stream)
-        self._stream_ijson(ijson.items(chain, "item", use_float=not exact), row, stream,
+        self._stream_ijson(ijson.items(chain, "item", use_float=not exact), row, stream, chain,
                            array_only=True)
 
-    def _stream_ijson(self, items: Iterable[Any], row: int, stream: Any,
+    def _stream_ijson(self, items: Iterable[Any], row: int, stream: Any, chain: _Chain,
                       array_only: bool = False) -> None:
         b = self.builder
         batch: list[Any] = []
@@ -1089,12 +1111,17 @@ class Loader:
             batch.clear()
             try:
                 batch.extend(islice(items, BATCH))
-            except ijson.IncompleteJSONError as err:
+            except (ijson.JSONError, UnicodeDecodeError, RecursionError) as err:
                 b.add_batch(batch, row)
-                msg = (str(err).strip().splitlines() or ["invalid JSON"])[0]
+                if isinstance(err, UnicodeDecodeError):
+                    msg = "invalid UTF-8"
+                elif isinstance(err, RecursionError):
+                    msg = "nested too deeply"
+                else:
+                    msg = (str(err).strip().splitlines() or ["invalid JSON"])[0]
                 if array_only and "trailing garbage" in msg:
                     return  # the array closed; what follows it is the rest of the object
-                self._on_json_error(msg, stream)
+                self._on_json_error(msg, stream, chain.tail)
                 return
             if not batch:
                 return
@@ -1102,10 +1129,14 @@ class Loader:
             row += len(batch)
             self._tick()
 
-    def _on_json_error(self, msg: str, stream: Any) -> None:
+    def _on_json_error(self, msg: str, stream: Any, tail: bytes) -> None:
         b = self.builder
         raw = self._raw
-        at_end = raw.pos >= self.source.size and "premature EOF" in msg
+        # Cut off, rather than damaged: the whole file was read and the error is at its end
+        # (the parser says so, or the text stops inside a token or an unclosed value: a whole
+        # trace ends with "]" or "}").
+        at_end = raw.pos >= self.source.size and (
+            "premature EOF" in msg or tail.rstrip()[-1:] not in (b"]", b"}"))
         if isinstance(stream, GzipStream) and stream.truncated:
             at_end = True
         if b.items == 0 and not at_end:

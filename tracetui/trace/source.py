@@ -13,11 +13,17 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from ..textutil import safe_text
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 
 class TraceError(Exception):
-    """A trace that cannot be opened. ``str(err)`` is one line meant for the user."""
+    """A trace that cannot be opened. ``str(err)`` is one line meant for the user: control
+    characters (a newline in a file name, an escape sequence) are made visible."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(safe_text(message))
 
 
 class CountingReader:
@@ -94,15 +100,16 @@ class GzipStream:
                 return b""
             # Bounded output per call: a small compressed block can inflate enormously.
             out = self._d.decompress(data, 1 << 20)
-            if self._d.unconsumed_tail:
-                self._pending = self._d.unconsumed_tail
-            elif self._d.eof and self._d.unused_data:
+            if self._d.eof:
+                # The member ended; what follows it is another member, padding or junk.
                 rest = self._d.unused_data
-                if rest[:2] == GZIP_MAGIC:  # another gzip member follows
+                if rest[:2] == GZIP_MAGIC:
                     self._d = zlib.decompressobj(wbits=31)
                     self._pending = rest
-                elif rest.strip(b"\x00"):  # zero padding is tolerated, anything else is not
+                elif rest.strip(b"\x00"):
                     raise zlib.error("trailing garbage after the gzip stream")
+            else:
+                self._pending = self._d.unconsumed_tail
             if out:
                 self._made += len(out)
                 return out
