@@ -942,6 +942,8 @@ class Loader:
         kind = where["kind"]
         path = self.source.path
         if kind == "empty":
+            if self.source.compressed:
+                raise TraceError(f"{path}: the gzip data ends before any JSON (a cut-off file?)")
             raise TraceError(f"{path}: the file holds no JSON (only whitespace)")
         if kind == "not-json":
             raise TraceError(f"{path}: not a JSON trace (it starts with {where['first']!r})")
@@ -962,12 +964,15 @@ class Loader:
         if kind == "object" and where["offset"] is None and b.items == 0 \
                 and not self._has_events_key():
             keys = [k for k in where["header"].get("__keys__", []) if isinstance(k, str)][:6]
+            if "traceEvents" in keys:
+                raise TraceError(f"{path}: not a Chrome/Kineto trace: its traceEvents is not an "
+                                 "array of events")
             hint = ""
             if "nodes" in keys and "schema" in keys:
                 hint = " — this looks like a PyTorch execution trace, not a profiler trace"
             raise TraceError(f"{path}: not a Chrome/Kineto trace: the JSON object has no "
                              f"traceEvents (keys: {', '.join(keys) or 'none'}){hint}")
-        if b.items and b.events == 0 and not self.truncated:
+        if b.items and b.events == 0 and not self.truncated and sum(b.skipped.values()) == b.items:
             reasons = ", ".join(f"{n:,} {r}" for r, n in b.skipped.items()) or "no trace events"
             raise TraceError(f"{path}: not a trace: none of its {b.items:,} items is a trace "
                              f"event ({reasons})")
@@ -1004,6 +1009,9 @@ class Loader:
                                    0, stream, chain)
             else:
                 self._parse_pieces(stream, where["offset"], exact)
+            if isinstance(stream, GzipStream) and stream.trailing_garbage:
+                self.warnings.append("the gzip file has data after its end that is not gzip "
+                                     "(ignored)")
             if isinstance(stream, GzipStream) and stream.truncated and not self.truncated:
                 self.truncated = True
                 self.warnings.append(
@@ -1118,7 +1126,10 @@ class Loader:
                 elif isinstance(err, RecursionError):
                     msg = "nested too deeply"
                 else:
-                    msg = (str(err).strip().splitlines() or ["invalid JSON"])[0]
+                    text = err.args[0] if err.args else ""
+                    if isinstance(text, bytes):
+                        text = text.decode("utf-8", "replace")
+                    msg = (str(text).strip().splitlines() or ["invalid JSON"])[0][:120]
                 if array_only and "trailing garbage" in msg:
                     return  # the array closed; what follows it is the rest of the object
                 self._on_json_error(msg, stream, chain.tail)

@@ -64,6 +64,7 @@ class GzipStream:
         self._d = zlib.decompressobj(wbits=31)
         self._pending = b""
         self._eof = False
+        self.trailing_garbage = False
         self._buf = b""
         self._off = 0
         self.truncated = False
@@ -85,6 +86,9 @@ class GzipStream:
         return g
 
     def _fill(self) -> bytes:
+        if self.trailing_garbage:
+            self._eof = True
+            return b""
         while True:
             snaps = self.snapshots
             if snaps is not None and \
@@ -107,7 +111,9 @@ class GzipStream:
                     self._d = zlib.decompressobj(wbits=31)
                     self._pending = rest
                 elif rest.strip(b"\x00"):
-                    raise zlib.error("trailing garbage after the gzip stream")
+                    # Not gzip: the stream ends here (the loader warns). What this member
+                    # gave is still handed out.
+                    self.trailing_garbage = True
             else:
                 self._pending = self._d.unconsumed_tail
             if out:
