@@ -36,9 +36,15 @@ def _span(events: list[dict]) -> tuple[float, float]:
 
 
 def _shift(e: dict, dt: float, did: int, decimals: int | None) -> dict:
+    """A copy of event ``e`` moved by ``dt`` µs, its ids by ``did``."""
     e = dict(e)
     if isinstance(e.get("ts"), (int, float)):
-        e["ts"] = round(e["ts"] + dt, decimals) if decimals else e["ts"] + dt
+        if decimals:
+            # shift in whole nanoseconds: float sums would round ends and starts apart
+            # and make slices that nested in the source overlap by a nanosecond
+            e["ts"] = (round(e["ts"] * 1000) + round(dt * 1000)) / 1000
+        else:
+            e["ts"] = e["ts"] + dt
     if "id" in e and isinstance(e["id"], int):
         e["id"] += did
     a = e.get("args")
@@ -58,7 +64,7 @@ def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE) -> dict[s
     meta = [e for e in events if e.get("ph") == "M"]
     body = [e for e in events if e.get("ph") != "M"]
     lo, hi = _span(body)
-    period = (hi - lo) * 1.05 + 10
+    period = round((hi - lo) * 1.05 + 10)  # whole µs
     ids = [e.get("id") for e in body if isinstance(e.get("id"), int)]
     for e in body:
         a = e.get("args")

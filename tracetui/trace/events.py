@@ -1,17 +1,17 @@
 """Decoding pieces of the traceEvents array into light event records.
 
-A piece (a few MB of whole events) is decoded with msgspec into typed structs that hold only
-the fields the index needs; ``args`` stays as raw JSON bytes until someone asks for it. That
-is several times faster than building a dict per event. A piece whose values do not fit the
-types (a string ``ts``, a list as ``pid``, a number as ``name``, ...) is decoded again into
-loose records that accept anything, and the loader validates them one by one; non-objects
-become :data:`NOT_AN_EVENT`.
+A piece (a few hundred KB of whole events) is decoded with msgspec into typed records, one
+type per phase (a union tagged by ``ph``), that hold only the fields the index needs: a
+slice's ``args`` keep just the GPU/runtime column fields, the rest is skipped unparsed and
+re-read from the file when someone asks. That is several times faster than building a dict
+per event. A piece whose values do not fit the types (a string ``ts``, a list as ``pid``, a
+number as ``name``, an unusual phase, ...) is decoded again into loose records that accept
+anything, and the loader validates them one by one; non-objects become :data:`NOT_AN_EVENT`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from typing import Any, Union
 
@@ -43,44 +43,56 @@ _KARGS_KEYS = {f: n for f, n in zip(KernelArgs.__struct_fields__,
                                     KernelArgs.__struct_encode_fields__)}
 
 
-class FastEvent(msgspec.Struct, gc=False):
-    """The common case: every field has the type Chrome/Kineto writers use."""
+#: Fields every typed event record has (``ph`` is the tag that picks the record type).
+_COMMON: list[tuple[str, Any]] = [
+    ("cat", Union[str, None]),
+    ("name", Union[str, None]),
+    ("pid", Union[int, str, None]),
+    ("tid", Union[int, str, None]),
+    ("id", Any),
+    ("bp", Any),
+    ("s", Any),
+    ("tdur", Any),
+    ("bind_id", Any),
+    ("flow_in", Any),
+    ("flow_out", Any),
+]
+#: Per phase, what ``args`` becomes: the column fields for slices (everything else in them is
+#: skipped unparsed and re-read on demand), all of it where the loader needs it at once
+#: (counters, metadata, the args an "E" adds to its "B").
+_PHASE_ARGS: dict[str, Any] = {
+    "X": Union[KernelArgs, None],
+    "B": Union[KernelArgs, None],
+    "E": Any,
+    "C": Any,
+    "M": Any,
+    "i": Any,
+    "I": Any,
+    "R": Any,
+    "s": Any,
+    "t": Any,
+    "f": Any,
+}
 
-    ph: Union[str, None] = None
-    cat: Union[str, None] = None
-    name: Union[str, None] = None
-    pid: Union[int, str, None] = None
-    tid: Union[int, str, None] = None
-    ts: Union[int, float, None] = None
-    dur: Union[int, float, None] = None
-    id: Any = None
-    bp: Any = None
-    s: Any = None
-    tdur: Any = None
-    bind_id: Any = None
-    flow_in: Any = None
-    flow_out: Any = None
-    args: Union[KernelArgs, None] = None
+
+def _typed_records(time_type: Any, label: str) -> Any:
+    """A tagged union (on ``ph``) of one record type per phase."""
+    base = msgspec.defstruct(
+        f"{label}Event", [(f, t, None) for f, t in _COMMON]
+        + [("ts", Union[int, time_type, None], None), ("dur", Union[int, time_type, None], None)],
+        tag_field="ph", gc=False)
+    types = []
+    for ph, args_type in _PHASE_ARGS.items():
+        cls = msgspec.defstruct(f"{label}Event_{ph}", [("args", args_type, None)], bases=(base,),
+                                tag=ph, gc=False)
+        cls.ph = ph  # the tag, readable as on any other record
+        types.append(cls)
+    return Union[tuple(types)]
 
 
-class ExactEvent(msgspec.Struct, gc=False):
-    """As FastEvent, but a non-integer ts/dur becomes a Decimal that keeps every digit."""
-
-    ph: Union[str, None] = None
-    cat: Union[str, None] = None
-    name: Union[str, None] = None
-    pid: Union[int, str, None] = None
-    tid: Union[int, str, None] = None
-    ts: Union[int, Decimal, None] = None
-    dur: Union[int, Decimal, None] = None
-    id: Any = None
-    bp: Any = None
-    s: Any = None
-    tdur: Any = None
-    bind_id: Any = None
-    flow_in: Any = None
-    flow_out: Any = None
-    args: Union[KernelArgs, None] = None
+#: ts/dur as written, or (exact) a non-integer one as a Decimal that keeps every digit
+_FAST_TYPES = _typed_records(float, "Fast")
+_EXACT_TYPES = _typed_records(Decimal, "Exact")
 
 
 class LooseEvent(msgspec.Struct, gc=False):
@@ -107,20 +119,17 @@ _FIELDS = tuple(LooseEvent.__struct_fields__)
 #: Stands for an item of the events array that is not a JSON object.
 NOT_AN_EVENT = LooseEvent(ph=object())
 
-_FAST = msgspec.json.Decoder(list[FastEvent])
-_EXACT = msgspec.json.Decoder(list[ExactEvent])
+_FAST = msgspec.json.Decoder(list[_FAST_TYPES])
+_EXACT = msgspec.json.Decoder(list[_EXACT_TYPES])
 _LOOSE = {False: msgspec.json.Decoder(list[LooseEvent]),
           True: msgspec.json.Decoder(list[LooseEvent], float_hook=Decimal)}
 _ANY = {False: msgspec.json.Decoder(list[Any]),
         True: msgspec.json.Decoder(list[Any], float_hook=Decimal)}
-#: Phases whose whole ``args`` the loader needs at once (counters, metadata, E args).
-_FULL_ARGS = re.compile(rb'"ph"\s*:\s*"[CME]"')
-_FULL_ARGS_PHASES = frozenset({"C", "M", "E"})
 
 
 def as_event(obj: Any) -> Any:
     """A decoded JSON value (a dict from ijson or json) as an event record."""
-    if isinstance(obj, (FastEvent, ExactEvent, LooseEvent)):
+    if isinstance(obj, msgspec.Struct):
         return obj
     if isinstance(obj, dict):
         get = obj.get
@@ -163,18 +172,11 @@ def _decode_array(body: bytes | bytearray, exact: bool, full: bool) -> list[Any]
     try:
         if full:
             raise msgspec.ValidationError  # straight to the loose records
-        events = (_EXACT if exact else _FAST).decode(body)
-    except msgspec.ValidationError:
+        return (_EXACT if exact else _FAST).decode(body)
+    except msgspec.ValidationError:  # a value of an odd type, a phase we do not type, ...
         pass
     except msgspec.DecodeError as e:
         raise ValueError(str(e)) from None
-    else:
-        if _FULL_ARGS.search(body):  # rare: counters, metadata, E args need every arg
-            loose = _LOOSE[exact].decode(body)
-            for i, e in enumerate(events):
-                if e.ph in _FULL_ARGS_PHASES:
-                    events[i] = loose[i]
-        return events
     try:
         return _LOOSE[exact].decode(body)
     except msgspec.ValidationError:  # items that are not objects
