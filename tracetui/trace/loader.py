@@ -127,15 +127,15 @@ def us_to_ns(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
                     return whole.astype(np.int64) * 1000 + np.rint(frac * 1000).astype(np.int64), None
         elif a.size == 0:
             return np.zeros(0, np.int64), None
-    elif a is not None and a.dtype.kind == "O":
-        try:  # exact mode: ints and Decimals
-            ns = [v * 1000 if type(v) is int else int(v.scaleb(3).to_integral_value())
-                  for v in values]
-            arr = np.array(ns, dtype=np.int64)
-            if not (np.abs(arr) > _MAX_US * 1000).any():
-                return arr, None
-        except (AttributeError, TypeError, ValueError, OverflowError, ArithmeticError):
-            pass
+        elif kind == "O":
+            try:  # exact mode: ints and Decimals
+                ns = [v * 1000 if type(v) is int else int(v.scaleb(3).to_integral_value())
+                      for v in values]
+                arr = np.array(ns, dtype=np.int64)
+                if not (np.abs(arr) > _MAX_US * 1000).any():
+                    return arr, None
+            except (AttributeError, TypeError, ValueError, OverflowError, ArithmeticError):
+                pass
     # Slow path: mixed or bad values, one by one.
     out = np.zeros(len(values), np.int64)
     ok = np.ones(len(values), bool)
