@@ -1,0 +1,125 @@
+"""Per annotation name (DualPipe's ``attn(F)``, ``dispatch(B)``, profiler steps, ...): count, time,
+the GPU time of the kernels it launched, and the overlap figures inside its time ranges.
+
+A CPU annotation's kernels are found by launch time within the process, not by thread: the
+kernels of DeepSeek's ``attn(B)`` are launched by the autograd thread while the main thread
+sits inside ``attn(B)``. So a kernel belongs to an occurrence when the runtime call that
+launched it (joined by correlation) starts inside the occurrence, in the same process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..trace import LANE_GPU_ANNOTATION, Trace
+from . import intervals as iv
+from .overlap import DeviceUnions
+from .rules import NOT_GPU
+
+ANNOTATION_CATS = frozenset({"user_annotation", "gpu_user_annotation"})
+
+
+class _Launches:
+    """Kernels by (process of their launch, launch time), with prefix sums of GPU time."""
+
+    def __init__(self, trace: Trace, classes: np.ndarray) -> None:
+        kern = trace.launch_of.rows
+        keep = classes[kern] != NOT_GPU if len(kern) else np.zeros(0, bool)
+        kern, src = kern[keep], trace.launch_of.values[keep]
+        pid_of_lane = {ln.index: ln.pid for ln in trace.lanes}
+        pids = [pid_of_lane[int(i)] for i in trace.lane_index(src)] if len(src) else []
+        self.pid_ids: dict[Any, int] = {}
+        pcode = np.array([self.pid_ids.setdefault(p, len(self.pid_ids)) for p in pids], np.int64)
+        t = trace.start[src] if len(src) else np.zeros(0, np.int64)
+        o = np.lexsort((t, pcode))
+        self.pcode, self.t, self.kern = pcode[o], t[o], kern[o]
+        self.dev = np.array([trace.lanes[int(i)].device for i in trace.lane_index(self.kern)],
+                            np.int64) if len(self.kern) else np.zeros(0, np.int64)
+        self.cum = np.zeros(len(self.kern) + 1, np.int64)
+        np.cumsum(trace.dur[self.kern], out=self.cum[1:])
+
+    def ranges(self, pid: Any, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index ranges [lo, hi) of the kernels launched in [start, end) by process ``pid``."""
+        code = self.pid_ids.get(pid)
+        if code is None:
+            z = np.zeros(len(starts), np.int64)
+            return z, z
+        a, b = np.searchsorted(self.pcode, [code, code + 1])
+        lo = a + np.searchsorted(self.t[a:b], starts, side="left")
+        hi = a + np.searchsorted(self.t[a:b], ends, side="left")
+        return lo, hi
+
+
+def annotation_table(trace: Trace, classes: np.ndarray,
+                     unions: list[DeviceUnions]) -> list[dict[str, Any]]:
+    strings = trace.strings
+    ann_cats = [i for i in np.unique(trace.cat).tolist() if strings[i] in ANNOTATION_CATS]
+    if not ann_cats:
+        return []
+    rows = np.flatnonzero(np.isin(trace.cat, ann_cats))
+    lane_idx = trace.lane_index(rows)
+    launches = _Launches(trace, classes)
+    covers = {du.device: (iv.Cover(du.comm), iv.Cover(du.comp), iv.Cover(du.both))
+              for du in unions}
+    stream_cover: dict[tuple[int, int], iv.Cover] = {}
+    by_stream = {(trace.lanes[i].device, trace.lanes[i].stream): du.streams[i]
+                 for du in unions for i in du.streams}
+
+    out = []
+    names = trace.name[rows]
+    gpu_side = np.array([trace.lanes[int(i)].kind == LANE_GPU_ANNOTATION for i in lane_idx])
+    for source, mask in (("cpu", ~gpu_side), ("gpu", gpu_side)):
+        sel = rows[mask]
+        sel_names, sel_lanes = names[mask], lane_idx[mask]
+        for name_id in np.unique(sel_names).tolist():
+            m = sel_names == name_id
+            r = sel[m]
+            s, e = trace.start[r], trace.start[r] + trace.dur[r]
+            window = iv.union(s, e)
+            gpu_ns = 0
+            n_kernels = 0
+            devices: set[int] = set()
+            if source == "cpu":
+                for lane in np.unique(sel_lanes[m]).tolist():
+                    lm = sel_lanes[m] == lane
+                    lo, hi = launches.ranges(trace.lanes[lane].pid, s[lm], e[lm])
+                    gpu_ns += int((launches.cum[hi] - launches.cum[lo]).sum())
+                    n_kernels += int((hi - lo).sum())
+                    for a, b in zip(lo.tolist(), hi.tolist()):
+                        if b > a:
+                            devices.update(np.unique(launches.dev[a:b]).tolist())
+            else:
+                for lane in np.unique(sel_lanes[m]).tolist():
+                    ln = trace.lanes[lane]
+                    devices.add(ln.device)
+                    key = (ln.device, ln.stream)
+                    if key in by_stream:
+                        if key not in stream_cover:
+                            stream_cover[key] = iv.Cover(by_stream[key])
+                        gpu_ns += stream_cover[key].within(window)
+            comm = comp = both = 0
+            for d in sorted(devices):
+                if d in covers:
+                    c_comm, c_comp, c_both = covers[d]
+                    comm += c_comm.within(window)
+                    comp += c_comp.within(window)
+                    both += c_both.within(window)
+            out.append({
+                "name": strings[name_id],
+                "source": source,
+                "count": int(len(r)),
+                "total_us": round(int(trace.dur[r].sum()) / 1000, 3),
+                "span_us": round(iv.total(window) / 1000, 3),
+                "gpu_us": round(gpu_ns / 1000, 3),
+                "kernels": n_kernels if source == "cpu" else None,
+                "devices": sorted(devices),
+                "comm_us": round(comm / 1000, 3),
+                "comp_us": round(comp / 1000, 3),
+                "overlap_us": round(both / 1000, 3),
+                "overlap_pct": round(100 * both / comm, 2) if comm else None,
+                "exposed_comm_us": round((comm - both) / 1000, 3),
+            })
+    out.sort(key=lambda a: (a["source"], -a["total_us"], a["name"]))
+    return out

@@ -1,0 +1,114 @@
+"""Kernel statistics like Nsight's ``cuda_gpu_kern_sum``, per name and per short name."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ..trace import Trace
+from .rules import NOT_GPU, SHORT_CLASS
+
+_LEADING_TYPE = re.compile(r"^(?:void|int|float|bool|auto|[\w:]+(?:<…>)?[*&]*)\s+(?=[\w:~]+::)")
+
+
+def short_name(name: str) -> str:
+    """A C++ kernel name without template arguments, parameter list or return type:
+    ``void deep_ep::internode_ll::dispatch<3, 10>(void*, int)`` -> ``deep_ep::internode_ll::dispatch<…>``.
+    Names that are not C++ (``Memcpy HtoD (Pageable -> Device)``) are left as they are.
+    """
+    s = name.replace("(anonymous namespace)", "(anon)")
+    out: list[str] = []
+    depth = 0
+    for ch in s:  # template arguments, however nested, become <…>
+        if ch == "<":
+            if depth == 0:
+                out.append("<…>")
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    s = "".join(out).strip()
+    if s.endswith(")"):  # a parameter list follows the name directly: foo(int, float*)
+        d = 0
+        for j in range(len(s) - 1, -1, -1):
+            if s[j] == ")":
+                d += 1
+            elif s[j] == "(":
+                d -= 1
+                if d == 0:
+                    if j > 0 and not s[j - 1].isspace():
+                        s = s[:j]
+                    break
+    if s.startswith("void "):
+        s = s[5:]
+    s = _LEADING_TYPE.sub("", s, count=1)
+    return s.strip() or name
+
+
+def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
+    """One row per GPU kernel/memcpy/memset name, by total time, descending."""
+    rows = np.flatnonzero(classes != NOT_GPU)
+    if not len(rows):
+        return []
+    names = trace.name[rows]
+    durs = trace.dur[rows]
+    o = np.lexsort((durs, names))  # by name, then duration: medians are middle elements
+    names, durs, rws = names[o], durs[o], rows[o]
+    first = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
+    counts = np.diff(np.r_[first, len(names)])
+    totals = np.add.reduceat(durs, first)
+    mins = durs[first]
+    maxs = durs[first + counts - 1]
+    lo = first + (counts - 1) // 2
+    hi = first + counts // 2
+    medians = (durs[lo] + durs[hi]) / 2
+    means = totals / counts
+    sq = np.add.reduceat((durs.astype(np.float64) - np.repeat(means, counts)) ** 2, first)
+    std = np.sqrt(sq / np.maximum(counts - 1, 1))  # sample stddev, as nsys reports it
+    grand = int(durs.sum())
+    strings = trace.strings
+    out = []
+    for k in range(len(first)):
+        name = strings[int(names[first[k]])]
+        out.append({
+            "name": name,
+            "short_name": short_name(name),
+            "class": SHORT_CLASS[int(classes[rws[first[k]]])],
+            "count": int(counts[k]),
+            "total_us": round(int(totals[k]) / 1000, 3),
+            "pct": round(100 * int(totals[k]) / grand, 3) if grand else 0.0,
+            "avg_us": round(float(means[k]) / 1000, 3),
+            "median_us": round(float(medians[k]) / 1000, 3),
+            "min_us": round(int(mins[k]) / 1000, 3),
+            "max_us": round(int(maxs[k]) / 1000, 3),
+            "stddev_us": round(float(std[k]) / 1000, 3) if counts[k] > 1 else 0.0,
+        })
+    out.sort(key=lambda r: (-r["total_us"], r["name"]))
+    return out
+
+
+def group_by_short_name(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The kernel table folded by short name (count, total, pct, avg; min and max)."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in table:
+        key = (r["short_name"], r["class"])
+        g = groups.get(key)
+        if g is None:
+            groups[key] = {"short_name": r["short_name"], "class": r["class"], "names": 1,
+                           "count": r["count"], "total_us": r["total_us"], "pct": r["pct"],
+                           "min_us": r["min_us"], "max_us": r["max_us"]}
+        else:
+            g["names"] += 1
+            g["count"] += r["count"]
+            g["total_us"] = round(g["total_us"] + r["total_us"], 3)
+            g["pct"] = round(g["pct"] + r["pct"], 3)
+            g["min_us"] = min(g["min_us"], r["min_us"])
+            g["max_us"] = max(g["max_us"], r["max_us"])
+    out = list(groups.values())
+    for g in out:
+        g["avg_us"] = round(g["total_us"] / g["count"], 3)
+    out.sort(key=lambda g: (-g["total_us"], g["short_name"]))
+    return out

@@ -1,0 +1,109 @@
+"""How much communication hides behind computation, per device, as HTA defines it.
+
+overlap_pct = |comm ∩ comp| / |comm| × 100, where comm and comp are each first merged into a
+union of intervals over all of a device's streams. Exposed communication is comm \\ comp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from ..trace import LANE_GPU, Trace
+from . import intervals as iv
+from .rules import COMM, COMP, MEM
+
+
+@dataclass
+class DeviceUnions:
+    """Unions of one device's GPU work by class, and of each of its streams."""
+
+    device: int
+    comm: iv.Intervals
+    comp: iv.Intervals
+    mem: iv.Intervals
+    streams: dict[int, iv.Intervals]  # lane index -> union of everything on that stream
+    stream_comm: dict[int, iv.Intervals]
+    stream_comp: dict[int, iv.Intervals]
+
+    @property
+    def both(self) -> iv.Intervals:
+        return iv.intersect(self.comm, self.comp)
+
+    @property
+    def exposed(self) -> iv.Intervals:
+        return iv.subtract(self.comm, self.comp)
+
+
+def device_unions(trace: Trace, classes: np.ndarray) -> list[DeviceUnions]:
+    out = []
+    for dev in trace.devices:
+        lanes = [ln for ln in trace.lanes if ln.kind == LANE_GPU and ln.device == dev]
+        per: dict[int, dict[int, iv.Intervals]] = {COMM: {}, COMP: {}, MEM: {}, -9: {}}
+        for ln in lanes:
+            rows = np.arange(ln.lo, ln.hi)
+            s, e = trace.start[rows], trace.start[rows] + trace.dur[rows]
+            c = classes[rows]
+            per[-9][ln.index] = iv.union(s, e)
+            for cls in (COMM, COMP, MEM):
+                m = c == cls
+                if m.any():
+                    per[cls][ln.index] = iv.union(s[m], e[m])
+
+        def merge(d: dict[int, iv.Intervals]) -> iv.Intervals:
+            if not d:
+                return iv.EMPTY
+            return iv.union(np.concatenate([x[0] for x in d.values()]),
+                            np.concatenate([x[1] for x in d.values()]))
+
+        out.append(DeviceUnions(dev, merge(per[COMM]), merge(per[COMP]), merge(per[MEM]),
+                                per[-9], per[COMM], per[COMP]))
+    return out
+
+
+def _us(ns: int) -> float:
+    return round(ns / 1000, 3)
+
+
+def figures(comm: iv.Intervals, comp: iv.Intervals,
+            window: iv.Intervals | None = None) -> dict[str, Any]:
+    """comm/comp/overlap/exposed totals (µs), optionally only inside ``window``."""
+    both = iv.intersect(comm, comp)
+    if window is None:
+        c, p, b = iv.total(comm), iv.total(comp), iv.total(both)
+    else:
+        c, p, b = (iv.total_within(x, window) for x in (comm, comp, both))
+    return {"comm_us": _us(c), "comp_us": _us(p), "overlap_us": _us(b),
+            "overlap_pct": round(100 * b / c, 2) if c else None, "exposed_comm_us": _us(c - b)}
+
+
+def device_overlap(unions: list[DeviceUnions]) -> list[dict[str, Any]]:
+    """One object per device: comm_us, comp_us, overlap_us, overlap_pct, exposed_comm_us, and
+    the class pairs (time when two comm kernels, two comp kernels, or one of each run at once)."""
+    out = []
+    for du in unions:
+        d = {"device": du.device, **figures(du.comm, du.comp)}
+        d["class_pairs"] = {
+            "comm_comm_us": _us(iv.total(iv.coverage(list(du.stream_comm.values()), 2))),
+            "comm_comp_us": d["overlap_us"],
+            "comp_comp_us": _us(iv.total(iv.coverage(list(du.stream_comp.values()), 2))),
+        }
+        out.append(d)
+    return out
+
+
+def stream_overlap(trace: Trace, unions: list[DeviceUnions]) -> list[dict[str, Any]]:
+    """For every pair of streams of a device: the time both are busy at once."""
+    out = []
+    for du in unions:
+        for a, b in combinations(sorted(du.streams), 2):
+            both = iv.total(iv.intersect(du.streams[a], du.streams[b]))
+            out.append({"device": du.device, "a": trace.lanes[a].name, "b": trace.lanes[b].name,
+                        "a_stream": trace.lanes[a].stream, "b_stream": trace.lanes[b].stream,
+                        "overlap_us": _us(both),
+                        "a_busy_us": _us(iv.total(du.streams[a])),
+                        "b_busy_us": _us(iv.total(du.streams[b]))})
+    return out
