@@ -64,84 +64,259 @@ def _load(path: str) -> Any:
         progress.done()
 
 
-def _summary(args: argparse.Namespace) -> int:
-    from .analysis.facts import trace_facts
+def _rules(args: argparse.Namespace) -> Any:
+    from .analysis.rules import load_rules
 
+    return load_rules(comm=args.comm or (), config=args.config)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .analysis.report import analyze
+
+    rules = _rules(args)
+    if args.rules:
+        _print_rules(rules, as_json=args.json)
+        if args.trace is None:
+            return 0
+    if args.trace is None:
+        raise TraceError("summary: a trace file is needed (or --rules alone)")
     trace = _load(args.trace)
-    facts = trace_facts(trace)
+    report = analyze(trace, rules)
+    if args.csv:
+        _write_kernel_csv(report["kernels"], sys.stdout)
+        return 0
     if args.json:
         # ensure_ascii: every control or bidi character in a name is written as \uXXXX
-        json.dump(facts, sys.stdout, indent=2, ensure_ascii=True)
+        json.dump(report, sys.stdout, indent=2, ensure_ascii=True, allow_nan=False)
         sys.stdout.write("\n")
         return 0
-    _print_summary(facts, args.top)
+    _print_summary(report, args.top, group=getattr(args, "group", False))
     return 0
 
 
-def _print_summary(facts: dict[str, Any], top: int) -> None:
+_CSV_COLUMNS = ("name", "short_name", "class", "count", "total_us", "pct", "avg_us", "median_us",
+                "min_us", "max_us", "stddev_us")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula and no terminal runs as a sequence."""
+    if not isinstance(value, str):
+        return value
+    value = safe_text(value)
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _write_kernel_csv(rows: list[dict[str, Any]], out: Any) -> None:
+    import csv
+
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(_CSV_COLUMNS)
+    for r in rows:
+        w.writerow([csv_cell(r[c]) for c in _CSV_COLUMNS])
+
+
+def _print_rules(rules: Any, as_json: bool) -> None:
+    from .analysis.rules import describe
+
+    if as_json:
+        json.dump({"rules": describe(rules)}, sys.stdout, indent=2, ensure_ascii=True)
+        sys.stdout.write("\n")
+        return
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = Console(highlight=False, soft_wrap=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="classification rules, first match wins",
+                  title_justify="left", caption="no match: comp · memcpy/memset: mem",
+                  caption_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("class")
+    table.add_column("regex", overflow="fold")
+    table.add_column("from", overflow="fold")
+    for i, r in enumerate(describe(rules), 1):
+        table.add_row(str(i), r["class"], Text(safe_text(r["pattern"])), Text(safe_text(r["from"])))
+    console.print(table)
+
+
+def _ms(us: float | None) -> str:
+    return "" if us is None else f"{us / 1000:,.3f}"
+
+
+def _us(us: float) -> str:
+    return f"{us:,.0f}" if us >= 100 else f"{us:.1f}"
+
+
+def _pct(p: float | None) -> str:
+    return "—" if p is None else f"{p:.1f}"
+
+
+def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=False)
+    width = console.width
+
+    def table(title: str) -> Table:
+        return Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=title,
+                     title_justify="left", title_style="bold")
+
+    def name_col(t: Table, header: str, fixed: int) -> None:
+        t.add_column(header, overflow="ellipsis", no_wrap=True,
+                     max_width=max(16, min(64, width - fixed)))
+
+    def num(t: Table, header: str, width: int = 0) -> None:
+        t.add_column(header, justify="right", no_wrap=True, min_width=max(width, len(header)))
+
+    def limit(rows: list[Any]) -> list[Any]:
+        return rows[:top] if top else rows
+
+    def more(rows: list[Any], what: str) -> None:
+        if top and len(rows) > top:
+            console.print(Text(f"  … {len(rows) - top} more {what} (--top 0 shows all)"))
+
     t = Text()
     t.append("trace  ", style="bold")
-    t.append(safe_text(facts["file"]))
+    t.append(safe_text(r["file"]))
     console.print(t)
-    size = _fmt_bytes(facts["size_bytes"]) + (" (gzip)" if facts["compressed"] else "")
-    ndev = len(facts["devices"])
-    console.print(Text(f"{size} · {facts['events']:,} events · span {_fmt_ns(facts['span_ns'])}"
+    size = _fmt_bytes(r["size_bytes"]) + (" (gzip)" if r["compressed"] else "")
+    ndev = len(r["devices"])
+    console.print(Text(f"{size} · {r['events']:,} events · span {_fmt_ns(r['span_ns'])}"
                        f" · {ndev} GPU{'' if ndev == 1 else 's'}"))
-    console.print(Text(f"{facts['slices']:,} slices · {facts['flows']:,} flows · "
-                       f"{facts['kernel_launch_links']:,} kernel↔launch links"))
-    di = {k: v for k, v in facts["distributed_info"].items()
+    console.print(Text(f"{r['slices']:,} slices · {r['flows']:,} flows · "
+                       f"{r['kernel_launch_links']:,} kernel↔launch links"))
+    di = {k: v for k, v in r["distributed_info"].items()
           if isinstance(v, (int, float, str)) and not str(v).startswith(("[", "{"))}
     if di:
         console.print(Text("distributed  " + ", ".join(f"{safe_text(k, 20)}={safe_text(v, 24)}"
                                                        for k, v in di.items())))
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    table.add_column("lane", overflow="ellipsis", no_wrap=True,
-                     max_width=max(20, min(64, console.width - 42)))
-    table.add_column("kind", no_wrap=True, min_width=14)
-    table.add_column("events", justify="right", no_wrap=True, min_width=8)
-    table.add_column("depth", justify="right", no_wrap=True, min_width=5)
-    lanes = facts["lanes"]
-    for ln in lanes[:top] if top else lanes:
-        table.add_row(Text(safe_text(ln["name"], 64)), ln["kind"], f"{ln['events']:,}",
-                      str(ln["max_depth"] + 1) if ln["slices"] else "")
-    console.print(table)
-    if top and len(lanes) > top:
-        console.print(Text(f"… {len(lanes) - top} more lanes (--top 0 shows all)"))
-    if facts["truncated"] or facts["warnings"]:
-        for w in facts["warnings"]:
-            console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+
+    if r["overlap"]:
+        ot = table("communication vs computation, ms")
+        for h in ("GPU", "comm", "comp", "overlap", "overlap %", "exposed comm"):
+            num(ot, h)
+        for o in r["overlap"]:
+            ot.add_row(str(o["device"]), _ms(o["comm_us"]), _ms(o["comp_us"]),
+                       _ms(o["overlap_us"]), _pct(o["overlap_pct"]), _ms(o["exposed_comm_us"]))
+        console.print(ot)
+
+    if r["kernels"] and group:
+        kt = table("GPU kernels by short name (total ms; avg, max µs)")
+        name_col(kt, "kernel", 62)
+        kt.add_column("class", no_wrap=True, min_width=5)
+        for h, w in (("names", 5), ("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("max", 6)):
+            num(kt, h, w)
+        for k in limit(r["kernel_groups"]):
+            kt.add_row(Text(safe_text(k["short_name"], 80)), k["class"], str(k["names"]),
+                       f"{k['count']:,}", _ms(k["total_us"]), f"{k['pct']:.1f}",
+                       _us(k["avg_us"]), _us(k["max_us"]))
+        console.print(kt)
+        more(r["kernel_groups"], "kernel groups")
+    elif r["kernels"]:
+        kt = table("GPU kernels by total time (total ms; avg, median µs)")
+        name_col(kt, "kernel", 52)
+        kt.add_column("class", no_wrap=True, min_width=5)
+        for h, w in (("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("median", 6)):
+            num(kt, h, w)
+        for k in limit(r["kernels"]):
+            kt.add_row(Text(safe_text(k["short_name"], 80)), k["class"], f"{k['count']:,}",
+                       _ms(k["total_us"]), f"{k['pct']:.1f}", _us(k["avg_us"]),
+                       _us(k["median_us"]))
+        console.print(kt)
+        more(r["kernels"], "kernels")
+
+    if r["annotations"]:
+        at = table("annotations, ms (GPU: kernels launched inside)")
+        name_col(at, "annotation", 56)
+        for h, w in (("n", 4), ("time", 8), ("GPU", 8), ("comm", 8), ("exposed", 7),
+                     ("ovl %", 5)):
+            num(at, h, w)
+        for a in limit(r["annotations"]):
+            label = safe_text(a["name"], 80) + (" [gpu]" if a["source"] == "gpu" else "")
+            at.add_row(Text(label), f"{a['count']:,}", _ms(a["total_us"]), _ms(a["gpu_us"]),
+                       _ms(a["comm_us"]), _ms(a["exposed_comm_us"]), _pct(a["overlap_pct"]))
+        console.print(at)
+        more(r["annotations"], "annotations")
+
+    lt = table("lanes, busy ms over the trace span")
+    name_col(lt, "lane", 50)
+    lt.add_column("kind", no_wrap=True)
+    for h, w in (("events", 7), ("busy", 8), ("util %", 6), ("max gap", 7)):
+        num(lt, h, w)
+    busy = {s["lane"]: s for s in r["streams"]}
+    for ln in limit(r["lanes"]):
+        s = busy.get(ln["name"])
+        kind = {"gpu_annotation": "annot"}.get(ln["kind"], ln["kind"])
+        lt.add_row(Text(safe_text(ln["name"], 80)), kind, f"{ln['events']:,}",
+                   _ms(s["busy_us"]) if s else "", f"{s['utilization_pct']:.1f}" if s else "",
+                   _ms(s["largest_gap_us"]) if s else "")
+    console.print(lt)
+    more(r["lanes"], "lanes")
+
+    pairs = sorted((p for p in r["stream_overlap"] if p["overlap_us"] > 0),
+                   key=lambda p: -p["overlap_us"])
+    if pairs:
+        pt = table("streams busy together, ms")
+        pt.add_column("GPU", justify="right")
+        pt.add_column("streams", no_wrap=True)
+        num(pt, "both busy")
+        for p in limit(pairs):
+            pt.add_row(str(p["device"]), f"{p['a_stream']} × {p['b_stream']}", _ms(p["overlap_us"]))
+        console.print(pt)
+        more(pairs, "stream pairs")
+
+    for w in r["warnings"]:
+        console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
 
 
 def _view(args: argparse.Namespace) -> int:
     # The interactive timeline is its own piece of work; until it lands, the plain
-    # command shows the same facts as `summary` so that `tracetui TRACE` is useful.
-    ns = argparse.Namespace(trace=args.trace, json=False, top=args.top)
+    # command prints the summary so that `tracetui TRACE` is useful.
+    ns = argparse.Namespace(trace=args.trace, json=False, csv=False, rules=False, top=args.top,
+                            comm=args.comm, config=args.config)
     return _summary(ns)
 
 
 def _parser_summary() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tracetui summary",
-                                description="Facts about a trace, without the UI.")
-    p.add_argument("trace", help="trace file (.json or .json.gz)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--top", type=int, default=40, metavar="N",
-                   help="show at most N lanes (0: all; text output only)")
+    p = argparse.ArgumentParser(
+        prog="tracetui summary",
+        description="Kernels, streams, annotations and how much communication hides behind "
+                    "computation, without the UI.")
+    p.add_argument("trace", nargs="?", help="trace file (.json or .json.gz)")
+    p.add_argument("--json", action="store_true", help="everything, machine-readable")
+    p.add_argument("--csv", action="store_true", help="the kernel table as CSV on stdout")
+    p.add_argument("--top", type=int, default=15, metavar="N",
+                   help="rows per table in the text output (0: all; default 15)")
+    p.add_argument("--group", action="store_true",
+                   help="kernel table by short name (templates and arguments elided)")
+    _rule_args(p)
+    p.add_argument("--rules", action="store_true",
+                   help="print the active classification rules (a trace is then optional)")
     return p
+
+
+def _rule_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--comm", action="append", metavar="REGEX",
+                   help="kernel names matching REGEX are communication (repeatable; "
+                        "checked before the built-in rules)")
+    p.add_argument("--config", metavar="PATH",
+                   help="config file (default ~/.config/tracetui/config.toml if it exists)")
 
 
 def _parser_main() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tracetui",
         description="Terminal explorer for PyTorch Profiler (Kineto) and Chrome JSON traces.",
-        epilog="commands: summary TRACE [--json]   (tracetui summary -h for more)")
+        epilog="commands: summary TRACE [--json | --csv] [--rules]   (tracetui summary -h)")
     p.add_argument("trace", help="trace file (.json or .json.gz)")
-    p.add_argument("--top", type=int, default=40, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--top", type=int, default=15, metavar="N", help=argparse.SUPPRESS)
+    _rule_args(p)
     p.add_argument("--version", action="version", version=f"tracetui {__version__}")
     return p
 
