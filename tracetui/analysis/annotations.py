@@ -28,17 +28,28 @@ class _Launches:
         kern = trace.launch_of.rows
         keep = classes[kern] != NOT_GPU if len(kern) else np.zeros(0, bool)
         kern, src = kern[keep], trace.launch_of.values[keep]
-        pid_of_lane = {ln.index: ln.pid for ln in trace.lanes}
-        pids = [pid_of_lane[int(i)] for i in trace.lane_index(src)] if len(src) else []
         self.pid_ids: dict[Any, int] = {}
-        pcode = np.array([self.pid_ids.setdefault(p, len(self.pid_ids)) for p in pids], np.int64)
-        t = trace.start[src] if len(src) else np.zeros(0, np.int64)
+        lane_pid = np.array([self.pid_ids.setdefault(ln.pid, len(self.pid_ids))
+                             for ln in trace.lanes] or [0], np.int64)
+        lane_dev = np.array([ln.device for ln in trace.lanes] or [0], np.int64)
+        pcode = lane_pid[trace.lane_index(src)]
+        t = trace.start[src]
         o = np.lexsort((t, pcode))
         self.pcode, self.t, self.kern = pcode[o], t[o], kern[o]
-        self.dev = np.array([trace.lanes[int(i)].device for i in trace.lane_index(self.kern)],
-                            np.int64) if len(self.kern) else np.zeros(0, np.int64)
+        self.dev = lane_dev[trace.lane_index(self.kern)]
         self.cum = np.zeros(len(self.kern) + 1, np.int64)
         np.cumsum(trace.dur[self.kern], out=self.cum[1:])
+
+    def devices(self, lo: np.ndarray, hi: np.ndarray) -> set[int]:
+        """Devices of the kernels in any of the index ranges [lo, hi)."""
+        lo, hi = lo[hi > lo], hi[hi > lo]
+        if not len(lo):
+            return set()
+        a, b = int(lo.min()), int(hi.max())
+        n = b - a + 1
+        mark = np.bincount(lo - a, minlength=n) - np.bincount(hi - a, minlength=n)
+        covered = np.cumsum(mark[:-1]) > 0
+        return set(np.unique(self.dev[a:b][covered]).tolist())
 
     def ranges(self, pid: Any, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index ranges [lo, hi) of the kernels launched in [start, end) by process ``pid``."""
@@ -69,7 +80,8 @@ def annotation_table(trace: Trace, classes: np.ndarray,
 
     out = []
     names = trace.name[rows]
-    gpu_side = np.array([trace.lanes[int(i)].kind == LANE_GPU_ANNOTATION for i in lane_idx])
+    lane_is_gpu = np.array([ln.kind == LANE_GPU_ANNOTATION for ln in trace.lanes] or [False])
+    gpu_side = lane_is_gpu[lane_idx]
     for source, mask in (("cpu", ~gpu_side), ("gpu", gpu_side)):
         sel = rows[mask]
         sel_names, sel_lanes = names[mask], lane_idx[mask]
@@ -87,9 +99,7 @@ def annotation_table(trace: Trace, classes: np.ndarray,
                     lo, hi = launches.ranges(trace.lanes[lane].pid, s[lm], e[lm])
                     gpu_ns += int((launches.cum[hi] - launches.cum[lo]).sum())
                     n_kernels += int((hi - lo).sum())
-                    for a, b in zip(lo.tolist(), hi.tolist()):
-                        if b > a:
-                            devices.update(np.unique(launches.dev[a:b]).tolist())
+                    devices |= launches.devices(lo, hi)
             else:
                 for lane in np.unique(sel_lanes[m]).tolist():
                     ln = trace.lanes[lane]
