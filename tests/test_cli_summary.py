@@ -1,0 +1,111 @@
+"""tracetui summary: text at 80 columns, --json, --csv, --rules; hostile names stay inert."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DECODE = ROOT / "sample_traces" / "decode.json"
+PREFILL = ROOT / "sample_traces" / "prefill.json.gz"
+
+HOSTILE = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+           "\x1b]52;c;aGVsbG8=\x07clip", "[red]markup[/red] [@click=quit]x", "\u202eevil",
+           "ncclDevKernel_\x1b[2J_AllReduce"]
+
+
+def run(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "tracetui", *args], capture_output=True,
+                          text=True, env=env)
+
+
+@pytest.fixture()
+def hostile_trace(tmp_path: Path) -> Path:
+    evs = [{"ph": "M", "name": "process_labels", "pid": 0, "tid": 0, "args": {"labels": "GPU 0"}}]
+    t = 0
+    for i, name in enumerate(HOSTILE):
+        evs.append({"ph": "X", "cat": "kernel", "name": name, "pid": 0, "tid": 7, "ts": t,
+                    "dur": 10, "args": {"device": 0, "stream": 7, "correlation": i}})
+        evs.append({"ph": "X", "cat": "user_annotation", "name": name, "pid": 1, "tid": 1,
+                    "ts": t, "dur": 5})
+        t += 20
+    p = tmp_path / "hostile.json"
+    p.write_text(json.dumps({"traceEvents": evs}))
+    return p
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_text_fits_the_terminal(columns):
+    for trace in (DECODE, PREFILL):
+        out = run("summary", str(trace), columns=columns)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert max(len(x) for x in lines) <= columns
+        assert any("communication vs computation" in x for x in lines)
+
+
+def test_text_output_is_inert(hostile_trace):
+    out = run("summary", str(hostile_trace), "--top", "0")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout and "\u202e" not in out.stdout
+    assert "[red]markup[/red]" in out.stdout  # shown, not interpreted
+
+
+def test_json_is_valid_and_escaped(hostile_trace):
+    out = run("summary", str(hostile_trace), "--json")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and out.stdout.isascii()
+    data = json.loads(out.stdout)
+    assert {k["name"] for k in data["kernels"]} == set(HOSTILE)  # full names, unchanged
+    assert {a["name"] for a in data["annotations"]} == set(HOSTILE)
+    for key in ("kernels", "overlap", "stream_overlap", "annotations", "streams", "lanes",
+                "events", "truncated", "warnings"):
+        assert key in data
+    k = data["kernels"][0]
+    assert set(k) >= {"name", "short_name", "class", "count", "total_us", "pct", "avg_us",
+                      "median_us", "min_us", "max_us", "stddev_us"}
+    o = data["overlap"][0]
+    assert set(o) >= {"device", "comm_us", "comp_us", "overlap_us", "overlap_pct",
+                      "exposed_comm_us"}
+
+
+def test_csv_has_no_formulas_or_escapes(hostile_trace):
+    out = run("summary", str(hostile_trace), "--csv")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) == len(HOSTILE)
+    for r in rows:
+        for cell in (r["name"], r["short_name"]):
+            assert cell[:1] not in ("=", "+", "-", "@"), cell
+    names = {r["name"] for r in rows}
+    assert "'=HYPERLINK(\"http://x\")" in names and "'-2+3" in names
+
+
+def test_rules_alone_and_errors(tmp_path):
+    out = run("summary", "--rules")
+    assert out.returncode == 0 and "deep_ep" in out.stdout and "nccl" in out.stdout
+    out = run("summary", "--rules", "--json", "--comm", "my_kernel")
+    rules = json.loads(out.stdout)["rules"]
+    assert rules[0] == {"class": "comm", "pattern": "my_kernel", "from": "--comm"}
+    for args in (("summary",), ("summary", "--rules", "--comm", "bad("),
+                 ("summary", str(DECODE), "--config", str(tmp_path / "missing.toml"))):
+        out = run(*args)
+        assert out.returncode == 2, args
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_comm_flag_changes_the_figures():
+    base = json.loads(run("summary", str(DECODE), "--json").stdout)
+    more = json.loads(run("summary", str(DECODE), "--json", "--comm", "fp8_gemm").stdout)
+    assert more["overlap"][0]["comm_us"] > base["overlap"][0]["comm_us"]
+    gemm = [k for k in more["kernels"] if "fp8_gemm" in k["name"]]
+    assert gemm and all(k["class"] == "comm" for k in gemm)
