@@ -93,22 +93,30 @@ def annotation_table(trace: Trace, classes: np.ndarray,
             gpu_ns = 0
             n_kernels = 0
             devices: set[int] = set()
+            lanes_m = sel_lanes[m]
             if source == "cpu":
-                for lane in np.unique(sel_lanes[m]).tolist():
-                    lm = sel_lanes[m] == lane
-                    lo, hi = launches.ranges(trace.lanes[lane].pid, s[lm], e[lm])
+                # per process, the union of the occurrences (threads of one process, nested
+                # occurrences): a kernel launched inside two of them is counted once
+                by_pid: dict[Any, list[int]] = {}
+                for lane in np.unique(lanes_m).tolist():
+                    by_pid.setdefault(trace.lanes[lane].pid, []).append(lane)
+                for pid, pid_lanes in by_pid.items():
+                    pm = np.isin(lanes_m, pid_lanes)
+                    ws, we = iv.union(s[pm], e[pm])
+                    lo, hi = launches.ranges(pid, ws, we)
                     gpu_ns += int((launches.cum[hi] - launches.cum[lo]).sum())
                     n_kernels += int((hi - lo).sum())
                     devices |= launches.devices(lo, hi)
             else:
-                for lane in np.unique(sel_lanes[m]).tolist():
+                for lane in np.unique(lanes_m).tolist():
                     ln = trace.lanes[lane]
                     devices.add(ln.device)
                     key = (ln.device, ln.stream)
                     if key in by_stream:
                         if key not in stream_cover:
                             stream_cover[key] = iv.Cover(by_stream[key])
-                        gpu_ns += stream_cover[key].within(window)
+                        lm = lanes_m == lane  # this stream's own occurrences only
+                        gpu_ns += stream_cover[key].within(iv.union(s[lm], e[lm]))
             comm = comp = both = 0
             for d in sorted(devices):
                 if d in covers:

@@ -88,7 +88,9 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None) -> list[Rule
         section = data.get("classify", {})
         if not isinstance(section, dict):
             raise TraceError(f"{path}: [classify] must be a table")
-        replace = bool(section.get("replace", False))
+        replace = section.get("replace", False)
+        if not isinstance(replace, bool):
+            raise TraceError(f"{path}: classify.replace must be true or false")
         for key, cls in (("comp", COMP), ("comm", COMM)):  # exceptions first
             pats = section.get(key, [])
             if isinstance(pats, str):
