@@ -876,3 +876,11 @@ def test_gpu_annotation_counts_each_stream_inside_its_own_occurrences(tmp_path):
     row = next(a for a in rep["annotations"] if a["name"] == "phase" and a["source"] == "gpu")
     assert row["count"] == 2
     assert row["gpu_us"] == 50 + 20
+
+
+def test_collective_names_need_a_word_start():
+    names = {"small_reduce_kernel": COMP, "smallreduce": COMP, "installgather": COMP,
+             "oneShotAllReduceKernel": COMM, "all_to_all_kernel": COMM, "AllGather": COMM,
+             "ReduceScatter": COMM, "SendRecv": COMM}
+    got = classify_names(list(names), DEFAULT_RULES).tolist()
+    assert got == list(names.values())

@@ -63,8 +63,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(COMM, r"\bdpsk::ep::(?:intranode|internode|internode_ll)::", "built-in"),
     # collectives by name: all-to-all, all-reduce, all-gather, reduce-scatter, send/recv, and
     # custom all-reduce kernels (vLLM's cross_device_reduce, NVLS multimem)
-    Rule(COMM, r"(?i)all_?to_?all|all_?reduce|all_?gather|reduce_?scatter|send_?recv"
-               r"|cross_device_reduce|multimem", "built-in"),
+    # ("all" must start a word or a CamelCase part: "small_reduce" is not an all-reduce)
+    Rule(COMM, r"(?:(?<![A-Za-z])[Aa]|(?<=[a-z0-9])A)ll_?(?i:to_?all|reduce|gather)"
+               r"|(?i:reduce_?scatter|send_?recv)|cross_device_reduce|multimem", "built-in"),
 )
 
 CONFIG_PATH = os.path.join(os.path.expanduser("~"), ".config", "tracetui", "config.toml")
