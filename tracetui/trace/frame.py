@@ -1,0 +1,86 @@
+"""One frame of the timeline as numbers: for each visible row (a lane at one depth) and each
+screen column, how busy that time bin is and which slice shows there.
+
+Every row costs a few binary searches per column on the row's start-sorted slices and their
+prefix sum of durations, so a frame costs the same at ten thousand or ten million events.
+The widget only turns these arrays into characters and colours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .timeline import Lane, Trace
+
+
+@dataclass(frozen=True)
+class Row:
+    """A visible row: one depth of one lane."""
+
+    lane: int
+    depth: int
+
+
+@dataclass
+class Frame:
+    """``coverage[r, c]``: fraction of column c's time bin that row r is busy (0..1);
+    ``slice_at[r, c]``: the slice covering the middle of the bin (or, if none does, the one
+    covering most of it), else -1; ``edges``: the ncols + 1 bin edges in ns."""
+
+    rows: list[Row]
+    edges: np.ndarray
+    coverage: np.ndarray
+    slice_at: np.ndarray
+
+
+def default_rows(trace: Trace, max_depth: int = 8) -> list[Row]:
+    """Every lane, CPU lanes one row per depth up to ``max_depth`` (deeper ones are not drawn)."""
+    rows = []
+    for ln in trace.lanes:
+        for d in range(min(ln.max_depth, max_depth) + 1):
+            rows.append(Row(ln.index, d))
+    return rows
+
+
+def bin_edges(t0: int, t1: int, ncols: int) -> np.ndarray:
+    """ncols equal bins over [t0, t1) in whole nanoseconds (the last edge is exactly t1)."""
+    t1 = max(t1, t0 + ncols)
+    return t0 + (np.arange(ncols + 1, dtype=np.int64) * (t1 - t0)) // ncols
+
+
+def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame:
+    edges = bin_edges(t0, t1, ncols)
+    width = np.diff(edges)
+    mids = edges[:-1] + width // 2
+    cov = np.zeros((len(rows), ncols), np.float32)
+    at = np.full((len(rows), ncols), -1, np.int64)
+    for r, row in enumerate(rows):
+        lane: Lane = trace.lanes[row.lane]
+        di = lane.depth_index(row.depth)
+        if not len(di):
+            continue
+        busy = np.diff(di.busy_before(edges))
+        cov[r] = busy / width
+        # the slice under each column's middle; narrow slices between middles still show,
+        # through the one that starts first inside the bin
+        k = np.searchsorted(di.starts, mids, side="right") - 1
+        kk = np.maximum(k, 0)
+        hit = (k >= 0) & (di.ends[kk] > mids)
+        first = np.searchsorted(di.ends, edges[:-1], side="right")  # first ending after bin start
+        ff = np.minimum(first, len(di) - 1)
+        inside = (first < len(di)) & (di.starts[ff] < edges[1:])
+        at[r] = np.where(hit, di.lo + kk, np.where(inside & (busy > 0), di.lo + ff, -1))
+    return Frame(rows, edges, cov, at)
+
+
+def label_runs(slice_row: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs of one row's columns showing the same slice: (first column, width, slice)."""
+    if not len(slice_row):
+        return []
+    change = np.flatnonzero(np.diff(slice_row)) + 1
+    starts = np.r_[0, change]
+    ends = np.r_[change, len(slice_row)]
+    return [(int(a), int(b - a), int(slice_row[a])) for a, b in zip(starts, ends)
+            if slice_row[a] >= 0]
