@@ -16,7 +16,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -24,7 +23,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from make_big import DEFAULT_SOURCE, make_big  # noqa: E402
+from make_big import DEFAULT_SOURCE, temporary_big_trace  # noqa: E402
 
 BYTES_PER_EVENT = 245  # decode.json repeated
 
@@ -38,7 +37,7 @@ def measure(path: str, frames: int, rows_n: int, cols: int) -> dict:
     rows = (rows * (rows_n // max(len(rows), 1) + 1))[:rows_n]  # 40 rows, lanes repeated
     rng = np.random.default_rng(0)
     times = []
-    for i in range(frames):
+    for _ in range(frames):
         span = int(tr.end_ns / (10 ** rng.uniform(0, 5)))  # the whole trace .. 1e-5 of it
         t0 = int(rng.integers(0, max(tr.end_ns - span, 1)))
         t = time.perf_counter()
@@ -59,17 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"bench": "frame", "rows": args.rows, "cols": args.cols}
     results = []
     for n in [int(float(x)) for x in args.events.split(",")]:
-        tmp = tempfile.mkdtemp(prefix="tracetui-bench-")
-        path = os.path.join(tmp, "big.json")
-        try:
-            make_big(path, n * BYTES_PER_EVENT / 1e6, DEFAULT_SOURCE)
+        with temporary_big_trace(n * BYTES_PER_EVENT / 1e6, DEFAULT_SOURCE) as (path, _):
             results.append(measure(path, args.frames, args.rows, args.cols))
-        finally:
-            try:
-                os.remove(path)
-                os.rmdir(tmp)
-            except OSError:
-                pass
     out["sizes"] = results
     if len(results) >= 2:
         out["ratio_largest_to_smallest"] = round(results[-1]["median_ms"] /

@@ -21,12 +21,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from make_big import DEFAULT_SOURCE, make_big  # noqa: E402
+from make_big import DEFAULT_SOURCE, temporary_big_trace  # noqa: E402
 
 _CHILD_IJSON = """
 import json, resource, sys, time, ijson
@@ -67,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated file")
     ap.add_argument("--runs", type=int, default=3, help="interleaved runs (best of N)")
     args = ap.parse_args(argv)
-    tmp = tempfile.mkdtemp(prefix="tracetui-bench-")
-    path = os.path.join(tmp, "big.json")
-    try:
-        made = make_big(path, args.mb, args.source)
+    with temporary_big_trace(args.mb, args.source, args.keep) as (path, made):
         size = made["bytes"]
         # Interleaved runs, best of N: the machine is shared and its speed drifts, and
         # interleaving exposes both sides to the same drift.
@@ -103,15 +99,6 @@ def main(argv: list[str] | None = None) -> int:
             "json_bytes_per_event": round(size / max(load["events"], 1), 1),
         }
         print(json.dumps(result))
-    finally:
-        if args.keep:
-            print(f"kept {path}", file=sys.stderr)
-        else:
-            try:
-                os.remove(path)
-                os.rmdir(tmp)
-            except OSError:
-                pass
     return 0
 
 

@@ -10,11 +10,14 @@ any size: the loader sees a long profile, not the same events again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
+import shutil
 import sys
-from typing import Any
+import tempfile
+from typing import Any, Iterator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SOURCE = os.path.join(HERE, "..", "sample_traces", "decode.json")
@@ -99,6 +102,21 @@ def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE) -> dict[s
         f.write("\n  ]\n}\n")
         count += 1
     return {"path": out, "bytes": os.path.getsize(out), "events": count, "repeats": reps}
+
+
+@contextlib.contextmanager
+def temporary_big_trace(target_mb: float, source: str = DEFAULT_SOURCE,
+                        keep: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, facts) of a trace made for one benchmark, deleted afterwards unless ``keep``."""
+    tmp = tempfile.mkdtemp(prefix="tracetui-bench-")
+    path = os.path.join(tmp, "big.json")
+    try:
+        yield path, make_big(path, target_mb, source)
+    finally:
+        if keep:
+            print(f"kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

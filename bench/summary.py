@@ -15,12 +15,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from make_big import DEFAULT_SOURCE, make_big  # noqa: E402
+from make_big import DEFAULT_SOURCE, temporary_big_trace  # noqa: E402
 
 _CHILD = """
 import io, json, sys, time
@@ -52,10 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--source", default=DEFAULT_SOURCE)
     args = ap.parse_args(argv)
-    tmp = tempfile.mkdtemp(prefix="tracetui-bench-")
-    path = os.path.join(tmp, "big.json")
-    try:
-        made = make_big(path, args.mb, args.source)
+    with temporary_big_trace(args.mb, args.source) as (path, made):
         loads, summaries = [], []
         for _ in range(args.runs):
             loads.append(_child(path, "load"))
@@ -71,12 +67,6 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": round(summary_s / load_s, 3),
             "target": 1.1,
         }))
-    finally:
-        try:
-            os.remove(path)
-            os.rmdir(tmp)
-        except OSError:
-            pass
     return 0
 
 
