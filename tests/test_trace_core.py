@@ -418,3 +418,28 @@ def test_cli_errors_are_one_line(tmp_path):
         assert out.returncode == 2
         assert out.stderr.count("\n") == 1 and out.stderr.startswith("tracetui: error:")
         assert "Traceback" not in out.stderr
+
+
+def test_damage_mid_file_hands_over_to_ijson_quickly(tmp_path, monkeypatch):
+    """A damaged event in the middle: the events before it are kept, and the piece parser
+    gives up after a bounded number of attempts instead of re-parsing an ever larger buffer."""
+    import tracetui.trace.loader as loader_mod
+
+    lines = [json.dumps({"ph": "X", "name": f"k{i}", "pid": 1, "tid": 1, "ts": i * 10,
+                         "dur": 5}) for i in range(20000)]
+    lines[12000] = '{"ph":"X","name":"broken","pid":1,"tid":1,"ts":1,"dur":1,,}'
+    path = tmp_path / "damaged.json"
+    path.write_text('{"traceEvents": [\n' + ",\n".join(lines) + "\n]}\n")
+    calls = []
+    real = loader_mod.decode_piece
+    monkeypatch.setattr(loader_mod, "decode_piece",
+                        lambda data, exact, full=False: calls.append(len(data)) or
+                        real(data, exact, full))
+    tr = Loader(str(path), piece_bytes=16 << 10).run()
+    assert tr.events == 12000 and tr.truncated
+    assert any("JSON error" in w for w in tr.warnings)
+    # the pieces before the damage, then at most _CUT_TRIES × _FAILED_READS failed attempts
+    before = len(",\n".join(lines[:12000]))
+    bound = before // (16 << 10) + 2 + loader_mod._CUT_TRIES * loader_mod._FAILED_READS
+    assert len(calls) <= bound, (len(calls), bound)
+    assert sum(calls) < 2 * path.stat().st_size

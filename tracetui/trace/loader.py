@@ -270,7 +270,8 @@ class _LaneKey:
 
 
 class TraceBuilder:
-    """Accumulates batches of events; :meth:`snapshot` turns them into a :class:`Trace`."""
+    """Accumulates batches of events as columns; :func:`~.timeline.build_trace` turns them
+    into a :class:`~.timeline.Trace` (the loader's ``snapshot`` does so while loading)."""
 
     def __init__(self, exact: bool = False) -> None:
         self.exact = exact
@@ -733,7 +734,8 @@ class TraceBuilder:
 
 PIECE = 512 << 10  # bytes of JSON text per piece (small: the transient memory is a few pieces)
 MAX_PIECE = 64 << 20  # beyond this without a proven cut, stream the rest with ijson
-_CUT_TRIES = 4
+_CUT_TRIES = 4  # candidate cuts tried per read, from the end of the buffer backwards
+_FAILED_READS = 2  # reads whose candidates all fail before the rest goes to ijson
 
 KIND_ARRAY = 0  # bytes of whole events ending in ",": parse "[" + bytes[:-1] + "]"
 KIND_TAIL = 1  # the last events, then "]" and whatever follows: raw_decode("[" + text)
@@ -1047,6 +1049,7 @@ class Loader:
         buf = b""
         base = offset  # position of buf[0] in the JSON text
         row = 0  # index in traceEvents of the first event in buf
+        failed = 0  # reads in a row whose candidate cuts all failed to parse
         while True:
             if self._cancel.is_set():
                 self._cancelled()
@@ -1069,10 +1072,16 @@ class Loader:
                     below = cut - 1
                     events = None
             if events is None:
-                if len(buf) > MAX_PIECE:
+                if cut >= 0:
+                    failed += 1  # candidates exist but none parses: damage, or deep nesting
+                # Damaged data never starts to parse by reading more: hand over to ijson,
+                # which keeps every whole event before the damage. Only a lack of any
+                # candidate (a huge event) is worth reading on for, up to MAX_PIECE.
+                if failed >= _FAILED_READS or len(buf) > MAX_PIECE:
                     self._fallback(buf, base, row, stream, exact)
                     return
                 continue  # read more and try again
+            failed = 0
             self.pieces.add(row, KIND_ARRAY, base, cut)
             b.add_batch(events, row)
             row += len(events)
