@@ -276,11 +276,21 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
 
 def _view(args: argparse.Namespace) -> int:
-    # The interactive timeline is its own piece of work; until it lands, the plain
-    # command prints the summary so that `tracetui TRACE` is useful.
-    ns = argparse.Namespace(trace=args.trace, json=False, csv=False, rules=False, top=args.top,
-                            comm=args.comm, config=args.config)
-    return _summary(ns)
+    """The interactive timeline in a terminal; elsewhere (a pipe, TERM=dumb) the summary."""
+    interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
+        os.environ.get("TERM", "") not in ("dumb", "")
+    if not interactive:
+        ns = argparse.Namespace(trace=args.trace, json=False, csv=False, rules=False,
+                                top=args.top, comm=args.comm, config=args.config)
+        return _summary(ns)
+    from .trace.source import Source
+
+    Source.open(args.trace)  # a missing or unreadable file: one line, before the screen changes
+    rules = _rules(args)
+    from .app.app import TraceApp
+
+    TraceApp(args.trace, rules).run()
+    return 0
 
 
 def _parser_summary() -> argparse.ArgumentParser:

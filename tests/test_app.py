@@ -1,0 +1,120 @@
+"""The terminal app driven with Textual's Pilot, and the timeline widget's rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracetui.analysis.rules import DEFAULT_RULES, classify
+from tracetui.app.app import TraceApp
+from tracetui.app.timeline import BLOCKS, Timeline
+from tracetui.trace import load
+
+ROOT = Path(__file__).resolve().parent.parent
+DECODE = ROOT / "sample_traces" / "decode.json"
+
+
+async def loaded(app: TraceApp, pilot) -> None:
+    for _ in range(200):
+        if app.loaded or app.error:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+async def test_loads_draws_zooms_and_quits():
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        assert app.loaded and app.trace is not None
+        tl = app.query_one(Timeline)
+        names = [tl.render_line(y).text for y in range(1, 8)]
+        assert any(n.startswith("GPU 0 · stream 7") for n in names)
+        assert any(ch in "".join(names) for ch in BLOCKS[1:])
+        span = tl.t1 - tl.t0
+        await pilot.press("w")
+        assert tl.t1 - tl.t0 == pytest.approx(span / 2, rel=0.01)
+        await pilot.press("d")
+        await pilot.press("0")
+        assert (tl.t0, tl.t1) == (0, app.trace.end_ns)
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+async def test_search_selects_and_details_a_dispatch_kernel():
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("slash")
+        await pilot.press(*"dispatch<")
+        await pilot.press("enter")
+        await pilot.pause()
+        tl = app.query_one(Timeline)
+        assert tl.selected >= 0
+        assert "deep_ep::internode_ll::dispatch" in app.trace.name_of(tl.selected)
+        text = app.describe(tl.selected).plain
+        assert "grid" in text and "launched by" in text and "cudaLaunchKernel" in text
+        first = tl.selected
+        await pilot.press("n")
+        assert tl.selected != first and tl.start_of(tl.selected) >= tl.start_of(first)
+        await pilot.press("left_square_bracket")  # to the launch
+        assert app.trace.name_of(tl.selected) in ("cudaLaunchKernel", "cuLaunchKernel")
+        await pilot.press("right_square_bracket")  # back to the kernel
+        assert "dispatch" in app.trace.name_of(tl.selected)
+
+
+async def test_step_and_rows():
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        tl = app.query_one(Timeline)
+        await pilot.press("full_stop")
+        a = tl.selected
+        await pilot.press("full_stop")
+        b = tl.selected
+        assert a >= 0 and b == a + 1  # the next slice at the same (lane, depth)
+        await pilot.press("comma")
+        assert tl.selected == a
+        await pilot.press("j", "j")
+        assert tl.cursor == 2
+
+
+async def test_truncated_file_opens_with_a_warning(tmp_path):
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(DECODE.read_bytes()[:600_000])
+    app = TraceApp(str(cut))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(app, pilot)
+        assert app.trace is not None and app.trace.truncated
+        assert "truncated" in str(app.query_one("#status").render())
+
+
+async def test_bad_file_shows_an_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json at all")
+    app = TraceApp(str(bad))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(app, pilot)
+        assert app.error and "not a JSON trace" in app.error
+
+
+def test_rows_render_names_as_plain_text(tmp_path):
+    hostile = "[red]x[/red]\x1b[2J[@click=app.quit]"
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"traceEvents": [
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": hostile}},
+        {"ph": "X", "name": hostile, "cat": "cpu_op", "pid": 1, "tid": 1, "ts": 0, "dur": 100}]}))
+    tr = load(str(path))
+    tl = Timeline()
+    tl.trace, tl.classes_of = tr, classify(tr, DEFAULT_RULES)
+    from tracetui.trace.frame import default_rows, render
+
+    tl.rows = default_rows(tr)
+    f = render(tr, tl.rows, 0, tr.end_ns, 60)
+    strip = tl._row(0, 0, f, 84)
+    text = strip.text
+    assert "\x1b" not in text and "[red]x" in text and "^[" in text
+    assert np.isclose(f.coverage[0].mean(), 1.0)

@@ -1,0 +1,1 @@
+"""The terminal UI (Textual). Nothing below tracetui.app imports it."""

@@ -1,0 +1,336 @@
+"""``tracetui TRACE``: the trace as lanes on one time axis, drawn while the file loads."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import numpy as np
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Static
+
+from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
+from ..textutil import safe_text
+from ..trace import Loader, Progress, Trace, TraceError
+from .timeline import Timeline, fmt_time
+
+SNAPSHOT_EVERY_S = 0.3
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Static { width: 64; height: auto; border: round $accent; padding: 1 2;
+                          background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        t.append("keys\n\n", style="bold")
+        for b in TraceApp.BINDINGS:
+            if isinstance(b, Binding) and b.description:
+                t.append(f"{b.key_display or b.key:>14}  ", style="bold")
+                t.append(b.description + "\n")
+        t.append("\nmouse: wheel zooms, click selects", style="dim")
+        yield Static(t)
+
+
+class TraceApp(App[None]):
+    TITLE = "tracetui"
+    CSS = """
+    #status { height: 1; background: $boost; color: $text; }
+    #main { height: 1fr; }
+    Timeline { width: 1fr; height: 1fr; }
+    #detail { width: 44; border-left: solid $primary; padding: 0 1; }
+    #detail.bottom { dock: bottom; width: 100%; height: 9; border-left: none;
+                     border-top: solid $primary; }
+    #detail.hidden { display: none; }
+    #search { dock: bottom; display: none; }
+    #search.visible { display: block; }
+    """
+    BINDINGS = [
+        Binding("w", "zoom(0.5)", "zoom in"),
+        Binding("s", "zoom(2)", "zoom out"),
+        Binding("a", "pan(-0.2)", "pan left"),
+        Binding("d", "pan(0.2)", "pan right"),
+        Binding("A", "pan(-0.8)", "pan left (fast)", show=False),
+        Binding("D", "pan(0.8)", "pan right (fast)", show=False),
+        Binding("up,k", "row(-1)", "lane up", show=False),
+        Binding("down,j", "row(1)", "lane down", show=False),
+        Binding("full_stop", "step(1)", "next slice", key_display="."),
+        Binding("comma", "step(-1)", "previous slice", key_display=",", show=False),
+        Binding("f", "fit", "fit selection", show=False),
+        Binding("0,z", "reset", "reset zoom", show=False),
+        Binding("right_square_bracket", "flow(1)", "follow flow (to the kernel)",
+                key_display="]", show=False),
+        Binding("left_square_bracket", "flow(-1)", "follow flow (to the launch)",
+                key_display="[", show=False),
+        Binding("slash", "search", "find", key_display="/"),
+        Binding("n", "match(1)", "next match", show=False),
+        Binding("N", "match(-1)", "previous match", show=False),
+        Binding("enter", "detail", "detail"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("ctrl+c", "cancel_load", "stop loading", show=False),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, path: str, rules: list[Rule] | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.rules = list(rules) if rules is not None else list(DEFAULT_RULES)
+        self.trace: Trace | None = None
+        self.loader: Loader | None = None
+        self.progress: Progress | None = None
+        self.loaded = False
+        self.error: str | None = None
+        self.match_index = -1
+        self._detail_seen = False
+
+    # ---------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        with Horizontal(id="main"):
+            yield Timeline(id="timeline")
+            with VerticalScroll(id="detail", classes="hidden"):
+                yield Static(id="detail-text")
+        yield Input(placeholder="find: substring or /regex/ over all names", id="search")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Timeline).focus()
+        self._status()
+        self._place_detail()
+        self.load()
+
+    def on_resize(self) -> None:
+        self._place_detail()
+
+    def _place_detail(self) -> None:
+        """Beside the timeline on wide terminals, under it on narrow ones."""
+        self.query_one("#detail").set_class(self.size.width < 110, "bottom")
+
+    # ---------------------------------------------------------------- loading
+    @work(thread=True, exclusive=True, name="load")
+    def load(self) -> None:
+        next_at = [0.0]
+
+        def progress(p: Progress) -> None:
+            self.call_from_thread(self._on_progress, p)
+            now = time.perf_counter()
+            if not p.done and now >= next_at[0] and self.loader is not None:
+                snap = self.loader.snapshot()
+                classes = classify(snap, self.rules)
+                self.call_from_thread(self._show, snap, classes)
+                # a snapshot re-sorts what is loaded so far: keep it under ~20% of the time
+                cost = time.perf_counter() - now
+                next_at[0] = time.perf_counter() + max(SNAPSHOT_EVERY_S, 4 * cost)
+
+        try:
+            self.loader = Loader(self.path, progress=progress, progress_interval=0.1)
+            trace = self.loader.run()
+        except TraceError as e:
+            self.call_from_thread(self._failed, str(e))
+            return
+        classes = classify(trace, self.rules)
+        self.call_from_thread(self._show, trace, classes, True)
+
+    def _failed(self, message: str) -> None:
+        self.error = message
+        self._status()
+        self.notify(safe_text(message), severity="error", timeout=30)
+
+    def _on_progress(self, p: Progress) -> None:
+        self.progress = p
+        self._status()
+
+    def _show(self, trace: Trace, classes: np.ndarray, final: bool = False) -> None:
+        first = self.trace is None
+        self.trace = trace
+        self.loaded = final
+        tl = self.query_one(Timeline)
+        tl.set_trace(trace, classes, keep_view=not first)
+        self._status()
+        if final:
+            for w in trace.warnings[:3]:
+                self.notify(safe_text(w, 200), severity="warning", timeout=10)
+
+    def _status(self) -> None:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" tracetui ", style="bold reverse")
+        t.append(" " + safe_text(self.path.rsplit("/", 1)[-1], 40))
+        tr = self.trace
+        if tr is not None:
+            t.append(f" · {tr.size / 1e6:,.1f} MB · {tr.events:,} events · "
+                     f"{len(tr.devices)} GPU{'' if len(tr.devices) == 1 else 's'}")
+        if self.error:
+            t.append("  " + safe_text(self.error, 120), style="bold red")
+        elif not self.loaded and self.progress is not None:
+            p = self.progress
+            bar = "█" * int(p.fraction * 10) + "░" * (10 - int(p.fraction * 10))
+            t.append(f"   loading {bar} {p.fraction:4.0%}  {p.mb_per_s:,.0f} MB/s", style="yellow")
+        elif tr is not None and tr.truncated:
+            t.append("   truncated file: see warnings", style="yellow")
+        self.query_one("#status", Static).update(t)
+
+    # ---------------------------------------------------------------- actions
+    @property
+    def timeline(self) -> Timeline:
+        return self.query_one(Timeline)
+
+    def action_zoom(self, factor: float) -> None:
+        self.timeline.zoom(float(factor))
+
+    def action_pan(self, fraction: float) -> None:
+        self.timeline.pan(float(fraction))
+
+    def action_row(self, delta: int) -> None:
+        self.timeline.move_cursor(int(delta))
+
+    def action_step(self, direction: int) -> None:
+        self.timeline.step_slice(int(direction))
+
+    def action_fit(self) -> None:
+        tl, tr = self.timeline, self.trace
+        if tr is not None and tl.selected >= 0:
+            s = int(tr.start[tl.selected])
+            tl.fit(s, s + int(tr.dur[tl.selected]))
+
+    def action_reset(self) -> None:
+        self.timeline.reset()
+
+    def action_flow(self, direction: int) -> None:
+        tl, tr = self.timeline, self.trace
+        if tr is None or tl.selected < 0:
+            return
+        i = tl.selected
+        if int(direction) > 0:
+            nxt = tr.launches(i)
+            nxt = nxt if len(nxt) else tr.flows_from(i)
+            target = int(nxt[0]) if len(nxt) else -1
+        else:
+            target = tr.launched_by(i)
+            if target < 0:
+                prev = tr.flows_to(i)
+                target = int(prev[0]) if len(prev) else -1
+        if target >= 0:
+            tl.select(target, reveal=True)
+        else:
+            self.notify("no flow from this slice", timeout=2)
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        box = self.query_one("#search", Input)
+        box.remove_class("visible")
+        self.timeline.focus()
+        self.find(event.value)
+
+    def find(self, query: str) -> int:
+        """Select the first slice whose name matches; return the number of matches."""
+        tr, tl = self.trace, self.timeline
+        if tr is None or not query:
+            return 0
+        if len(query) > 2 and query.startswith("/") and query.endswith("/"):
+            try:
+                rx = re.compile(query[1:-1], re.IGNORECASE)
+            except re.error as e:
+                self.notify(f"bad regex: {e}", severity="error")
+                return 0
+            ids = tr.strings.ids_matching(lambda s: bool(rx.search(s)))
+        else:
+            q = query.lower()
+            ids = tr.strings.ids_matching(lambda s: q in s.lower())
+        rows = np.flatnonzero(np.isin(tr.name, ids)) if len(ids) else np.zeros(0, np.int64)
+        rows = rows[np.argsort(tr.start[rows], kind="stable")]
+        tl.matches = rows
+        if not len(rows):
+            self.notify(f"no slice matches {safe_text(query, 60)}", timeout=3)
+            tl.refresh()
+            return 0
+        k = int(np.searchsorted(tr.start[rows], tl.t0))
+        self.match_index = min(k, len(rows) - 1)
+        tl.select(int(rows[self.match_index]), reveal=True)
+        self.notify(f"{len(rows):,} matches · n / N to step", timeout=3)
+        return len(rows)
+
+    def action_match(self, direction: int) -> None:
+        tl = self.timeline
+        if not len(tl.matches):
+            return
+        self.match_index = (self.match_index + int(direction)) % len(tl.matches)
+        tl.select(int(tl.matches[self.match_index]), reveal=True)
+
+    def action_detail(self) -> None:
+        self.query_one("#detail").toggle_class("hidden")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_cancel_load(self) -> None:
+        if self.loader is not None and not self.loaded:
+            self.loader.cancel()
+            self.notify("loading stopped: showing what was read", timeout=4)
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "escape":
+            box = self.query_one("#search", Input)
+            if box.has_class("visible"):
+                box.remove_class("visible")
+                self.timeline.focus()
+                event.stop()
+
+    # ---------------------------------------------------------------- detail
+    def on_timeline_selected(self, message: Timeline.Selected) -> None:
+        self.query_one("#detail-text", Static).update(self.describe(message.row))
+        if not self._detail_seen:  # the pane opens with the first selection
+            self._detail_seen = True
+            self.query_one("#detail").remove_class("hidden")
+
+    def describe(self, row: int) -> Text:
+        tr = self.trace
+        t = Text()
+        if tr is None or row < 0:
+            return t
+        d = tr.detail(row)
+        tl = self.timeline
+        cls = int(tl.classes_of[row]) if tl.classes_of is not None else NOT_GPU
+        t.append(safe_text(d["name"]) + "\n", style="bold")
+        t.append(f"{CLASS_NAMES[cls] if cls != NOT_GPU else safe_text(d['cat'])}"
+                 f" · {safe_text(d['lane'])}\n\n", style="dim")
+        t.append(f"start  +{fmt_time(d['start_ns'])}\ndur    {fmt_time(d['dur_ns'])}\n"
+                 f"end    +{fmt_time(d['end_ns'])}\n")
+        k = d.get("kernel")
+        if k:
+            t.append("\n")
+            if k["grid"][0] > 0:
+                t.append(f"grid {'×'.join(map(str, k['grid']))}  block "
+                         f"{'×'.join(map(str, k['block']))}\n")
+                t.append(f"regs {k['registers_per_thread']}  smem {k['shared_memory']}\n")
+                t.append(f"blocks/SM {k['blocks_per_sm']:.2f}  warps/SM "
+                         f"{k['warps_per_sm']:.2f}\noccupancy {k['occupancy_pct']:.0f}%\n")
+            if k["bytes"] >= 0:
+                t.append(f"bytes {k['bytes']:,}  {k['bandwidth_gbps']:.1f} GB/s\n")
+        for key in ("correlation", "external_id"):
+            if key in d:
+                t.append(f"{key.replace('_', ' ')} {d[key]}\n")
+        chain = d.get("launched_by")
+        if chain:
+            t.append("\nlaunched by\n", style="bold")
+            for c in chain:
+                t.append("  ← " + safe_text(c["name"], 60) + "\n")
+        args = d.get("args")
+        if isinstance(args, dict) and args:
+            t.append("\nargs\n", style="bold")
+            for key, v in list(args.items())[:40]:
+                t.append(f"  {safe_text(key, 30)}: {safe_text(v, 200)}\n")
+        return t

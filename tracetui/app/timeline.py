@@ -1,0 +1,324 @@
+"""The timeline widget: lanes as rows of characters, drawn with Textual's Line API.
+
+Each frame asks :func:`tracetui.trace.frame.render` for the visible rows only (prefix sums:
+the cost does not grow with the trace), caches the result, and turns each row into one Strip:
+a label column, then per column a block glyph for how busy the bin is, slice names where a
+slice is wide enough, colour by class. Names are drawn as plain text segments (never markup),
+after control characters are made visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..analysis.kernels import short_name
+from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
+from ..textutil import safe_text
+from ..trace import LANE_CPU, Trace
+from ..trace.frame import Frame, Row, default_rows, label_runs, render
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+LABEL_WIDTH = 24
+
+
+@dataclass(frozen=True)
+class Palette:
+    comp: str = "#5fafff"
+    comm: str = "#ff5fd7"
+    mem: str = "#ffd75f"
+    other: str = "#aaaaaa"
+    cpu: str = "#5fd7af"
+    label: str = "#c0c0c0"
+    ruler: str = "#808080"
+    cursor_bg: str = "#303a50"
+    match: str = "#ffff00"
+
+
+def fmt_time(ns: float) -> str:
+    """A time with a unit that fits (ns, µs, ms, s)."""
+    a = abs(ns)
+    if a == 0:
+        return "0"
+    if a >= 1e9:
+        return f"{ns / 1e9:.3g} s"
+    if a >= 1e6:
+        return f"{ns / 1e6:.4g} ms"
+    if a >= 1e3:
+        return f"{ns / 1e3:.4g} µs"
+    return f"{ns:.0f} ns"
+
+
+class Timeline(ScrollView, can_focus=True):
+    """Rows of (lane, depth); a time window [t0, t1); a cursor row and a selected slice."""
+
+    class Selected(Message):
+        def __init__(self, row: int) -> None:
+            super().__init__()
+            self.row = row
+
+    t0: reactive[int] = reactive(0, layout=False)
+    t1: reactive[int] = reactive(1, layout=False)
+
+    def __init__(self, palette: Palette | None = None, **kw) -> None:
+        super().__init__(**kw)
+        self.trace: Trace | None = None
+        self.classes_of: np.ndarray | None = None
+        self.rows: list[Row] = []
+        self.cursor = 0  # index into rows
+        self.selected = -1  # slice row in the trace, or -1
+        self.matches: np.ndarray = np.zeros(0, np.int64)  # search hits (slice rows)
+        self.moved = False  # the user zoomed, panned or selected
+        self.palette = palette or Palette()
+        self._frame: Frame | None = None
+        self._frame_key: tuple | None = None
+        self._styles: dict[str, Style] = {}
+
+    # ---------------------------------------------------------------- data
+    def set_trace(self, trace: Trace, classes: np.ndarray, keep_view: bool) -> None:
+        old = self.trace
+        self.trace = trace
+        self.classes_of = classes
+        self.rows = default_rows(trace)
+        self.cursor = min(self.cursor, max(len(self.rows) - 1, 0))
+        if not keep_view or old is None or not self.moved:
+            # until the user moves, the view follows the trace as it grows
+            self.t0, self.t1 = 0, max(trace.end_ns, 1)
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._frame_key = None
+        self.refresh()
+
+    @property
+    def plot_width(self) -> int:
+        return max(self.size.width - LABEL_WIDTH, 1)
+
+    def frame(self) -> Frame | None:
+        if self.trace is None or not self.rows:
+            return None
+        top = int(self.scroll_offset.y)
+        visible = self.rows[top: top + max(self.size.height - 1, 1)]
+        key = (id(self.trace), self.t0, self.t1, self.plot_width, top, len(visible))
+        if key != self._frame_key:
+            self._frame = render(self.trace, visible, self.t0, self.t1, self.plot_width)
+            self._frame_key = key
+        return self._frame
+
+    def watch_t0(self) -> None:
+        self.refresh()
+
+    def set_window(self, t0: int, t1: int) -> None:
+        """Show [t0, t1) (a user action: the view stops following the load)."""
+        self.moved = True
+        self.t0, self.t1 = int(t0), int(max(t1, t0 + 1))
+
+    def watch_t1(self) -> None:
+        self.refresh()
+
+    # ---------------------------------------------------------------- drawing
+    def style(self, color: str, bg: str | None = None, bold: bool = False,
+              underline: bool = False) -> Style:
+        key = f"{color}|{bg}|{bold}|{underline}"
+        st = self._styles.get(key)
+        if st is None:
+            st = Style(color=color, bgcolor=bg, bold=bold, underline=underline)
+            self._styles[key] = st
+        return st
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self.trace is None:
+            return Strip([Segment(" " * width)])
+        if y == 0:
+            return self._ruler(width)
+        top = int(self.scroll_offset.y)
+        r = top + y - 1
+        if r >= len(self.rows):
+            return Strip([Segment(" " * width)])
+        f = self.frame()
+        assert f is not None
+        return self._row(r, r - top, f, width)
+
+    def _ruler(self, width: int) -> Strip:
+        pw = self.plot_width
+        span = self.t1 - self.t0
+        cells = [" "] * pw
+        step = max(pw // 5, 12)
+        for c in range(0, pw - 8, step):
+            text = fmt_time(self.t0 + span * c / pw)
+            for i, ch in enumerate("│" + text):
+                if c + i < pw:
+                    cells[c + i] = ch
+        label = ("time " + fmt_time(span) + " shown").ljust(LABEL_WIDTH)[:LABEL_WIDTH]
+        st = self.style(self.palette.ruler)
+        return Strip([Segment(label, st), Segment("".join(cells), st)]).adjust_cell_length(width)
+
+    def _color(self, slice_row: int, lane_kind: str) -> str:
+        p = self.palette
+        if lane_kind == LANE_CPU:
+            return p.cpu
+        c = NOT_GPU if self.classes_of is None or slice_row < 0 else int(self.classes_of[slice_row])
+        return {COMM: p.comm, COMP: p.comp, MEM: p.mem}.get(c, p.other)
+
+    def _row(self, r: int, fr: int, f: Frame, width: int) -> Strip:
+        tr = self.trace
+        assert tr is not None
+        row = self.rows[r]
+        lane = tr.lanes[row.lane]
+        first = row.depth == 0
+        label = safe_text(lane.name) if first else f"  {'·' * min(row.depth, 3)} depth {row.depth}"
+        if first and lane.max_depth > 8:
+            label += f" +{lane.max_depth - 8}"
+        label = label[: LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
+        on_cursor = r == self.cursor
+        bg = self.palette.cursor_bg if on_cursor else None
+        segs = [Segment(label, self.style(self.palette.label, bg, bold=on_cursor))]
+        cov = f.coverage[fr]
+        at = f.slice_at[fr]
+        levels = np.minimum((cov * 8 + 0.999).astype(np.int64), 8)
+        levels[cov <= 0] = 0
+        chars = [BLOCKS[v] for v in levels.tolist()]
+        # names over runs of the same slice that are wide enough
+        for c0, n, s in label_runs(at):
+            if n >= 4 and cov[c0: c0 + n].min() > 0.5:
+                name = safe_text(short_name(tr.name_of(s)))[: n - 1]
+                for i, ch in enumerate(name):
+                    chars[c0 + i] = ch
+        matches = set(self.matches.tolist()) if len(self.matches) else set()
+        for c0, n, s in _runs_all(at):
+            text = "".join(chars[c0: c0 + n])
+            if s < 0:
+                segs.append(Segment(text, self.style(self.palette.label, bg)))
+            else:
+                sel = s == self.selected
+                color = self.palette.match if s in matches else self._color(s, lane.kind)
+                st = Style(color="black", bgcolor=color, bold=True) if sel else \
+                    self.style(color, bg, underline=s in matches)
+                segs.append(Segment(text, st))
+        return Strip(segs).adjust_cell_length(width)
+
+    # ---------------------------------------------------------------- navigation
+    def zoom(self, factor: float, around: int | None = None) -> None:
+        if self.trace is None:
+            return
+        span = self.t1 - self.t0
+        mid = around if around is not None else self.focus_time()
+        new = int(min(max(span * factor, 1000), max(self.trace.end_ns, 1) * 1.2))
+        frac = (mid - self.t0) / span if span else 0.5
+        t0 = int(mid - frac * new)
+        self.set_window(t0, t0 + new)
+
+    def pan(self, fraction: float) -> None:
+        d = int((self.t1 - self.t0) * fraction)
+        self.set_window(self.t0 + d, self.t1 + d)
+
+    def reset(self) -> None:
+        if self.trace is not None:
+            self.set_window(0, max(self.trace.end_ns, 1))
+            self.moved = False
+
+    def focus_time(self) -> int:
+        tr = self.trace
+        if tr is not None and self.selected >= 0:
+            return int(tr.start[self.selected] + tr.dur[self.selected] // 2)
+        return (self.t0 + self.t1) // 2
+
+    def start_of(self, row: int) -> int:
+        return int(self.trace.start[row]) if self.trace is not None else 0
+
+    def move_cursor(self, delta: int) -> None:
+        if not self.rows:
+            return
+        self.cursor = max(0, min(len(self.rows) - 1, self.cursor + delta))
+        top = int(self.scroll_offset.y)
+        visible = max(self.size.height - 1, 1)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False)
+        self.refresh()
+
+    def step_slice(self, direction: int) -> None:
+        """Select the next/previous slice on the cursor's row, from the selection or the view."""
+        tr = self.trace
+        if tr is None or not self.rows:
+            return
+        row = self.rows[self.cursor]
+        di = tr.lanes[row.lane].depth_index(row.depth)
+        if not len(di):
+            return
+        if self.selected >= 0 and di.lo <= self.selected < di.hi:
+            k = self.selected - di.lo + direction
+        else:
+            ref = self.t0 if direction > 0 else self.t1
+            k = int(np.searchsorted(di.starts, ref, side="left" if direction > 0 else "right"))
+            k = k if direction > 0 else k - 1
+        if 0 <= k < len(di):
+            self.select(di.lo + k, reveal=True)
+
+    def select(self, row: int, reveal: bool = False) -> None:
+        """Select slice ``row``; move the cursor to its row and, if asked, bring it in view."""
+        tr = self.trace
+        if tr is None or row < 0:
+            return
+        self.selected = int(row)
+        self.moved = True
+        lane = tr.lane_of(row)
+        depth = int(tr.depth[row])
+        for i, rw in enumerate(self.rows):
+            if rw.lane == lane.index and rw.depth == depth:
+                self.move_cursor(i - self.cursor)
+                break
+        if reveal:
+            s, e = int(tr.start[row]), int(tr.start[row] + tr.dur[row])
+            if e < self.t0 or s > self.t1 or (e - s) > (self.t1 - self.t0):
+                self.fit(s, e)
+        self.post_message(self.Selected(self.selected))
+        self.refresh()
+
+    def fit(self, s: int, e: int) -> None:
+        pad = max((e - s) // 10, 500)
+        self.set_window(s - pad, e + pad)
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._frame_key = None
+
+    def on_click(self, event) -> None:  # mouse: click selects; never required
+        tr = self.trace
+        if tr is None or event.y < 1 or event.x < LABEL_WIDTH:
+            return
+        r = int(self.scroll_offset.y) + event.y - 1
+        if r >= len(self.rows):
+            return
+        self.cursor = r
+        t = self.t0 + (self.t1 - self.t0) * (event.x - LABEL_WIDTH + 0.5) / self.plot_width
+        row = self.rows[r]
+        hit = tr.lanes[row.lane].slice_at(int(t), row.depth)
+        if hit >= 0:
+            self.select(hit)
+        self.refresh()
+
+    def on_mouse_scroll_up(self, event) -> None:
+        self.zoom(0.8)
+        event.stop()
+
+    def on_mouse_scroll_down(self, event) -> None:
+        self.zoom(1.25)
+        event.stop()
+
+
+def _runs_all(at: np.ndarray) -> list[tuple[int, int, int]]:
+    if not len(at):
+        return []
+    change = np.flatnonzero(np.diff(at)) + 1
+    starts = np.r_[0, change]
+    ends = np.r_[change, len(at)]
+    return [(int(a), int(b - a), int(at[a])) for a, b in zip(starts, ends)]
