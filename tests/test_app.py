@@ -118,3 +118,43 @@ def test_rows_render_names_as_plain_text(tmp_path):
     text = strip.text
     assert "\x1b" not in text and "[red]x" in text and "^[" in text
     assert np.isclose(f.coverage[0].mean(), 1.0)
+
+
+async def test_resize_collapse_counters_and_theme():
+    app = TraceApp(str(DECODE), theme="light")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tl = app.query_one(Timeline)
+        assert tl.palette.comm == "#af005f"  # from themes/light.toml
+        # the decode sample has a Memory counter: drawn as a sparkline row
+        counter_rows = [i for i, r in enumerate(tl.rows) if r.lane < 0]
+        assert counter_rows
+        tl.scroll_to(y=max(counter_rows[0] - 5, 0), animate=False)
+        await pilot.pause()
+        lines = [tl.render_line(y).text for y in range(1, tl.size.height)]
+        spark = [x for x in lines if x.startswith("Memory")]
+        assert spark and any(ch in spark[0] for ch in BLOCKS[1:])
+        # collapse the CPU main thread to its top row, and back
+        cpu = next(i for i, r in enumerate(tl.rows)
+                   if r.lane >= 0 and app.trace.lanes[r.lane].tid == 1166 and r.depth == 0)
+        tl.cursor = cpu
+        n = len(tl.rows)
+        await pilot.press("c")
+        assert len(tl.rows) < n
+        await pilot.press("c")
+        assert len(tl.rows) == n
+        # narrow terminal: the detail pane moves under the timeline
+        await pilot.press("full_stop")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.query_one("#detail").has_class("bottom")
+        assert max(len(tl.render_line(y).text) for y in range(tl.size.height)) <= 80
+
+
+def test_cli_without_a_terminal_prints_the_summary(capsys):
+    from tracetui.cli import demo_path, main
+
+    assert Path(demo_path()).read_bytes() == (ROOT / "sample_traces" / "prefill.json.gz").read_bytes()
+    assert main(["--demo"]) == 0  # pytest's stdout is not a terminal
+    assert "communication vs computation" in capsys.readouterr().out
+    assert main([]) == 2

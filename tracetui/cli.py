@@ -288,9 +288,18 @@ def _view(args: argparse.Namespace) -> int:
     Source.open(args.trace)  # a missing or unreadable file: one line, before the screen changes
     rules = _rules(args)
     from .app.app import TraceApp
+    from .app.themes import load_theme
 
-    TraceApp(args.trace, rules).run()
+    load_theme(args.theme)  # an unknown theme: one line, before the screen changes
+    TraceApp(args.trace, rules, theme=args.theme).run()
     return 0
+
+
+def demo_path() -> str:
+    """The bundled sample (a DeepSeek-prefill-like trace: 2 GPUs, two micro-batches)."""
+    from importlib import resources
+
+    return str(resources.files("tracetui").joinpath("data", "demo.json.gz"))
 
 
 def _parser_summary() -> argparse.ArgumentParser:
@@ -324,7 +333,10 @@ def _parser_main() -> argparse.ArgumentParser:
         prog="tracetui",
         description="Terminal explorer for PyTorch Profiler (Kineto) and Chrome JSON traces.",
         epilog="commands: summary TRACE [--json | --csv] [--rules]   (tracetui summary -h)")
-    p.add_argument("trace", help="trace file (.json or .json.gz)")
+    p.add_argument("trace", nargs="?", help="trace file (.json or .json.gz)")
+    p.add_argument("--demo", action="store_true", help="open the bundled sample trace")
+    p.add_argument("--theme", default="dark", metavar="NAME",
+                   help="colour theme: dark, light, high-contrast")
     p.add_argument("--top", type=int, default=15, metavar="N", help=argparse.SUPPRESS)
     _rule_args(p)
     p.add_argument("--version", action="version", version=f"tracetui {__version__}")
@@ -337,7 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "summary":
             args = _parser_summary().parse_args(argv[1:])
             return _summary(args)
-        args = _parser_main().parse_args(argv)
+        parser = _parser_main()
+        args = parser.parse_args(argv)
+        if args.demo:
+            args.trace = demo_path()
+        if args.trace is None:
+            parser.print_usage(sys.stderr)
+            print("tracetui: error: a trace file is needed (or --demo)", file=sys.stderr)
+            return 2
         return _view(args)
     except TraceError as e:
         print(f"tracetui: error: {safe_text(str(e))}", file=sys.stderr)

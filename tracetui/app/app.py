@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Static
 from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
 from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
+from .themes import DEFAULT_THEME, load_theme
 from .timeline import Timeline, fmt_time
 
 SNAPSHOT_EVERY_S = 0.3
@@ -76,13 +77,20 @@ class TraceApp(App[None]):
         Binding("n", "match(1)", "next match", show=False),
         Binding("N", "match(-1)", "previous match", show=False),
         Binding("enter", "detail", "detail"),
+        Binding("c", "collapse", "collapse/expand lane", show=False),
+        Binding("plus,equals_sign", "detail_size(4)", "wider detail", key_display="+",
+                show=False),
+        Binding("minus", "detail_size(-4)", "narrower detail", key_display="-", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("ctrl+c", "cancel_load", "stop loading", show=False),
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, path: str, rules: list[Rule] | None = None) -> None:
+    def __init__(self, path: str, rules: list[Rule] | None = None,
+                 theme: str = DEFAULT_THEME) -> None:
         super().__init__()
+        self.palette, textual_theme = load_theme(theme)
+        self.theme = textual_theme
         self.path = path
         self.rules = list(rules) if rules is not None else list(DEFAULT_RULES)
         self.trace: Trace | None = None
@@ -97,7 +105,7 @@ class TraceApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="status")
         with Horizontal(id="main"):
-            yield Timeline(id="timeline")
+            yield Timeline(self.palette, id="timeline")
             with VerticalScroll(id="detail", classes="hidden"):
                 yield Static(id="detail-text")
         yield Input(placeholder="find: substring or /regex/ over all names", id="search")
@@ -109,12 +117,13 @@ class TraceApp(App[None]):
         self._place_detail()
         self.load()
 
-    def on_resize(self) -> None:
-        self._place_detail()
+    def on_resize(self, event: Any) -> None:
+        self._place_detail(event.size.width)
 
-    def _place_detail(self) -> None:
+    def _place_detail(self, width: int | None = None) -> None:
         """Beside the timeline on wide terminals, under it on narrow ones."""
-        self.query_one("#detail").set_class(self.size.width < 110, "bottom")
+        width = self.size.width if width is None else width
+        self.query_one("#detail").set_class(width < 110, "bottom")
 
     # ---------------------------------------------------------------- loading
     @work(thread=True, exclusive=True, name="load")
@@ -275,6 +284,26 @@ class TraceApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_collapse(self) -> None:
+        self.timeline.toggle_collapse()
+
+    def action_detail_size(self, delta: int) -> None:
+        pane = self.query_one("#detail")
+        if pane.has_class("bottom"):
+            pane.styles.height = max(4, min(30, int(pane.size.height or 9) + int(delta) // 2))
+        else:
+            pane.styles.width = max(24, min(100, int(pane.size.width or 44) + int(delta)))
+
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """Every action in the command palette (ctrl+p), beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            if not isinstance(b, Binding) or not b.description or b.action in ("quit",):
+                continue
+            yield SystemCommand(b.description.capitalize(),
+                                f"key: {b.key_display or b.key}",
+                                lambda action=b.action: self.run_action(action))
 
     def action_cancel_load(self) -> None:
         if self.loader is not None and not self.loaded:

@@ -24,7 +24,7 @@ from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
 from ..textutil import safe_text
 from ..trace import LANE_CPU, Trace
-from ..trace.frame import Frame, Row, default_rows, label_runs, render
+from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 LABEL_WIDTH = 24
@@ -77,6 +77,7 @@ class Timeline(ScrollView, can_focus=True):
         self.selected = -1  # slice row in the trace, or -1
         self.matches: np.ndarray = np.zeros(0, np.int64)  # search hits (slice rows)
         self.moved = False  # the user zoomed, panned or selected
+        self.collapsed: set[int] = set()  # lanes shown as their top row only
         self.palette = palette or Palette()
         self._frame: Frame | None = None
         self._frame_key: tuple | None = None
@@ -87,7 +88,7 @@ class Timeline(ScrollView, can_focus=True):
         old = self.trace
         self.trace = trace
         self.classes_of = classes
-        self.rows = default_rows(trace)
+        self.rows = default_rows(trace, collapsed=frozenset(self.collapsed))
         self.cursor = min(self.cursor, max(len(self.rows) - 1, 0))
         if not keep_view or old is None or not self.moved:
             # until the user moves, the view follows the trace as it grows
@@ -144,7 +145,34 @@ class Timeline(ScrollView, can_focus=True):
             return Strip([Segment(" " * width)])
         f = self.frame()
         assert f is not None
+        if self.rows[r].lane < 0:
+            return self._counter_row(r, f, width)
         return self._row(r, r - top, f, width)
+
+    def toggle_collapse(self) -> None:
+        """Show the cursor's lane as its top row only, or all its depths again."""
+        if self.trace is None or not self.rows or self.rows[self.cursor].lane < 0:
+            return
+        lane = self.rows[self.cursor].lane
+        self.collapsed ^= {lane}
+        self.rows = default_rows(self.trace, collapsed=frozenset(self.collapsed))
+        self.cursor = next(i for i, rw in enumerate(self.rows) if rw.lane == lane)
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._frame_key = None
+        self.refresh()
+
+    def _counter_row(self, r: int, f: Frame, width: int) -> Strip:
+        tr = self.trace
+        assert tr is not None
+        k = -1 - self.rows[r].lane
+        levels = counter_levels(tr, k, f.edges)
+        chars = "".join(" " if v < 0 else BLOCKS[max(1, min(8, int(round(v * 8))))]
+                        for v in levels.tolist())
+        bg = self.palette.cursor_bg if r == self.cursor else None
+        label = safe_text(tr.counters[k].name)[: LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
+        return Strip([Segment(label, self.style(self.palette.label, bg, bold=r == self.cursor)),
+                      Segment(chars, self.style(self.palette.other, bg))]
+                     ).adjust_cell_length(width)
 
     def _ruler(self, width: int) -> Strip:
         pw = self.plot_width
@@ -174,8 +202,10 @@ class Timeline(ScrollView, can_focus=True):
         lane = tr.lanes[row.lane]
         first = row.depth == 0
         label = safe_text(lane.name) if first else f"  {'·' * min(row.depth, 3)} depth {row.depth}"
-        if first and lane.max_depth > 8:
-            label += f" +{lane.max_depth - 8}"
+        if first and lane.index in self.collapsed and lane.max_depth:
+            label = "▸ " + label
+        elif row.depth == 8 and lane.max_depth > 8:
+            label = f"  ··· +{lane.max_depth - 8} deeper"
         label = label[: LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
         on_cursor = r == self.cursor
         bg = self.palette.cursor_bg if on_cursor else None
@@ -248,7 +278,7 @@ class Timeline(ScrollView, can_focus=True):
     def step_slice(self, direction: int) -> None:
         """Select the next/previous slice on the cursor's row, from the selection or the view."""
         tr = self.trace
-        if tr is None or not self.rows:
+        if tr is None or not self.rows or self.rows[self.cursor].lane < 0:
             return
         row = self.rows[self.cursor]
         di = tr.lanes[row.lane].depth_index(row.depth)
@@ -296,7 +326,7 @@ class Timeline(ScrollView, can_focus=True):
         if tr is None or event.y < 1 or event.x < LABEL_WIDTH:
             return
         r = int(self.scroll_offset.y) + event.y - 1
-        if r >= len(self.rows):
+        if r >= len(self.rows) or self.rows[r].lane < 0:
             return
         self.cursor = r
         t = self.t0 + (self.t1 - self.t0) * (event.x - LABEL_WIDTH + 0.5) / self.plot_width

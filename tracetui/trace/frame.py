@@ -35,13 +35,29 @@ class Frame:
     slice_at: np.ndarray
 
 
-def default_rows(trace: Trace, max_depth: int = 8) -> list[Row]:
-    """Every lane, CPU lanes one row per depth up to ``max_depth`` (deeper ones are not drawn)."""
+def default_rows(trace: Trace, max_depth: int = 8, collapsed: frozenset[int] = frozenset(),
+                 counters: bool = True) -> list[Row]:
+    """Every lane, one row per depth up to ``max_depth`` (a collapsed lane: its top row only),
+    then one row per counter track (``Row(-1 - k, 0)`` for counter k)."""
     rows = []
     for ln in trace.lanes:
-        for d in range(min(ln.max_depth, max_depth) + 1):
+        deepest = 0 if ln.index in collapsed else min(ln.max_depth, max_depth)
+        for d in range(deepest + 1):
             rows.append(Row(ln.index, d))
+    if counters:
+        rows += [Row(-1 - k, 0) for k in range(len(trace.counters))]
     return rows
+
+
+def counter_levels(trace: Trace, k: int, edges: np.ndarray) -> np.ndarray:
+    """Counter k's value at the end of each bin, scaled to 0..1 of its maximum (-1: no data)."""
+    c = trace.counters[k]
+    if not len(c.ts):
+        return np.full(len(edges) - 1, -1.0)
+    i = np.searchsorted(c.ts, edges[1:], side="right") - 1
+    top = float(np.nanmax(np.abs(c.values))) or 1.0
+    out = np.where(i >= 0, c.values[np.maximum(i, 0)] / top, -1.0)
+    return out
 
 
 def bin_edges(t0: int, t1: int, ncols: int) -> np.ndarray:
@@ -57,6 +73,8 @@ def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame
     cov = np.zeros((len(rows), ncols), np.float32)
     at = np.full((len(rows), ncols), -1, np.int64)
     for r, row in enumerate(rows):
+        if row.lane < 0:  # a counter track: the widget draws it from counter_levels
+            continue
         lane: Lane = trace.lanes[row.lane]
         di = lane.depth_index(row.depth)
         if not len(di):
