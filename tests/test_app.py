@@ -158,3 +158,16 @@ def test_cli_without_a_terminal_prints_the_summary(capsys):
     assert main(["--demo"]) == 0  # pytest's stdout is not a terminal
     assert "communication vs computation" in capsys.readouterr().out
     assert main([]) == 2
+
+
+async def test_search_text_with_markup_stays_text():
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("slash")
+        await pilot.press(*"[@click=app.quit]x")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.is_running  # the "action" in the query did not run
+        shown = [str(n.message) for n in app._notifications]
+        assert any("[@click=app.quit]x" in m for m in shown)

@@ -153,7 +153,7 @@ class TraceApp(App[None]):
     def _failed(self, message: str) -> None:
         self.error = message
         self._status()
-        self.notify(safe_text(message), severity="error", timeout=30)
+        self.notify(safe_text(message), severity="error", timeout=30, markup=False)
 
     def _on_progress(self, p: Progress) -> None:
         self.progress = p
@@ -168,7 +168,7 @@ class TraceApp(App[None]):
         self._status()
         if final:
             for w in trace.warnings[:3]:
-                self.notify(safe_text(w, 200), severity="warning", timeout=10)
+                self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
 
     def _status(self) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -231,7 +231,7 @@ class TraceApp(App[None]):
         if target >= 0:
             tl.select(target, reveal=True)
         else:
-            self.notify("no flow from this slice", timeout=2)
+            self.notify("no flow from this slice", timeout=2, markup=False)
 
     def action_search(self) -> None:
         box = self.query_one("#search", Input)
@@ -253,7 +253,7 @@ class TraceApp(App[None]):
             try:
                 rx = re.compile(query[1:-1], re.IGNORECASE)
             except re.error as e:
-                self.notify(f"bad regex: {e}", severity="error")
+                self.notify(f"bad regex: {safe_text(e, 80)}", severity="error", markup=False)
                 return 0
             ids = tr.strings.ids_matching(lambda s: bool(rx.search(s)))
         else:
@@ -263,13 +263,13 @@ class TraceApp(App[None]):
         rows = rows[np.argsort(tr.start[rows], kind="stable")]
         tl.matches = rows
         if not len(rows):
-            self.notify(f"no slice matches {safe_text(query, 60)}", timeout=3)
+            self.notify(f"no slice matches {safe_text(query, 60)}", timeout=3, markup=False)
             tl.refresh()
             return 0
         k = int(np.searchsorted(tr.start[rows], tl.t0))
         self.match_index = min(k, len(rows) - 1)
         tl.select(int(rows[self.match_index]), reveal=True)
-        self.notify(f"{len(rows):,} matches · n / N to step", timeout=3)
+        self.notify(f"{len(rows):,} matches · n / N to step", timeout=3, markup=False)
         return len(rows)
 
     def action_match(self, direction: int) -> None:
@@ -308,7 +308,7 @@ class TraceApp(App[None]):
     def action_cancel_load(self) -> None:
         if self.loader is not None and not self.loaded:
             self.loader.cancel()
-            self.notify("loading stopped: showing what was read", timeout=4)
+            self.notify("loading stopped: showing what was read", timeout=4, markup=False)
 
     def on_key(self, event: Any) -> None:
         if event.key == "escape":

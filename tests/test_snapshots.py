@@ -1,0 +1,42 @@
+"""SVG snapshots of the app (pytest-textual-snapshot; textual is pinned for these)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tracetui.app.app import TraceApp
+
+DECODE = str(Path(__file__).resolve().parent.parent / "sample_traces" / "decode.json")
+
+
+async def _loaded(pilot) -> None:
+    for _ in range(200):
+        if pilot.app.loaded or pilot.app.error:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+def test_overview(snap_compare):
+    assert snap_compare(TraceApp(DECODE), terminal_size=(120, 40), run_before=_loaded)
+
+
+def test_search_and_detail(snap_compare):
+    async def run(pilot):
+        await _loaded(pilot)
+        await pilot.press("slash", *"dispatch<", "enter")
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(TraceApp(DECODE), terminal_size=(120, 40), run_before=run)
+
+
+def test_narrow_terminal(snap_compare):
+    async def run(pilot):
+        await _loaded(pilot)
+        await pilot.press("j", "j", "j", "full_stop", "w")
+        await pilot.pause()
+
+    assert snap_compare(TraceApp(DECODE, theme="high-contrast"), terminal_size=(80, 24),
+                        run_before=run)
