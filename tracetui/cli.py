@@ -13,6 +13,7 @@ from .textutil import safe_text
 from .trace import Progress, TraceError
 
 _COMMANDS = ("summary",)
+EARLY_LOAD_MAX = 32 << 20  # bytes on disk
 
 
 def _fmt_ns(ns: int) -> str:
@@ -287,12 +288,22 @@ def _view(args: argparse.Namespace) -> int:
 
     Source.open(args.trace)  # a missing or unreadable file: one line, before the screen changes
     rules = _rules(args)
+    # A small file is read in a thread while the UI is imported and started, so the first
+    # frame shows all of it. A big one is not: the parser would slow the UI's start-up
+    # (one interpreter lock), and the UI shows its lanes as they load anyway.
+    early = _early_load(args.trace) if os.path.getsize(args.trace) <= EARLY_LOAD_MAX else None
     from .app.app import TraceApp
     from .app.themes import load_theme
 
     load_theme(args.theme)  # an unknown theme: one line, before the screen changes
-    TraceApp(args.trace, rules, theme=args.theme).run()
+    TraceApp(args.trace, rules, theme=args.theme, early=early).run()
     return 0
+
+
+def _early_load(path: str) -> Any:
+    from .trace.loader import EarlyLoad
+
+    return EarlyLoad(path)
 
 
 def demo_path() -> str:

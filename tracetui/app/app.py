@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Static
 from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
 from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
+from ..trace.loader import EarlyLoad
 from .themes import DEFAULT_THEME, load_theme
 from .timeline import Timeline, fmt_time
 
@@ -87,8 +88,9 @@ class TraceApp(App[None]):
     ]
 
     def __init__(self, path: str, rules: list[Rule] | None = None,
-                 theme: str = DEFAULT_THEME) -> None:
+                 theme: str = DEFAULT_THEME, early: "EarlyLoad | None" = None) -> None:
         super().__init__()
+        self.early = early
         self.palette, textual_theme = load_theme(theme)
         self.theme = textual_theme
         self.path = path
@@ -141,12 +143,27 @@ class TraceApp(App[None]):
                 cost = time.perf_counter() - now
                 next_at[0] = time.perf_counter() + max(SNAPSHOT_EVERY_S, 4 * cost)
 
-        try:
-            self.loader = Loader(self.path, progress=progress, progress_interval=0.1)
-            trace = self.loader.run()
-        except TraceError as e:
-            self.call_from_thread(self._failed, str(e))
-            return
+        early = self.early
+        if early is not None:
+            # The load began before the UI was imported (see EarlyLoad): show what it has
+            # read so far at once, then follow it.
+            self.loader = early.loader
+            early.loader.progress = progress
+            if early.thread.is_alive():
+                snap = early.loader.snapshot()
+                self.call_from_thread(self._show, snap, classify(snap, self.rules))
+            early.thread.join()
+            if early.error is not None:
+                self.call_from_thread(self._failed, early.error)
+                return
+            trace = early.result
+        else:
+            try:
+                self.loader = Loader(self.path, progress=progress, progress_interval=0.1)
+                trace = self.loader.run()
+            except TraceError as e:
+                self.call_from_thread(self._failed, str(e))
+                return
         classes = classify(trace, self.rules)
         self.call_from_thread(self._show, trace, classes, True)
 

@@ -1202,6 +1202,26 @@ class Loader:
                                time.perf_counter() - self.started, done))
 
 
+class EarlyLoad:
+    """A load started in a thread before the UI exists, so that reading the file overlaps
+    importing and starting Textual: the first frame can show lanes as soon as it is drawn."""
+
+    def __init__(self, path: str) -> None:
+        self.loader = Loader(path, progress_interval=0.1)
+        self.result: Any = None
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, name="tracetui-load", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result = self.loader.run()
+        except TraceError as e:
+            self.error = str(e)
+        except Exception as e:  # noqa: BLE001 - reported in the UI, never a traceback
+            self.error = f"internal error: {type(e).__name__}: {e}"
+
+
 def load(path: str, progress: Callable[[Progress], None] | None = None):
     """Load a trace file completely and return its :class:`~tracetui.trace.timeline.Trace`."""
     return Loader(path, progress=progress).run()
