@@ -171,3 +171,13 @@ async def test_search_text_with_markup_stays_text():
         assert app.is_running  # the "action" in the query did not run
         shown = [str(n.message) for n in app._notifications]
         assert any("[@click=app.quit]x" in m for m in shown)
+
+
+async def test_no_color(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("w", "full_stop")
+        await pilot.pause()
+        assert app.loaded and app.is_running

@@ -284,7 +284,14 @@ class TraceApp(App[None]):
             tl.refresh()
             return 0
         k = int(np.searchsorted(tr.start[rows], tl.t0))
-        self.match_index = min(k, len(rows) - 1)
+        k = min(k, len(rows) - 1)
+        if tl.classes_of is not None:
+            # start on GPU work when the query matches it too ("dispatch" names a DeepEP
+            # kernel and the CPU annotation around its launch: the kernel is what one wants)
+            on_gpu = np.flatnonzero(tl.classes_of[rows[k:]] != NOT_GPU)
+            if len(on_gpu):
+                k += int(on_gpu[0])
+        self.match_index = k
         tl.select(int(rows[self.match_index]), reveal=True)
         self.notify(f"{len(rows):,} matches · n / N to step", timeout=3, markup=False)
         return len(rows)

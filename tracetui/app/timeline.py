@@ -27,6 +27,7 @@ from ..trace import LANE_CPU, Trace
 from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
+BLANK = Style()  # every segment has a style: Textual's NO_COLOR filter needs one
 LABEL_WIDTH = 24
 
 
@@ -82,6 +83,7 @@ class Timeline(ScrollView, can_focus=True):
         self._frame: Frame | None = None
         self._frame_key: tuple | None = None
         self._styles: dict[str, Style] = {}
+        self._strips: dict[tuple, Strip] = {}  # rows drawn for the current frame
 
     # ---------------------------------------------------------------- data
     def set_trace(self, trace: Trace, classes: np.ndarray, keep_view: bool) -> None:
@@ -136,18 +138,26 @@ class Timeline(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if self.trace is None:
-            return Strip([Segment(" " * width)])
+            return Strip([Segment(" " * width, BLANK)])
         if y == 0:
             return self._ruler(width)
         top = int(self.scroll_offset.y)
         r = top + y - 1
         if r >= len(self.rows):
-            return Strip([Segment(" " * width)])
+            return Strip([Segment(" " * width, BLANK)])
         f = self.frame()
         assert f is not None
-        if self.rows[r].lane < 0:
-            return self._counter_row(r, f, width)
-        return self._row(r, r - top, f, width)
+        key = (self._frame_key, r, r == self.cursor, self.selected, len(self.matches), width)
+        strip = self._strips.get(key)
+        if strip is None:
+            if len(self._strips) > 4 * max(self.size.height, 1):
+                self._strips.clear()  # only the current frame's rows are worth keeping
+            if self.rows[r].lane < 0:
+                strip = self._counter_row(r, f, width)
+            else:
+                strip = self._row(r, r - top, f, width)
+            self._strips[key] = strip
+        return strip
 
     def toggle_collapse(self) -> None:
         """Show the cursor's lane as its top row only, or all its depths again."""
@@ -172,7 +182,7 @@ class Timeline(ScrollView, can_focus=True):
         label = safe_text(tr.counters[k].name)[: LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
         return Strip([Segment(label, self.style(self.palette.label, bg, bold=r == self.cursor)),
                       Segment(chars, self.style(self.palette.other, bg))]
-                     ).adjust_cell_length(width)
+                     ).adjust_cell_length(width, BLANK)
 
     def _ruler(self, width: int) -> Strip:
         pw = self.plot_width
@@ -186,7 +196,7 @@ class Timeline(ScrollView, can_focus=True):
                     cells[c + i] = ch
         label = ("time " + fmt_time(span) + " shown").ljust(LABEL_WIDTH)[:LABEL_WIDTH]
         st = self.style(self.palette.ruler)
-        return Strip([Segment(label, st), Segment("".join(cells), st)]).adjust_cell_length(width)
+        return Strip([Segment(label, st), Segment("".join(cells), st)]).adjust_cell_length(width, BLANK)
 
     def _color(self, slice_row: int, lane_kind: str) -> str:
         p = self.palette
@@ -232,7 +242,7 @@ class Timeline(ScrollView, can_focus=True):
                 st = Style(color="black", bgcolor=color, bold=True) if sel else \
                     self.style(color, bg, underline=s in matches)
                 segs.append(Segment(text, st))
-        return Strip(segs).adjust_cell_length(width)
+        return Strip(segs).adjust_cell_length(width, BLANK)
 
     # ---------------------------------------------------------------- navigation
     def zoom(self, factor: float, around: int | None = None) -> None:
