@@ -9,21 +9,11 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
-from .textutil import safe_text
+from .textutil import fmt_time, safe_text
 from .trace import Progress, TraceError
 
 _COMMANDS = ("summary",)
 EARLY_LOAD_MAX = 32 << 20  # bytes on disk
-
-
-def _fmt_ns(ns: int) -> str:
-    if ns >= 1_000_000_000:
-        return f"{ns / 1e9:.3f} s"
-    if ns >= 1_000_000:
-        return f"{ns / 1e6:.3f} ms"
-    if ns >= 1_000:
-        return f"{ns / 1e3:.3f} µs"
-    return f"{ns} ns"
 
 
 def _fmt_bytes(n: int) -> str:
@@ -188,7 +178,7 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     console.print(t)
     size = _fmt_bytes(r["size_bytes"]) + (" (gzip)" if r["compressed"] else "")
     ndev = len(r["devices"])
-    console.print(Text(f"{size} · {r['events']:,} events · span {_fmt_ns(r['span_ns'])}"
+    console.print(Text(f"{size} · {r['events']:,} events · span {fmt_time(r['span_ns'], 3)}"
                        f" · {ndev} GPU{'' if ndev == 1 else 's'}"))
     console.print(Text(f"{r['slices']:,} slices · {r['flows']:,} flows · "
                        f"{r['kernel_launch_links']:,} kernel↔launch links"))

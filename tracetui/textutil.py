@@ -28,3 +28,16 @@ def safe_text(text: object, limit: int | None = None) -> str:
     if limit is not None and len(s) > limit:
         s = s[: max(limit - 1, 0)] + "…"
     return _UNSAFE.sub(_visible, s)
+
+
+def fmt_time(ns: float, decimals: int | None = None) -> str:
+    """A duration with the unit that fits (ns, µs, ms, s): 4 significant digits, or a fixed
+    number of ``decimals``."""
+    a = abs(ns)
+    if a == 0:
+        return "0"
+    for scale, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
+        if a >= scale:
+            v = ns / scale
+            return f"{v:.{decimals}f} {unit}" if decimals is not None else f"{v:.4g} {unit}"
+    return f"{ns:.0f} ns"

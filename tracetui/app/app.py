@@ -20,7 +20,8 @@ from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
 from ..trace.loader import EarlyLoad
 from .themes import DEFAULT_THEME, load_theme
-from .timeline import Timeline, fmt_time
+from ..textutil import fmt_time
+from .timeline import Timeline
 
 SNAPSHOT_EVERY_S = 0.3
 

@@ -22,9 +22,9 @@ from textual.strip import Strip
 
 from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
-from ..textutil import safe_text
+from ..textutil import fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
-from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render
+from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render, runs
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 BLANK = Style()  # every segment has a style: Textual's NO_COLOR filter needs one
@@ -42,20 +42,6 @@ class Palette:
     ruler: str = "#808080"
     cursor_bg: str = "#303a50"
     match: str = "#ffff00"
-
-
-def fmt_time(ns: float) -> str:
-    """A time with a unit that fits (ns, µs, ms, s)."""
-    a = abs(ns)
-    if a == 0:
-        return "0"
-    if a >= 1e9:
-        return f"{ns / 1e9:.3g} s"
-    if a >= 1e6:
-        return f"{ns / 1e6:.4g} ms"
-    if a >= 1e3:
-        return f"{ns / 1e3:.4g} µs"
-    return f"{ns:.0f} ns"
 
 
 class Timeline(ScrollView, can_focus=True):
@@ -232,7 +218,7 @@ class Timeline(ScrollView, can_focus=True):
                 for i, ch in enumerate(name):
                     chars[c0 + i] = ch
         matches = set(self.matches.tolist()) if len(self.matches) else set()
-        for c0, n, s in _runs_all(at):
+        for c0, n, s in runs(at):
             text = "".join(chars[c0: c0 + n])
             if s < 0:
                 segs.append(Segment(text, self.style(self.palette.label, bg)))
@@ -354,11 +340,3 @@ class Timeline(ScrollView, can_focus=True):
         self.zoom(1.25)
         event.stop()
 
-
-def _runs_all(at: np.ndarray) -> list[tuple[int, int, int]]:
-    if not len(at):
-        return []
-    change = np.flatnonzero(np.diff(at)) + 1
-    starts = np.r_[0, change]
-    ends = np.r_[change, len(at)]
-    return [(int(a), int(b - a), int(at[a])) for a, b in zip(starts, ends)]

@@ -93,12 +93,17 @@ def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame
     return Frame(rows, edges, cov, at)
 
 
-def label_runs(slice_row: np.ndarray) -> list[tuple[int, int, int]]:
-    """Runs of one row's columns showing the same slice: (first column, width, slice)."""
+def runs(slice_row: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs of one row's columns showing the same slice (or -1, nothing): (first column,
+    width, slice)."""
     if not len(slice_row):
         return []
     change = np.flatnonzero(np.diff(slice_row)) + 1
     starts = np.r_[0, change]
     ends = np.r_[change, len(slice_row)]
-    return [(int(a), int(b - a), int(slice_row[a])) for a, b in zip(starts, ends)
-            if slice_row[a] >= 0]
+    return [(int(a), int(b - a), int(slice_row[a])) for a, b in zip(starts, ends)]
+
+
+def label_runs(slice_row: np.ndarray) -> list[tuple[int, int, int]]:
+    """The runs that show a slice."""
+    return [r for r in runs(slice_row) if r[2] >= 0]
