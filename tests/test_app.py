@@ -181,3 +181,19 @@ async def test_no_color(monkeypatch):
         await pilot.press("w", "full_stop")
         await pilot.pause()
         assert app.loaded and app.is_running
+
+
+@pytest.mark.parametrize("pause", [False, True])
+async def test_early_load_hands_over_to_the_app(pause):
+    from tracetui.trace.loader import EarlyLoad
+
+    early = EarlyLoad(str(DECODE), pause_after_first=pause)
+    app = TraceApp(str(DECODE), early=early)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(app, pilot)
+        assert app.loaded and app.trace.events == load(str(DECODE)).events
+    bad = EarlyLoad(str(ROOT / "README.md"), pause_after_first=pause)
+    app = TraceApp(str(ROOT / "README.md"), early=bad)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(app, pilot)
+        assert app.error and "not a JSON trace" in app.error

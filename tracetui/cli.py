@@ -278,10 +278,8 @@ def _view(args: argparse.Namespace) -> int:
 
     Source.open(args.trace)  # a missing or unreadable file: one line, before the screen changes
     rules = _rules(args)
-    # A small file is read in a thread while the UI is imported and started, so the first
-    # frame shows all of it. A big one is not: the parser would slow the UI's start-up
-    # (one interpreter lock), and the UI shows its lanes as they load anyway.
-    early = _early_load(args.trace) if os.path.getsize(args.trace) <= EARLY_LOAD_MAX else None
+    # Reading starts now, in a thread, while the UI is imported and started (see EarlyLoad).
+    early = _early_load(args.trace, pause_after_first=os.path.getsize(args.trace) > EARLY_LOAD_MAX)
     from .app.app import TraceApp
     from .app.themes import load_theme
 
@@ -290,10 +288,10 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _early_load(path: str) -> Any:
+def _early_load(path: str, pause_after_first: bool) -> Any:
     from .trace.loader import EarlyLoad
 
-    return EarlyLoad(path)
+    return EarlyLoad(path, pause_after_first)
 
 
 def demo_path() -> str:

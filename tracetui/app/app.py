@@ -149,10 +149,10 @@ class TraceApp(App[None]):
             # The load began before the UI was imported (see EarlyLoad): show what it has
             # read so far at once, then follow it.
             self.loader = early.loader
-            early.loader.progress = progress
             if early.thread.is_alive():
                 snap = early.loader.snapshot()
                 self.call_from_thread(self._show, snap, classify(snap, self.rules))
+            early.resume(progress)
             early.thread.join()
             if early.error is not None:
                 self.call_from_thread(self._failed, early.error)

@@ -1204,14 +1204,32 @@ class Loader:
 
 class EarlyLoad:
     """A load started in a thread before the UI exists, so that reading the file overlaps
-    importing and starting Textual: the first frame can show lanes as soon as it is drawn."""
+    importing and starting Textual.
 
-    def __init__(self, path: str) -> None:
-        self.loader = Loader(path, progress_interval=0.1)
+    A small file is read through meanwhile: the first frame shows all of it. A big one stops
+    after its first events until :meth:`resume` (the UI is up): parsing on would only slow
+    the UI's start-up (one interpreter lock), and those first events are what the first
+    frame draws, at once.
+    """
+
+    def __init__(self, path: str, pause_after_first: bool = False) -> None:
+        self.loader = Loader(path, progress=self._first_progress, progress_interval=0.1)
         self.result: Any = None
         self.error: str | None = None
+        self._go = threading.Event()
+        if not pause_after_first:
+            self._go.set()
         self.thread = threading.Thread(target=self._run, name="tracetui-load", daemon=True)
         self.thread.start()
+
+    def _first_progress(self, p: Progress) -> None:
+        if p.events and not p.done:
+            self._go.wait()
+
+    def resume(self, progress: Callable[[Progress], None] | None = None) -> None:
+        """Hand progress reports to ``progress`` from now on, and let the load go on."""
+        self.loader.progress = progress
+        self._go.set()
 
     def _run(self) -> None:
         try:
@@ -1220,6 +1238,8 @@ class EarlyLoad:
             self.error = str(e)
         except Exception as e:  # noqa: BLE001 - reported in the UI, never a traceback
             self.error = f"internal error: {type(e).__name__}: {e}"
+        finally:
+            self._go.set()
 
 
 def load(path: str, progress: Callable[[Progress], None] | None = None):
