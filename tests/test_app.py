@@ -197,3 +197,19 @@ async def test_early_load_hands_over_to_the_app(pause):
     async with app.run_test(size=(100, 30)) as pilot:
         await loaded(app, pilot)
         assert app.error and "not a JSON trace" in app.error
+
+
+SHARED = ROOT.parent / "shared" / "traces"
+
+
+@pytest.mark.skipif(not (SHARED / "deepseek_train.json").exists(), reason="no ../shared/traces")
+async def test_deepseek_search_dispatch_lands_on_the_deepep_kernel():
+    app = TraceApp(str(SHARED / "deepseek_train.json"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("w", "slash", *"dispatch", "enter")
+        await pilot.pause()
+        tl = app.query_one(Timeline)
+        name = app.trace.name_of(tl.selected)
+        assert "dpsk::ep::internode::dispatch<" in name, name
+        assert "communication" in app.describe(tl.selected).plain

@@ -20,6 +20,7 @@ from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
 from ..trace.loader import EarlyLoad
 from .themes import DEFAULT_THEME, load_theme
+from ..analysis.kernels import short_name
 from ..textutil import fmt_time
 from .timeline import Timeline
 
@@ -284,18 +285,30 @@ class TraceApp(App[None]):
             self.notify(f"no slice matches {safe_text(query, 60)}", timeout=3, markup=False)
             tl.refresh()
             return 0
-        k = int(np.searchsorted(tr.start[rows], tl.t0))
-        k = min(k, len(rows) - 1)
-        if tl.classes_of is not None:
-            # start on GPU work when the query matches it too ("dispatch" names a DeepEP
-            # kernel and the CPU annotation around its launch: the kernel is what one wants)
-            on_gpu = np.flatnonzero(tl.classes_of[rows[k:]] != NOT_GPU)
-            if len(on_gpu):
-                k += int(on_gpu[0])
-        self.match_index = k
+        k = min(int(np.searchsorted(tr.start[rows], tl.t0)), len(rows) - 1)
+        self.match_index = k + self._best_match(rows[k:], query)
         tl.select(int(rows[self.match_index]), reveal=True)
         self.notify(f"{len(rows):,} matches · n / N to step", timeout=3, markup=False)
         return len(rows)
+
+    def _best_match(self, rows: np.ndarray, query: str) -> int:
+        """Where to start among time-ordered matches: GPU work whose own name (the last part
+        of its C++ name) is the query, then any GPU work, then the first match. "dispatch"
+        names DeepEP's dispatch kernel, its layout kernel and the CPU annotation around the
+        launch; the dispatch kernel is what one is after."""
+        tr, tl = self.trace, self.timeline
+        if tr is None or tl.classes_of is None or not len(rows):
+            return 0
+        q = query.strip("/").lower()
+        on_gpu = tl.classes_of[rows] != NOT_GPU
+        own = {i: short_name(tr.strings[i]).rsplit("::", 1)[-1].lower().startswith(q)
+               for i in np.unique(tr.name[rows]).tolist()}
+        named = np.array([own[int(i)] for i in tr.name[rows]], bool)
+        for pick in (on_gpu & named, on_gpu):
+            hit = np.flatnonzero(pick)
+            if len(hit):
+                return int(hit[0])
+        return 0
 
     def action_match(self, direction: int) -> None:
         tl = self.timeline
