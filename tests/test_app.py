@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DECODE = ROOT / "sample_traces" / "decode.json"
 
 
+async def search(pilot, text: str) -> None:
+    await pilot.press("slash", *text, "enter")
+    await pilot.pause()
+
+
 async def loaded(app: TraceApp, pilot) -> None:
     for _ in range(200):
         if app.loaded or app.error:
@@ -48,10 +53,7 @@ async def test_search_selects_and_details_a_dispatch_kernel():
     app = TraceApp(str(DECODE))
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        await pilot.press("slash")
-        await pilot.press(*"dispatch<")
-        await pilot.press("enter")
-        await pilot.pause()
+        await search(pilot, "dispatch<")
         tl = app.query_one(Timeline)
         assert tl.selected >= 0
         assert "deep_ep::internode_ll::dispatch" in app.trace.name_of(tl.selected)
@@ -164,10 +166,7 @@ async def test_search_text_with_markup_stays_text():
     app = TraceApp(str(DECODE))
     async with app.run_test(size=(100, 30)) as pilot:
         await loaded(app, pilot)
-        await pilot.press("slash")
-        await pilot.press(*"[@click=app.quit]x")
-        await pilot.press("enter")
-        await pilot.pause()
+        await search(pilot, "[@click=app.quit]x")
         assert app.is_running  # the "action" in the query did not run
         shown = [str(n.message) for n in app._notifications]
         assert any("[@click=app.quit]x" in m for m in shown)
@@ -207,8 +206,8 @@ async def test_deepseek_search_dispatch_lands_on_the_deepep_kernel():
     app = TraceApp(str(SHARED / "deepseek_train.json"))
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
-        await pilot.press("w", "slash", *"dispatch", "enter")
-        await pilot.pause()
+        await pilot.press("w")
+        await search(pilot, "dispatch")
         tl = app.query_one(Timeline)
         name = app.trace.name_of(tl.selected)
         assert "dpsk::ep::internode::dispatch<" in name, name

@@ -33,9 +33,6 @@ class DeviceUnions:
     def both(self) -> iv.Intervals:
         return iv.intersect(self.comm, self.comp)
 
-    @property
-    def exposed(self) -> iv.Intervals:
-        return iv.subtract(self.comm, self.comp)
 
 
 def device_unions(trace: Trace, classes: np.ndarray) -> list[DeviceUnions]:

@@ -301,9 +301,10 @@ class TraceApp(App[None]):
             return 0
         q = query.strip("/").lower()
         on_gpu = tl.classes_of[rows] != NOT_GPU
-        own = {i: short_name(tr.strings[i]).rsplit("::", 1)[-1].lower().startswith(q)
-               for i in np.unique(tr.name[rows]).tolist()}
-        named = np.array([own[int(i)] for i in tr.name[rows]], bool)
+        names = tr.name[rows]
+        own = [i for i in np.unique(names).tolist()
+               if short_name(tr.strings[i]).rsplit("::", 1)[-1].lower().startswith(q)]
+        named = np.isin(names, own)
         for pick in (on_gpu & named, on_gpu):
             hit = np.flatnonzero(pick)
             if len(hit):

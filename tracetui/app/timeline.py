@@ -62,7 +62,8 @@ class Timeline(ScrollView, can_focus=True):
         self.rows: list[Row] = []
         self.cursor = 0  # index into rows
         self.selected = -1  # slice row in the trace, or -1
-        self.matches: np.ndarray = np.zeros(0, np.int64)  # search hits (slice rows)
+        self._matches: np.ndarray = np.zeros(0, np.int64)  # search hits (slice rows)
+        self._matches_version = 0
         self.moved = False  # the user zoomed, panned or selected
         self.collapsed: set[int] = set()  # lanes shown as their top row only
         self.palette = palette or Palette()
@@ -70,6 +71,15 @@ class Timeline(ScrollView, can_focus=True):
         self._frame_key: tuple | None = None
         self._styles: dict[str, Style] = {}
         self._strips: dict[tuple, Strip] = {}  # rows drawn for the current frame
+
+    @property
+    def matches(self) -> np.ndarray:
+        return self._matches
+
+    @matches.setter
+    def matches(self, rows: np.ndarray) -> None:
+        self._matches = rows
+        self._matches_version += 1  # rows drawn before show the old hits
 
     # ---------------------------------------------------------------- data
     def set_trace(self, trace: Trace, classes: np.ndarray, keep_view: bool) -> None:
@@ -133,7 +143,7 @@ class Timeline(ScrollView, can_focus=True):
             return Strip([Segment(" " * width, BLANK)])
         f = self.frame()
         assert f is not None
-        key = (self._frame_key, r, r == self.cursor, self.selected, len(self.matches), width)
+        key = (self._frame_key, r, r == self.cursor, self.selected, self._matches_version, width)
         strip = self._strips.get(key)
         if strip is None:
             if len(self._strips) > 4 * max(self.size.height, 1):
@@ -217,16 +227,19 @@ class Timeline(ScrollView, can_focus=True):
                 name = safe_text(short_name(tr.name_of(s)))[: n - 1]
                 for i, ch in enumerate(name):
                     chars[c0 + i] = ch
-        matches = set(self.matches.tolist()) if len(self.matches) else set()
-        for c0, n, s in runs(at):
+        row_runs = runs(at)
+        # which of this row's slices are search hits: one vectorised test, not a set of all hits
+        hit = np.isin([x[2] for x in row_runs], self.matches) if len(self.matches) else \
+            np.zeros(len(row_runs), bool)
+        for (c0, n, s), is_hit in zip(row_runs, hit.tolist()):
             text = "".join(chars[c0: c0 + n])
             if s < 0:
                 segs.append(Segment(text, self.style(self.palette.label, bg)))
             else:
                 sel = s == self.selected
-                color = self.palette.match if s in matches else self._color(s, lane.kind)
+                color = self.palette.match if is_hit else self._color(s, lane.kind)
                 st = Style(color="black", bgcolor=color, bold=True) if sel else \
-                    self.style(color, bg, underline=s in matches)
+                    self.style(color, bg, underline=is_hit)
                 segs.append(Segment(text, st))
         return Strip(segs).adjust_cell_length(width, BLANK)
 

@@ -924,7 +924,6 @@ class Loader:
         self.warnings: list[str] = []
         self.truncated = False
         self.cancelled = False
-        self.used_ijson = False  # some part of the file needed the streaming fallback
         self._result = None
         _alloc.tune()
         if ijson.backend != "yajl2_c":
@@ -1110,7 +1109,6 @@ class Loader:
 
     def _fallback(self, buf: bytes, base: int, row: int, stream: Any, exact: bool) -> None:
         """Stream the rest with ijson from a proven event boundary: exact to the last event."""
-        self.used_ijson = True
         self.pieces.add(row, KIND_IJSON, base, -1)
         chain = _Chain(b"[" + buf, stream)
         self._stream_ijson(ijson.items(chain, "item", use_float=not exact), row, stream, chain,

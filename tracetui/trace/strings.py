@@ -68,10 +68,6 @@ class StringTable:
                 ids = [i if i is not None else intern(v) for i, v in zip(ids, values)]
         return np.array(ids, dtype=np.int32)
 
-    def lookup(self, text: str) -> int | None:
-        """Id of ``text`` if it occurs in the trace."""
-        i = self._ids.get(text)
-        return i if i is not None and self.strings[i] == text else None
 
     def ids_matching(self, pred: Iterable[str] | Any) -> np.ndarray:
         """Ids of strings for which ``pred(s)`` is true (pred: callable)."""

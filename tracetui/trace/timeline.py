@@ -176,14 +176,6 @@ class SparseColumn:
         k = int(np.searchsorted(self.rows, i))
         return int(self.values[k]) if k < len(self.rows) and self.rows[k] == i else -1
 
-    def lookup(self, rows: np.ndarray) -> np.ndarray:
-        """Values for many rows at once (-1 where there is none)."""
-        rows = np.asarray(rows, np.int64)
-        k = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
-        if not len(self.rows):
-            return np.full(len(rows), -1, np.int64)
-        return np.where(self.rows[k] == rows, self.values[k], -1)
-
     @property
     def nbytes(self) -> int:
         return self.rows.nbytes + self.values.nbytes
