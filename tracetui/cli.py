@@ -9,6 +9,7 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
+from .export import csv_text
 from .textutil import fmt_time, safe_text
 from .trace import Progress, TraceError
 
@@ -89,23 +90,8 @@ _CSV_COLUMNS = ("name", "short_name", "class", "count", "total_us", "pct", "avg_
                 "min_us", "max_us", "stddev_us")
 
 
-def csv_cell(value: Any) -> Any:
-    """A CSV cell that no spreadsheet runs as a formula and no terminal runs as a sequence."""
-    if not isinstance(value, str):
-        return value
-    value = safe_text(value)
-    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _write_kernel_csv(rows: list[dict[str, Any]], out: Any) -> None:
-    import csv
-
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(_CSV_COLUMNS)
-    for r in rows:
-        w.writerow([csv_cell(r[c]) for c in _CSV_COLUMNS])
+    out.write(csv_text(_CSV_COLUMNS, ([r[c] for c in _CSV_COLUMNS] for r in rows)))
 
 
 def _print_rules(rules: Any, as_json: bool) -> None:

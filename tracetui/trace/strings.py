@@ -69,6 +69,11 @@ class StringTable:
         return np.array(ids, dtype=np.int32)
 
 
+    def find(self, text: str) -> int:
+        """The id of ``text``, or -1 if no event has that string."""
+        got = self._ids.get(text)
+        return got if got is not None else -1
+
     def ids_matching(self, pred: Iterable[str] | Any) -> np.ndarray:
         """Ids of strings for which ``pred(s)`` is true (pred: callable)."""
         return np.array([i for i, s in enumerate(self.strings) if pred(s)], dtype=np.int32)
