@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any, Iterable
@@ -20,9 +21,14 @@ from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
 from ..trace.loader import EarlyLoad
 from .themes import DEFAULT_THEME, load_theme
-from ..analysis.kernels import short_name
+from ..analysis.annotations import annotation_table
+from ..analysis.kernels import group_by_short_name, kernel_table, short_name
+from ..analysis.overlap import device_unions
+from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
+from ..export import csv_text, export_name, write_new
 from ..textutil import fmt_time
 from .timeline import Timeline
+from .views import KernelScreen, OverlapScreen
 
 SNAPSHOT_EVERY_S = 0.3
 
@@ -66,8 +72,16 @@ class TraceApp(App[None]):
         Binding("d", "pan(0.2)", "pan right"),
         Binding("A", "pan(-0.8)", "pan left (fast)", show=False),
         Binding("D", "pan(0.8)", "pan right (fast)", show=False),
-        Binding("up,k", "row(-1)", "lane up", show=False),
+        Binding("up", "row(-1)", "lane up", show=False),
         Binding("down,j", "row(1)", "lane down", show=False),
+        Binding("k", "kernels", "kernel table"),
+        Binding("o", "overlap", "overlap view"),
+        Binding("O", "overlap_row", "overlap rows on the timeline", show=False),
+        Binding("m", "mark", "mark range"),
+        Binding("shift+left", "widen(-1)", "widen range left", show=False),
+        Binding("shift+right", "widen(1)", "widen range right", show=False),
+        Binding("e", "export", "export CSV", show=False),
+        Binding("ctrl+s", "screenshot_svg", "save SVG screenshot", show=False),
         Binding("full_stop", "step(1)", "next slice", key_display="."),
         Binding("comma", "step(-1)", "previous slice", key_display=",", show=False),
         Binding("f", "fit", "fit selection", show=False),
@@ -104,6 +118,12 @@ class TraceApp(App[None]):
         self.error: str | None = None
         self.match_index = -1
         self._detail_seen = False
+        self.analyses: Analyses | None = None
+        self.range: tuple[int, int] | None = None
+        self.range_stats: dict[str, Any] | None = None
+        self._detail_slice = Text()
+        self._detail_range = Text()
+        self._range_first = False
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -168,6 +188,25 @@ class TraceApp(App[None]):
                 return
         classes = classify(trace, self.rules)
         self.call_from_thread(self._show, trace, classes, True)
+        # the views' aggregates, ready before the user asks for them
+        analyses = Analyses(trace, classes)
+        self.call_from_thread(self._set_analyses, analyses)
+
+    def _set_analyses(self, analyses: "Analyses") -> None:
+        if self.trace is analyses.trace:
+            self.analyses = analyses
+            tl = self.timeline
+            if tl.show_overlap:
+                tl.set_overlap(analyses.model)
+
+    def get_analyses(self) -> "Analyses | None":
+        """The aggregates of the trace shown (computed here if the load has not yet)."""
+        tr, tl = self.trace, self.timeline
+        if tr is None or tl.classes_of is None:
+            return None
+        if self.analyses is None or self.analyses.trace is not tr:
+            self.analyses = Analyses(tr, tl.classes_of)
+        return self.analyses
 
     def _failed(self, message: str) -> None:
         self.error = message
@@ -258,6 +297,8 @@ class TraceApp(App[None]):
         box.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search":
+            return
         box = self.query_one("#search", Input)
         box.remove_class("visible")
         self.timeline.focus()
@@ -334,6 +375,15 @@ class TraceApp(App[None]):
         else:
             pane.styles.width = max(24, min(100, int(pane.size.width or 44) + int(delta)))
 
+    _EVERYWHERE = frozenset({"quit", "help", "screenshot_svg", "cancel_load", "command_palette",
+                             "focus_next", "focus_previous", "pop_screen"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The timeline's keys work on the timeline only, not inside a view or dialog."""
+        if len(self.screen_stack) > 1 and action not in self._EVERYWHERE:
+            return False
+        return True
+
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
         """Every action in the command palette (ctrl+p), beside Textual's own."""
         yield from super().get_system_commands(screen)
@@ -344,23 +394,207 @@ class TraceApp(App[None]):
                                 f"key: {b.key_display or b.key}",
                                 lambda action=b.action: self.run_action(action))
 
+    # ---------------------------------------------------------------- drill-down views
+    def action_kernels(self) -> None:
+        an = self.get_analyses()
+        if an is None:
+            return
+        self.push_screen(KernelScreen(an.kernels, an.groups, self.palette))
+
+    def action_overlap(self) -> None:
+        an = self.get_analyses()
+        if an is None:
+            return
+        tl = self.timeline
+        t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
+        self.push_screen(OverlapScreen(an.model, an.annotations, t0, t1, self.palette))
+
+    def action_overlap_row(self) -> None:
+        an = self.get_analyses()
+        if an is None:
+            return
+        tl = self.timeline
+        tl.set_overlap(an.model, show=not tl.show_overlap)
+        if tl.show_overlap and not an.model.devices:
+            self.notify("no GPU work: no overlap to show", timeout=3, markup=False)
+
+    def _main_screen(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def goto_rows(self, rows: np.ndarray, index: int) -> None:
+        """Back to the timeline with slice ``rows[index]`` selected and in view; ``rows``
+        (in time order) become the matches that n / N step through."""
+        self._main_screen()
+        if not len(rows):
+            return
+        tl = self.timeline
+        tl.matches = np.asarray(rows, np.int64)
+        self.match_index = int(index)
+        row = int(rows[index])
+        tl.select(row, reveal=True)
+        tr = self.trace
+        if tr is not None:  # in view and wide enough to read
+            s = int(tr.start[row])
+            e = s + int(tr.dur[row])
+            if (e - s) * 8 < (tl.t1 - tl.t0):
+                tl.fit(s, e)
+
+    def goto_range(self, t0: int, t1: int) -> None:
+        """Back to the timeline showing [t0, t1), marked as the range."""
+        self._main_screen()
+        tl = self.timeline
+        tl.fit(int(t0), int(t1))
+        self.set_range((int(t0), int(t1)))
+
+    def goto_annotation(self, name: str, source: str) -> None:
+        """Back to the timeline at the first occurrence of an annotation, selected and marked
+        as the range; n / N step through its occurrences."""
+        tr = self.trace
+        if tr is None:
+            return
+        rows = annotation_occurrences(tr, name, source)
+        if not len(rows):
+            self.notify("no occurrence left in view", timeout=3, markup=False)
+            return
+        self.goto_rows(rows, 0)
+        r = int(rows[0])
+        self.timeline.fit(int(tr.start[r]), int(tr.start[r] + tr.dur[r]))
+        self.set_range((int(tr.start[r]), int(tr.start[r] + tr.dur[r])))
+
+    # ---------------------------------------------------------------- range
+    def action_mark(self) -> None:
+        """The selected slice's span, or with nothing selected the visible window."""
+        tl, tr = self.timeline, self.trace
+        if tr is None:
+            return
+        if tl.selected >= 0:
+            s = int(tr.start[tl.selected])
+            self.set_range((s, s + max(int(tr.dur[tl.selected]), 1)))
+        else:
+            self.set_range((tl.t0, tl.t1))
+
+    def action_widen(self, side: int) -> None:
+        tl = self.timeline
+        if self.range is None:
+            self.action_mark()
+            return
+        step = max((tl.t1 - tl.t0) // 20, 1)
+        a, b = self.range
+        self.set_range((a - step, b) if int(side) < 0 else (a, b + step))
+
+    def set_range(self, rng: tuple[int, int] | None) -> None:
+        tr = self.trace
+        if rng is not None and tr is not None:
+            a, b = max(int(rng[0]), 0), min(int(rng[1]), max(tr.end_ns, 1))
+            rng = (a, max(b, a + 1))
+        self.range = rng
+        self.timeline.set_range(rng)
+        if rng is None:
+            self.range_stats = None
+            self._detail_range = Text()
+            self._update_detail()
+            return
+        self._detail_range = Text(f"range +{fmt_time(rng[0])} → +{fmt_time(rng[1])}  "
+                                  "computing…", style="bold")
+        self._range_first = True
+        self._update_detail()
+        self._range_worker(rng)
+
+    @work(thread=True, exclusive=True, group="range")
+    def _range_worker(self, rng: tuple[int, int]) -> None:
+        tr, tl = self.trace, self.timeline
+        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
+        if tr is None or tl.classes_of is None:
+            return
+        model = an.model if an is not None else OverlapModel(tr, tl.classes_of)
+        stats = range_stats(tr, tl.classes_of, model, rng[0], rng[1])
+        self.call_from_thread(self._show_range, rng, stats)
+
+    def _show_range(self, rng: tuple[int, int], stats: dict[str, Any]) -> None:
+        if self.range != rng:
+            return  # a newer range is on its way
+        self.range_stats = stats
+        pane = self.query_one("#detail")
+        width = pane.size.width - 2 if pane.size.width > 10 else 42
+        self._detail_range = describe_range(stats, width=max(width, 30))
+        self._update_detail()
+
+    def action_clear_range(self) -> None:
+        if self.range is not None:
+            self.set_range(None)
+
+    # ---------------------------------------------------------------- export
+    def action_export(self) -> None:
+        """On the timeline: the marked range's statistics (kernels, then lanes)."""
+        st = self.range_stats
+        if st is None:
+            self.notify("nothing to export here: mark a range (m), or press e in the kernel "
+                        "table (k) or the overlap view (o)", timeout=5, markup=False)
+            return
+        header = ["table", "name", "class", "count", "time_in_range_us", "pct"]
+        rows: list[list[Any]] = []
+        for k in st["kernels"]:
+            rows.append(["kernel", k["name"], k["class"], k["count"], k["time_ns"] / 1000,
+                         round(k["pct"], 3)])
+        for ln in st["lanes"]:
+            rows.append(["lane", ln["lane"], ln["kind"], "", ln["busy_ns"] / 1000,
+                         round(ln["pct"], 3)])
+        self.export_csv("range", header, rows)
+
+    def export_csv(self, what: str, header: list[str], rows: list[list[Any]]) -> None:
+        self._write_export(what, "csv", csv_text(header, rows), f"{len(rows):,} rows")
+
+    def action_screenshot_svg(self) -> None:
+        self._write_export("screen", "svg", self.export_screenshot(), "screenshot")
+
+    def _write_export(self, what: str, ext: str, data: str, desc: str) -> None:
+        try:
+            path = write_new(os.getcwd(), export_name(self.path, what, ext), data)
+        except OSError as e:
+            self.notify(f"could not write the {ext.upper()}: {safe_text(e, 120)}",
+                        severity="error", timeout=8, markup=False)
+            return
+        self.last_export = str(path)
+        self.notify(f"{desc} written to {safe_text(path.name, 100)}", timeout=6, markup=False)
+
     def action_cancel_load(self) -> None:
         if self.loader is not None and not self.loaded:
             self.loader.cancel()
             self.notify("loading stopped: showing what was read", timeout=4, markup=False)
 
     def on_key(self, event: Any) -> None:
-        if event.key == "escape":
+        if event.key == "escape" and len(self.screen_stack) == 1:
             box = self.query_one("#search", Input)
             if box.has_class("visible"):
                 box.remove_class("visible")
                 self.timeline.focus()
                 event.stop()
+            elif self.range is not None:
+                self.set_range(None)
+                event.stop()
 
     # ---------------------------------------------------------------- detail
     def on_timeline_selected(self, message: Timeline.Selected) -> None:
-        self.query_one("#detail-text", Static).update(self.describe(message.row))
-        if not self._detail_seen:  # the pane opens with the first selection
+        self._detail_slice = self.describe(message.row)
+        tr = self.trace
+        # the range first when it is this slice's span (an annotation chosen in a view)
+        self._range_first = tr is not None and self.range is not None and self.range == (
+            int(tr.start[message.row]), int(tr.start[message.row] + tr.dur[message.row]))
+        self._update_detail()
+
+    def _update_detail(self) -> None:
+        parts = [self._detail_slice, self._detail_range]
+        if self._range_first:
+            parts.reverse()
+        t = Text()
+        for part in parts:
+            if part.plain:
+                if t.plain:
+                    t.append("\n")
+                t.append_text(part)
+        self.query_one("#detail-text", Static).update(t)
+        if not self._detail_seen and t.plain:  # the pane opens with the first selection
             self._detail_seen = True
             self.query_one("#detail").remove_class("hidden")
 
@@ -402,3 +636,48 @@ class TraceApp(App[None]):
             for key, v in list(args.items())[:40]:
                 t.append(f"  {safe_text(key, 30)}: {safe_text(v, 200)}\n")
         return t
+
+
+class Analyses:
+    """The aggregates behind the drill-down views, for one trace (computed once)."""
+
+    def __init__(self, trace: Trace, classes: np.ndarray) -> None:
+        self.trace = trace
+        self.classes = classes
+        unions = device_unions(trace, classes)
+        self.model = OverlapModel(trace, classes, unions)
+        self.kernels = kernel_table(trace, classes)
+        self.groups = group_by_short_name(self.kernels)
+        self.annotations = annotation_table(trace, classes, unions)
+
+
+def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
+                   width: int = 42) -> Text:
+    """The detail pane's account of a marked range, in lines of at most ``width`` cells."""
+    t = Text()
+    span = st["span_ns"]
+    t.append(f"range +{fmt_time(st['t0'])} → +{fmt_time(st['t1'])}\n", style="bold")
+    t.append(f"{fmt_time(span)} · {st['gpu_work']:,} GPU slices\n", style="dim")
+    t.append("Esc clears · shift+←/→ widen · e CSV\n", style="dim")
+    for d in st["devices"]:
+        pct = d["overlap_pct"]
+        t.append(f"\nGPU {d['device']}\n", style="bold")
+        t.append(f"  comp     {fmt_time(d['comp_us'] * 1000):>10}\n"
+                 f"  comm     {fmt_time(d['comm_us'] * 1000):>10}\n"
+                 f"  overlap  {fmt_time(d['overlap_us'] * 1000):>10}"
+                 f"  {'–' if pct is None else f'{pct:.1f}%'}\n"
+                 f"  exposed  {fmt_time(d['exposed_comm_us'] * 1000):>10}\n")
+    room = max(width - 19, 8)
+    if st["lanes"]:
+        t.append("\nbusy per lane\n", style="bold")
+        for ln in st["lanes"][:lanes]:
+            t.append(f"{ln['pct']:5.1f}% {fmt_time(ln['busy_ns']):>10}  ")
+            t.append(safe_text(ln["lane"], room) + "\n")
+        if len(st["lanes"]) > lanes:
+            t.append(f"  … {len(st['lanes']) - lanes} more lanes\n", style="dim")
+    if st["kernels"]:
+        t.append("\ntop kernels in range\n", style="bold")
+        for k in st["kernels"][:kernels]:
+            t.append(f"{k['pct']:5.1f}% {fmt_time(k['time_ns']):>10}  ")
+            t.append(safe_text(f"{k['short_name']} ×{k['count']}", room) + "\n")
+    return t

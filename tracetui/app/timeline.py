@@ -10,10 +10,12 @@ after control characters are made visible.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -25,6 +27,10 @@ from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
 from ..textutil import fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
 from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render, runs
+from .heat import half_block, level
+
+if TYPE_CHECKING:
+    from ..analysis.window import OverlapModel
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 BLANK = Style()  # every segment has a style: Textual's NO_COLOR filter needs one
@@ -42,10 +48,24 @@ class Palette:
     ruler: str = "#808080"
     cursor_bg: str = "#303a50"
     match: str = "#ffff00"
+    hidden: str = "#5fd75f"
+    exposed: str = "#ff5f5f"
+    heat_bg: str = "#1c1c1c"
+    range_bg: str = "#5f5f87"
 
 
 class Timeline(ScrollView, can_focus=True):
     """Rows of (lane, depth); a time window [t0, t1); a cursor row and a selected slice."""
+
+    # arrows: the scroll container's own bindings would scroll instead of moving the cursor
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "lane up", show=False),
+        Binding("down", "cursor(1)", "lane down", show=False),
+        Binding("left", "pan_view(-0.2)", "pan left", show=False),
+        Binding("right", "pan_view(0.2)", "pan right", show=False),
+        Binding("pageup", "cursor(-10)", show=False),
+        Binding("pagedown", "cursor(10)", show=False),
+    ]
 
     class Selected(Message):
         def __init__(self, row: int) -> None:
@@ -71,6 +91,10 @@ class Timeline(ScrollView, can_focus=True):
         self._frame_key: tuple | None = None
         self._styles: dict[str, Style] = {}
         self._strips: dict[tuple, Strip] = {}  # rows drawn for the current frame
+        self.show_overlap = False  # a row of overlap bins per device
+        self.overlap_model: OverlapModel | None = None  # set by the app once computed
+        self._overlap_bins: tuple[tuple, dict[int, np.ndarray]] | None = None
+        self.range: tuple[int, int] | None = None  # the marked range, shaded on the ruler
 
     @property
     def matches(self) -> np.ndarray:
@@ -86,13 +110,39 @@ class Timeline(ScrollView, can_focus=True):
         old = self.trace
         self.trace = trace
         self.classes_of = classes
-        self.rows = default_rows(trace, collapsed=frozenset(self.collapsed))
+        self.rows = self._default_rows()
         self.cursor = min(self.cursor, max(len(self.rows) - 1, 0))
         if not keep_view or old is None or not self.moved:
             # until the user moves, the view follows the trace as it grows
             self.t0, self.t1 = 0, max(trace.end_ns, 1)
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
         self._frame_key = None
+        self.refresh()
+
+    def _default_rows(self) -> list[Row]:
+        assert self.trace is not None
+        return default_rows(self.trace, collapsed=frozenset(self.collapsed),
+                            overlap=self.show_overlap and self.overlap_model is not None)
+
+    def set_overlap(self, model: "OverlapModel | None", show: bool | None = None) -> None:
+        """The overlap bins to draw (computed by the app) and whether their rows show."""
+        self.overlap_model = model
+        self._overlap_bins = None
+        if show is not None:
+            self.show_overlap = show
+        if self.trace is None:
+            return
+        lane = self.rows[self.cursor].lane if self.rows else -1
+        self.rows = self._default_rows()
+        self.cursor = next((i for i, rw in enumerate(self.rows) if rw.lane == lane),
+                           min(self.cursor, max(len(self.rows) - 1, 0)))
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._frame_key = None
+        self._strips.clear()
+        self.refresh()
+
+    def set_range(self, rng: tuple[int, int] | None) -> None:
+        self.range = None if rng is None else (int(rng[0]), int(max(rng[1], rng[0] + 1)))
         self.refresh()
 
     @property
@@ -148,7 +198,9 @@ class Timeline(ScrollView, can_focus=True):
         if strip is None:
             if len(self._strips) > 4 * max(self.size.height, 1):
                 self._strips.clear()  # only the current frame's rows are worth keeping
-            if self.rows[r].lane < 0:
+            if self.rows[r].kind == "overlap":
+                strip = self._overlap_row(r, f, width)
+            elif self.rows[r].lane < 0:
                 strip = self._counter_row(r, f, width)
             else:
                 strip = self._row(r, r - top, f, width)
@@ -161,11 +213,38 @@ class Timeline(ScrollView, can_focus=True):
             return
         lane = self.rows[self.cursor].lane
         self.collapsed ^= {lane}
-        self.rows = default_rows(self.trace, collapsed=frozenset(self.collapsed))
+        self.rows = self._default_rows()
         self.cursor = next(i for i, rw in enumerate(self.rows) if rw.lane == lane)
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
         self._frame_key = None
         self.refresh()
+
+    def _overlap_row(self, r: int, f: Frame, width: int) -> Strip:
+        """Half-blocks per column: the upper half shows how much of the bin is communication
+        hidden behind computation, the lower half how much is exposed communication."""
+        model = self.overlap_model
+        p = self.palette
+        dev = self.rows[r].depth
+        bg = p.cursor_bg if r == self.cursor else None
+        label = Strip([Segment(f"GPU {dev} ", self.style(p.label, bg, bold=r == self.cursor)),
+                       Segment("▀", self.style(p.hidden, bg)),
+                       Segment("hidden", self.style(p.label, bg)),
+                       Segment(" ▄", self.style(p.exposed, bg)),
+                       Segment("exposed", self.style(p.label, bg))]
+                      ).adjust_cell_length(LABEL_WIDTH, self.style(p.label, bg))
+        segs = list(label)
+        if model is not None:
+            key = (self._frame_key, id(model))
+            if self._overlap_bins is None or self._overlap_bins[0] != key:
+                self._overlap_bins = (key, model.bins(f.edges))
+            v = self._overlap_bins[1].get(dev)
+            if v is not None:
+                w = np.maximum(np.diff(f.edges), 1)
+                hid = [level(x) for x in (v[2] / w).tolist()]
+                exp = [level(x) for x in (v[3] / w).tolist()]
+                for a, b in zip(hid, exp):
+                    segs.append(Segment("▀", half_block(p.heat_bg, p.hidden, a, p.exposed, b)))
+        return Strip(segs).adjust_cell_length(width, BLANK)
 
     def _counter_row(self, r: int, f: Frame, width: int) -> Strip:
         tr = self.trace
@@ -192,7 +271,22 @@ class Timeline(ScrollView, can_focus=True):
                     cells[c + i] = ch
         label = ("time " + fmt_time(span) + " shown").ljust(LABEL_WIDTH)[:LABEL_WIDTH]
         st = self.style(self.palette.ruler)
-        return Strip([Segment(label, st), Segment("".join(cells), st)]).adjust_cell_length(width, BLANK)
+        segs = [Segment(label, st)]
+        if self.range is None:
+            segs.append(Segment("".join(cells), st))
+        else:  # the marked range: the columns whose bins it touches, shaded
+            a, b = self.range
+            c0 = int(np.floor((a - self.t0) * pw / span)) if span else 0
+            c1 = int(np.ceil((b - self.t0) * pw / span)) if span else 0
+            c0, c1 = max(0, min(pw, c0)), max(0, min(pw, max(c1, c0 + 1)))
+            if c1 <= 0 or c0 >= pw or b <= self.t0 or a >= self.t1:
+                segs.append(Segment("".join(cells), st))
+            else:
+                shade = self.style(self.palette.label, self.palette.range_bg, bold=True)
+                segs += [Segment("".join(cells[:c0]), st),
+                         Segment("".join(cells[c0:c1]), shade),
+                         Segment("".join(cells[c1:]), st)]
+        return Strip(segs).adjust_cell_length(width, BLANK)
 
     def _color(self, slice_row: int, lane_kind: str) -> str:
         p = self.palette
@@ -253,6 +347,12 @@ class Timeline(ScrollView, can_focus=True):
         frac = (mid - self.t0) / span if span else 0.5
         t0 = int(mid - frac * new)
         self.set_window(t0, t0 + new)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(int(delta))
+
+    def action_pan_view(self, fraction: float) -> None:
+        self.pan(float(fraction))
 
     def pan(self, fraction: float) -> None:
         d = int((self.t1 - self.t0) * fraction)

@@ -17,10 +17,13 @@ from .timeline import Lane, Trace
 
 @dataclass(frozen=True)
 class Row:
-    """A visible row: one depth of one lane."""
+    """A visible row: one depth of one lane (``kind`` "slices"); a counter track
+    (``lane`` = -1 - k, kind "counter"); or a device's overlap bins (kind "overlap",
+    ``depth`` = the device, ``lane`` = -1)."""
 
     lane: int
     depth: int
+    kind: str = "slices"
 
 
 @dataclass
@@ -36,16 +39,24 @@ class Frame:
 
 
 def default_rows(trace: Trace, max_depth: int = 8, collapsed: frozenset[int] = frozenset(),
-                 counters: bool = True) -> list[Row]:
+                 counters: bool = True, overlap: bool = False) -> list[Row]:
     """Every lane, one row per depth up to ``max_depth`` (a collapsed lane: its top row only),
-    then one row per counter track (``Row(-1 - k, 0)`` for counter k)."""
+    with ``overlap``, a device's overlap row after its last GPU lane; then one row per
+    counter track (``Row(-1 - k, 0, "counter")`` for counter k)."""
     rows = []
+    last_of_device: dict[int, int] = {}
+    if overlap:
+        for ln in trace.lanes:
+            if ln.device >= 0:
+                last_of_device[ln.device] = ln.index
     for ln in trace.lanes:
         deepest = 0 if ln.index in collapsed else min(ln.max_depth, max_depth)
         for d in range(deepest + 1):
             rows.append(Row(ln.index, d))
+        if overlap and ln.device >= 0 and last_of_device.get(ln.device) == ln.index:
+            rows.append(Row(-1, ln.device, "overlap"))
     if counters:
-        rows += [Row(-1 - k, 0) for k in range(len(trace.counters))]
+        rows += [Row(-1 - k, 0, "counter") for k in range(len(trace.counters))]
     return rows
 
 
@@ -73,7 +84,7 @@ def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame
     cov = np.zeros((len(rows), ncols), np.float32)
     at = np.full((len(rows), ncols), -1, np.int64)
     for r, row in enumerate(rows):
-        if row.lane < 0:  # a counter track: the widget draws it from counter_levels
+        if row.kind != "slices":  # counters and overlap bins: the widget draws them
             continue
         lane: Lane = trace.lanes[row.lane]
         di = lane.depth_index(row.depth)

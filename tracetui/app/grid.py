@@ -1,0 +1,324 @@
+"""A table that draws only the rows on screen (Textual's Line API), for tables of any length.
+
+The rows live in a :class:`GridModel` (plain Python lists or numpy columns); the widget keeps
+an order (sort by any column, filter by text) as an index array and asks the model for the
+text of the cells it draws. Cells are drawn as plain segments after :func:`safe_text`: a
+kernel or annotation name can never act as markup or as a terminal sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..textutil import safe_text
+
+BLANK = Style()
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    key: str
+    width: int = 0  # 0: takes the room the other columns leave (at least min_width)
+    numeric: bool = True
+    fmt: Callable[[Any], str] = str
+    min_width: int = 16
+
+
+class GridModel:
+    """Rows as dicts (``records``) or as columns of equal length (``columns``)."""
+
+    def __init__(self, columns: Sequence[Column], records: Sequence[dict[str, Any]] | None = None,
+                 data: dict[str, Any] | None = None, text_key: str | None = None) -> None:
+        self.columns = list(columns)
+        self.records = list(records) if records is not None else None
+        self.data = data or {}
+        self.text_key = text_key or next((c.key for c in self.columns if not c.numeric), None)
+        self._n = len(self.records) if self.records is not None else \
+            (len(next(iter(self.data.values()))) if self.data else 0)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def value(self, i: int, key: str) -> Any:
+        if self.records is not None:
+            return self.records[i].get(key)
+        v = self.data[key][i]
+        return v.item() if isinstance(v, np.generic) else v
+
+    def sort_keys(self, key: str) -> np.ndarray:
+        """One sortable array for column ``key`` (missing values sort last)."""
+        if self.records is None:
+            return np.asarray(self.data[key])
+        col = next(c for c in self.columns if c.key == key)
+        vals = [r.get(key) for r in self.records]
+        if col.numeric:
+            return np.array([np.inf if v is None else float(v) for v in vals])
+        return np.array([("" if v is None else str(v)).lower() for v in vals], dtype=object)
+
+    def text_column(self) -> list[str]:
+        if self.text_key is None:
+            return [""] * len(self)
+        if self.records is not None:
+            return [str(r.get(self.text_key, "")) for r in self.records]
+        return [str(v) for v in self.data[self.text_key]]
+
+
+class Grid(ScrollView, can_focus=True):
+    """Header line, then the rows of the current order; a cursor row; sort by any column
+    (``<``/``>`` choose it, ``r`` reverses), filter by text (:meth:`set_filter`)."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "up", show=False),
+        Binding("down", "move(1)", "down", show=False),
+        Binding("pageup", "move(-20)", "page up", show=False),
+        Binding("pagedown", "move(20)", "page down", show=False),
+        Binding("home", "move(-1000000000)", "first", show=False),
+        Binding("end", "move(1000000000)", "last", show=False),
+        Binding("less_than_sign", "sort_column(-1)", "sort by previous column", key_display="<"),
+        Binding("greater_than_sign", "sort_column(1)", "sort by next column", key_display=">"),
+        Binding("r", "reverse", "reverse sort"),
+        Binding("enter", "choose", "open"),
+    ]
+
+    class Chosen(Message):
+        """Enter on a row: ``index`` is the row's index in the model."""
+
+        def __init__(self, grid: "Grid", index: int) -> None:
+            super().__init__()
+            self.grid = grid
+            self.index = index
+
+        @property
+        def control(self) -> "Grid":
+            return self.grid
+
+    class Moved(Message):
+        def __init__(self, grid: "Grid", index: int) -> None:
+            super().__init__()
+            self.grid = grid
+            self.index = index
+
+        @property
+        def control(self) -> "Grid":
+            return self.grid
+
+    DEFAULT_CSS = """
+    Grid { scrollbar-size-vertical: 1; overflow-x: hidden; }
+    """
+
+    class Sorted(Message):
+        pass
+
+    def __init__(self, model: GridModel, sort_key: str | None = None, descending: bool = True,
+                 cursor_bg: str = "#303a50", **kw: Any) -> None:
+        super().__init__(**kw)
+        self.cursor_bg = cursor_bg
+        self.filter_text = ""
+        self.cursor = 0
+        self._cache: dict[tuple, Strip] = {}
+        self.set_model(model, sort_key, descending)
+
+    # ---------------------------------------------------------------- data
+    def set_model(self, model: GridModel, sort_key: str | None = None,
+                  descending: bool = True) -> None:
+        self.model = model
+        keys = [c.key for c in model.columns]
+        self.sort_key = sort_key if sort_key in keys else (keys[0] if keys else "")
+        self.descending = descending
+        self._lower: list[str] | None = None
+        self._reorder()
+
+    def _reorder(self, keep: int | None = None) -> None:
+        n = len(self.model)
+        order = np.arange(n, dtype=np.int64)
+        if self.filter_text:
+            if self._lower is None:
+                self._lower = [s.lower() for s in self.model.text_column()]
+            q = self.filter_text.lower()
+            order = np.array([i for i, s in enumerate(self._lower) if q in s], np.int64)
+        if len(order) and self.sort_key:
+            k = self.model.sort_keys(self.sort_key)[order]
+            o = np.argsort(k, kind="stable")
+            if self.descending:
+                # descending but stable among equals (ties keep the model's order)
+                o = o[::-1]
+                o = _stable_ties(k[o], o)
+            order = order[o]
+        self.order = order
+        self._cache.clear()
+        if keep is not None and len(order):
+            hit = np.flatnonzero(order == keep)
+            self.cursor = int(hit[0]) if len(hit) else 0
+        else:
+            self.cursor = 0
+        self.virtual_size = Size(self.text_width, len(order) + 1)
+        self.scroll_to(y=max(0, self.cursor - max(self.size.height - 2, 1) // 2), animate=False)
+        self.refresh()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._reorder()
+
+    @property
+    def current(self) -> int:
+        """Index in the model of the row under the cursor, or -1."""
+        return int(self.order[self.cursor]) if len(self.order) else -1
+
+    def visible_records(self) -> tuple[list[str], list[list[Any]]]:
+        """(titles, rows in the current order): what an export writes."""
+        cols = self.model.columns
+        return ([c.title for c in cols],
+                [[self.model.value(int(i), c.key) for c in cols] for i in self.order.tolist()])
+
+    # ---------------------------------------------------------------- actions
+    def action_move(self, delta: int) -> None:
+        if not len(self.order):
+            return
+        self.cursor = max(0, min(len(self.order) - 1, self.cursor + int(delta)))
+        top = int(self.scroll_offset.y)
+        rows = max(self.size.height - 1, 1)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + rows:
+            self.scroll_to(y=self.cursor - rows + 1, animate=False)
+        self.post_message(self.Moved(self, self.current))
+        self.refresh()
+
+    def action_sort_column(self, step: int) -> None:
+        keys = [c.key for c in self.model.columns]
+        if not keys:
+            return
+        k = (keys.index(self.sort_key) + int(step)) % len(keys)
+        self.sort_key = keys[k]
+        self.descending = self.model.columns[k].numeric  # numbers: largest first
+        self._reorder(keep=self.current)
+        self.post_message(self.Sorted())
+
+    def sort_by(self, key: str, descending: bool = True) -> None:
+        self.sort_key, self.descending = key, descending
+        self._reorder(keep=self.current)
+        self.post_message(self.Sorted())
+
+    def action_reverse(self) -> None:
+        self.descending = not self.descending
+        self._reorder(keep=self.current)
+        self.post_message(self.Sorted())
+
+    def action_choose(self) -> None:
+        if len(self.order):
+            self.post_message(self.Chosen(self, self.current))
+
+    # ---------------------------------------------------------------- drawing
+    def widths(self, total: int) -> list[int]:
+        cols = self.model.columns
+        fixed = sum(c.width + 1 for c in cols if c.width)
+        flex = [c for c in cols if not c.width]
+        room = max(total - fixed, 0)
+        each = max(room // max(len(flex), 1) - 1, min((c.min_width for c in flex), default=8))
+        return [c.width if c.width else each for c in cols]
+
+    def _cells(self, values: list[str], widths: list[int], numeric: list[bool]) -> str:
+        parts = []
+        for v, w, num in zip(values, widths, numeric):
+            v = safe_text(v)
+            if len(v) > w:
+                v = v[: max(w - 1, 0)] + "…" if w > 0 else ""
+            parts.append(v.rjust(w) if num else v.ljust(w))
+        return " ".join(parts)
+
+    @property
+    def text_width(self) -> int:
+        """Columns for text: the widget less its scrollbar."""
+        w = self.scrollable_content_region.width
+        return w if w > 0 else self.size.width
+
+    def render_line(self, y: int) -> Strip:
+        width = self.text_width
+        cols = self.model.columns
+        widths = self.widths(width)
+        numeric = [c.numeric for c in cols]
+        if y == 0:
+            titles = []
+            for c in cols:
+                mark = ("▼" if self.descending else "▲") if c.key == self.sort_key else ""
+                titles.append(c.title + mark)
+            text = self._cells(titles, widths, numeric)
+            return Strip([Segment(text, Style(bold=True, underline=True))]).adjust_cell_length(
+                width, BLANK)
+        r = int(self.scroll_offset.y) + y - 1
+        if r >= len(self.order):
+            if r == 0 and not len(self.order):
+                msg = "no rows match the filter" if self.filter_text else "no rows"
+                return Strip([Segment(msg, Style(dim=True))]).adjust_cell_length(width, BLANK)
+            return Strip([Segment(" " * width, BLANK)])
+        on = r == self.cursor
+        key = (r, int(self.order[r]), on, width, self.has_focus)
+        strip = self._cache.get(key)
+        if strip is None:
+            if len(self._cache) > 200:
+                self._cache.clear()
+            i = int(self.order[r])
+            vals = [c.fmt(self.model.value(i, c.key)) for c in cols]
+            text = self._cells(vals, widths, numeric)
+            st = Style(bgcolor=self.cursor_bg, bold=True) if on and self.has_focus else \
+                Style(reverse=True) if on else BLANK
+            strip = Strip([Segment(text, st)]).adjust_cell_length(width, st if on else BLANK)
+            self._cache[key] = strip
+        return strip
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.text_width, len(self.order) + 1)
+        self._cache.clear()
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_click(self, event: Any) -> None:
+        if event.y < 1:
+            return
+        r = int(self.scroll_offset.y) + event.y - 1
+        if 0 <= r < len(self.order):
+            self.action_move(r - self.cursor)
+
+
+def _stable_ties(sorted_keys: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``order`` (descending by key) with each run of equal keys back in ascending index
+    order, so that reversing a sort never shuffles rows with equal values."""
+    if len(order) < 2:
+        return order
+    change = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    group = np.cumsum(change)
+    return order[np.lexsort((order, group))]
+
+
+def fmt_us(v: Any) -> str:
+    """µs as ms with 3 decimals (the tables' unit), blank if missing."""
+    return "" if v is None else f"{float(v) / 1000:,.3f}"
+
+
+def fmt_ns_ms(v: Any) -> str:
+    return "" if v is None else f"{float(v) / 1e6:,.3f}"
+
+
+def fmt_pct(v: Any) -> str:
+    return "–" if v is None else f"{float(v):.1f}%"
+
+
+def fmt_int(v: Any) -> str:
+    return "" if v is None else f"{int(v):,}"

@@ -1,0 +1,599 @@
+"""The drill-down views: the kernel table (``k``), a kernel's instances, and the overlap view
+(``o``: heatmap over time, stream × stream matrix, per-annotation table).
+
+Views hold no trace data of their own beyond aggregates: tables are :class:`Grid` (only the
+rows on screen are drawn), the heatmap asks :class:`OverlapModel` for the bins of the window
+shown. Every name is drawn as plain text after ``safe_text``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static
+
+from ..analysis.window import SERIES, OverlapModel, kernel_instances, stream_matrix
+from ..textutil import fmt_time, safe_text
+from ..trace.frame import bin_edges
+from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
+from .heat import LEVELS, cell, half_block, level, shade
+from .timeline import Palette
+
+if TYPE_CHECKING:
+    from .app import TraceApp
+
+HEAT_LABEL = 24
+
+
+def _us(v: Any) -> str:
+    return "" if v is None else f"{float(v):,.1f}"
+
+
+KERNEL_COLUMNS = [
+    Column("name", "name", numeric=False, min_width=20),
+    Column("class", "class", 5, numeric=False),
+    Column("count", "count", 7, fmt=fmt_int),
+    Column("total ms", "total_us", 10, fmt=fmt_us),
+    Column("%", "pct", 6, fmt=lambda v: f"{float(v):.1f}"),
+    Column("avg µs", "avg_us", 9, fmt=_us),
+    Column("med µs", "median_us", 9, fmt=_us),
+    Column("min µs", "min_us", 9, fmt=_us),
+    Column("max µs", "max_us", 9, fmt=_us),
+]
+GROUP_COLUMNS = [
+    Column("short name", "short_name", numeric=False, min_width=20),
+    Column("class", "class", 5, numeric=False),
+    Column("names", "names", 5, fmt=fmt_int),
+    Column("count", "count", 7, fmt=fmt_int),
+    Column("total ms", "total_us", 10, fmt=fmt_us),
+    Column("%", "pct", 6, fmt=lambda v: f"{float(v):.1f}"),
+    Column("avg µs", "avg_us", 9, fmt=_us),
+    Column("min µs", "min_us", 9, fmt=_us),
+    Column("max µs", "max_us", 9, fmt=_us),
+]
+ANNOTATION_COLUMNS = [
+    Column("phase", "name", numeric=False, min_width=14),
+    Column("on", "source", 3, numeric=False),
+    Column("count", "count", 6, fmt=fmt_int),
+    Column("time ms", "total_us", 9, fmt=fmt_us),
+    Column("GPU ms", "gpu_us", 9, fmt=fmt_us),
+    Column("comm ms", "comm_us", 9, fmt=fmt_us),
+    Column("exposed ms", "exposed_comm_us", 10, fmt=fmt_us),
+    Column("overlap", "overlap_pct", 7, fmt=fmt_pct),
+]
+
+
+class TableScreen(Screen[None]):
+    """A title line, a filter box (shown while filtering) and a :class:`Grid`; typing a
+    character the grid does not use starts the filter, Esc clears it, then closes."""
+
+    BINDINGS = [
+        Binding("escape", "back", "back"),
+        Binding("q", "back", "back", show=False),
+        Binding("slash", "filter", "filter", key_display="/"),
+        Binding("e", "export", "export CSV"),
+    ]
+    DEFAULT_CSS = """
+    TableScreen #title { height: 1; background: $boost; }
+    TableScreen #filter { height: 1; border: none; padding: 0 1; display: none; }
+    TableScreen #filter.visible { display: block; }
+    TableScreen Grid { height: 1fr; }
+    """
+    what = "table"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grid: Grid | None = None
+
+    @property
+    def tapp(self) -> "TraceApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose_table(self, grid: Grid) -> ComposeResult:
+        self.grid = grid
+        yield Static(id="title")
+        yield Input(placeholder="filter: part of a name", id="filter", select_on_focus=False)
+        yield grid
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.grid is not None:
+            self.grid.focus()
+        self.update_title()
+
+    def title_text(self) -> Text:
+        return Text(self.what)
+
+    def update_title(self) -> None:
+        t = self.title_text()
+        g = self.grid
+        if g is not None:
+            col = next((c.title for c in g.model.columns if c.key == g.sort_key), "")
+            t.append(f" · {len(g.order):,} of {len(g.model):,} rows · sorted by {col} "
+                     f"{'▼' if g.descending else '▲'}", style="dim")
+            if g.filter_text:
+                t.append(" · filter: ", style="dim")
+                t.append(safe_text(g.filter_text, 40), style="bold")
+        self.query_one("#title", Static).update(t)
+
+    def action_filter(self, start: str = "") -> None:
+        box = self.query_one("#filter", Input)
+        self._filtering = True  # keys typed before the box has focus still go to it
+        box.add_class("visible")
+        if start:
+            box.value = (self.grid.filter_text if self.grid else "") + start
+            box.cursor_position = len(box.value)
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.input.id == "filter" and self.grid is not None:
+            self.grid.set_filter(event.value)
+            self.update_title()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "filter" and self.grid is not None:
+            self._filtering = False
+            event.input.remove_class("visible")
+            self.grid.focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one("#filter", Input)
+        if getattr(self, "_filtering", False) and not box.has_focus and event.is_printable \
+                and event.character:
+            box.value += event.character
+            box.cursor_position = len(box.value)
+            event.stop()
+            event.prevent_default()
+            return
+        if box.has_focus:
+            if event.key in ("up", "down", "pageup", "pagedown"):
+                # the rows move while the filter is typed
+                if self.grid is not None:
+                    self.grid.action_move({"up": -1, "down": 1, "pageup": -20,
+                                           "pagedown": 20}[event.key])
+                event.stop()
+            elif event.key == "escape":
+                self._filtering = False
+                box.value = ""
+                box.remove_class("visible")
+                if self.grid is not None:
+                    self.grid.focus()
+                event.stop()
+            return
+        if self.grid is not None and self.grid.has_focus and event.is_printable \
+                and event.character and event.character.isalnum() \
+                and not self._bound(event.key):
+            self.action_filter(event.character)
+            event.stop()
+
+    def _bound(self, key: str) -> bool:
+        keys = set()
+        for src in (self.BINDINGS, Grid.BINDINGS):
+            for b in src:
+                if isinstance(b, Binding):
+                    keys.update(k.strip() for k in b.key.split(","))
+        return key in keys
+
+    def action_back(self) -> None:
+        g = self.grid
+        if g is not None and g.filter_text:
+            box = self.query_one("#filter", Input)
+            self._filtering = False
+            box.value = ""
+            box.remove_class("visible")
+            g.set_filter("")
+            g.focus()
+            self.update_title()
+            return
+        self.app.pop_screen()
+
+    def action_export(self) -> None:
+        if self.grid is None:
+            return
+        header, rows = self.grid.visible_records()
+        self.tapp.export_csv(self.what.split(" ", 1)[0], header, rows)
+
+    def on_grid_sorted(self, _: Grid.Sorted) -> None:
+        self.update_title()
+
+
+class KernelScreen(TableScreen):
+    """The kernel statistics (per full name, or per short name with ``t``)."""
+
+    BINDINGS = TableScreen.BINDINGS + [Binding("t", "toggle_names", "short/full names")]
+    what = "kernels"
+
+    def __init__(self, kernels: list[dict[str, Any]], groups: list[dict[str, Any]],
+                 palette: Palette) -> None:
+        super().__init__()
+        self.kernels, self.groups = kernels, groups
+        self.short = False
+        self.palette = palette
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_table(Grid(GridModel(KERNEL_COLUMNS, self.kernels),
+                                           "total_us", cursor_bg=self.palette.cursor_bg))
+
+    def title_text(self) -> Text:
+        t = Text("kernels", style="bold")
+        t.append(" by short name" if self.short else " by full name", style="dim")
+        return t
+
+    def action_toggle_names(self) -> None:
+        assert self.grid is not None
+        self.short = not self.short
+        model = GridModel(GROUP_COLUMNS, self.groups) if self.short else \
+            GridModel(KERNEL_COLUMNS, self.kernels)
+        text = self.grid.filter_text
+        self.grid.set_model(model, "total_us")
+        if text:
+            self.grid.set_filter(text)
+        self.update_title()
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        tr = self.tapp.trace
+        classes = self.tapp.timeline.classes_of
+        if tr is None or classes is None:
+            return
+        if self.short:
+            short = self.groups[event.index]["short_name"]
+            names = [k["name"] for k in self.kernels if k["short_name"] == short]
+            title = short
+        else:
+            names = [self.kernels[event.index]["name"]]
+            title = names[0]
+        ids = [i for i in (tr.strings.find(n) for n in names) if i >= 0]
+        rows = kernel_instances(tr, classes, ids)
+        self.app.push_screen(InstancesScreen(title, rows, self.palette))
+
+
+class InstancesScreen(TableScreen):
+    """Every instance of one kernel (or short-name group): start, duration, stream."""
+
+    what = "instances"
+
+    def __init__(self, name: str, rows: np.ndarray, palette: Palette) -> None:
+        super().__init__()
+        self.kernel_name, self.rows, self.palette = name, rows, palette
+
+    def compose(self) -> ComposeResult:
+        tr = self.tapp.trace
+        assert tr is not None
+        lanes = tr.lane_index(self.rows) if len(self.rows) else np.zeros(0, np.int64)
+        lane_names = [ln.name for ln in tr.lanes]
+        cols = [
+            Column("#", "n", 8, fmt=lambda v: f"{int(v) + 1:,}"),
+            Column("start ms", "start", 12, fmt=fmt_ns_ms),
+            Column("dur µs", "dur", 11, fmt=lambda v: f"{float(v) / 1000:,.3f}"),
+            Column("stream", "lane", 0, numeric=False, fmt=lambda v: lane_names[int(v)],
+                   min_width=12),
+        ]
+        data = {"n": np.arange(len(self.rows)), "start": tr.start[self.rows],
+                "dur": tr.dur[self.rows], "lane": lanes}
+        model = GridModel(cols, data=data, text_key=None)
+        yield from self.compose_table(Grid(model, "n", descending=False,
+                                           cursor_bg=self.palette.cursor_bg))
+
+    def title_text(self) -> Text:
+        t = Text("instances of ", style="bold")
+        t.append(safe_text(self.kernel_name, 60))
+        t.append(" (⏎ shows one on the timeline, n/N step)", style="dim")
+        return t
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        self.tapp.goto_rows(self.rows, event.index)
+
+
+# -------------------------------------------------------------------- overlap view
+class Heatmap(Widget, can_focus=True):
+    """Per device two lines of half-blocks: computation over communication busy, then
+    overlapped over exposed communication; one column per time bin of [t0, t1)."""
+
+    BINDINGS = [
+        Binding("left,h", "cursor(-1)", "bin left", show=False),
+        Binding("right,l", "cursor(1)", "bin right", show=False),
+        Binding("shift+left", "cursor(-10)", show=False),
+        Binding("shift+right", "cursor(10)", show=False),
+        Binding("up", "device(-1)", "device up", show=False),
+        Binding("down", "device(1)", "device down", show=False),
+        Binding("w", "zoom(0.5)", "zoom in"),
+        Binding("s", "zoom(2)", "zoom out"),
+        Binding("a", "pan(-0.2)", "pan left", show=False),
+        Binding("d", "pan(0.2)", "pan right", show=False),
+        Binding("enter", "choose", "go to bin"),
+    ]
+
+    class Chosen(Message):
+        def __init__(self, t0: int, t1: int, device: int) -> None:
+            super().__init__()
+            self.t0, self.t1, self.device = t0, t1, device
+
+    class Moved(Message):
+        pass
+
+    def __init__(self, model: OverlapModel, t0: int, t1: int, palette: Palette,
+                 end_ns: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.model = model
+        self.palette = palette
+        self.t0, self.t1 = int(t0), int(max(t1, t0 + 1))
+        self.end_ns = max(end_ns, 1)
+        self.col = -1  # cursor bin (-1: the middle, once the width is known)
+        self.dev = 0  # cursor device (index into model.devices)
+        self._bins: tuple[tuple, dict[int, np.ndarray], np.ndarray] | None = None
+
+    @property
+    def ncols(self) -> int:
+        return max(self.size.width - HEAT_LABEL, 1)
+
+    def lines(self) -> int:
+        return 2 + 2 * len(self.model.devices)
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return self.lines()
+
+    def bins(self) -> tuple[dict[int, np.ndarray], np.ndarray]:
+        key = (self.t0, self.t1, self.ncols)
+        if self._bins is None or self._bins[0] != key:
+            edges = bin_edges(self.t0, self.t1, self.ncols)
+            self._bins = (key, self.model.bins(edges), edges)
+        return self._bins[1], self._bins[2]
+
+    def cursor_col(self) -> int:
+        if self.size.width <= HEAT_LABEL:
+            return 0  # not laid out yet: choose the middle once the width is known
+        if self.col < 0 or self.col >= self.ncols:
+            self.col = self.ncols // 2
+        return self.col
+
+    def cursor_bin(self) -> tuple[int, int]:
+        _, edges = self.bins()
+        c = self.cursor_col()
+        return int(edges[c]), int(edges[c + 1])
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        p = self.palette
+        values, edges = self.bins()
+        nd = len(self.model.devices)
+        c_cur = self.cursor_col()
+        if y == 0:
+            cells = [" "] * self.ncols
+            step = max(self.ncols // 4, 14)
+            for c in range(0, self.ncols - 10, step):
+                for i, ch in enumerate("│" + fmt_time(int(edges[c]))):
+                    if c + i < self.ncols:
+                        cells[c + i] = ch
+            cells[c_cur] = "▼"
+            label = ("bin " + fmt_time(int(edges[1] - edges[0]))).ljust(HEAT_LABEL)[:HEAT_LABEL]
+            return Strip([Segment(label, Style(color=p.ruler)),
+                          Segment("".join(cells), Style(color=p.ruler))]
+                         ).adjust_cell_length(width, Style())
+        k, half = divmod(y - 1, 2)
+        if k >= nd:
+            if y == 1 + 2 * nd:
+                return self._legend(width)
+            return Strip([Segment(" " * width, Style())])
+        dc = self.model.devices[k]
+        v = values[dc.device]
+        span = np.maximum(np.diff(edges), 1)
+        frac = v / span
+        top, bottom = (0, 1) if half == 0 else (2, 3)
+        colors = (p.comp, p.comm, p.hidden, p.exposed)
+        on = k == self.dev and self.has_focus
+        if half == 0:
+            label = f"GPU {dc.device} "
+        else:
+            label = " " * len(f"GPU {dc.device} ")
+        segs = [Segment(label, Style(color=p.label, bold=on)),
+                Segment("▀", Style(color=colors[top])),
+                Segment(SERIES[top][:7], Style(color=p.label)),
+                Segment(" ▄", Style(color=colors[bottom])),
+                Segment(SERIES[bottom][:7], Style(color=p.label))]
+        strip = Strip(segs).adjust_cell_length(HEAT_LABEL, Style())
+        segs = list(strip)
+        lt = [level(x) for x in frac[top].tolist()]
+        lb = [level(x) for x in frac[bottom].tolist()]
+        for c in range(self.ncols):
+            st = half_block(p.heat_bg, colors[top], lt[c], colors[bottom], lb[c])
+            if c == c_cur and on:
+                st = st + Style(bold=True)
+                segs.append(Segment("▌" if half == 0 else "▀", st))
+            else:
+                segs.append(Segment("▀", st))
+        return Strip(segs).adjust_cell_length(width, Style())
+
+    def _legend(self, width: int) -> Strip:
+        p = self.palette
+        segs = [Segment("scale: busy share ".ljust(HEAT_LABEL)[:HEAT_LABEL],
+                        Style(color=p.ruler))]
+        for name, color in zip(SERIES, (p.comp, p.comm, p.hidden, p.exposed)):
+            segs.append(Segment(f"{name} 0", Style(color=p.label)))
+            for lvl in range(0, LEVELS + 1, 2):
+                segs.append(Segment(" ", cell(p.heat_bg, color, lvl)))
+            segs.append(Segment("100%  ", Style(color=p.label)))
+        return Strip(segs).adjust_cell_length(width, Style())
+
+    def info(self) -> Text:
+        """The figures of the cursor's bin, as text (what the colours say, in numbers)."""
+        values, edges = self.bins()
+        c = self.cursor_col()
+        t0, t1 = int(edges[c]), int(edges[c + 1])
+        t = Text(f"bin +{fmt_time(t0)} → +{fmt_time(t1)}", style="bold")
+        for dc in self.model.devices:
+            v = values[dc.device][:, c]
+            w = max(t1 - t0, 1)
+            t.append(f"  GPU {dc.device}: ")
+            t.append(" · ".join(f"{n} {100 * x / w:.0f}%" for n, x in zip(SERIES, v.tolist())))
+        return t
+
+    # ---------------------------------------------------------------- keys
+    def action_cursor(self, delta: int) -> None:
+        self.col = max(0, min(self.ncols - 1, self.cursor_col() + int(delta)))
+        self.post_message(self.Moved())
+        self.refresh()
+
+    def action_device(self, delta: int) -> None:
+        self.dev = max(0, min(len(self.model.devices) - 1, self.dev + int(delta)))
+        self.post_message(self.Moved())
+        self.refresh()
+
+    def action_zoom(self, factor: float) -> None:
+        a, b = self.cursor_bin()
+        mid = (a + b) // 2
+        span = self.t1 - self.t0
+        new = int(min(max(span * float(factor), 1000), self.end_ns * 1.2))
+        frac = (mid - self.t0) / span
+        self.t0 = int(mid - frac * new)
+        self.t1 = self.t0 + new
+        self.post_message(self.Moved())
+        self.refresh()
+
+    def action_pan(self, fraction: float) -> None:
+        d = int((self.t1 - self.t0) * float(fraction))
+        self.t0 += d
+        self.t1 += d
+        self.post_message(self.Moved())
+        self.refresh()
+
+    def action_choose(self) -> None:
+        t0, t1 = self.cursor_bin()
+        dev = self.model.devices[self.dev].device if self.model.devices else -1
+        self.post_message(self.Chosen(t0, t1, dev))
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._bins = None
+
+
+def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[int, int],
+                palette: Palette) -> Text:
+    """The stream × stream matrix of one device in a window: the time both streams are
+    busy (ms), shaded by its share of the less busy stream's time."""
+    t = Text()
+    if not model.devices:
+        t.append("no GPU work", style="dim")
+        return t
+    dc = model.devices[min(device_pos, len(model.devices) - 1)]
+    lanes, m = stream_matrix(trace, dc.unions, window)
+    t.append(f"GPU {dc.device} streams: time both busy (ms) in +{fmt_time(window[0])} → "
+             f"+{fmt_time(window[1])}; shade: share of the less busy stream\n", style="bold")
+    names = [f"s{trace.lanes[i].stream}" if trace.lanes[i].stream >= 0 else f"#{i}"
+             for i in lanes]
+    w = 10
+    t.append(" " * 8 + "".join(safe_text(n, w - 1).rjust(w) for n in names) + "\n", style="dim")
+    diag = np.diag(m)
+    for a, na in enumerate(names[:12]):
+        t.append(safe_text(na, 7).ljust(8), style="dim")
+        for b in range(len(names[:12])):
+            v = int(m[a, b])
+            base = min(int(diag[a]), int(diag[b]))
+            share = v / base if base else 0.0
+            st = cell(palette.heat_bg, palette.hidden if a != b else palette.other,
+                      level(share), palette.label)
+            t.append(f"{v / 1e6:,.3f}".rjust(w), style=st)
+        t.append("\n")
+    if len(names) > 12:
+        t.append(f"… {len(names) - 12} more streams\n", style="dim")
+    return t
+
+
+class OverlapScreen(Screen[None]):
+    """Where communication hides behind computation, and where it does not."""
+
+    BINDINGS = [
+        Binding("escape,q", "back", "back"),
+        Binding("tab", "app.focus_next", "next panel", show=False),
+        Binding("shift+tab", "app.focus_previous", "previous panel", show=False),
+        Binding("e", "export", "export CSV"),
+    ]
+    DEFAULT_CSS = """
+    OverlapScreen #ov-title { height: 1; background: $boost; }
+    OverlapScreen Heatmap { height: auto; }
+    OverlapScreen #ov-info { height: 1; }
+    OverlapScreen #ov-matrix { height: auto; max-height: 16; }
+    OverlapScreen Grid { height: 1fr; min-height: 5; border-top: solid $primary; }
+    OverlapScreen Heatmap:focus { background: $boost; }
+    """
+
+    def __init__(self, model: OverlapModel, annotations: list[dict[str, Any]],
+                 t0: int, t1: int, palette: Palette) -> None:
+        super().__init__()
+        self.model = model
+        self.annotations = annotations
+        self.palette = palette
+        self.t0, self.t1 = t0, t1
+
+    @property
+    def tapp(self) -> "TraceApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        tr = self.tapp.trace
+        assert tr is not None
+        yield Static(id="ov-title")
+        yield Heatmap(self.model, self.t0, self.t1, self.palette, tr.end_ns, id="heatmap")
+        yield Static(id="ov-info")
+        yield Static(id="ov-matrix")
+        yield Grid(GridModel(ANNOTATION_COLUMNS, self.annotations), "total_us",
+                   cursor_bg=self.palette.cursor_bg, id="ov-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Heatmap).focus()
+        self.refresh_panels()
+
+    @property
+    def heatmap(self) -> Heatmap:
+        return self.query_one(Heatmap)
+
+    def refresh_panels(self) -> None:
+        hm = self.heatmap
+        t = Text("overlap", style="bold")
+        t.append(f"  {fmt_time(hm.t0)} → {fmt_time(hm.t1)}  ←/→ bin  ↑/↓ GPU  w/s a/d  "
+                 "⏎ go  tab: annotation table  </> r sort  e CSV", style="dim")
+        self.query_one("#ov-title", Static).update(t)
+        self.query_one("#ov-info", Static).update(hm.info())
+        tr = self.tapp.trace
+        self.query_one("#ov-matrix", Static).update(
+            matrix_text(tr, self.model, hm.dev, (hm.t0, hm.t1), self.palette))
+
+    def on_heatmap_moved(self, _: Heatmap.Moved) -> None:
+        self.refresh_panels()
+
+    def on_heatmap_chosen(self, event: Heatmap.Chosen) -> None:
+        self.tapp.goto_range(event.t0, event.t1)
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        a = self.annotations[event.index]
+        self.tapp.goto_annotation(a["name"], a["source"])
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_panels)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_export(self) -> None:
+        header, rows = self.query_one(Grid).visible_records()
+        self.tapp.export_csv("annotations", header, rows)
