@@ -40,3 +40,47 @@ def test_narrow_terminal(snap_compare):
 
     assert snap_compare(TraceApp(DECODE, theme="high-contrast"), terminal_size=(80, 24),
                         run_before=run)
+
+
+async def _analysed(pilot) -> None:
+    await _loaded(pilot)
+    for _ in range(200):
+        if pilot.app.analyses is not None:
+            break
+        await pilot.pause(0.05)
+
+
+def test_overlap_view(snap_compare):
+    async def run(pilot):
+        await _analysed(pilot)
+        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press("right", "right", "tab", "down")
+        await pilot.pause()
+
+    assert snap_compare(TraceApp(DECODE), terminal_size=(120, 40), run_before=run)
+
+
+def test_kernel_table_filtered(snap_compare):
+    async def run(pilot):
+        await _analysed(pilot)
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press(*"gemm")
+        await pilot.pause()
+
+    assert snap_compare(TraceApp(DECODE), terminal_size=(120, 40), run_before=run)
+
+
+def test_range_marked(snap_compare):
+    async def run(pilot):
+        await _analysed(pilot)
+        await pilot.press("w", "m")
+        for _ in range(100):
+            if pilot.app.range_stats is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("O", "s")
+        await pilot.pause()
+
+    assert snap_compare(TraceApp(DECODE), terminal_size=(120, 40), run_before=run)

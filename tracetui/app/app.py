@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
 from ..textutil import safe_text
@@ -27,6 +27,7 @@ from ..analysis.overlap import device_unions
 from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
 from ..export import csv_text, export_name, write_new
 from ..textutil import fmt_time
+from .keybar import KeyBar
 from .timeline import Timeline
 from .views import KernelScreen, OverlapScreen
 
@@ -37,8 +38,9 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Static { width: 64; height: auto; border: round $accent; padding: 1 2;
-                          background: $surface; }
+    HelpScreen > VerticalScroll { width: 64; height: auto; max-height: 100%;
+                                  border: round $accent; background: $surface; }
+    HelpScreen Static { padding: 1 2; }
     """
 
     def compose(self) -> ComposeResult:
@@ -48,8 +50,18 @@ class HelpScreen(ModalScreen[None]):
             if isinstance(b, Binding) and b.description:
                 t.append(f"{b.key_display or b.key:>14}  ", style="bold")
                 t.append(b.description + "\n")
+        t.append("\nin the kernel table and the overlap view\n\n", style="bold")
+        for key, what in (("⏎", "open / go to the timeline"), ("< >", "sort column"),
+                          ("r", "reverse the sort"), ("type, /", "filter by name"),
+                          ("t", "short / full names (kernels)"),
+                          ("← → w s a d", "heatmap bin, zoom, pan"),
+                          ("tab", "next panel"), ("e", "export CSV"),
+                          ("esc", "clear the filter, then back")):
+            t.append(f"{key:>14}  ", style="bold")
+            t.append(what + "\n")
         t.append("\nmouse: wheel zooms, click selects", style="dim")
-        yield Static(t)
+        with VerticalScroll():
+            yield Static(t)
 
 
 class TraceApp(App[None]):
@@ -133,7 +145,7 @@ class TraceApp(App[None]):
             with VerticalScroll(id="detail", classes="hidden"):
                 yield Static(id="detail-text")
         yield Input(placeholder="find: substring or /regex/ over all names", id="search")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(Timeline).focus()
@@ -679,5 +691,8 @@ def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
         t.append("\ntop kernels in range\n", style="bold")
         for k in st["kernels"][:kernels]:
             t.append(f"{k['pct']:5.1f}% {fmt_time(k['time_ns']):>10}  ")
-            t.append(safe_text(f"{k['short_name']} ×{k['count']}", room) + "\n")
+            name = f"{k['short_name']} ×{k['count']}"
+            if len(name) > room:  # the end of a C++ name says the most: keep it
+                name = "…" + name[len(name) - room + 1:]
+            t.append(safe_text(name) + "\n")
     return t

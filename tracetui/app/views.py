@@ -20,12 +20,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ..analysis.window import SERIES, OverlapModel, kernel_instances, stream_matrix
 from ..textutil import fmt_time, safe_text
 from ..trace.frame import bin_edges
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
+from .keybar import KeyBar
 from .heat import LEVELS, cell, half_block, level, shade
 from .timeline import Palette
 
@@ -104,7 +105,7 @@ class TableScreen(Screen[None]):
         yield Static(id="title")
         yield Input(placeholder="filter: part of a name", id="filter", select_on_focus=False)
         yield grid
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.grid is not None:
@@ -419,13 +420,13 @@ class Heatmap(Widget, can_focus=True):
 
     def _legend(self, width: int) -> Strip:
         p = self.palette
-        segs = [Segment("scale: busy share ".ljust(HEAT_LABEL)[:HEAT_LABEL],
+        segs = [Segment("scale: 0 → 100% busy".ljust(HEAT_LABEL)[:HEAT_LABEL],
                         Style(color=p.ruler))]
         for name, color in zip(SERIES, (p.comp, p.comm, p.hidden, p.exposed)):
-            segs.append(Segment(f"{name} 0", Style(color=p.label)))
-            for lvl in range(0, LEVELS + 1, 2):
+            segs.append(Segment(name + " ", Style(color=p.label)))
+            for lvl in (1, 3, 5, 8):
                 segs.append(Segment(" ", cell(p.heat_bg, color, lvl)))
-            segs.append(Segment("100%  ", Style(color=p.label)))
+            segs.append(Segment("  ", Style()))
         return Strip(segs).adjust_cell_length(width, Style())
 
     def info(self) -> Text:
@@ -495,8 +496,9 @@ def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[
         return t
     dc = model.devices[min(device_pos, len(model.devices) - 1)]
     lanes, m = stream_matrix(trace, dc.unions, window)
-    t.append(f"GPU {dc.device} streams: time both busy (ms) in +{fmt_time(window[0])} → "
-             f"+{fmt_time(window[1])}; shade: share of the less busy stream\n", style="bold")
+    t.append(f"GPU {dc.device} streams · both busy, ms · +{fmt_time(window[0])} → "
+             f"+{fmt_time(window[1])}", style="bold")
+    t.append(" · shade: share of the less busy\n", style="dim")
     names = [f"s{trace.lanes[i].stream}" if trace.lanes[i].stream >= 0 else f"#{i}"
              for i in lanes]
     w = 10
@@ -556,7 +558,7 @@ class OverlapScreen(Screen[None]):
         yield Static(id="ov-matrix")
         yield Grid(GridModel(ANNOTATION_COLUMNS, self.annotations), "total_us",
                    cursor_bg=self.palette.cursor_bg, id="ov-table")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(Heatmap).focus()
@@ -569,8 +571,8 @@ class OverlapScreen(Screen[None]):
     def refresh_panels(self) -> None:
         hm = self.heatmap
         t = Text("overlap", style="bold")
-        t.append(f"  {fmt_time(hm.t0)} → {fmt_time(hm.t1)}  ←/→ bin  ↑/↓ GPU  w/s a/d  "
-                 "⏎ go  tab: annotation table  </> r sort  e CSV", style="dim")
+        t.append(f"  {fmt_time(hm.t0)} → {fmt_time(hm.t1)}  ←/→ bin  ↑/↓ GPU  "
+                 "tab: annotations", style="dim")
         self.query_one("#ov-title", Static).update(t)
         self.query_one("#ov-info", Static).update(hm.info())
         tr = self.tapp.trace

@@ -1,0 +1,102 @@
+"""Benchmark: key-to-frame time of the drill-down views on a large trace.
+
+Makes a trace of ``--mb`` MB (sample_traces/decode.json repeated, bench/make_big.py), opens it
+in the app headless (Textual's ``run_test``, 120x40), waits for the load and the views'
+aggregates, then presses each key of a scripted session and times it from the key press to
+a rendered frame (the key's handlers done, then the whole screen composed into strips), in
+CPU time of the process (Pilot's idle detection sleeps in 20 ms steps, so wall time would
+measure the harness); an unbound key gives the harness's own share.
+Prints one JSON line: the per-key times, the slowest, and the one-off costs (aggregates after
+the load, a range's statistics in the background worker).
+
+    python bench/views.py [--mb 1000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from make_big import DEFAULT_SOURCE, temporary_big_trace  # noqa: E402
+
+# (label, keys): pressed in this order, each timed on its own
+SESSION = [
+    ("timeline w", ["w"]), ("timeline d", ["d"]), ("timeline s", ["s"]),
+    ("timeline down", ["down"]),
+    ("overlap row O", ["O"]), ("timeline w (overlap row)", ["w"]),
+    ("mark range m", ["m"]), ("widen shift+right", ["shift+right"]),
+    ("kernels k", ["k"]), ("kernels sort >", ["greater_than_sign"]),
+    ("kernels reverse r", ["r"]), ("kernels sort <", ["less_than_sign"]),
+    ("kernels filter g", ["g"]), ("kernels filter e", ["e"]), ("filter enter", ["enter"]),
+    ("instances enter", ["enter"]), ("instances end", ["end"]),
+    ("instance to timeline enter", ["enter"]), ("next instance n", ["n"]),
+    ("overlap o", ["o"]), ("heatmap right", ["right"]), ("heatmap w", ["w"]),
+    ("heatmap a", ["a"]), ("overlap tab", ["tab"]), ("annotations down", ["down"]),
+    ("annotations sort >", ["greater_than_sign"]), ("annotation enter", ["enter"]),
+    ("clear range escape", ["escape"]), ("overlap o again", ["o"]),
+    ("heatmap enter", ["enter"]),
+]
+
+
+async def _session(path: str) -> dict:
+    from tracetui.app.app import TraceApp
+
+    app = TraceApp(path)
+    out: dict = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        t = time.perf_counter()
+        while not (app.loaded or app.error):
+            await pilot.pause(0.2)
+        out["load_s"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        while app.analyses is None or app.analyses.trace is not app.trace:
+            await pilot.pause(0.05)
+        out["aggregates_after_load_s"] = round(time.perf_counter() - t, 2)
+        out["events"] = app.trace.events if app.trace else 0
+        await pilot.pause()
+        keys: dict[str, float] = {}
+        for label, press in [("(unbound key: harness only)", ["x"])] + SESSION:
+            # CPU time, not wall time: Pilot waits for idleness in 20 ms sleeps, which would
+            # swamp the work; nothing else runs now (load and aggregates are done)
+            t = time.process_time()
+            await pilot.press(*press)
+            await pilot.pause()
+            screen = app.screen
+            screen._refresh_layout()
+            screen._compositor.render_strips()
+            keys[label] = round((time.process_time() - t) * 1000, 1)
+            if label == "mark range m":
+                t = time.perf_counter()
+                while app.range_stats is None:
+                    await pilot.pause(0.01)
+                out["range_stats_ms"] = round((time.perf_counter() - t) * 1000 + keys[label], 1)
+        out["keys_ms"] = keys
+        out["harness_ms"] = keys.pop("(unbound key: harness only)")
+        slow = max(keys, key=keys.get)
+        out["slowest_key"] = slow
+        out["slowest_ms"] = keys[slow]
+        await pilot.press("q")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=1000)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args(argv)
+    with temporary_big_trace(args.mb, DEFAULT_SOURCE, keep=args.keep) as (path, _):
+        res = asyncio.run(_session(path))
+        res = {"bench": "views", "mb": round(os.path.getsize(path) / 1e6, 1), **res}
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
