@@ -73,12 +73,18 @@ def write_new(folder: str | os.PathLike[str], name: str, data: str | bytes) -> P
                 os.link(tmp, target)
             except FileExistsError:
                 continue
-            except OSError:  # no hard links here (some network/FAT mounts): exclusive create
+            except OSError:
+                # no hard links here (some network/FAT mounts): reserve the name with an
+                # empty file, then rename the whole temporary file over it in one step
                 try:
-                    with open(target, "xb") as out:
-                        out.write(raw)
+                    os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
                 except FileExistsError:
                     continue
+                try:
+                    os.replace(tmp, target)
+                except OSError:
+                    os.unlink(target)
+                    raise
             return target
         raise OSError(f"no free file name for {name} in {folder}")
     finally:

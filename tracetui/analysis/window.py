@@ -97,6 +97,9 @@ def stream_matrix(trace: Trace, du: DeviceUnions,
 def lane_busy(trace: Trace, lane_index: int, t0: int, t1: int) -> int:
     """Time in [t0, t1) during which the lane has any slice (the union over its depths)."""
     ln = trace.lanes[lane_index]
+    t1 = max(t1, t0)
+    if t1 == t0:
+        return 0
     if ln.max_depth == 0:  # one depth: slices are disjoint, prefix sums answer directly
         return ln.busy(t0, t1)
     rows = ln.slices_in(t0, t1)
@@ -128,7 +131,7 @@ def range_stats(trace: Trace, classes: np.ndarray, model: OverlapModel, t0: int,
         busy = lane_busy(trace, ln.index, t0, t1)
         lanes.append({"lane": ln.name, "index": ln.index, "kind": ln.kind, "busy_ns": busy,
                       "pct": 100 * busy / span if span else 0.0})
-    rows = gpu_rows_in(trace, classes, t0, t1)
+    rows = gpu_rows_in(trace, classes, t0, t1) if span else np.zeros(0, np.int64)
     kernels: list[dict[str, Any]] = []
     if len(rows):
         inside = (np.minimum(trace.start[rows] + trace.dur[rows], t1)

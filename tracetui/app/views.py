@@ -27,7 +27,7 @@ from ..textutil import fmt_time, safe_text
 from ..trace.frame import bin_edges
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
 from .keybar import KeyBar
-from .heat import LEVELS, cell, half_block, level, shade
+from .heat import cell, half_block, level
 from .timeline import Palette
 
 if TYPE_CHECKING:
