@@ -83,6 +83,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = 0  # index into rows
         self.selected = -1  # slice row in the trace, or -1
         self._matches: np.ndarray = np.zeros(0, np.int64)  # search hits (slice rows)
+        self._matches_sorted: np.ndarray = self._matches
         self._matches_version = 0
         self.moved = False  # the user zoomed, panned or selected
         self.collapsed: set[int] = set()  # lanes shown as their top row only
@@ -103,7 +104,18 @@ class Timeline(ScrollView, can_focus=True):
     @matches.setter
     def matches(self, rows: np.ndarray) -> None:
         self._matches = rows
+        self._matches_sorted = np.unique(rows)  # membership by binary search when drawing
         self._matches_version += 1  # rows drawn before show the old hits
+
+    def is_match(self, slice_rows: np.ndarray) -> np.ndarray:
+        """Which of ``slice_rows`` are search hits (or the instances being stepped through):
+        a binary search per slice, however many hits there are."""
+        m = self._matches_sorted
+        ids = np.asarray(slice_rows, np.int64)
+        if not len(m) or not len(ids):
+            return np.zeros(len(ids), bool)
+        k = np.minimum(np.searchsorted(m, ids), len(m) - 1)
+        return m[k] == ids
 
     # ---------------------------------------------------------------- data
     def set_trace(self, trace: Trace, classes: np.ndarray, keep_view: bool) -> None:
@@ -323,8 +335,7 @@ class Timeline(ScrollView, can_focus=True):
                     chars[c0 + i] = ch
         row_runs = runs(at)
         # which of this row's slices are search hits: one vectorised test, not a set of all hits
-        hit = np.isin([x[2] for x in row_runs], self.matches) if len(self.matches) else \
-            np.zeros(len(row_runs), bool)
+        hit = self.is_match(np.array([x[2] for x in row_runs], np.int64))
         for (c0, n, s), is_hit in zip(row_runs, hit.tolist()):
             text = "".join(chars[c0: c0 + n])
             if s < 0:

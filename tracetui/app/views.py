@@ -544,6 +544,7 @@ class OverlapScreen(Screen[None]):
         self.annotations = annotations
         self.palette = palette
         self.t0, self.t1 = t0, t1
+        self._matrix_key: tuple[int, int, int] | None = None
 
     @property
     def tapp(self) -> "TraceApp":
@@ -575,9 +576,11 @@ class OverlapScreen(Screen[None]):
                  "tab: annotations", style="dim")
         self.query_one("#ov-title", Static).update(t)
         self.query_one("#ov-info", Static).update(hm.info())
-        tr = self.tapp.trace
-        self.query_one("#ov-matrix", Static).update(
-            matrix_text(tr, self.model, hm.dev, (hm.t0, hm.t1), self.palette))
+        key = (hm.dev, hm.t0, hm.t1)
+        if key != self._matrix_key:  # the matrix follows the window and GPU, not the bin
+            self._matrix_key = key
+            self.query_one("#ov-matrix", Static).update(
+                matrix_text(self.tapp.trace, self.model, hm.dev, (hm.t0, hm.t1), self.palette))
 
     def on_heatmap_moved(self, _: Heatmap.Moved) -> None:
         self.refresh_panels()
