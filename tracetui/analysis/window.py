@@ -174,3 +174,53 @@ def annotation_occurrences(trace: Trace, name: str, source: str) -> np.ndarray:
     on_gpu = gpu_lane[trace.lane_index(rows)]
     rows = rows[~on_gpu] if source == "cpu" else rows[on_gpu]
     return rows[np.argsort(trace.start[rows], kind="stable")]
+
+
+class PhaseIndex:
+    """The phase under any instant: the innermost CPU annotation (``user_annotation``) whose
+    name repeats in the trace — DualPipe's ``attn(F)``, ``dispatch(B)``, a decode step's
+    ``mb0:attn`` — rather than the one-off spans around them (``ProfilerStep#1``, ``1F1B``).
+    """
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        cats = [i for i in np.unique(trace.cat).tolist() if trace.strings[i] == "user_annotation"]
+        rows = np.flatnonzero(np.isin(trace.cat, cats)) if cats else np.zeros(0, np.int64)
+        if len(rows):
+            gpu_lane = np.array([ln.kind != LANE_CPU for ln in trace.lanes] or [False])
+            rows = rows[~gpu_lane[trace.lane_index(rows)]]
+        if len(rows):
+            names, counts = np.unique(trace.name[rows], return_counts=True)
+            repeating = names[counts >= 2]
+            if len(repeating):  # else: every annotation, whatever repeats
+                rows = rows[np.isin(trace.name[rows], repeating)]
+        self.levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        depth = trace.depth[rows] if len(rows) else np.zeros(0, np.int64)
+        for d in sorted(set(depth.tolist())):  # per nesting depth: starts, ends, rows
+            r = rows[depth == d]
+            r = r[np.argsort(trace.start[r], kind="stable")]
+            self.levels.append((trace.start[r], trace.start[r] + trace.dur[r], r))
+
+    def __bool__(self) -> bool:
+        return bool(self.levels)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        """For each time, the row of the innermost repeating annotation covering it, or -1."""
+        t = np.asarray(times, np.int64)
+        out = np.full(len(t), -1, np.int64)
+        for starts, ends, rows in self.levels:  # deeper levels overwrite shallower ones
+            k = np.searchsorted(starts, t, side="right") - 1
+            kk = np.maximum(k, 0)
+            inside = (k >= 0) & (ends[kk] > t)
+            if not inside.all():  # overlapping spans at one depth: an earlier one may cover t
+                run_end = np.maximum.accumulate(ends)
+                maybe = ~inside & (k >= 0) & (run_end[kk] > t)
+                for i in np.flatnonzero(maybe).tolist():
+                    j = int(k[i])
+                    while j >= 0 and run_end[j] > t[i]:
+                        if ends[j] > t[i]:
+                            out[i] = rows[j]
+                            break
+                        j -= 1
+            out[inside] = rows[kk[inside]]
+        return out

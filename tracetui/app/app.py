@@ -24,7 +24,7 @@ from .themes import DEFAULT_THEME, load_theme
 from ..analysis.annotations import annotation_table
 from ..analysis.kernels import group_by_short_name, kernel_table, short_name
 from ..analysis.overlap import device_unions
-from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
+from ..analysis.window import OverlapModel, PhaseIndex, annotation_occurrences, range_stats
 from ..export import csv_text, export_name, write_new
 from ..textutil import fmt_time
 from .keybar import KeyBar
@@ -419,7 +419,8 @@ class TraceApp(App[None]):
             return
         tl = self.timeline
         t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
-        self.push_screen(OverlapScreen(an.model, an.annotations, t0, t1, self.palette))
+        self.push_screen(OverlapScreen(an.model, an.annotations, t0, t1, self.palette,
+                                       an.phases))
 
     def action_overlap_row(self) -> None:
         an = self.get_analyses()
@@ -661,6 +662,7 @@ class Analyses:
         self.kernels = kernel_table(trace, classes)
         self.groups = group_by_short_name(self.kernels)
         self.annotations = annotation_table(trace, classes, unions)
+        self.phases = PhaseIndex(trace)
 
 
 def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,

@@ -22,7 +22,9 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from ..analysis.window import SERIES, OverlapModel, kernel_instances, stream_matrix
+from ..analysis.window import (SERIES, OverlapModel, PhaseIndex, kernel_instances,
+                               stream_matrix)
+from ..trace.frame import runs
 from ..textutil import fmt_time, safe_text
 from ..trace.frame import bin_edges
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
@@ -327,9 +329,10 @@ class Heatmap(Widget, can_focus=True):
         pass
 
     def __init__(self, model: OverlapModel, t0: int, t1: int, palette: Palette,
-                 end_ns: int, **kw: Any) -> None:
+                 end_ns: int, phases: PhaseIndex | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.model = model
+        self.phases = phases if phases else None
         self.palette = palette
         self.t0, self.t1 = int(t0), int(max(t1, t0 + 1))
         self.end_ns = max(end_ns, 1)
@@ -341,8 +344,13 @@ class Heatmap(Widget, can_focus=True):
     def ncols(self) -> int:
         return max(self.size.width - HEAT_LABEL, 1)
 
+    @property
+    def top(self) -> int:
+        """Lines above the devices: the ruler, and the phases when the trace has any."""
+        return 2 if self.phases is not None else 1
+
     def lines(self) -> int:
-        return 2 + 2 * len(self.model.devices)
+        return self.top + 1 + 2 * len(self.model.devices)
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
         return self.lines()
@@ -384,9 +392,11 @@ class Heatmap(Widget, can_focus=True):
             return Strip([Segment(label, Style(color=p.ruler)),
                           Segment("".join(cells), Style(color=p.ruler))]
                          ).adjust_cell_length(width, Style())
-        k, half = divmod(y - 1, 2)
+        if y == 1 and self.phases is not None:
+            return self._phase_line(width, edges)
+        k, half = divmod(y - self.top, 2)
         if k >= nd:
-            if y == 1 + 2 * nd:
+            if y == self.top + 2 * nd:
                 return self._legend(width)
             return Strip([Segment(" " * width, Style())])
         dc = self.model.devices[k]
@@ -418,6 +428,28 @@ class Heatmap(Widget, can_focus=True):
                 segs.append(Segment("▀", st))
         return Strip(segs).adjust_cell_length(width, Style())
 
+    def _phase_line(self, width: int, edges: np.ndarray) -> Strip:
+        """The phase (innermost repeating CPU annotation) at each bin's middle, named where
+        it is wide enough; neighbouring phases on alternating shades."""
+        p = self.palette
+        assert self.phases is not None
+        tr = self.phases.trace
+        mids = edges[:-1] + np.diff(edges) // 2
+        at = self.phases.at(mids)
+        segs = [Segment("phase (CPU)".ljust(HEAT_LABEL), Style(color=p.label))]
+        shade_k = 0
+        for c0, n, r in runs(at):
+            if r < 0:
+                segs.append(Segment(" " * n, Style()))
+                continue
+            name = safe_text(tr.name_of(r))
+            text = (name[: n - 1] + "…" if len(name) > n else name.ljust(n)) if n >= 3 else \
+                "▏" * n
+            st = cell(p.heat_bg, p.cpu, 2 + 2 * (shade_k % 2), p.label)
+            shade_k += 1
+            segs.append(Segment(text, st))
+        return Strip(segs).adjust_cell_length(width, Style())
+
     def _legend(self, width: int) -> Strip:
         p = self.palette
         segs = [Segment("scale: 0 → 100% busy".ljust(HEAT_LABEL)[:HEAT_LABEL],
@@ -435,6 +467,10 @@ class Heatmap(Widget, can_focus=True):
         c = self.cursor_col()
         t0, t1 = int(edges[c]), int(edges[c + 1])
         t = Text(f"bin +{fmt_time(t0)} → +{fmt_time(t1)}", style="bold")
+        if self.phases is not None:
+            r = int(self.phases.at(np.array([(t0 + t1) // 2]))[0])
+            if r >= 0:
+                t.append("  " + safe_text(self.phases.trace.name_of(r), 40), style="bold")
         for dc in self.model.devices:
             v = values[dc.device][:, c]
             w = max(t1 - t0, 1)
@@ -538,9 +574,10 @@ class OverlapScreen(Screen[None]):
     """
 
     def __init__(self, model: OverlapModel, annotations: list[dict[str, Any]],
-                 t0: int, t1: int, palette: Palette) -> None:
+                 t0: int, t1: int, palette: Palette, phases: PhaseIndex | None = None) -> None:
         super().__init__()
         self.model = model
+        self.phases = phases
         self.annotations = annotations
         self.palette = palette
         self.t0, self.t1 = t0, t1
@@ -554,7 +591,8 @@ class OverlapScreen(Screen[None]):
         tr = self.tapp.trace
         assert tr is not None
         yield Static(id="ov-title")
-        yield Heatmap(self.model, self.t0, self.t1, self.palette, tr.end_ns, id="heatmap")
+        yield Heatmap(self.model, self.t0, self.t1, self.palette, tr.end_ns, self.phases,
+                      id="heatmap")
         yield Static(id="ov-info")
         yield Static(id="ov-matrix")
         yield Grid(GridModel(ANNOTATION_COLUMNS, self.annotations), "total_us",
