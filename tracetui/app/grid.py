@@ -33,6 +33,7 @@ class Column:
     numeric: bool = True
     fmt: Callable[[Any], str] = str
     min_width: int = 16
+    optional: int = 0  # > 0: hidden when the terminal is too narrow (highest first)
 
 
 class GridModel:
@@ -67,11 +68,27 @@ class GridModel:
         return np.array([("" if v is None else str(v)).lower() for v in vals], dtype=object)
 
     def text_column(self) -> list[str]:
+        """The filter's haystack: the text column as shown (its format applied)."""
         if self.text_key is None:
             return [""] * len(self)
+        col = next(c for c in self.columns if c.key == self.text_key)
         if self.records is not None:
-            return [str(r.get(self.text_key, "")) for r in self.records]
-        return [str(v) for v in self.data[self.text_key]]
+            return [col.fmt(r.get(self.text_key, "")) for r in self.records]
+        return [col.fmt(v) for v in self.data[self.text_key].tolist()]
+
+    def shown(self, i: int, col: Column) -> Any:
+        """A cell as the table shows it, for export: the formatted text, numbers as numbers
+        (without thousands separators or %), blanks for missing values."""
+        text = col.fmt(self.value(i, col.key))
+        if not col.numeric:
+            return text
+        num = text.replace(",", "").rstrip("%").strip()
+        if num in ("", "–"):
+            return ""
+        try:
+            return int(num) if num.lstrip("-").isdigit() else float(num)
+        except ValueError:
+            return text
 
 
 class Grid(ScrollView, can_focus=True):
@@ -179,7 +196,7 @@ class Grid(ScrollView, can_focus=True):
         """(titles, rows in the current order): what an export writes."""
         cols = self.model.columns
         return ([c.title for c in cols],
-                [[self.model.value(int(i), c.key) for c in cols] for i in self.order.tolist()])
+                [[self.model.shown(int(i), c) for c in cols] for i in self.order.tolist()])
 
     # ---------------------------------------------------------------- actions
     def action_move(self, delta: int) -> None:
@@ -221,16 +238,28 @@ class Grid(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- drawing
     def widths(self, total: int) -> list[int]:
+        """Each column's width; 0 for optional columns hidden to leave the flexible (name)
+        column its minimum on a narrow terminal."""
         cols = self.model.columns
-        fixed = sum(c.width + 1 for c in cols if c.width)
-        flex = [c for c in cols if not c.width]
-        room = max(total - fixed, 0)
-        each = max(room // max(len(flex), 1) - 1, min((c.min_width for c in flex), default=8))
-        return [c.width if c.width else each for c in cols]
+        hidden: set[int] = set()
+        droppable = sorted((c.optional, k) for k, c in enumerate(cols) if c.optional)
+        while True:
+            shown = [c for k, c in enumerate(cols) if k not in hidden]
+            fixed = sum(c.width + 1 for c in shown if c.width)
+            flex = [c for c in shown if not c.width]
+            least = min((c.min_width for c in flex), default=8)
+            room = max(total - fixed, 0)
+            if room // max(len(flex), 1) - 1 >= least or not droppable:
+                break
+            hidden.add(droppable.pop()[1])
+        each = max(room // max(len(flex), 1) - 1, least)
+        return [0 if k in hidden else (c.width or each) for k, c in enumerate(cols)]
 
     def _cells(self, values: list[str], widths: list[int], numeric: list[bool]) -> str:
         parts = []
         for v, w, num in zip(values, widths, numeric):
+            if w <= 0:
+                continue  # hidden on a narrow terminal
             v = safe_text(v)
             if len(v) > w:
                 v = v[: max(w - 1, 0)] + "…" if w > 0 else ""

@@ -49,27 +49,27 @@ KERNEL_COLUMNS = [
     Column("total ms", "total_us", 10, fmt=fmt_us),
     Column("%", "pct", 6, fmt=lambda v: f"{float(v):.1f}"),
     Column("avg µs", "avg_us", 9, fmt=_us),
-    Column("med µs", "median_us", 9, fmt=_us),
-    Column("min µs", "min_us", 9, fmt=_us),
-    Column("max µs", "max_us", 9, fmt=_us),
+    Column("med µs", "median_us", 9, fmt=_us, optional=3),
+    Column("min µs", "min_us", 9, fmt=_us, optional=2),
+    Column("max µs", "max_us", 9, fmt=_us, optional=1),
 ]
 GROUP_COLUMNS = [
     Column("short name", "short_name", numeric=False, min_width=20),
     Column("class", "class", 5, numeric=False),
-    Column("names", "names", 5, fmt=fmt_int),
+    Column("names", "names", 5, fmt=fmt_int, optional=3),
     Column("count", "count", 7, fmt=fmt_int),
     Column("total ms", "total_us", 10, fmt=fmt_us),
     Column("%", "pct", 6, fmt=lambda v: f"{float(v):.1f}"),
     Column("avg µs", "avg_us", 9, fmt=_us),
-    Column("min µs", "min_us", 9, fmt=_us),
-    Column("max µs", "max_us", 9, fmt=_us),
+    Column("min µs", "min_us", 9, fmt=_us, optional=2),
+    Column("max µs", "max_us", 9, fmt=_us, optional=1),
 ]
 ANNOTATION_COLUMNS = [
     Column("phase", "name", numeric=False, min_width=14),
     Column("on", "source", 3, numeric=False),
     Column("count", "count", 6, fmt=fmt_int),
     Column("time ms", "total_us", 9, fmt=fmt_us),
-    Column("GPU ms", "gpu_us", 9, fmt=fmt_us),
+    Column("GPU ms", "gpu_us", 9, fmt=fmt_us, optional=1),
     Column("comm ms", "comm_us", 9, fmt=fmt_us),
     Column("exposed ms", "exposed_comm_us", 10, fmt=fmt_us),
     Column("overlap", "overlap_pct", 7, fmt=fmt_pct),
@@ -286,7 +286,7 @@ class InstancesScreen(TableScreen):
         ]
         data = {"n": np.arange(len(self.rows)), "start": tr.start[self.rows],
                 "dur": tr.dur[self.rows], "lane": lanes}
-        model = GridModel(cols, data=data, text_key=None)
+        model = GridModel(cols, data=data, text_key="lane")  # filter by the stream shown
         yield from self.compose_table(Grid(model, "n", descending=False,
                                            cursor_bg=self.palette.cursor_bg))
 
@@ -471,7 +471,9 @@ class Heatmap(Widget, can_focus=True):
             r = int(self.phases.at(np.array([(t0 + t1) // 2]))[0])
             if r >= 0:
                 t.append("  " + safe_text(self.phases.trace.name_of(r), 40), style="bold")
-        for dc in self.model.devices:
+        for k, dc in enumerate(self.model.devices):
+            if k != self.dev and len(self.model.devices) > 2:
+                continue  # many GPUs: the one under the cursor
             v = values[dc.device][:, c]
             w = max(t1 - t0, 1)
             t.append(f"  GPU {dc.device}: ")
