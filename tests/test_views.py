@@ -799,3 +799,29 @@ async def test_kernel_table_drops_optional_columns_rather_than_cutting_them(widt
             assert shown == [c.title for c in grid.model.columns]
         else:
             assert len(shown) < len(grid.model.columns)
+
+
+async def test_heatmap_export_has_the_bins(tmp_path, monkeypatch):
+    """e with the heatmap focused writes its bins; summed, they are the device's totals."""
+    monkeypatch.chdir(tmp_path)
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("0", "o")
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        (f,) = files(tmp_path)
+        assert "overlap-bins" in f.name
+        rows = list(csv.DictReader(f.open(newline="", encoding="utf-8")))
+    rep = analyze(load(str(DECODE)))
+    for d in rep["overlap"]:
+        mine = [r for r in rows if int(r["device"]) == d["device"]]
+        assert mine and float(mine[0]["start_us"]) <= 0
+        assert float(mine[-1]["end_us"]) * 1000 >= app.trace.end_ns
+        for key in ("comm", "comp", "overlap"):
+            total = sum(float(r[f"{key}_us"]) for r in mine)
+            assert total == pytest.approx(d[f"{key}_us"], abs=0.01), key
+        exposed = sum(float(r["exposed_us"]) for r in mine)
+        assert exposed == pytest.approx(d["exposed_comm_us"], abs=0.01)
+        assert any(r["phase"] for r in mine)  # decode.json's mb0:/mb1: phases

@@ -218,6 +218,9 @@ class TraceApp(App[None]):
             return None
         if self.analyses is None or self.analyses.trace is not tr:
             self.analyses = Analyses(tr, tl.classes_of)
+        if not self.loaded:
+            self.notify("still loading: the figures cover what has been read so far",
+                        timeout=4, markup=False)
         return self.analyses
 
     def _failed(self, message: str) -> None:

@@ -480,6 +480,22 @@ class Heatmap(Widget, can_focus=True):
             t.append(" · ".join(f"{n} {100 * x / w:.0f}%" for n, x in zip(SERIES, v.tolist())))
         return t
 
+    def records(self) -> tuple[list[str], list[list[Any]]]:
+        """The bins as table rows (for export): one row per device and bin, times in µs."""
+        values, edges = self.bins()
+        header = ["device", "start_us", "end_us", "phase"] + [f"{n}_us" for n in SERIES]
+        phase = self.phases.at(edges[:-1] + np.diff(edges) // 2) if self.phases is not None \
+            else np.full(len(edges) - 1, -1)
+        tr = self.phases.trace if self.phases is not None else None
+        rows = []
+        for dc in self.model.devices:
+            v = values[dc.device]
+            for c in range(len(edges) - 1):
+                name = tr.name_of(int(phase[c])) if tr is not None and phase[c] >= 0 else ""
+                rows.append([dc.device, int(edges[c]) / 1000, int(edges[c + 1]) / 1000, name]
+                            + [int(x) / 1000 for x in v[:, c].tolist()])
+        return header, rows
+
     # ---------------------------------------------------------------- keys
     def action_cursor(self, delta: int) -> None:
         self.col = max(0, min(self.ncols - 1, self.cursor_col() + int(delta)))
@@ -640,5 +656,11 @@ class OverlapScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_export(self) -> None:
+        """The heatmap's bins when it has the focus, else the annotation table."""
+        hm = self.heatmap
+        if hm.has_focus:
+            header, rows = hm.records()
+            self.tapp.export_csv("overlap-bins", header, rows)
+            return
         header, rows = self.query_one(Grid).visible_records()
         self.tapp.export_csv("annotations", header, rows)
