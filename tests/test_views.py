@@ -825,3 +825,20 @@ async def test_heatmap_export_has_the_bins(tmp_path, monkeypatch):
         exposed = sum(float(r["exposed_us"]) for r in mine)
         assert exposed == pytest.approx(d["exposed_comm_us"], abs=0.01)
         assert any(r["phase"] for r in mine)  # decode.json's mb0:/mb1: phases
+
+
+async def test_command_palette_opens_the_views():
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        for query, screen in (("kernel table", KernelScreen), ("overlap view", OverlapScreen)):
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*query)
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, screen), app.screen_stack
+            await pilot.press("escape")
+            await pilot.pause()
+            assert len(app.screen_stack) == 1
