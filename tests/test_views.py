@@ -151,6 +151,7 @@ async def test_kernel_table_sort_filter_instances_and_back():
         first = grid.render_line(1).text
         assert f"{raw_totals[names[0]] / 1000:,.3f}" in first  # total ms of the top kernel
         assert "total ms▼" in grid.render_line(0).text
+        kernel_screen = scr
 
         by = {k["name"]: k for k in kernels}
         # > twice: total -> % -> avg, descending
@@ -215,8 +216,15 @@ async def test_kernel_table_sort_filter_instances_and_back():
         assert tl.selected == rows[3]
         assert int(tr.start[rows[3]]) >= s
 
-        # t: by short name; the filter stays; Esc clears it first, then closes
+        # k again: the same view, as it was left (its filter kept); Esc clears the filter
         await pilot.press("k")
+        await pilot.pause()
+        assert app.screen is kernel_screen and grid.filter_text == "gemm"
+        assert len(grid.order) == len(gemm)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is kernel_screen and grid.filter_text == ""
+        # t: by short name; the filter stays; Esc clears it first, then closes
         scr = app.screen
         assert isinstance(scr, KernelScreen)
         await pilot.press("t")
@@ -623,12 +631,15 @@ async def test_hostile_names_stay_text(tmp_path, monkeypatch):
         assert any("[@click=app.quit]z[/]" in t for t in lines)
         assert all(clean(t) for t in lines)
         assert clean(app.export_screenshot())
-        await pilot.press("e")
+        await pilot.press("e")  # the heatmap has the focus: its bins, with the phases
+        await pilot.press("tab", "e")  # the annotation table
         await pilot.pause()
+        (bins,) = [p for p in files(tmp_path) if "overlap-bins" in p.name]
+        assert clean(bins.read_text(encoding="utf-8"))
         (ann,) = [p for p in files(tmp_path) if "annotations" in p.name]
         assert clean(ann.read_text(encoding="utf-8"))
         assert "[@click=app.quit]z[/]" in ann.read_text(encoding="utf-8")
-        await pilot.press("tab", "enter")  # to the hostile annotation on the timeline
+        await pilot.press("enter")  # to the hostile annotation on the timeline
         await pilot.pause()
         assert len(app.screen_stack) == 1
         tl = app.query_one(Timeline)
@@ -842,3 +853,24 @@ async def test_command_palette_opens_the_views():
             await pilot.press("escape")
             await pilot.pause()
             assert len(app.screen_stack) == 1
+
+
+async def test_views_are_kept_until_the_aggregates_change():
+    from tracetui.app.app import Analyses
+
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("k")
+        await pilot.pause()
+        first = app.screen
+        await pilot.press("escape", "k")
+        await pilot.pause()
+        assert app.screen is first  # kept: opens again as it was left
+        # new aggregates (the load finished, other rules): a new view; the old one goes once
+        # it is closed
+        app._set_analyses(Analyses(app.trace, app.timeline.classes_of))
+        await pilot.press("escape", "k")
+        await pilot.pause()
+        assert isinstance(app.screen, KernelScreen) and app.screen is not first
+        assert first not in app._installed_screens.values()

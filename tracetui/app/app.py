@@ -136,6 +136,8 @@ class TraceApp(App[None]):
         self._detail_slice = Text()
         self._detail_range = Text()
         self._range_first = False
+        self._views: dict[str, tuple[tuple[str, int], Any]] = {}
+        self._stale_views: list[Any] = []
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -410,11 +412,30 @@ class TraceApp(App[None]):
                                 lambda action=b.action: self.run_action(action))
 
     # ---------------------------------------------------------------- drill-down views
+    def _view(self, name: str, make: Any) -> Any:
+        """The view ``name`` of the current aggregates: made once, then kept (installed) so
+        that it opens again at once, with its sort, filter and cursor as they were left."""
+        an = self.analyses
+        key = (name, id(an))
+        if self._views.get(name, (None, None))[0] != key:
+            old = self._views.pop(name, None)
+            if old is not None:
+                self._stale_views.append(old[1])
+            for stale in list(self._stale_views):  # views of earlier aggregates, once closed
+                if stale not in self.screen_stack:
+                    self.uninstall_screen(stale)
+                    self._stale_views.remove(stale)
+            screen = make()
+            self.install_screen(screen, name=f"view-{name}-{id(an)}")
+            self._views[name] = (key, screen)
+        return self._views[name][1]
+
     def action_kernels(self) -> None:
         an = self.get_analyses()
         if an is None:
             return
-        self.push_screen(KernelScreen(an.kernels, an.groups, self.palette))
+        self.push_screen(self._view(
+            "kernels", lambda: KernelScreen(an.kernels, an.groups, self.palette)))
 
     def action_overlap(self) -> None:
         an = self.get_analyses()
@@ -422,8 +443,10 @@ class TraceApp(App[None]):
             return
         tl = self.timeline
         t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
-        self.push_screen(OverlapScreen(an.model, an.annotations, t0, t1, self.palette,
-                                       an.phases))
+        screen = self._view("overlap", lambda: OverlapScreen(
+            an.model, an.annotations, t0, t1, self.palette, an.phases))
+        screen.show_window(t0, t1)
+        self.push_screen(screen)
 
     def action_overlap_row(self) -> None:
         an = self.get_analyses()

@@ -339,6 +339,7 @@ class Heatmap(Widget, can_focus=True):
         self.col = -1  # cursor bin (-1: the middle, once the width is known)
         self.dev = 0  # cursor device (index into model.devices)
         self._bins: tuple[tuple, dict[int, np.ndarray], np.ndarray] | None = None
+        self._lines: dict[tuple, Strip] = {}
 
     @property
     def ncols(self) -> int:
@@ -375,6 +376,17 @@ class Heatmap(Widget, can_focus=True):
         return int(edges[c]), int(edges[c + 1])
 
     def render_line(self, y: int) -> Strip:
+        # Textual composes a new screen several times over: draw each line once per state
+        key = (y, self.t0, self.t1, self.size.width, self.cursor_col(), self.dev,
+               self.has_focus)
+        strip = self._lines.get(key)
+        if strip is None:
+            if len(self._lines) > 4 * self.lines():
+                self._lines.clear()
+            strip = self._lines[key] = self._render_line(y)
+        return strip
+
+    def _render_line(self, y: int) -> Strip:
         width = self.size.width
         p = self.palette
         values, edges = self.bins()
@@ -620,6 +632,18 @@ class OverlapScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(Heatmap).focus()
         self.refresh_panels()
+
+    def show_window(self, t0: int, t1: int) -> None:
+        """Open (again) on [t0, t1): the timeline's view or marked range."""
+        self.t0, self.t1 = t0, t1
+        if self.is_mounted:
+            hm = self.heatmap
+            hm.focus()
+            if (hm.t0, hm.t1) != (t0, t1):
+                hm.t0, hm.t1 = int(t0), int(max(t1, t0 + 1))
+                hm.col = -1
+                hm.refresh()
+            self.refresh_panels()
 
     @property
     def heatmap(self) -> Heatmap:
