@@ -173,7 +173,9 @@ class SparseColumn:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> int:
-        k = int(np.searchsorted(self.rows, i))
+        # the key in the array's own dtype: a Python int would make numpy convert the whole
+        # int32 column to int64 first (milliseconds per lookup at millions of rows)
+        k = int(np.searchsorted(self.rows, self.rows.dtype.type(i)))
         return int(self.values[k]) if k < len(self.rows) and self.rows[k] == i else -1
 
     @property
@@ -206,7 +208,7 @@ class KernelFields:
     bandwidth: np.ndarray
 
     def row_of(self, i: int) -> int:
-        k = int(np.searchsorted(self.slice, i))
+        k = int(np.searchsorted(self.slice, self.slice.dtype.type(i)))
         return k if k < len(self.slice) and self.slice[k] == i else -1
 
 
@@ -341,7 +343,7 @@ class Trace:
     def launches(self, i: int) -> np.ndarray:
         """For a runtime call: rows of the GPU work it launched."""
         src, dst = self._launch_sorted
-        lo, hi = np.searchsorted(src, [i, i + 1])
+        lo, hi = np.searchsorted(src, np.array([i, i + 1], src.dtype))
         return dst[lo:hi]
 
     def flows_from(self, i: int) -> np.ndarray:
