@@ -1137,3 +1137,15 @@ def test_phase_index_is_the_innermost_repeating_annotation(path):
         assert (span[0], span[1], name) in inner, (t, name, span, inner)
     # ProfilerStep / 1F1B occur once: never a phase
     assert not any("ProfilerStep" in tr.name_of(r) for r in got.tolist() if r >= 0)
+
+
+def test_overlap_model_matrix_is_stream_matrix_remembered():
+    tr = load(str(DECODE))
+    classes = classify(tr, DEFAULT_RULES)
+    model = OverlapModel(tr, classes)
+    for k, dc in enumerate(model.devices):
+        for window in ((0, tr.end_ns), (tr.end_ns // 3, tr.end_ns // 2)):
+            lanes, m = model.matrix(k, window)
+            want_lanes, want = stream_matrix(tr, dc.unions, window)
+            assert lanes == want_lanes and (m == want).all()
+            assert model.matrix(k, window)[1] is m  # computed once

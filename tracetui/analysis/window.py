@@ -51,11 +51,24 @@ class OverlapModel:
         self.classes = classes
         self.unions = list(unions) if unions is not None else device_unions(trace, classes)
         self.devices: list[DeviceCovers] = []
+        self._matrices: dict[tuple[int, int, int], tuple[list[int], np.ndarray]] = {}
         for du in self.unions:
             both = iv.intersect(du.comm, du.comp)
             self.devices.append(DeviceCovers(
                 du.device, du, iv.Cover(du.comp), iv.Cover(du.comm), iv.Cover(both),
                 iv.Cover(iv.subtract(du.comm, du.comp))))
+
+    def matrix(self, device_pos: int, window: tuple[int, int]) -> tuple[list[int], np.ndarray]:
+        """:func:`stream_matrix` of device ``device_pos`` in ``window``, remembered (the
+        whole trace's is computed with the other aggregates, before it is asked for)."""
+        key = (device_pos, int(window[0]), int(window[1]))
+        got = self._matrices.get(key)
+        if got is None:
+            if len(self._matrices) > 32:
+                self._matrices.clear()
+            got = stream_matrix(self.trace, self.devices[device_pos].unions, window)
+            self._matrices[key] = got
+        return got
 
     def bins(self, edges: np.ndarray) -> dict[int, np.ndarray]:
         """Per device, an array (4, len(edges) - 1) of busy time (ns) per bin, rows in

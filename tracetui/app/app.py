@@ -689,6 +689,8 @@ class Analyses:
         self.groups = group_by_short_name(self.kernels)
         self.annotations = annotation_table(trace, classes, unions)
         self.phases = PhaseIndex(trace)
+        for k in range(len(self.model.devices)):  # what the overlap view opens on
+            self.model.matrix(k, (0, max(trace.end_ns, 1)))
 
 
 def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,

@@ -22,8 +22,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from ..analysis.window import (SERIES, OverlapModel, PhaseIndex, kernel_instances,
-                               stream_matrix)
+from ..analysis.window import SERIES, OverlapModel, PhaseIndex, kernel_instances
 from ..trace.frame import runs
 from ..textutil import fmt_time, safe_text
 from ..trace.frame import bin_edges
@@ -560,8 +559,9 @@ def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[
     if not model.devices:
         t.append("no GPU work", style="dim")
         return t
-    dc = model.devices[min(device_pos, len(model.devices) - 1)]
-    lanes, m = stream_matrix(trace, dc.unions, window)
+    pos = min(device_pos, len(model.devices) - 1)
+    dc = model.devices[pos]
+    lanes, m = model.matrix(pos, window)
     t.append(f"GPU {dc.device} streams · both busy, ms · +{fmt_time(window[0])} → "
              f"+{fmt_time(window[1])}", style="bold")
     t.append(" · shade: share of the less busy\n", style="dim")
