@@ -41,3 +41,20 @@ def fmt_time(ns: float, decimals: int | None = None) -> str:
             v = ns / scale
             return f"{v:.{decimals}f} {unit}" if decimals is not None else f"{v:.4g} {unit}"
     return f"{ns:.0f} ns"
+
+
+def fmt_tick(ns: float, step: float) -> str:
+    """A ruler label: the time ``ns`` in the unit of its size, with as many decimals as tell
+    ticks ``step`` ns apart from each other (deep in a long trace, ``11.84523 s`` rather than
+    ``11.85 s`` on every tick)."""
+    a = abs(ns)
+    if a == 0:
+        return "0"
+    for scale, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns")):
+        if a >= scale or unit == "ns":
+            break
+    v = a / scale
+    decimals = max(0, 3 - len(str(int(v))))  # three significant digits at least
+    while decimals < 9 and step > 0 and step / scale < 10 ** -decimals * 2:
+        decimals += 1  # and enough to tell neighbouring ticks apart
+    return f"{ns / scale:.{decimals}f} {unit}"

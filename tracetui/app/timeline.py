@@ -24,7 +24,7 @@ from textual.strip import Strip
 
 from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
-from ..textutil import fmt_time, safe_text
+from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
 from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render, runs
 from .heat import half_block, level
@@ -277,7 +277,7 @@ class Timeline(ScrollView, can_focus=True):
         cells = [" "] * pw
         step = max(pw // 5, 12)
         for c in range(0, pw - 8, step):
-            text = fmt_time(self.t0 + span * c / pw)
+            text = fmt_tick(self.t0 + span * c / pw, span * step / pw)
             for i, ch in enumerate("│" + text):
                 if c + i < pw:
                     cells[c + i] = ch

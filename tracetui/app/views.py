@@ -24,7 +24,7 @@ from textual.widgets import Input, Static
 
 from ..analysis.window import SERIES, OverlapModel, PhaseIndex, kernel_instances
 from ..trace.frame import runs
-from ..textutil import fmt_time, safe_text
+from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace.frame import bin_edges
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
 from .keybar import KeyBar
@@ -395,7 +395,8 @@ class Heatmap(Widget, can_focus=True):
             cells = [" "] * self.ncols
             step = max(self.ncols // 4, 14)
             for c in range(0, self.ncols - 10, step):
-                for i, ch in enumerate("│" + fmt_time(int(edges[c]))):
+                tick = fmt_tick(int(edges[c]), (self.t1 - self.t0) * step / self.ncols)
+                for i, ch in enumerate("│" + tick):
                     if c + i < self.ncols:
                         cells[c + i] = ch
             cells[c_cur] = "▼"
