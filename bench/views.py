@@ -31,7 +31,11 @@ from make_big import DEFAULT_SOURCE, temporary_big_trace  # noqa: E402
 # (label, keys): pressed in this order, each timed on its own
 SESSION = [
     ("timeline w", ["w"]), ("timeline d", ["d"]), ("timeline s", ["s"]),
-    ("timeline down", ["down"]),
+    ("timeline down", ["down"]), ("next slice .", ["full_stop"]), ("fit f", ["f"]),
+    ("reset 0", ["0"]),
+    ("search /", ["slash"]), ("search typing g", ["g"]), ("search typing e", ["e"]),
+    ("search typing mm", ["m", "m"]), ("search enter (all names)", ["enter"]),
+    ("next match n", ["n"]),
     ("overlap row O", ["O"]), ("timeline w (overlap row)", ["w"]),
     ("mark range m", ["m"]), ("widen shift+right", ["shift+right"]),
     ("kernels k", ["k"]), ("kernels sort >", ["greater_than_sign"]),
@@ -98,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=1000)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--trace", help="use this trace instead of making one")
     args = ap.parse_args(argv)
+    if args.trace:
+        res = asyncio.run(_session(args.trace))
+        print(json.dumps({"bench": "views", "mb": round(os.path.getsize(args.trace) / 1e6, 1),
+                          **res}))
+        return 0
     with temporary_big_trace(args.mb, DEFAULT_SOURCE, keep=args.keep) as (path, _):
         res = asyncio.run(_session(path))
         res = {"bench": "views", "mb": round(os.path.getsize(path) / 1e6, 1), **res}

@@ -874,3 +874,32 @@ async def test_views_are_kept_until_the_aggregates_change():
         await pilot.pause()
         assert isinstance(app.screen, KernelScreen) and app.screen is not first
         assert first not in app._installed_screens.values()
+
+
+async def test_search_steps_through_every_match_in_time_order():
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tr = app.trace
+        want = sorted((int(tr.start[r]), r) for r in range(len(tr.start))
+                      if "gemm" in tr.name_of(r).lower())
+        want = [r for _, r in want]
+        assert len(want) > 20
+        await pilot.press("0", "slash", *"gemm", "enter")
+        await pilot.pause()
+        tl = app.query_one(Timeline)
+        first = tl.selected
+        assert first in want
+        k = want.index(first)
+        seen = [first]
+        for _ in range(len(want)):
+            app.action_match(1)
+            seen.append(tl.selected)
+        # forward: every match once, in time order, wrapping back to the first
+        assert seen == [want[(k + i) % len(want)] for i in range(len(want) + 1)]
+        back = []
+        for _ in range(3):
+            app.action_match(-1)
+            back.append(tl.selected)
+        assert back == [want[(k - i) % len(want)] for i in range(1, 4)]
+        await pilot.pause()

@@ -181,8 +181,9 @@ def annotation_occurrences(trace: Trace, name: str, source: str) -> np.ndarray:
     nid = trace.strings.find(name)
     if nid < 0:
         return np.zeros(0, np.int64)
-    cats = [i for i in np.unique(trace.cat).tolist() if trace.strings[i] in ANNOTATION_CATS]
-    rows = np.flatnonzero((trace.name == nid) & np.isin(trace.cat, cats))
+    cats = [i for i, s in enumerate(trace.strings.strings) if s in ANNOTATION_CATS]
+    rows = np.flatnonzero(trace.name == nid)  # by name first: the category of a few rows
+    rows = rows[np.isin(trace.cat[rows], cats)]
     gpu_lane = np.array([ln.kind == LANE_GPU_ANNOTATION for ln in trace.lanes] or [False])
     on_gpu = gpu_lane[trace.lane_index(rows)]
     rows = rows[~on_gpu] if source == "cpu" else rows[on_gpu]

@@ -128,7 +128,6 @@ class TraceApp(App[None]):
         self.progress: Progress | None = None
         self.loaded = False
         self.error: str | None = None
-        self.match_index = -1
         self._detail_seen = False
         self.analyses: Analyses | None = None
         self.range: tuple[int, int] | None = None
@@ -336,45 +335,47 @@ class TraceApp(App[None]):
         else:
             q = query.lower()
             ids = tr.strings.ids_matching(lambda s: q in s.lower())
-        rows = np.flatnonzero(np.isin(tr.name, ids)) if len(ids) else np.zeros(0, np.int64)
-        rows = rows[np.argsort(tr.start[rows], kind="stable")]
+        hit = np.zeros(len(tr.strings), bool)  # a lookup table by name id: one gather
+        hit[ids] = True
+        rows = np.flatnonzero(hit[tr.name])  # in row order; stepped through by time
         tl.matches = rows
         if not len(rows):
             self.notify(f"no slice matches {safe_text(query, 60)}", timeout=3, markup=False)
             tl.refresh()
             return 0
-        k = min(int(np.searchsorted(tr.start[rows], tl.t0)), len(rows) - 1)
-        self.match_index = k + self._best_match(rows[k:], query)
-        tl.select(int(rows[self.match_index]), reveal=True)
+        tl.select(self._best_match(rows, ids, query), reveal=True)
         self.notify(f"{len(rows):,} matches · n / N to step", timeout=3, markup=False)
         return len(rows)
 
-    def _best_match(self, rows: np.ndarray, query: str) -> int:
-        """Where to start among time-ordered matches: GPU work whose own name (the last part
-        of its C++ name) is the query, then any GPU work, then the first match. "dispatch"
-        names DeepEP's dispatch kernel, its layout kernel and the CPU annotation around the
-        launch; the dispatch kernel is what one is after."""
+    def _best_match(self, rows: np.ndarray, ids: np.ndarray, query: str) -> int:
+        """Where a search starts, from the view's start on: GPU work whose own name (the
+        last part of its C++ name) is the query, then any GPU work, then the first match
+        (the last one if none is left in the view). "dispatch" names DeepEP's dispatch
+        kernel, its layout kernel and the CPU annotation around the launch; the dispatch
+        kernel is what one is after."""
         tr, tl = self.trace, self.timeline
-        if tr is None or tl.classes_of is None or not len(rows):
-            return 0
-        q = query.strip("/").lower()
-        on_gpu = tl.classes_of[rows] != NOT_GPU
-        names = tr.name[rows]
-        own = [i for i in np.unique(names).tolist()
-               if short_name(tr.strings[i]).rsplit("::", 1)[-1].lower().startswith(q)]
-        named = np.isin(names, own)
-        for pick in (on_gpu & named, on_gpu):
-            hit = np.flatnonzero(pick)
-            if len(hit):
-                return int(hit[0])
-        return 0
+        assert tr is not None
+        t0 = tl.t0
+        if tl.first_match(after=t0) < 0:  # nothing left after the view: the last match
+            return int(rows[np.argmax(tr.start[rows])])
+        if tl.classes_of is not None:
+            q = query.strip("/").lower()
+            own_ids = [i for i in np.asarray(ids).tolist()
+                       if short_name(tr.strings[i]).rsplit("::", 1)[-1].lower().startswith(q)]
+            on_gpu = tl.classes_of[rows] != NOT_GPU
+            own = np.zeros(len(tr.strings), bool)
+            own[own_ids] = True
+            for pick in (on_gpu & own[tr.name[rows]], on_gpu):
+                got = tl.first_match(pick, after=t0)
+                if got >= 0:
+                    return got
+        return tl.first_match(after=t0)
 
     def action_match(self, direction: int) -> None:
         tl = self.timeline
-        if not len(tl.matches):
-            return
-        self.match_index = (self.match_index + int(direction)) % len(tl.matches)
-        tl.select(int(tl.matches[self.match_index]), reveal=True)
+        row = tl.step_match(int(direction))
+        if row >= 0:
+            tl.select(row, reveal=True)
 
     def action_detail(self) -> None:
         self.query_one("#detail").toggle_class("hidden")
@@ -468,9 +469,8 @@ class TraceApp(App[None]):
         if not len(rows):
             return
         tl = self.timeline
-        tl.matches = np.asarray(rows, np.int64)
-        self.match_index = int(index)
         row = int(rows[index])
+        tl.matches = np.asarray(rows, np.int64)
         tl.select(row, reveal=True)
         tr = self.trace
         if tr is not None:  # in view and wide enough to read

@@ -84,6 +84,7 @@ class Timeline(ScrollView, can_focus=True):
         self.selected = -1  # slice row in the trace, or -1
         self._matches: np.ndarray = np.zeros(0, np.int64)  # search hits (slice rows)
         self._matches_sorted: np.ndarray = self._matches
+        self._match_starts: np.ndarray = np.zeros(0, np.int64)
         self._matches_version = 0
         self.moved = False  # the user zoomed, panned or selected
         self.collapsed: set[int] = set()  # lanes shown as their top row only
@@ -103,9 +104,53 @@ class Timeline(ScrollView, can_focus=True):
 
     @matches.setter
     def matches(self, rows: np.ndarray) -> None:
+        """Search hits or instances to step through (any order; kept in row order, and
+        stepped through in time order by :meth:`step_match`)."""
+        rows = np.asarray(rows, np.int64)
+        if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():
+            rows = np.unique(rows)
         self._matches = rows
-        self._matches_sorted = np.unique(rows)  # membership by binary search when drawing
+        self._matches_sorted = rows  # membership by binary search when drawing
+        self._match_starts = self.trace.start[rows] if self.trace is not None and len(rows) \
+            else np.zeros(0, np.int64)
         self._matches_version += 1  # rows drawn before show the old hits
+
+    def first_match(self, mask: np.ndarray | None = None, after: int | None = None) -> int:
+        """The earliest match (by start, then row) among ``mask`` and, with ``after``,
+        starting at or after that time; -1 if none. One vectorised pass, no sort: search
+        hits can be millions."""
+        starts = self._match_starts
+        ok = np.ones(len(starts), bool) if mask is None else mask.copy()
+        if after is not None:
+            ok &= starts >= after
+        idx = np.flatnonzero(ok)
+        if not len(idx):
+            return -1
+        return int(self._matches[idx[np.argmin(starts[idx])]])
+
+    def step_match(self, direction: int) -> int:
+        """The next (or previous) match in time from the selection (or the view's start),
+        wrapping around; -1 without matches."""
+        rows, starts = self._matches, self._match_starts
+        if not len(rows) or self.trace is None:
+            return -1
+        if self.selected >= 0:
+            s0, r0 = int(self.trace.start[self.selected]), self.selected
+        else:
+            s0, r0 = (self.t0, -1) if direction > 0 else (self.t0, len(self.trace.start))
+        if direction > 0:
+            ok = (starts > s0) | ((starts == s0) & (rows > r0))
+            if not ok.any():
+                ok[:] = True  # wrap to the first
+            idx = np.flatnonzero(ok)
+            return int(rows[idx[np.argmin(starts[idx])]])
+        ok = (starts < s0) | ((starts == s0) & (rows < r0))
+        if not ok.any():
+            ok[:] = True  # wrap to the last
+        idx = np.flatnonzero(ok)
+        sub = starts[idx]
+        last = idx[sub == sub.max()]
+        return int(rows[last[-1]])
 
     def is_match(self, slice_rows: np.ndarray) -> np.ndarray:
         """Which of ``slice_rows`` are search hits (or the instances being stepped through):
