@@ -32,6 +32,11 @@ from .timeline import Timeline
 from .views import KernelScreen, OverlapScreen
 
 SNAPSHOT_EVERY_S = 0.3
+# A snapshot re-sorts everything loaded so far into a copy: past a few million events the
+# view keeps the last one (the trace's beginning) until the load ends, or a 4 GB trace would
+# load 1.7x slower and peak at 3x the memory (measured: 148 s and 3.4 GB against 89 s and
+# 1.1 GB headless).
+SNAPSHOT_MAX_EVENTS = 2_000_000
 
 
 class HelpScreen(ModalScreen[None]):
@@ -170,7 +175,8 @@ class TraceApp(App[None]):
         def progress(p: Progress) -> None:
             self.call_from_thread(self._on_progress, p)
             now = time.perf_counter()
-            if not p.done and now >= next_at[0] and self.loader is not None:
+            if not p.done and now >= next_at[0] and self.loader is not None \
+                    and self.loader.builder.events <= SNAPSHOT_MAX_EVENTS:
                 snap = self.loader.snapshot()
                 classes = classify(snap, self.rules)
                 self.call_from_thread(self._show, snap, classes)
@@ -258,6 +264,9 @@ class TraceApp(App[None]):
             p = self.progress
             bar = "█" * int(p.fraction * 10) + "░" * (10 - int(p.fraction * 10))
             t.append(f"   loading {bar} {p.fraction:4.0%}  {p.mb_per_s:,.0f} MB/s", style="yellow")
+            if tr is not None and self.loader is not None \
+                    and self.loader.builder.events > tr.events:
+                t.append(f"  (showing the first {tr.events / 1e6:,.1f} M events)", style="dim")
         elif tr is not None and tr.truncated:
             t.append("   truncated file: see warnings", style="yellow")
         self.query_one("#status", Static).update(t)
