@@ -170,7 +170,9 @@ def kernel_instances(trace: Trace, classes: np.ndarray, name_ids: Sequence[int])
     """Rows of the GPU work named by any of ``name_ids``, in time order."""
     if not len(name_ids):
         return np.zeros(0, np.int64)
-    rows = np.flatnonzero(np.isin(trace.name, np.asarray(name_ids, np.int64)))
+    hit = np.zeros(len(trace.strings), bool)  # a lookup table by name id: one gather
+    hit[np.asarray(name_ids, np.int64)] = True
+    rows = np.flatnonzero(hit[trace.name])
     rows = rows[classes[rows] != NOT_GPU]
     return rows[np.argsort(trace.start[rows], kind="stable")]
 
