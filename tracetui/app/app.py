@@ -265,7 +265,7 @@ class TraceApp(App[None]):
             bar = "█" * int(p.fraction * 10) + "░" * (10 - int(p.fraction * 10))
             t.append(f"   loading {bar} {p.fraction:4.0%}  {p.mb_per_s:,.0f} MB/s", style="yellow")
             if tr is not None and self.loader is not None \
-                    and self.loader.builder.events > tr.events:
+                    and self.loader.builder.events > SNAPSHOT_MAX_EVENTS:
                 t.append(f"  (showing the first {tr.events / 1e6:,.1f} M events)", style="dim")
         elif tr is not None and tr.truncated:
             t.append("   truncated file: see warnings", style="yellow")
@@ -700,6 +700,7 @@ class Analyses:
         self.phases = PhaseIndex(trace)
         for k in range(len(self.model.devices)):  # what the overlap view opens on
             self.model.matrix(k, (0, max(trace.end_ns, 1)))
+        _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs
 
 
 def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
