@@ -108,8 +108,8 @@ class Grid(ScrollView, can_focus=True):
         Binding("enter", "choose", "open"),
     ]
 
-    class Chosen(Message):
-        """Enter on a row: ``index`` is the row's index in the model."""
+    class RowMessage(Message):
+        """About one row: ``index`` is the row's index in the model."""
 
         def __init__(self, grid: "Grid", index: int) -> None:
             super().__init__()
@@ -120,15 +120,11 @@ class Grid(ScrollView, can_focus=True):
         def control(self) -> "Grid":
             return self.grid
 
-    class Moved(Message):
-        def __init__(self, grid: "Grid", index: int) -> None:
-            super().__init__()
-            self.grid = grid
-            self.index = index
+    class Chosen(RowMessage):
+        """Enter on a row."""
 
-        @property
-        def control(self) -> "Grid":
-            return self.grid
+    class Moved(RowMessage):
+        """The cursor moved to a row."""
 
     DEFAULT_CSS = """
     Grid { scrollbar-size-vertical: 1; overflow-x: hidden; }
