@@ -96,6 +96,7 @@ class TableScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.grid: Grid | None = None
+        self._filtering = False  # the filter was started: keys go to it, focused or not yet
 
     @property
     def tapp(self) -> "TraceApp":
@@ -130,7 +131,7 @@ class TableScreen(Screen[None]):
 
     def action_filter(self, start: str = "") -> None:
         box = self.query_one("#filter", Input)
-        self._filtering = True  # keys typed before the box has focus still go to it
+        self._filtering = True
         box.add_class("visible")
         if start:
             box.value = (self.grid.filter_text if self.grid else "") + start
@@ -152,7 +153,7 @@ class TableScreen(Screen[None]):
 
     def on_key(self, event: Any) -> None:
         box = self.query_one("#filter", Input)
-        if getattr(self, "_filtering", False) and not box.has_focus and event.is_printable \
+        if self._filtering and not box.has_focus and event.is_printable \
                 and event.character:
             box.value += event.character
             box.cursor_position = len(box.value)
