@@ -39,6 +39,8 @@ from tracetui.analysis.rules import (
 )
 from tracetui.trace import TraceError, load
 
+from reference import ref_intersect, ref_total, ref_union  # tests/reference.py
+
 ROOT = Path(__file__).resolve().parents[1]
 DECODE = ROOT / "sample_traces" / "decode.json"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"
@@ -72,36 +74,6 @@ def to_ns(v) -> int:
     x = Decimal(v) * 1000
     assert x == x.to_integral_value(), f"{v} µs is not a whole number of ns"
     return int(x)
-
-
-def ref_union(pairs) -> list[tuple[int, int]]:
-    """Sorted, disjoint union of [s, e) pairs (sort + sweep); empty pairs dropped."""
-    out: list[list[int]] = []
-    for s, e in sorted(p for p in pairs if p[1] > p[0]):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def ref_intersect(a, b) -> list[tuple[int, int]]:
-    """Intersection of two disjoint sorted interval lists (two-pointer sweep)."""
-    i = j = 0
-    out = []
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def ref_total(ivs) -> int:
-    return sum(e - s for s, e in ivs)
 
 
 def us(ns: int) -> float:

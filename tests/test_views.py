@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from rich.color import Color
 
+from reference import ref_union
 from tracetui.analysis.report import analyze
 from tracetui.app.app import TraceApp
 from tracetui.app.grid import Grid
@@ -67,20 +68,8 @@ def gpu_slices(path: str, name: str | None = None) -> list[dict[str, Any]]:
             and (name is None or e.get("name") == name)]
 
 
-def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[list[float]] = []
-    for s, e in sorted(intervals):
-        if e <= s:
-            continue
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(a, b) for a, b in out]
-
-
 def total(intervals: list[tuple[float, float]]) -> float:
-    return sum(e - s for s, e in union(intervals))
+    return sum(e - s for s, e in ref_union(intervals))
 
 
 def clip(intervals: list[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:

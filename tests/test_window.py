@@ -42,6 +42,8 @@ from tracetui.analysis.window import (
 from tracetui.export import csv_cell, csv_text, export_name, write_new
 from tracetui.trace import LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, load
 
+from reference import ref_intersect, ref_union  # tests/reference.py
+
 ROOT = Path(__file__).resolve().parents[1]
 DECODE = ROOT / "sample_traces" / "decode.json"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"
@@ -85,30 +87,6 @@ def read_events(path: Path) -> list[dict]:
     with open(path, "rb") as f:
         data = json.load(f, parse_float=Decimal)
     return data["traceEvents"] if isinstance(data, dict) else data
-
-
-def ref_union(pairs) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for s, e in sorted(p for p in pairs if p[1] > p[0]):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def ref_intersect(a, b) -> list[tuple[int, int]]:
-    i = j = 0
-    out = []
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
 
 
 def ref_subtract(a, b) -> list[tuple[int, int]]:
