@@ -183,7 +183,7 @@ def annotation_occurrences(trace: Trace, name: str, source: str) -> np.ndarray:
     nid = trace.strings.find(name)
     if nid < 0:
         return np.zeros(0, np.int64)
-    cats = [i for i, s in enumerate(trace.strings.strings) if s in ANNOTATION_CATS]
+    cats = [i for i in (trace.strings.find(c) for c in ANNOTATION_CATS) if i >= 0]
     rows = np.flatnonzero(trace.name == nid)  # by name first: the category of a few rows
     rows = rows[np.isin(trace.cat[rows], cats)]
     gpu_lane = np.array([ln.kind == LANE_GPU_ANNOTATION for ln in trace.lanes] or [False])
@@ -200,8 +200,8 @@ class PhaseIndex:
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
-        cats = [i for i in np.unique(trace.cat).tolist() if trace.strings[i] == "user_annotation"]
-        rows = np.flatnonzero(np.isin(trace.cat, cats)) if cats else np.zeros(0, np.int64)
+        cat = trace.strings.find("user_annotation")  # no sort of every category to find it
+        rows = np.flatnonzero(trace.cat == cat) if cat >= 0 else np.zeros(0, np.int64)
         if len(rows):
             gpu_lane = np.array([ln.kind != LANE_CPU for ln in trace.lanes] or [False])
             rows = rows[~gpu_lane[trace.lane_index(rows)]]

@@ -108,8 +108,8 @@ class Grid(ScrollView, can_focus=True):
         Binding("enter", "choose", "open"),
     ]
 
-    class RowMessage(Message):
-        """About one row: ``index`` is the row's index in the model."""
+    class Chosen(Message):
+        """Enter on a row: ``index`` is the row's index in the model."""
 
         def __init__(self, grid: "Grid", index: int) -> None:
             super().__init__()
@@ -119,12 +119,6 @@ class Grid(ScrollView, can_focus=True):
         @property
         def control(self) -> "Grid":
             return self.grid
-
-    class Chosen(RowMessage):
-        """Enter on a row."""
-
-    class Moved(RowMessage):
-        """The cursor moved to a row."""
 
     DEFAULT_CSS = """
     Grid { scrollbar-size-vertical: 1; overflow-x: hidden; }
@@ -205,7 +199,6 @@ class Grid(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor, animate=False)
         elif self.cursor >= top + rows:
             self.scroll_to(y=self.cursor - rows + 1, animate=False)
-        self.post_message(self.Moved(self, self.current))
         self.refresh()
 
     def action_sort_column(self, step: int) -> None:
