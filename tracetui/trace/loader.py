@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import operator
+import os
 import re
 import sys
 import threading
@@ -50,6 +51,9 @@ _MAX_US = (2**63 - 1) // 1000 - 1
 _EXACT_FLOAT_US = float(2**43)
 
 BATCH = 20_000
+_FLOW_ID_LIMIT = 2**40  # flow ids below this (and category ids below the next) are packed
+_FLOW_CAT_LIMIT = 2**21
+_FLOW_DICT_BASE = 2**62  # keys numbered through a dict start here
 _FLOW_FLAGS = {"s": 2, "t": 3, "f": 1}  # 1: a flow comes in, 2: a flow goes out
 _INSTANT_PHASES = frozenset({"i", "I", "R"})
 _GROUPED = frozenset({"X", *_FLOW_FLAGS, *_INSTANT_PHASES})
@@ -57,6 +61,21 @@ _CODE_PH: list[Any] = [None, *sorted(_GROUPED)]  # code 0: handled one by one, i
 _PH_CODE = {ph: i for i, ph in enumerate(_CODE_PH) if ph is not None}
 
 HEAD_BYTES = 1 << 20  # top-level keys before "traceEvents" (deviceProperties, ...) live here
+#: Below this many bytes of events, starting a second process costs more than it saves.
+PARALLEL_MIN = 48 << 20
+MAX_WORKERS = 4
+
+
+def default_workers() -> int:
+    """Processes for one load: the cores this process may use (``TRACETUI_WORKERS`` overrides)."""
+    env = os.environ.get("TRACETUI_WORKERS", "").strip()
+    if env.isdigit():
+        return max(1, int(env))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 class _NeedExact(Exception):
@@ -245,6 +264,15 @@ class _Columns:
         for k, a in self.arrays.items():
             a[self.count : need] = cols[k]
         self.count = need
+
+    def reserve(self, total: int) -> None:
+        """Room for exactly ``total`` rows (a merge knows its size: no doubling)."""
+        first = next(iter(self.dtypes))
+        if total > len(self.arrays[first]):
+            for k, a in self.arrays.items():
+                grown = np.empty(total, a.dtype)
+                grown[: self.count] = a[: self.count]
+                self.arrays[k] = grown
 
     def clear(self) -> None:
         self.count = 0
@@ -607,28 +635,36 @@ class TraceBuilder:
 
     def _flow_key_ids(self, cats: np.ndarray, ids: list[Any]) -> np.ndarray:
         """One int64 key per (category, flow id). Small non-negative int ids (the usual case)
-        are packed arithmetically; anything else is numbered through a dict (keys >= 2**62)."""
+        are packed arithmetically; anything else is numbered through a dict (keys >= 2**62).
+
+        Which way a key goes depends on that flow alone (never on the rest of its batch), so
+        that ranges of a file parsed apart can be merged: see :func:`flow_key`."""
         try:
             a = np.array(ids)
         except (ValueError, TypeError, OverflowError):
             a = None
         if a is not None and a.dtype.kind in "iu" and a.ndim == 1 and len(a) \
-                and int(a.min()) >= 0 and int(a.max()) < 2**40 and int(cats.max()) < 2**21:
+                and int(a.min()) >= 0 and int(a.max()) < _FLOW_ID_LIMIT \
+                and int(cats.max()) < _FLOW_CAT_LIMIT and bool not in set(map(type, ids)):
             return cats.astype(np.int64) << 40 | a.astype(np.int64)
+        key_of = self.flow_key
+        return np.array([key_of(c, i) for c, i in zip(cats.tolist(), ids)], dtype=np.int64)
+
+    def flow_key(self, cat: int, fid: Any) -> int:
+        """The key of one (category id, flow id)."""
+        if type(fid) is int and 0 <= fid < _FLOW_ID_LIMIT and cat < _FLOW_CAT_LIMIT:
+            return cat << 40 | fid
         fk = self._flow_keys
-        out = []
-        for c, i in zip(cats.tolist(), ids):
-            key = (c, _hashable(i))
-            k = fk.get(key)
-            if k is None:
-                k = fk[key] = 2**62 + len(fk)
-            out.append(k)
-        return np.array(out, dtype=np.int64)
+        key = (cat, _hashable(fid))
+        k = fk.get(key)
+        if k is None:
+            k = fk[key] = _FLOW_DICT_BASE + len(fk)
+        return k
 
     def _flow(self, key: Any, ts: int, lane: int, flags: int, enclosing: bool, cat: int) -> None:
         k = self._flow_keys.get(key)
         if k is None:
-            k = self._flow_keys[key] = 2**62 + len(self._flow_keys)
+            k = self._flow_keys[key] = _FLOW_DICT_BASE + len(self._flow_keys)
         self._pending_flows.append((k, ts, lane, flags, 1 if enclosing else 0, cat))
 
     def _add_other(self, e: dict, row: int) -> None:
@@ -910,8 +946,17 @@ class Loader:
     """
 
     def __init__(self, path: str, progress: Callable[[Progress], None] | None = None,
-                 progress_interval: float = 0.2, piece_bytes: int = PIECE) -> None:
+                 progress_interval: float = 0.2, piece_bytes: int = PIECE,
+                 workers: int | None = None, parallel_min: int = PARALLEL_MIN) -> None:
         self.source = Source.open(path)
+        #: processes that parse ranges of the events array side by side (1: one stream)
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self.parallel_min = parallel_min  # bytes of events below which one stream is faster
+        self.items_before = 0  # events before this loader's range (a worker's range: > 0)
+        self.other_bytes = 0  # bytes parsed by workers (progress)
+        self.other_events = 0
+        self.plan: Any = None  # the workers of a parallel load (tracetui.trace.parallel.Plan)
+        self.ranges = 1  # ranges of the events array parsed in separate processes and merged
         self.progress = progress
         self.progress_interval = progress_interval
         self.piece_bytes = piece_bytes
@@ -996,6 +1041,8 @@ class Loader:
         self.pieces = PieceTable(self.source, exact=exact)
         self.warnings = []
         self.truncated = False
+        self.other_bytes = self.other_events = 0
+        self.ranges = 1
 
     def _parse(self, where: dict[str, Any], exact: bool) -> None:
         self.builder.header = {k: v for k, v in where["header"].items() if not k.startswith("__")}
@@ -1027,8 +1074,10 @@ class Loader:
         except OSError as err:
             raise TraceError(f"{self.source.path}: read error ({err.strerror or err})") from None
         finally:
-            self.bytes_done = raw.pos
-            raw.close()
+            self.bytes_done = self._raw.pos + self.other_bytes
+            self._raw.close()
+            if self._raw is not raw:
+                raw.close()
 
     def _read_block(self, stream: Any, n: int) -> bytes:
         parts, got = [], 0
@@ -1041,22 +1090,55 @@ class Loader:
         return b"".join(parts)
 
     def _parse_pieces(self, stream: Any, offset: int, exact: bool) -> None:
-        b = self.builder
         head = self._read_block(stream, offset)  # up to and including the "["
         if len(head) < offset:
             raise TraceError(f"{self.source.path}: the file ended before its events")
+        from . import parallel
+
+        plan = parallel.Plan.start(self, offset, exact) if self.workers > 1 else None
+        if plan is None:
+            self._piece_loop(stream, offset, 0, exact)
+            return
+        try:
+            if self._piece_loop(stream, offset, 0, exact, end=plan.first_end):
+                plan.merge_into(self, exact)
+        finally:
+            plan.close()
+            self.plan = None
+
+    def _piece_loop(self, stream: Any, base: int, row: int, exact: bool,
+                    end: int | None = None) -> bool:
+        """Parse pieces from ``base`` (a proven event boundary; ``row`` is its event's index).
+
+        With ``end`` (a candidate boundary), stop there: True if the text up to ``end`` parsed
+        as whole events, which proves ``end`` a boundary too. If it does not parse, carry on
+        as one stream to the end of the file (as without ``end``) and return False.
+        """
+        b = self.builder
         buf = b""
-        base = offset  # position of buf[0] in the JSON text
-        row = 0  # index in traceEvents of the first event in buf
         failed = 0  # reads in a row whose candidate cuts all failed to parse
         while True:
             if self._cancel.is_set():
                 self._cancelled()
-                return
-            data = self._read_block(stream, self.piece_bytes)
+                return False
+            want = self.piece_bytes
+            if end is not None:
+                want = min(want, end - base - len(buf))
+            data = self._read_block(stream, want) if want > 0 else b""
+            if not data and end is not None and base + len(buf) >= end:
+                try:
+                    events = decode_piece(memoryview(buf), exact) if buf else []
+                except ValueError:  # not a boundary after all: go on as one stream
+                    end = None
+                    continue
+                if events:
+                    self.pieces.add(row, KIND_ARRAY, base, len(buf))
+                    b.add_batch(events, row)
+                    self._tick()
+                return True
             if not data:
                 self._parse_tail(buf, base, row, stream, exact)
-                return
+                return False
             buf = buf + data if buf else data
             # Cut at the last proven event boundary in buf.
             below, events, cut = len(buf), None, -1
@@ -1078,7 +1160,7 @@ class Loader:
                 # candidate (a huge event) is worth reading on for, up to MAX_PIECE.
                 if failed >= _FAILED_READS or len(buf) > MAX_PIECE:
                     self._fallback(buf, base, row, stream, exact)
-                    return
+                    return False
                 continue  # read more and try again
             failed = 0
             self.pieces.add(row, KIND_ARRAY, base, cut)
@@ -1157,7 +1239,7 @@ class Loader:
             "premature EOF" in msg or tail.rstrip()[-1:] not in (b"]", b"}"))
         if isinstance(stream, GzipStream) and stream.truncated:
             at_end = True
-        if b.items == 0 and not at_end:
+        if b.items + self.items_before == 0 and not at_end:
             raise TraceError(f"{self.source.path}: not valid JSON ({msg})")
         self.truncated = True
         if at_end:
@@ -1187,7 +1269,9 @@ class Loader:
                              f"{self.source.size:,}")
 
     def _tick(self) -> None:
-        self.bytes_done = self._raw.pos
+        if self.plan is not None:
+            self.plan.poll(self)
+        self.bytes_done = self._raw.pos + self.other_bytes
         now = time.perf_counter()
         if now - self._last_report >= self.progress_interval:
             self._last_report = now
@@ -1196,7 +1280,8 @@ class Loader:
     def _report(self, done: bool = False) -> None:
         if self.progress is None:
             return
-        self.progress(Progress(self.bytes_done, self.source.size, self.builder.events,
+        self.progress(Progress(self.bytes_done, self.source.size,
+                               self.builder.events + self.other_events,
                                time.perf_counter() - self.started, done))
 
 

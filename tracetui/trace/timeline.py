@@ -438,7 +438,8 @@ def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
     n = len(start)
     if n <= _SEGMENT:
         return _depth_segment(start, dur)
-    reach = np.maximum.accumulate(start + dur)
+    reach = start + dur
+    np.maximum.accumulate(reach, out=reach)
     free = np.flatnonzero(start[1:] >= reach[:-1]) + 1  # nothing open before these rows
     del reach
     pick = np.searchsorted(free, np.arange(_SEGMENT, n, _SEGMENT))
@@ -623,15 +624,24 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
         s, d = start[idx], dur[idx]
         if len(s) > 1 and not ((s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (d[1:] <= d[:-1]))).all():
             o = np.lexsort((-d, s))  # not yet in (start, longest first) order
-            idx, s, d = idx[o], s[o], d[o]
+            idx = idx[o]  # one at a time: the temporaries of a long lane add up
+            s = s[o]
+            d = d[o]
+            del o
         dep = compute_depth(s, d)
+        del s, d
         o = np.argsort(dep, kind="stable")  # group by depth, keeping start order
         by_lane[lo:hi] = idx[o]
         if dep.dtype != depth.dtype:
             depth = depth.astype(dep.dtype)
         depth[lo:hi] = dep[o]
-        del idx, s, d, o, dep
-    start, dur, name, cat, row = (a[by_lane] for a in (start, dur, name, cat, row))
+        del idx, o, dep
+    # one column at a time: each old column is freed as soon as its sorted copy exists
+    start = start[by_lane]
+    dur = dur[by_lane]
+    name = name[by_lane]
+    cat = cat[by_lane]
+    row = row[by_lane]
     del by_lane
     lanes: list[Lane] = []
     for new, info in enumerate(infos):
