@@ -212,3 +212,35 @@ async def test_deepseek_search_dispatch_lands_on_the_deepep_kernel():
         name = app.trace.name_of(tl.selected)
         assert "dpsk::ep::internode::dispatch<" in name, name
         assert "communication" in app.describe(tl.selected).plain
+
+
+async def test_detail_pane_draws_the_selection_and_scrolls():
+    """The pane wraps the account to its width, repaints without relaying out the screen
+    (the timeline keeps its size), and scrolls from the keyboard when it is focused."""
+    from tracetui.app.detail import DetailPane
+
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        tl = app.query_one(Timeline)
+        pane = app.query_one(DetailPane)
+        assert pane.has_class("hidden")
+        await pilot.press("full_stop")
+        await pilot.pause()
+        assert not pane.has_class("hidden") and pane.has_class("bottom")
+        name = app.trace.name_of(tl.selected)
+        lines = [pane.render_line(y).text for y in range(pane.size.height)]
+        assert all(len(ln) == pane.content_size.width for ln in lines)
+        flat = "".join(lines).replace(" ", "")
+        assert flat.startswith(name.replace(" ", "")[:20])
+        size = tl.size
+        await pilot.press("full_stop")
+        await pilot.pause()
+        assert tl.size == size and app.trace.name_of(tl.selected)[:10] in \
+            "".join(pane.render_line(y).text for y in range(3))
+        first = pane.render_line(0).text
+        pane.focus()
+        await pilot.press("down", "down")
+        assert pane.offset_y == 2 and pane.render_line(0).text != first
+        await pilot.press("up", "up", "up")
+        assert pane.offset_y == 0 and pane.render_line(0).text == first

@@ -27,6 +27,7 @@ from ..analysis.overlap import device_unions
 from ..analysis.window import OverlapModel, PhaseIndex, annotation_occurrences, range_stats
 from ..export import csv_text, export_name, write_new
 from ..textutil import fmt_time
+from .detail import DetailPane
 from .keybar import KeyBar
 from .timeline import Timeline
 from .views import KernelScreen, OverlapScreen
@@ -147,9 +148,8 @@ class TraceApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="status")
         with Horizontal(id="main"):
-            yield Timeline(self.palette, id="timeline")
-            with VerticalScroll(id="detail", classes="hidden"):
-                yield Static(id="detail-text")
+            yield Timeline(self.palette, on_select=self.show_selection, id="timeline")
+            yield DetailPane(id="detail", classes="hidden")
         yield Input(placeholder="find: substring or /regex/ over all names", id="search")
         yield KeyBar()
 
@@ -217,6 +217,21 @@ class TraceApp(App[None]):
             tl = self.timeline
             if tl.show_overlap:
                 tl.set_overlap(analyses.model)
+            self.call_after_refresh(self._prepare_views)
+
+    def _prepare_views(self) -> None:
+        """Build the drill-down views ahead of time, off screen: composing and mounting a
+        screen costs more than drawing it, and it is done once here instead of on the key."""
+        an = self.analyses
+        if an is None or an.trace is not self.trace:
+            return
+        views = (self._kernel_view(an), self._overlap_view(an))
+        for screen in views:
+            if not screen.is_running and screen not in self.screen_stack:
+                try:
+                    self._get_screen(screen)  # registers and starts it, without showing it
+                except Exception:  # noqa: BLE001 - Textual internals: then it starts on the key
+                    return
 
     def get_analyses(self) -> "Analyses | None":
         """The aggregates of the trace shown (computed here if the load has not yet)."""
@@ -431,21 +446,29 @@ class TraceApp(App[None]):
             old = self._views.pop(name, None)
             if old is not None:
                 self._stale_views.append(old[1])
-            for stale in list(self._stale_views):  # views of earlier aggregates, once closed
-                if stale not in self.screen_stack:
-                    self.uninstall_screen(stale)
-                    self._stale_views.remove(stale)
             screen = make()
             self.install_screen(screen, name=f"view-{name}-{id(an)}")
             self._views[name] = (key, screen)
+        for stale in list(self._stale_views):  # views of earlier aggregates, once closed
+            if stale not in self.screen_stack:
+                self.uninstall_screen(stale)
+                self._stale_views.remove(stale)
         return self._views[name][1]
 
     def action_kernels(self) -> None:
         an = self.get_analyses()
         if an is None:
             return
-        self.push_screen(self._view(
-            "kernels", lambda: KernelScreen(an.kernels, an.groups, self.palette)))
+        self.push_screen(self._kernel_view(an))
+
+    def _kernel_view(self, an: "Analyses") -> Any:
+        return self._view("kernels", lambda: KernelScreen(an.kernels, an.groups, self.palette))
+
+    def _overlap_view(self, an: "Analyses") -> Any:
+        tl = self.timeline
+        t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
+        return self._view("overlap", lambda: OverlapScreen(
+            an.model, an.annotations, t0, t1, self.palette, an.phases))
 
     def action_overlap(self) -> None:
         an = self.get_analyses()
@@ -453,8 +476,7 @@ class TraceApp(App[None]):
             return
         tl = self.timeline
         t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
-        screen = self._view("overlap", lambda: OverlapScreen(
-            an.model, an.annotations, t0, t1, self.palette, an.phases))
+        screen = self._overlap_view(an)
         screen.show_window(t0, t1)
         self.push_screen(screen)
 
@@ -624,11 +646,14 @@ class TraceApp(App[None]):
 
     # ---------------------------------------------------------------- detail
     def on_timeline_selected(self, message: Timeline.Selected) -> None:
-        self._detail_slice = self.describe(message.row)
+        self.show_selection(message.row)
+
+    def show_selection(self, row: int) -> None:
+        self._detail_slice = self.describe(row)
         tr = self.trace
         # the range first when it is this slice's span (an annotation chosen in a view)
         self._range_first = tr is not None and self.range is not None and self.range == (
-            int(tr.start[message.row]), int(tr.start[message.row] + tr.dur[message.row]))
+            int(tr.start[row]), int(tr.start[row] + tr.dur[row]))
         self._update_detail()
 
     def _update_detail(self) -> None:
@@ -641,7 +666,7 @@ class TraceApp(App[None]):
                 if t.plain:
                     t.append("\n")
                 t.append_text(part)
-        self.query_one("#detail-text", Static).update(t)
+        self.query_one("#detail", DetailPane).set_text(t)
         if not self._detail_seen and t.plain:  # the pane opens with the first selection
             self._detail_seen = True
             self.query_one("#detail").remove_class("hidden")

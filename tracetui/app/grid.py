@@ -169,7 +169,7 @@ class Grid(ScrollView, can_focus=True):
             self.cursor = int(hit[0]) if len(hit) else 0
         else:
             self.cursor = 0
-        self.virtual_size = Size(self.text_width, len(order) + 1)
+        self.virtual_size = Size(0, len(order) + 1)
         self.scroll_to(y=max(0, self.cursor - max(self.size.height - 2, 1) // 2), animate=False)
         self.refresh()
 
@@ -296,16 +296,15 @@ class Grid(ScrollView, can_focus=True):
         return strip
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.text_width, len(self.order) + 1)
-        self._cache.clear()
+        size = Size(0, len(self.order) + 1)
+        if size != self.virtual_size:  # a refresh (a whole repaint) only if it changed
+            self.virtual_size = size
 
-    def on_focus(self) -> None:
-        self._cache.clear()
-        self.refresh()
+    def on_focus(self) -> None:  # the cursor row's look (its cache key holds the focus)
+        self.refresh_line(self.cursor + 1)
 
     def on_blur(self) -> None:
-        self._cache.clear()
-        self.refresh()
+        self.refresh_line(self.cursor + 1)
 
     def on_click(self, event: Any) -> None:
         if event.y < 1:

@@ -10,7 +10,7 @@ after control characters are made visible.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from rich.segment import Segment
@@ -75,8 +75,12 @@ class Timeline(ScrollView, can_focus=True):
     t0: reactive[int] = reactive(0, layout=False)
     t1: reactive[int] = reactive(1, layout=False)
 
-    def __init__(self, palette: Palette | None = None, **kw) -> None:
+    def __init__(self, palette: Palette | None = None,
+                 on_select: Callable[[int], None] | None = None, **kw) -> None:
         super().__init__(**kw)
+        #: called at once on a selection (its screen updates land in the same frame as the
+        #: timeline's); without it, a Selected message is posted
+        self.on_select = on_select
         self.trace: Trace | None = None
         self.classes_of: np.ndarray | None = None
         self.rows: list[Row] = []
@@ -172,7 +176,7 @@ class Timeline(ScrollView, can_focus=True):
         if not keep_view or old is None or not self.moved:
             # until the user moves, the view follows the trace as it grows
             self.t0, self.t1 = 0, max(trace.end_ns, 1)
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._sync_virtual()
         self._frame_key = None
         self.refresh()
 
@@ -193,7 +197,7 @@ class Timeline(ScrollView, can_focus=True):
         self.rows = self._default_rows()
         self.cursor = next((i for i, rw in enumerate(self.rows) if rw.lane == lane),
                            min(self.cursor, max(len(self.rows) - 1, 0)))
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._sync_virtual()
         self._frame_key = None
         self._strips.clear()
         self.refresh()
@@ -272,7 +276,7 @@ class Timeline(ScrollView, can_focus=True):
         self.collapsed ^= {lane}
         self.rows = self._default_rows()
         self.cursor = next(i for i, rw in enumerate(self.rows) if rw.lane == lane)
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._sync_virtual()
         self._frame_key = None
         self.refresh()
 
@@ -475,7 +479,10 @@ class Timeline(ScrollView, can_focus=True):
             s, e = int(tr.start[row]), int(tr.start[row] + tr.dur[row])
             if e < self.t0 or s > self.t1 or (e - s) > (self.t1 - self.t0):
                 self.fit(s, e)
-        self.post_message(self.Selected(self.selected))
+        if self.on_select is not None:
+            self.on_select(self.selected)
+        else:
+            self.post_message(self.Selected(self.selected))
         self.refresh()
 
     def fit(self, s: int, e: int) -> None:
@@ -483,8 +490,15 @@ class Timeline(ScrollView, can_focus=True):
         self.set_window(s - pad, e + pad)
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self._sync_virtual()
         self._frame_key = None
+
+    def _sync_virtual(self) -> None:
+        """Rows to scroll through; no width of its own (a width that trails a resize would
+        show a horizontal scrollbar for a frame and cost two more repaints)."""
+        size = Size(0, len(self.rows) + 1)
+        if size != self.virtual_size:
+            self.virtual_size = size
 
     def on_click(self, event) -> None:  # mouse: click selects; never required
         tr = self.trace

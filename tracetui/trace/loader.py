@@ -63,6 +63,7 @@ _PH_CODE = {ph: i for i, ph in enumerate(_CODE_PH) if ph is not None}
 HEAD_BYTES = 1 << 20  # top-level keys before "traceEvents" (deviceProperties, ...) live here
 #: Below this many bytes of events, starting a second process costs more than it saves.
 PARALLEL_MIN = 48 << 20
+_PRESIZE_AFTER = 16 << 20  # bytes parsed before a range's columns are sized to the whole range
 MAX_WORKERS = 4
 
 
@@ -256,7 +257,7 @@ class _Columns:
         need = self.count + n
         cap = len(self.arrays[first])
         if need > cap:
-            cap = max(need, cap * 2, 1024)
+            cap = max(need, cap + cap // 2, 1024)  # x1.5: a third less slack than doubling
             for k, a in self.arrays.items():
                 grown = np.empty(cap, a.dtype)
                 grown[: self.count] = a[: self.count]
@@ -273,6 +274,11 @@ class _Columns:
                 grown = np.empty(total, a.dtype)
                 grown[: self.count] = a[: self.count]
                 self.arrays[k] = grown
+
+    def presize(self, factor: float) -> None:
+        """Room for ``factor`` times the rows so far (an estimate of the final count)."""
+        if self.count:
+            self.reserve(int(self.count * factor) + 1024)
 
     def clear(self) -> None:
         self.count = 0
@@ -346,6 +352,13 @@ class TraceBuilder:
         self.skipped: dict[str, int] = {}  # reason -> count
         self.notes: dict[str, int] = {}  # kept, but worth a warning
         self.items = 0  # items seen in the events array
+
+    def presize(self, factor: float) -> None:
+        """Grow every column set to ``factor`` times its rows (see :meth:`_Columns.presize`)."""
+        with self.lock:
+            for c in (self.slices, self.instants, self.ended_b, self.counter_samples, self.gpu,
+                      self.corr, self.ext, self.flows):
+                c.presize(factor)
 
     # -- accounting ------------------------------------------------------------------------
     def _skip(self, reason: str, n: int = 1) -> None:
@@ -1117,7 +1130,15 @@ class Loader:
         b = self.builder
         buf = b""
         failed = 0  # reads in a row whose candidate cuts all failed to parse
+        first_base, presized = base, False
+        span = (end if end is not None else self.source.size) - base
         while True:
+            if not presized and base - first_base >= _PRESIZE_AFTER and not self.source.compressed:
+                # Columns sized once to the range's expected rows: growing by steps would
+                # leave up to a third of every column unused at the end (or more, if it
+                # had just grown).
+                presized = True
+                b.presize(1.03 * span / (base - first_base))
             if self._cancel.is_set():
                 self._cancelled()
                 return False

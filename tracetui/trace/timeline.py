@@ -428,6 +428,28 @@ def _stream_number(tid: Any) -> int:
 _SEGMENT = 1 << 16
 
 
+def _by_start_longest_first(idx: np.ndarray, s: np.ndarray,
+                            dur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One lane's rows (``idx``, their starts ``s``) in (start, longest first) order, with
+    their durations (looked up in ``dur`` once in order). A stable sort by start, then only
+    the runs of equal starts out of order (few) by duration: a lexsort of the whole lane
+    would hold several lane-sized temporaries at once, on the largest lane of the trace."""
+    if len(s) > 1 and not (s[1:] >= s[:-1]).all():
+        o = np.argsort(s, kind="stable")
+        idx = idx[o]  # one at a time: the temporaries of a long lane add up
+        s = s[o]
+        del o
+    d = dur[idx]
+    tie = np.flatnonzero((s[1:] == s[:-1]) & (d[1:] > d[:-1]))
+    if len(tie):  # runs of equal starts out of order: each sorted by -dur (stable)
+        vals = np.unique(s[tie])
+        for a, b in zip(np.searchsorted(s, vals, "left").tolist(),
+                        np.searchsorted(s, vals, "right").tolist()):
+            o = np.argsort(-d[a:b], kind="stable")
+            idx[a:b], d[a:b] = idx[a:b][o], d[a:b][o]
+    return idx, s, d
+
+
 def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
     """Nesting depth of one lane's slices, sorted by (start, longest first).
 
@@ -440,12 +462,20 @@ def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
         return _depth_segment(start, dur)
     reach = start + dur
     np.maximum.accumulate(reach, out=reach)
-    free = np.flatnonzero(start[1:] >= reach[:-1]) + 1  # nothing open before these rows
+    free = np.empty(n, bool)  # nothing open before these rows
+    free[0] = False
+    np.greater_equal(start[1:], reach[:-1], out=free[1:])
     del reach
-    pick = np.searchsorted(free, np.arange(_SEGMENT, n, _SEGMENT))
-    cuts = np.unique(free[pick[pick < len(free)]])
-    del free, pick
-    edges = [0, *cuts.tolist(), n]
+    edges = [0]
+    at = _SEGMENT
+    while at < n:  # the first free row at or after every _SEGMENT rows
+        k = int(free[at:].argmax())
+        if not free[at + k]:
+            break
+        edges.append(at + k)
+        at = at + k + _SEGMENT
+    del free
+    edges.append(n)
     parts = [_depth_segment(start[a:b], dur[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
     dtype = np.int32 if any(p.dtype == np.int32 for p in parts) else np.int16
     return np.concatenate(parts).astype(dtype, copy=False)
@@ -614,6 +644,8 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     # that every (lane, depth) is a contiguous, start-sorted range of rows. Sorting lane by
     # lane keeps the temporaries the size of one lane, not of the whole trace.
     by_lane = np.argsort(lane, kind="stable")
+    if len(by_lane) < 2**31:  # half the memory for the order and every lane's share of it
+        by_lane = by_lane.astype(np.int32)
     bounds = np.zeros(len(infos) + 1, np.int64)
     np.cumsum(np.bincount(lane, minlength=len(infos))[: len(infos)], out=bounds[1:])
     del lane
@@ -621,13 +653,7 @@ def build_trace(loader: "Loader", final: bool) -> Trace:
     for new in range(len(infos)):
         lo, hi = int(bounds[new]), int(bounds[new + 1])
         idx = by_lane[lo:hi]
-        s, d = start[idx], dur[idx]
-        if len(s) > 1 and not ((s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (d[1:] <= d[:-1]))).all():
-            o = np.lexsort((-d, s))  # not yet in (start, longest first) order
-            idx = idx[o]  # one at a time: the temporaries of a long lane add up
-            s = s[o]
-            d = d[o]
-            del o
+        idx, s, d = _by_start_longest_first(idx, start[idx], dur)
         dep = compute_depth(s, d)
         del s, d
         o = np.argsort(dep, kind="stable")  # group by depth, keeping start order
@@ -793,16 +819,20 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
         if len(idx) == 0 or ln.count == 0:
             continue
         t = ts[idx] - t0
-        best = np.full(len(idx), -1, np.int64)
+        best = np.full(len(idx), -1, target.dtype)
         for d in range(ln.max_depth + 1):  # deepest enclosing slice wins
             di = ln.depth_index(d)
             if not len(di):
                 continue
             k = np.searchsorted(di.starts, t, side="right") - 1
-            kk = np.maximum(k, 0)
-            s0 = di.starts[kk]
-            inside = (k >= 0) & ((s0 + di._dur[kk] > t) | (s0 == t))
-            best = np.where(inside, di.lo + kk, best)
+            inside = k >= 0
+            np.maximum(k, 0, out=k)
+            s0 = di.starts[k]
+            inside &= (s0 + di._dur[k] > t) | (s0 == t)
+            del s0
+            k += di.lo
+            np.copyto(best, k, where=inside, casting="unsafe")
+            del k, inside
         # "next slice" binding for f events without bp=e when nothing encloses them
         nxt = (best < 0) & (enclosing[idx] == 0)
         if nxt.any():
@@ -813,11 +843,22 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
             cand[ok] = di.lo + k[ok]
             best[nxt] = cand
         target[idx] = best
-    del order
+    del order, ts
+    # The caller hands its columns over: each is dropped from ``flows`` (and so freed) as
+    # soon as it is used, before the next temporaries.
+    for k in ("lane", "enclosing"):
+        del flows[k]
     # link consecutive endpoints of the same flow: out -> in
     # (at equal times a start comes before the end it leads to)
-    o = np.lexsort((flows["flags"] & 1, ts, flows["key"]))
-    key, flags, tgt, cat = flows["key"][o], flows["flags"][o], target[o], flows["cat"][o]
-    link = (key[1:] == key[:-1]) & ((flags[:-1] & 2) > 0) & ((flags[1:] & 1) > 0)
+    o = np.lexsort((flows["flags"] & 1, flows.pop("ts"), flows["key"]))
+    key = flows.pop("key")[o]
+    flags = flows.pop("flags")[o]
+    tgt = target[o]
+    del target
+    cat = flows.pop("cat")[o]
+    del o
+    link = key[1:] == key[:-1]
+    del key
+    link &= ((flags[:-1] & 2) > 0) & ((flags[1:] & 1) > 0)
     link &= (tgt[:-1] >= 0) & (tgt[1:] >= 0) & (tgt[:-1] != tgt[1:])
     return tgt[:-1][link], tgt[1:][link], cat[:-1][link]
