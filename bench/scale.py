@@ -12,7 +12,9 @@ sample_traces/decode.json repeated with shifted times and ids), measures, and de
 * ``one_stream_s`` (``--one-stream``): the same load with ``TRACETUI_WORKERS=1``;
 * ``first_paint_s``: from launching ``tracetui FILE`` in a 120x40 pseudo-terminal to the first
   GPU lane label ("· stream") written to it;
-* ``keys_ms``: bench/views.py on the same file: each key's UI-thread time to a composed frame.
+* ``keys_ms``: bench/views.py on the same file: each key's UI-thread time to a composed frame;
+* ``gzip`` (sizes in ``--gzip-mb``): the same trace gzipped (``gzip -1``): bare ijson through
+  ``gzip.open`` against the load, parallel and one stream.
 
 Prints one JSON line.
 
@@ -40,9 +42,9 @@ sys.path.insert(0, HERE)
 from make_big import DEFAULT_SOURCE, temporary_big_trace  # noqa: E402
 
 _CHILD_IJSON = """
-import json, sys, time, ijson
+import gzip, json, sys, time, ijson
 t = time.perf_counter(); n = 0
-with open(sys.argv[1], "rb") as f:
+with (gzip.open if sys.argv[1].endswith(".gz") else open)(sys.argv[1], "rb") as f:
     for _ in ijson.items(f, "traceEvents.item", use_float=True):
         n += 1
 print(json.dumps({"s": time.perf_counter() - t, "items": n, "backend": ijson.backend}))
@@ -129,7 +131,27 @@ def first_paint(path: str, cols: int = 120, rows: int = 40, timeout: float = 30.
     return None if got is None else round(got, 2)
 
 
-def measure(mb: float, one_stream: bool, views: bool) -> dict:
+def measure_gzip(path: str) -> dict:
+    """The same trace gzipped (level 1): bare ijson through gzip.open against the load."""
+    gz = path + ".gz"
+    try:
+        with open(gz, "wb") as out:
+            subprocess.run(["gzip", "-1", "-c", path], stdout=out, check=True)
+        bare = _child(_CHILD_IJSON, gz)
+        load = _child(_CHILD_LOAD, gz)
+        one = _child(_CHILD_LOAD, gz, env=dict(os.environ, TRACETUI_WORKERS="1"))
+        return {"gz_mb": round(os.path.getsize(gz) / 1e6, 1), "ijson_s": round(bare["s"], 2),
+                "load_s": round(load["s"], 2), "ratio": round(bare["s"] / load["s"], 2),
+                "processes": load["ranges"], "one_stream_s": round(one["s"], 2),
+                "one_stream_ratio": round(bare["s"] / one["s"], 2),
+                "peak_rss_mb": round(load["peak"] / 1e6),
+                "peak_rss_ratio_to_json": round(load["peak"] / os.path.getsize(path), 3)}
+    finally:
+        if os.path.exists(gz):
+            os.remove(gz)
+
+
+def measure(mb: float, one_stream: bool, views: bool, gz: bool) -> dict:
     with temporary_big_trace(mb, DEFAULT_SOURCE, keep=False) as (path, made):
         size = made["bytes"]
         bare = _child(_CHILD_IJSON, path)
@@ -153,6 +175,8 @@ def measure(mb: float, one_stream: bool, views: bool) -> dict:
             res["one_stream_s"] = round(one["s"], 2)
             res["one_stream_ratio"] = round(bare["s"] / one["s"], 2)
             res["one_stream_peak_rss_mb"] = round(one["peak"] / 1e6)
+        if gz:
+            res["gzip"] = measure_gzip(path)
         paints = [first_paint(path) for _ in range(3)]
         res["first_paint_s"] = paints
         if views:
@@ -172,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="sizes of the generated traces (MB)")
     ap.add_argument("--one-stream", action="store_true", help="also time a one-process load")
     ap.add_argument("--no-views", action="store_true", help="skip the key-to-frame session")
+    ap.add_argument("--gzip-mb", type=float, nargs="*", default=[1000.0],
+                    help="sizes also measured gzipped (level 1)")
     args = ap.parse_args(argv)
-    sizes = [measure(mb, args.one_stream, not args.no_views) for mb in args.mb]
+    sizes = [measure(mb, args.one_stream, not args.no_views, mb in args.gzip_mb)
+             for mb in args.mb]
     print(json.dumps({"bench": "scale", "cores": len(os.sched_getaffinity(0)), "sizes": sizes}))
     return 0
 

@@ -223,11 +223,40 @@ def test_bare_array_and_trailing_keys(tmp_path):
     assert tr.header["baseTimeNanoseconds"] == 1700000000000000000
 
 
-def test_gzip_stays_one_stream(tmp_path):
-    path = tmp_path / "d.json.gz"
-    path.write_bytes(gzip.compress(DECODE.read_bytes()))
-    _, loader = _load(path, 2)
-    assert loader.ranges == 1 and loader.plan is None
+def _gz(path: Path, data: bytes, members: int = 1) -> Path:
+    step = -(-len(data) // members)
+    path.write_bytes(b"".join(gzip.compress(data[i:i + step]) for i in range(0, len(data), step)))
+    return path
+
+
+@pytest.mark.parametrize("members", [1, 3])
+@pytest.mark.parametrize("src", [DECODE, CPU], ids=["decode", "cpu_torch"])
+def test_gzip_same_as_one_stream(tmp_path, src, members):
+    """gzip: the worker decompresses to about the middle, finds its start and says where."""
+    path = _gz(tmp_path / "t.json.gz", src.read_bytes(), members)
+    loader, tr = _assert_same(path, workers=2, pieces=16 << 10, expect_ranges=2)
+    assert loader.source.compressed and tr.events > 1000
+
+
+@pytest.mark.parametrize("name", ["per-line", "indent-2", "nested-lists-own-lines", "one-line"])
+def test_gzip_layouts_same_as_one_stream(tmp_path, name):
+    _assert_same(_gz(tmp_path / "l.json.gz", _layouts()[name]), workers=2, pieces=512)
+
+
+@pytest.mark.parametrize("how", ["cut", "junk", "corrupt"])
+def test_gzip_damaged_after_the_middle(tmp_path, how):
+    data = gzip.compress(DECODE.read_bytes())
+    if how == "cut":
+        data = data[: int(len(data) * 0.9)]
+    elif how == "junk":
+        data += b"this is not gzip"
+    else:
+        at = int(len(data) * 0.85)
+        data = data[:at] + bytes(b ^ 0x5A for b in data[at:at + 64]) + data[at + 64:]
+    path = tmp_path / "damaged.json.gz"
+    path.write_bytes(data)
+    _, tr = _assert_same(path, workers=2, pieces=16 << 10)
+    assert tr.warnings
 
 
 # ----------------------------------------------------------------------------- failures

@@ -970,6 +970,9 @@ class Loader:
         self.other_events = 0
         self.plan: Any = None  # the workers of a parallel load (tracetui.trace.parallel.Plan)
         self.ranges = 1  # ranges of the events array parsed in separate processes and merged
+        self.stream: Any = None  # the JSON text being read, and where this process stopped
+        self.stream_at = -1  # in it when a worker took over from there
+        self.gzip_flags = (False, False)  # a merged worker's gzip end: (trailing junk, cut off)
         self.progress = progress
         self.progress_interval = progress_interval
         self.piece_bytes = piece_bytes
@@ -1070,10 +1073,13 @@ class Loader:
                                    0, stream, chain)
             else:
                 self._parse_pieces(stream, where["offset"], exact)
-            if isinstance(stream, GzipStream) and stream.trailing_garbage:
+            garbage, cut_off = self.check_gzip_end(stream)
+            garbage |= self.gzip_flags[0]
+            cut_off |= self.gzip_flags[1]
+            if garbage:
                 self.warnings.append("the gzip file has data after its end that is not gzip "
                                      "(ignored)")
-            if isinstance(stream, GzipStream) and stream.truncated and not self.truncated:
+            if cut_off and not self.truncated:
                 self.truncated = True
                 self.warnings.append(
                     f"truncated at byte {self.source.size:,} of {self.source.size:,}: the gzip "
@@ -1091,6 +1097,12 @@ class Loader:
             self._raw.close()
             if self._raw is not raw:
                 raw.close()
+
+    def check_gzip_end(self, stream: Any) -> tuple[bool, bool]:
+        """How a gzip stream read to its end ended: (junk after it, cut off)."""
+        if isinstance(stream, GzipStream):
+            return (stream.trailing_garbage, stream.truncated)
+        return (False, False)
 
     def _read_block(self, stream: Any, n: int) -> bytes:
         parts, got = [], 0
@@ -1113,19 +1125,23 @@ class Loader:
             self._piece_loop(stream, offset, 0, exact)
             return
         try:
-            if self._piece_loop(stream, offset, 0, exact, end=plan.first_end):
+            end = plan.first_end
+            if self._piece_loop(stream, offset, 0, exact, end=end, wait_end=end is None):
+                self.stream, self.stream_at = stream, plan.first_end
                 plan.merge_into(self, exact)
         finally:
             plan.close()
             self.plan = None
 
     def _piece_loop(self, stream: Any, base: int, row: int, exact: bool,
-                    end: int | None = None) -> bool:
+                    end: int | None = None, wait_end: bool = False) -> bool:
         """Parse pieces from ``base`` (a proven event boundary; ``row`` is its event's index).
 
         With ``end`` (a candidate boundary), stop there: True if the text up to ``end`` parsed
         as whole events, which proves ``end`` a boundary too. If it does not parse, carry on
-        as one stream to the end of the file (as without ``end``) and return False.
+        as one stream to the end of the file (as without ``end``) and return False. With
+        ``wait_end``, the end comes later from the plan's worker (gzip); if it comes too late
+        (already read past), the worker is dropped and this process reads on alone.
         """
         b = self.builder
         buf = b""
@@ -1133,6 +1149,22 @@ class Loader:
         first_base, presized = base, False
         span = (end if end is not None else self.source.size) - base
         while True:
+            if wait_end:
+                plan = self.plan
+                if plan is not None:
+                    plan.poll(self)
+                    end = plan.first_end
+                if plan is None or plan.failed:
+                    wait_end, end = False, None
+                elif end is not None:
+                    wait_end = False
+                    if end < base + len(buf):  # too late: this process is past it
+                        plan.close()
+                        self.plan, end = None, None
+                elif base + len(buf) >= plan.target:
+                    # the end lies past here, not yet known: wait for the worker to say
+                    plan.wait_cut(self)
+                    continue
             if not presized and base - first_base >= _PRESIZE_AFTER and not self.source.compressed:
                 # Columns sized once to the range's expected rows: growing by steps would
                 # leave up to a third of every column unused at the end (or more, if it
@@ -1145,6 +1177,8 @@ class Loader:
             want = self.piece_bytes
             if end is not None:
                 want = min(want, end - base - len(buf))
+            elif wait_end:
+                want = min(want, self.plan.target - base - len(buf))
             data = self._read_block(stream, want) if want > 0 else b""
             if not data and end is not None and base + len(buf) >= end:
                 try:

@@ -29,7 +29,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import zlib
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -56,7 +58,8 @@ def find_boundary(buf: bytes) -> int:
 
 
 class _Worker:
-    def __init__(self, start: int, end: int | None, proc: subprocess.Popen, conn: Connection) -> None:
+    def __init__(self, start: int | None, end: int | None, proc: subprocess.Popen,
+                 conn: Connection) -> None:
         self.start, self.end = start, end
         self.proc, self.conn = proc, conn
         self.bytes = 0  # of its range parsed so far
@@ -70,6 +73,8 @@ class _Worker:
                 msg = self.conn.recv()
                 if msg[0] == "progress":
                     self.bytes, self.events = msg[1], msg[2]
+                elif msg[0] == "cut":  # a worker that finds its own start (gzip)
+                    self.start = msg[1]
                 else:
                     self.message = msg
         except (EOFError, OSError):
@@ -90,17 +95,34 @@ class Plan:
 
     def __init__(self, workers: list[_Worker]) -> None:
         self.workers = workers
-        self.first_end = workers[0].start
         self.merged_bytes = 0  # bytes of the ranges merged so far
+        self.gzip = False
+        self.target = 0  # gzip: the worker's start is the first boundary at or after this
+
+    @property
+    def failed(self) -> bool:
+        """The first worker gave up before saying where it starts."""
+        w = self.workers[0] if self.workers else None
+        return w is None or (w.start is None and w.message is not None)
+
+    @property
+    def first_end(self) -> int | None:
+        """Where the loading process stops: the first worker's start (None while a gzip
+        worker is still looking for it)."""
+        return self.workers[0].start if self.workers else None
 
     @classmethod
     def start(cls, loader: Any, offset: int, exact: bool) -> "Plan | None":
         """Cut the events into ranges and start a worker for each but the first; None when
         one stream is the way (small or compressed file, no candidate cut, no subprocess)."""
         src = loader.source
-        span = src.size - offset
         n = loader.workers
-        if src.compressed or n < 2 or span < loader.parallel_min or not sys.executable:
+        if n < 2 or not sys.executable:
+            return None
+        if src.compressed:
+            return cls._start_gzip(loader, offset, exact)
+        span = src.size - offset
+        if span < loader.parallel_min:
             return None
         window = min(_WINDOW, span // n)
         cuts: list[int] = []
@@ -124,6 +146,44 @@ class Plan:
         plan = cls(workers)
         loader.plan = plan
         return plan
+
+    @classmethod
+    def _start_gzip(cls, loader: Any, offset: int, exact: bool) -> "Plan | None":
+        """gzip: no byte of the second half can be reached without decompressing the first.
+        One worker decompresses up to about the middle, finds a boundary there, says where
+        (the loading process stops at it), and parses on: decompressing is several times
+        faster than parsing, so the two halves still overlap by most of their time. The
+        worker's share is a little less than half: it decompresses the first half too."""
+        src = loader.source
+        span = src.json_size_estimate() - offset
+        if span < loader.parallel_min:
+            return None
+        target = offset + int(span * 0.54)
+        try:
+            w = _spawn(src.path, target, None, loader.piece_bytes, exact, find=True)
+        except OSError:
+            return None
+        w.start = None
+        plan = cls([w])
+        plan.gzip = True
+        plan.target = target
+        loader.plan = plan
+        return plan
+
+    def wait_cut(self, loader: Any) -> None:
+        """Block until the gzip worker says where it starts (or gives up)."""
+        w = self.workers[0]
+        while w.start is None and w.message is None and not loader._cancel.is_set():
+            try:
+                w.conn.poll(0.05)
+            except OSError:
+                pass
+            w.drain()
+            if w.start is None and w.message is None and w.proc.poll() is not None:
+                w.drain()
+                if w.message is None and w.start is None:
+                    w.message = ("error", "the worker process exited")
+            loader._tick()
 
     def poll(self, loader: Any) -> None:
         for w in self.workers:
@@ -168,6 +228,10 @@ class Plan:
                 raise OSError(f"a worker process failed while sending its events ({err})") from None
             self.merged_bytes += manifest["bytes"]
             loader.ranges += 1
+            loader.gzip_flags = manifest.get("gzip", (False, False))
+            if self.gzip:  # states to re-read the worker's events from, in the background
+                threading.Thread(target=loader.source.record_rest, name="tracetui-gzip-index",
+                                 daemon=True).start()
             w.bytes = w.events = 0
             w.kill()
             self.poll(loader)
@@ -180,13 +244,14 @@ class Plan:
         self.workers = []
 
 
-def _spawn(path: str, start: int, end: int | None, piece_bytes: int, exact: bool) -> _Worker:
+def _spawn(path: str, start: int, end: int | None, piece_bytes: int, exact: bool,
+           find: bool = False) -> _Worker:
     ours, theirs = socket.socketpair()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tracetui.trace.parallel", str(theirs.fileno()), path,
              str(start), "" if end is None else str(end), str(piece_bytes), "1" if exact else "0",
-             str(os.getpid())],
+             str(os.getpid()), "1" if find else "0"],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, close_fds=True)
     except OSError:
@@ -202,11 +267,16 @@ def _parse_on(loader: Any, start: int, exact: bool) -> None:
     from .source import CountingReader
 
     loader.plan = None
+    if loader.stream_at == start:  # this process stopped right there: go on reading
+        loader.other_bytes = loader.other_events = 0
+        loader._piece_loop(loader.stream, start, loader.builder.items, exact)
+        return
     loader.other_bytes = loader.other_events = 0  # everything before start is counted in pos
-    f = open(loader.source.path, "rb", buffering=0)
+    f = open(loader.source.path, "rb", buffering=0)  # plain files only: ranges are bytes
     f.seek(start)
     loader._raw.close()
     loader._raw = CountingReader(f, pos=start)
+    loader.stream = loader._raw
     loader._piece_loop(loader._raw, start, loader.builder.items, exact)
 
 
@@ -219,12 +289,34 @@ def _mergeable(b: Any, manifest: dict[str, Any]) -> bool:
 # ----------------------------------------------------------------------------- worker side
 
 
-def manifest_of(loader: Any, start: int, proven: bool) -> dict[str, Any]:
+def _skip_to_boundary(stream: Any, target: int) -> int:
+    """Read (and drop) the text up to about ``target``; the offset of the first candidate
+    boundary after it, the stream left there; -1 if there is none."""
+    left = target
+    while left > 0:
+        got = stream.read(min(left, 1 << 22))
+        if not got:
+            return -1
+        left -= len(got)
+    window = b""
+    while len(window) < _WINDOW:
+        got = stream.read(_WINDOW - len(window))
+        if not got:
+            break
+        window += got
+    c = find_boundary(window)
+    if c < 0:
+        return -1
+    stream.unread(window[c:])
+    return target + c
+
+
+def manifest_of(loader: Any, raw_start: int, proven: bool) -> dict[str, Any]:
     b = loader.builder
     b.flush_pending()
     return {
         "proven": proven,
-        "bytes": loader._raw.pos - start,
+        "bytes": loader._raw.pos - raw_start,
         "items": b.items, "events": b.events, "phase_counts": b.phase_counts,
         "skipped": b.skipped, "notes": b.notes,
         "strings": b.strings.strings, "non_text": b.strings.non_text,
@@ -240,6 +332,7 @@ def manifest_of(loader: Any, start: int, proven: bool) -> dict[str, Any]:
         "pieces": (loader.pieces.first, loader.pieces.pieces),
         "warnings": loader.warnings, "truncated": loader.truncated,
         "counts": {name: getattr(b, name).count for name in COLUMN_SETS},
+        "gzip": loader.gzip_flags,
     }
 
 
@@ -257,10 +350,11 @@ def worker_main(argv: list[str]) -> int:
     from .loader import Loader, _NeedExact
     from .source import CountingReader, TraceError
 
-    fd, path, start_s, end_s, piece_s, exact_s, parent_s = argv
+    fd, path, start_s, end_s, piece_s, exact_s, parent_s, find_s = argv
     conn = Connection(int(fd))
     start, end, parent = int(start_s), (int(end_s) if end_s else None), int(parent_s)
     last = [0.0]
+    base = [start]  # progress: bytes on disk of this range
 
     def progress(p: Any) -> None:
         if os.getppid() != parent:  # the loading process is gone: so is the point
@@ -268,7 +362,7 @@ def worker_main(argv: list[str]) -> int:
         now = time.perf_counter()
         if now - last[0] >= 0.1:
             last[0] = now
-            conn.send(("progress", p.bytes_done - start, p.events))
+            conn.send(("progress", p.bytes_done - base[0], p.events))
 
     try:
         loader = Loader(path, progress=progress, progress_interval=0.1,
@@ -278,18 +372,30 @@ def worker_main(argv: list[str]) -> int:
             loader._reset(exact=True)
         loader.builder.header = {}
         loader.items_before = 1  # the range starts after at least one event
-        f = open(path, "rb", buffering=0)
-        f.seek(start)
-        loader._raw = CountingReader(f, pos=start)
+        if find_s == "1":
+            raw, stream = loader.source.open_stream()
+            start = _skip_to_boundary(stream, start)
+            if start < 0:
+                conn.send(("error", "no event boundary near the middle"))
+                return 0
+            conn.send(("cut", start))
+        else:
+            f = open(path, "rb", buffering=0)
+            f.seek(start)
+            raw = stream = CountingReader(f, pos=start)
+        loader._raw = raw
+        base[0] = raw.pos
         try:
-            proven = loader._piece_loop(loader._raw, start, 0, exact, end=end)
+            proven = loader._piece_loop(stream, start, 0, exact, end=end)
+            loader.gzip_flags = loader.check_gzip_end(stream)
         finally:
-            f.close()
-        manifest = manifest_of(loader, start, proven)
+            raw.close()
+        manifest = manifest_of(loader, base[0], proven)
     except _NeedExact:
         conn.send(("exact", None))
         return 0
-    except (TraceError, OSError, ValueError, MemoryError, RecursionError) as err:
+    except (TraceError, OSError, ValueError, MemoryError, RecursionError, zlib.error,
+            EOFError) as err:
         conn.send(("error", f"{type(err).__name__}: {err}"))
         return 0
     conn.send(("done", manifest))

@@ -135,6 +135,12 @@ class GzipStream:
     def readable(self) -> bool:
         return True
 
+    def unread(self, data: bytes) -> None:
+        """Hand ``data`` (the last bytes read) out again on the next reads."""
+        self._buf = data + self._buf[self._off :]
+        self._off = 0
+        self.out_pos -= len(data)
+
     def close(self) -> None:
         self._raw.close()
 
@@ -219,6 +225,48 @@ class Source:
             return b"".join(parts)
         finally:
             g.close()
+
+    def record_rest(self) -> None:
+        """gzip: decompress on from the last saved state to the end, saving states on the
+        way, so that events past it can be re-read quickly (run in a background thread when
+        another process parsed that part of the file; zlib lets go of the GIL)."""
+        snaps = self.snapshots
+        if not self.compressed or snaps is None:
+            return
+        g = GzipStream.resume(self.path, snaps[-1] if snaps else (0, 0, None))
+        g.snapshots = snaps
+        try:
+            while g.read(1 << 22):
+                pass
+        except (OSError, zlib.error, EOFError):
+            pass
+        finally:
+            g.close()
+
+    def json_size_estimate(self) -> int:
+        """Bytes of JSON text: the file's size, or for gzip an estimate (the trailer's size
+        modulo 4 GiB, made whole by the ratio of the first megabytes)."""
+        if not self.compressed:
+            return self.size
+        raw, stream = self.open_stream()
+        try:
+            got = 0
+            while got < (8 << 20):
+                block = stream.read(1 << 20)
+                if not block:
+                    return got
+                got += len(block)
+            ratio = got / max(raw.pos, 1)
+            with open(self.path, "rb") as f:
+                f.seek(max(self.size - 4, 0))
+                isize = int.from_bytes(f.read(4), "little")
+        except (OSError, zlib.error, EOFError):
+            return self.size
+        finally:
+            raw.close()
+        guess = self.size * ratio
+        k = max(0, round((guess - isize) / 2**32))
+        return isize + k * 2**32
 
     def read_head(self, limit: int) -> bytes:
         """The first ``limit`` bytes of the (decompressed) JSON text."""
