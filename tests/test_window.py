@@ -1121,8 +1121,11 @@ def test_overlap_model_matrix_is_stream_matrix_remembered():
     tr = load(str(DECODE))
     classes = classify(tr, DEFAULT_RULES)
     model = OverlapModel(tr, classes)
+    rng = np.random.default_rng(3)
+    cuts = sorted(rng.integers(-1000, tr.end_ns + 1000, 8).tolist())
     for k, dc in enumerate(model.devices):
-        for window in ((0, tr.end_ns), (tr.end_ns // 3, tr.end_ns // 2)):
+        for window in ((0, tr.end_ns), (tr.end_ns // 3, tr.end_ns // 2), (5, 5),
+                       *zip(cuts[::2], cuts[1::2])):
             lanes, m = model.matrix(k, window)
             want_lanes, want = stream_matrix(tr, dc.unions, window)
             assert lanes == want_lanes and (m == want).all()

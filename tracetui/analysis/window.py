@@ -52,6 +52,7 @@ class OverlapModel:
         self.unions = list(unions) if unions is not None else device_unions(trace, classes)
         self.devices: list[DeviceCovers] = []
         self._matrices: dict[tuple[int, int, int], tuple[list[int], np.ndarray]] = {}
+        self._pairs: dict[int, tuple[list[int], dict[tuple[int, int], iv.Cover]]] = {}
         for du in self.unions:
             both = iv.intersect(du.comm, du.comp)
             self.devices.append(DeviceCovers(
@@ -59,15 +60,38 @@ class OverlapModel:
                 iv.Cover(iv.subtract(du.comm, du.comp))))
 
     def matrix(self, device_pos: int, window: tuple[int, int]) -> tuple[list[int], np.ndarray]:
-        """:func:`stream_matrix` of device ``device_pos`` in ``window``, remembered (the
-        whole trace's is computed with the other aggregates, before it is asked for)."""
+        """:func:`stream_matrix` of device ``device_pos`` in ``window``, in O(pairs × log n):
+        the time each pair of streams is busy at once is kept as a prefix-summed cover (made
+        once per device, with the other aggregates), so any window is two binary searches
+        per pair, not a walk over every slice in it."""
         key = (device_pos, int(window[0]), int(window[1]))
         got = self._matrices.get(key)
         if got is None:
             if len(self._matrices) > 32:
                 self._matrices.clear()
-            got = stream_matrix(self.trace, self.devices[device_pos].unions, window)
-            self._matrices[key] = got
+            lanes, covers = self.pair_covers(device_pos)
+            n = len(lanes)
+            m = np.zeros((n, n), np.int64)
+            edges = np.array([window[0], max(window[1], window[0])], np.int64)
+            for (a, b), cover in covers.items():
+                m[a, b] = m[b, a] = int(np.diff(cover.before(edges))[0])
+            got = self._matrices[key] = (lanes, m)
+        return got
+
+    def pair_covers(self, device_pos: int) -> tuple[list[int], dict[tuple[int, int], iv.Cover]]:
+        """(the device's stream lanes, in :func:`stream_matrix` order; per pair a <= b of
+        them the cover of the time both are busy, a == b: the stream's own busy time)."""
+        got = self._pairs.get(device_pos)
+        if got is None:
+            du = self.devices[device_pos].unions
+            lanes = sorted(du.streams, key=lambda i: (self.trace.lanes[i].stream, i))
+            sets = [du.streams[i] for i in lanes]
+            covers = {}
+            for a in range(len(lanes)):
+                covers[a, a] = iv.Cover(sets[a])
+                for b in range(a + 1, len(lanes)):
+                    covers[a, b] = iv.Cover(iv.intersect(sets[a], sets[b]))
+            got = self._pairs[device_pos] = (lanes, covers)
         return got
 
     def bins(self, edges: np.ndarray) -> dict[int, np.ndarray]:

@@ -30,7 +30,7 @@ from ..textutil import fmt_time
 from .detail import DetailPane
 from .keybar import KeyBar
 from .timeline import Timeline
-from .views import KernelScreen, OverlapScreen
+from .views import InstancesScreen, KernelScreen, OverlapScreen
 
 SNAPSHOT_EVERY_S = 0.3
 # A snapshot re-sorts everything loaded so far into a copy: past a few million events the
@@ -225,7 +225,7 @@ class TraceApp(App[None]):
         an = self.analyses
         if an is None or an.trace is not self.trace:
             return
-        views = (self._kernel_view(an), self._overlap_view(an))
+        views = (self._kernel_view(an), self._overlap_view(an), self._instances_view(an))
         for screen in views:
             if not screen.is_running and screen not in self.screen_stack:
                 try:
@@ -284,7 +284,7 @@ class TraceApp(App[None]):
                 t.append(f"  (showing the first {tr.events / 1e6:,.1f} M events)", style="dim")
         elif tr is not None and tr.truncated:
             t.append("   truncated file: see warnings", style="yellow")
-        self.query_one("#status", Static).update(t)
+        self.query_one("#status", Static).update(t, layout=False)  # one line, always
 
     # ---------------------------------------------------------------- actions
     @property
@@ -463,6 +463,19 @@ class TraceApp(App[None]):
 
     def _kernel_view(self, an: "Analyses") -> Any:
         return self._view("kernels", lambda: KernelScreen(an.kernels, an.groups, self.palette))
+
+    def _instances_view(self, an: "Analyses") -> Any:
+        return self._view("instances", lambda: InstancesScreen(
+            "", np.zeros(0, np.int64), self.palette))
+
+    def show_instances(self, name: str, rows: np.ndarray) -> None:
+        """The instances of a kernel (from the kernel table), in the one kept screen."""
+        an = self.get_analyses()
+        if an is None:
+            return
+        screen = self._instances_view(an)
+        screen.show(name, rows)
+        self.push_screen(screen)
 
     def _overlap_view(self, an: "Analyses") -> Any:
         tl = self.timeline
@@ -723,8 +736,8 @@ class Analyses:
         self.groups = group_by_short_name(self.kernels)
         self.annotations = annotation_table(trace, classes, unions)
         self.phases = PhaseIndex(trace)
-        for k in range(len(self.model.devices)):  # what the overlap view opens on
-            self.model.matrix(k, (0, max(trace.end_ns, 1)))
+        for k in range(len(self.model.devices)):  # what the overlap view's matrix needs
+            self.model.pair_covers(k)
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs
 
 

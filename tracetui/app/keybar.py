@@ -37,4 +37,4 @@ class KeyBar(Static):
             t.append(binding.description + " ")
         t.append(" ^p ", style="bold")
         t.append("commands")
-        self.update(t)
+        self.update(t, layout=False)  # one line, always: no relayout of the screen

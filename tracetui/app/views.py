@@ -127,7 +127,7 @@ class TableScreen(Screen[None]):
             if g.filter_text:
                 t.append(" · filter: ", style="dim")
                 t.append(safe_text(g.filter_text, 40), style="bold")
-        self.query_one("#title", Static).update(t)
+        self.query_one("#title", Static).update(t, layout=False)  # one line, always
 
     def action_filter(self, start: str = "") -> None:
         box = self.query_one("#filter", Input)
@@ -260,7 +260,7 @@ class KernelScreen(TableScreen):
             title = names[0]
         ids = [i for i in (tr.strings.find(n) for n in names) if i >= 0]
         rows = kernel_instances(tr, classes, ids)
-        self.app.push_screen(InstancesScreen(title, rows, self.palette))
+        self.tapp.show_instances(title, rows)
 
 
 class InstancesScreen(TableScreen):
@@ -273,6 +273,23 @@ class InstancesScreen(TableScreen):
         self.kernel_name, self.rows, self.palette = name, rows, palette
 
     def compose(self) -> ComposeResult:
+        yield from self.compose_table(Grid(self._model(), "n", descending=False,
+                                           cursor_bg=self.palette.cursor_bg))
+
+    def show(self, name: str, rows: np.ndarray) -> None:
+        """Another kernel's instances in this (kept) screen: a new model, no new screen."""
+        self.kernel_name, self.rows = name, rows
+        if self.grid is not None and self.is_mounted:
+            self._filtering = False
+            box = self.query_one("#filter", Input)
+            box.value = ""
+            box.remove_class("visible")
+            self.grid.filter_text = ""
+            self.grid.set_model(self._model(), "n", descending=False)
+            self.grid.focus()
+            self.update_title()
+
+    def _model(self) -> GridModel:
         tr = self.tapp.trace
         assert tr is not None
         lanes = tr.lane_index(self.rows) if len(self.rows) else np.zeros(0, np.int64)
@@ -286,9 +303,7 @@ class InstancesScreen(TableScreen):
         ]
         data = {"n": np.arange(len(self.rows)), "start": tr.start[self.rows],
                 "dur": tr.dur[self.rows], "lane": lanes}
-        model = GridModel(cols, data=data, text_key="lane")  # filter by the stream shown
-        yield from self.compose_table(Grid(model, "n", descending=False,
-                                           cursor_bg=self.palette.cursor_bg))
+        return GridModel(cols, data=data, text_key="lane")  # filter by the stream shown
 
     def title_text(self) -> Text:
         t = Text("instances of ", style="bold")
@@ -614,6 +629,7 @@ class OverlapScreen(Screen[None]):
         self.palette = palette
         self.t0, self.t1 = t0, t1
         self._matrix_key: tuple[int, int, int] | None = None
+        self._matrix_lines = -1
 
     @property
     def tapp(self) -> "TraceApp":
@@ -656,13 +672,16 @@ class OverlapScreen(Screen[None]):
         t = Text("overlap", style="bold")
         t.append(f"  {fmt_time(hm.t0)} → {fmt_time(hm.t1)}  ←/→ bin  ↑/↓ GPU  "
                  "tab: annotations", style="dim")
-        self.query_one("#ov-title", Static).update(t)
-        self.query_one("#ov-info", Static).update(hm.info())
+        # one line each: a layout pass would repaint the whole screen for nothing
+        self.query_one("#ov-title", Static).update(t, layout=False)
+        self.query_one("#ov-info", Static).update(hm.info(), layout=False)
         key = (hm.dev, hm.t0, hm.t1)
         if key != self._matrix_key:  # the matrix follows the window and GPU, not the bin
             self._matrix_key = key
-            self.query_one("#ov-matrix", Static).update(
-                matrix_text(self.tapp.trace, self.model, hm.dev, (hm.t0, hm.t1), self.palette))
+            text = matrix_text(self.tapp.trace, self.model, hm.dev, (hm.t0, hm.t1), self.palette)
+            lines = text.plain.count("\n")
+            self.query_one("#ov-matrix", Static).update(text, layout=lines != self._matrix_lines)
+            self._matrix_lines = lines
 
     def on_heatmap_moved(self, _: Heatmap.Moved) -> None:
         self.refresh_panels()

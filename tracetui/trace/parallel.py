@@ -16,11 +16,14 @@ The merge renumbers what a builder numbers on its own (string ids, lane ids, cou
 flow keys) and shifts rows by the number of events before the range, so the index is the one
 a single stream builds, event for event (tests/test_parallel.py compares them).
 
-One stream is kept whenever merging could differ from it: a worker that needed ijson's
-exact mode (the whole load is then redone exactly), a ``B`` left open before a range whose
-``E`` events found no ``B`` (the single stream would have paired them: that range is parsed
-again by the loader), or any worker failure. Gzip files stay one stream: their ranges
-cannot be reached without decompressing everything before them.
+One stream is kept whenever merging could differ from it: a worker that needed exact
+(Decimal) times (the whole load is then redone exactly), a ``B`` left open before a range
+whose ``E`` events found no ``B`` (the single stream would have paired them: that range is
+parsed again by the loader), or any worker failure.
+
+A gzip file has two ranges: no byte of the second half can be reached without decompressing
+the first, so its worker decompresses up to about the middle itself (several times faster
+than parsing), finds the boundary there and says where; the loading process stops at it.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ class Plan:
     @classmethod
     def start(cls, loader: Any, offset: int, exact: bool) -> "Plan | None":
         """Cut the events into ranges and start a worker for each but the first; None when
-        one stream is the way (small or compressed file, no candidate cut, no subprocess)."""
+        one stream is the way (a small file, no candidate cut, no subprocess)."""
         src = loader.source
         n = loader.workers
         if n < 2 or not sys.executable:
