@@ -235,11 +235,14 @@ class PhaseIndex:
             if len(repeating):  # else: every annotation, whatever repeats
                 rows = rows[np.isin(trace.name[rows], repeating)]
         self.levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._reach: list[np.ndarray] = []  # per level: the latest end so far (made once)
         depth = trace.depth[rows] if len(rows) else np.zeros(0, np.int64)
         for d in sorted(set(depth.tolist())):  # per nesting depth: starts, ends, rows
             r = rows[depth == d]
             r = r[np.argsort(trace.start[r], kind="stable")]
-            self.levels.append((trace.start[r], trace.start[r] + trace.dur[r], r))
+            ends = trace.start[r] + trace.dur[r]
+            self.levels.append((trace.start[r], ends, r))
+            self._reach.append(np.maximum.accumulate(ends) if len(ends) else ends)
 
     def __bool__(self) -> bool:
         return bool(self.levels)
@@ -248,12 +251,12 @@ class PhaseIndex:
         """For each time, the row of the innermost repeating annotation covering it, or -1."""
         t = np.asarray(times, np.int64)
         out = np.full(len(t), -1, np.int64)
-        for starts, ends, rows in self.levels:  # deeper levels overwrite shallower ones
+        for (starts, ends, rows), run_end in zip(self.levels, self._reach):
+            # deeper levels overwrite shallower ones
             k = np.searchsorted(starts, t, side="right") - 1
             kk = np.maximum(k, 0)
             inside = (k >= 0) & (ends[kk] > t)
             if not inside.all():  # overlapping spans at one depth: an earlier one may cover t
-                run_end = np.maximum.accumulate(ends)
                 maybe = ~inside & (k >= 0) & (run_end[kk] > t)
                 for i in np.flatnonzero(maybe).tolist():
                     j = int(k[i])

@@ -220,18 +220,21 @@ class TraceApp(App[None]):
                 tl.set_overlap(analyses.model)
             self.call_after_refresh(self._prepare_views)
 
-    def _prepare_views(self) -> None:
-        """Build the drill-down views ahead of time, off screen: composing and mounting a
-        screen costs more than drawing it, and it is done once here instead of on the key."""
+    async def _prepare_views(self) -> None:
+        """Build the drill-down views ahead of time, off screen: composing, mounting and
+        laying out a screen (every widget's first resize) costs more than drawing it; it is
+        done once here instead of on the key."""
         an = self.analyses
         if an is None or an.trace is not self.trace:
             return
         views = (self._kernel_view(an), self._overlap_view(an), self._instances_view(an))
         for screen in views:
             if not screen.is_running and screen not in self.screen_stack:
-                try:
-                    self._get_screen(screen)  # registers and starts it, without showing it
-                except Exception:  # noqa: BLE001 - Textual internals: then it starts on the key
+                try:  # Textual internals: if they change, the view is built on the key
+                    _, mounted = self._get_screen(screen)  # registers and starts it, unseen
+                    await mounted
+                    screen._refresh_layout(self.size)  # sized now: no resize when shown
+                except Exception:  # noqa: BLE001
                     break
         self.call_after_refresh(self._freeze_heap)
 
