@@ -66,6 +66,9 @@ async def _session(path: str) -> dict:
         while app.analyses is None or app.analyses.trace is not app.trace:
             await pilot.pause(0.05)
         out["aggregates_after_load_s"] = round(time.perf_counter() - t, 2)
+        while not app.views_ready:  # the views built off screen: steady state from here
+            await pilot.pause(0.05)
+        out["views_ready_after_load_s"] = round(time.perf_counter() - t, 2)
         out["events"] = app.trace.events if app.trace else 0
         await pilot.pause()
         keys: dict[str, float] = {}

@@ -143,6 +143,7 @@ class TraceApp(App[None]):
         self._detail_range = Text()
         self._range_first = False
         self._views: dict[str, tuple[tuple[str, int], Any]] = {}
+        self.views_ready = False  # the views are built off screen (after the aggregates)
         self._stale_views: list[Any] = []
 
     # ---------------------------------------------------------------- layout
@@ -244,6 +245,7 @@ class TraceApp(App[None]):
         walks took 25-50 ms at random keys on a 1 GB trace."""
         if self.loaded:
             gc.freeze()
+        self.views_ready = True
 
     def get_analyses(self) -> "Analyses | None":
         """The aggregates of the trace shown (computed here if the load has not yet)."""
