@@ -247,6 +247,7 @@ class _Columns:
     def __init__(self, **dtypes: Any) -> None:
         self.dtypes = dtypes
         self.count = 0
+        self.expect = 0  # estimated final rows (0: unknown)
         self.arrays = {k: np.empty(0, dt) for k, dt in dtypes.items()}
 
     def append(self, **cols: Any) -> None:
@@ -257,7 +258,10 @@ class _Columns:
         need = self.count + n
         cap = len(self.arrays[first])
         if need > cap:
-            cap = max(need, cap + cap // 2, 1024)  # x1.5: a third less slack than doubling
+            if self.expect >= need:  # the range's estimated rows (see presize)
+                cap = self.expect
+            else:
+                cap = max(need, cap + cap // 2, 1024)  # x1.5: a third less slack than doubling
             for k, a in self.arrays.items():
                 grown = np.empty(cap, a.dtype)
                 grown[: self.count] = a[: self.count]
@@ -276,9 +280,10 @@ class _Columns:
                 self.arrays[k] = grown
 
     def presize(self, factor: float) -> None:
-        """Room for ``factor`` times the rows so far (an estimate of the final count)."""
-        if self.count:
-            self.reserve(int(self.count * factor) + 1024)
+        """Expect ``factor`` times the rows so far in the end: the next time the arrays must
+        grow, they grow to that (not by a step). Nothing is allocated before it is needed,
+        so a kind of event that comes in a burst at the start reserves nothing more."""
+        self.expect = int(self.count * factor) + 1024 if self.count else 0
 
     def clear(self) -> None:
         self.count = 0
