@@ -36,7 +36,7 @@ import threading
 import time
 import zlib
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -176,17 +176,7 @@ class Plan:
     def wait_cut(self, loader: Any) -> None:
         """Block until the gzip worker says where it starts (or gives up)."""
         w = self.workers[0]
-        while w.start is None and w.message is None and not loader._cancel.is_set():
-            try:
-                w.conn.poll(0.05)
-            except OSError:
-                pass
-            w.drain()
-            if w.start is None and w.message is None and w.proc.poll() is not None:
-                w.drain()
-                if w.message is None and w.start is None:
-                    w.message = ("error", "the worker process exited")
-            loader._tick()
+        self._wait_for(loader, w, lambda: w.start is not None)
 
     def poll(self, loader: Any) -> None:
         for w in self.workers:
@@ -195,20 +185,26 @@ class Plan:
         loader.other_events = sum(w.events for w in self.workers)
 
     def _wait(self, loader: Any, w: _Worker) -> tuple[str, Any]:
-        while w.message is None:
-            if loader._cancel.is_set():
-                return ("cancelled", None)
+        """The worker's last word (its manifest, or why not), or ("cancelled", None)."""
+        self._wait_for(loader, w, lambda: False)
+        if loader._cancel.is_set() or w.message is None:
+            return ("cancelled", None)
+        return w.message
+
+    @staticmethod
+    def _wait_for(loader: Any, w: _Worker, done: Callable[[], bool]) -> None:
+        """Block until ``done()``, the worker's last word, or a cancel; progress goes on."""
+        while not done() and w.message is None and not loader._cancel.is_set():
             try:
                 w.conn.poll(0.05)
             except OSError:
                 pass
             w.drain()
-            if w.message is None and w.proc.poll() is not None:
-                w.drain()
-                if w.message is None:
+            if not done() and w.message is None and w.proc.poll() is not None:
+                w.drain()  # what it said before it went
+                if not done() and w.message is None:
                     w.message = ("error", f"the worker process exited ({w.proc.returncode})")
             loader._tick()
-        return w.message
 
     def merge_into(self, loader: Any, exact: bool) -> None:
         """Take each worker's range in order (the loader has parsed up to the first)."""
