@@ -797,13 +797,59 @@ KIND_IJSON = 2  # everything from offset on, streamed with ijson as "[" + bytes
 KIND_IJSON_FILE = 3  # the whole file streamed with ijson (prefix traceEvents.item)
 
 
-class _Chain:
-    """A file-like reader that returns ``prefix`` first, then the rest of ``stream``."""
+#: Nesting beyond this is damage, not a trace: ijson's cost grows with the square of the depth
+#: (100,000 "[" took minutes), and the fast path's decoders refuse ~1,000 levels anyway.
+MAX_DEPTH = 1100
 
-    def __init__(self, prefix: bytes, stream: Any) -> None:
+
+class _Depth:
+    """The JSON nesting depth of a byte stream, block by block (brackets inside strings do not
+    count): :meth:`feed` raises RecursionError once it passes :data:`MAX_DEPTH`."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False  # the previous block ended with an odd run of backslashes
+
+    def feed(self, data: bytes) -> None:
+        a = np.frombuffer(data, np.uint8)
+        n = len(a)
+        idx = np.arange(n)
+        bs = a == 0x5C
+        # backslashes right before each byte: i - 1 - (last non-backslash before i)
+        last_plain = np.maximum.accumulate(np.where(bs, -1, idx))
+        before = np.empty(n, np.int64)
+        before[0] = 0
+        before[1:] = idx[:-1] - last_plain[:-1]
+        escaped = before % 2 == 1
+        if self.escaped:  # the run continues from the previous block
+            lead = int(np.argmax(~bs)) if (~bs).any() else n
+            escaped[: lead + 1] = ~escaped[: lead + 1]
+        quote = (a == 0x22) & ~escaped
+        flips = np.cumsum(quote) % 2 == 1
+        inside = flips != self.in_string  # True inside a string (a quote counts as inside)
+        step = (((a == 0x5B) | (a == 0x7B)).astype(np.int8)
+                - ((a == 0x5D) | (a == 0x7D)).astype(np.int8))
+        step[inside] = 0
+        depth = self.depth + np.cumsum(step, dtype=np.int64)
+        if n and int(depth.max()) > MAX_DEPTH:
+            raise RecursionError("nested too deeply")
+        if n:
+            self.depth = int(depth[-1])
+            self.in_string = self.in_string != bool(flips[-1])  # an odd number of quotes
+            tail_run = n - 1 - int(last_plain[-1])
+            self.escaped = (tail_run + (1 if self.escaped and tail_run == n else 0)) % 2 == 1
+
+
+class _Chain:
+    """A file-like reader that returns ``prefix`` first, then the rest of ``stream``; with
+    ``depth``, it stops the text (RecursionError) where it nests deeper than MAX_DEPTH."""
+
+    def __init__(self, prefix: bytes, stream: Any, depth: bool = True) -> None:
         self._prefix = prefix
         self._stream = stream
         self.tail = b""  # the last bytes handed out: how the text ends, if it has ended
+        self._depth = _Depth() if depth else None
 
     def read(self, n: int = -1) -> bytes:
         if self._prefix:
@@ -815,6 +861,8 @@ class _Chain:
             out = self._stream.read(n)
         if out:
             self.tail = (self.tail + out[-64:])[-64:]
+            if self._depth is not None:
+                self._depth.feed(out)
         return out
 
 
