@@ -244,3 +244,33 @@ async def test_detail_pane_draws_the_selection_and_scrolls():
         assert pane.offset_y == 2 and pane.render_line(0).text != first
         await pilot.press("up", "up", "up")
         assert pane.offset_y == 0 and pane.render_line(0).text == first
+
+
+async def test_terminal_too_small_shows_a_notice_until_it_grows():
+    from tracetui.app.app import MIN_SIZE, TooSmallScreen
+
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(40, 12)) as pilot:
+        await loaded(app, pilot)
+        assert isinstance(app.screen, TooSmallScreen)
+        text = str(app.screen.query_one("#too-small").render())
+        assert "terminal too small: 40x12" in text and f"{MIN_SIZE[0]}x{MIN_SIZE[1]}" in text
+        await pilot.resize_terminal(50, 14)
+        await pilot.pause()
+        assert "50x14" in str(app.screen.query_one("#too-small").render())
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not isinstance(app.screen, TooSmallScreen) and len(app.screen_stack) == 1
+        await pilot.press("k")  # a view, then too small over it, then back to the view
+        await pilot.pause()
+        view = app.screen
+        await pilot.resize_terminal(30, 10)
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert app.screen is view
+        await pilot.resize_terminal(30, 10)
+        await pilot.pause()
+        await pilot.press("q")
+    assert app.return_code in (0, None)

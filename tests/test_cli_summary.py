@@ -109,3 +109,16 @@ def test_comm_flag_changes_the_figures():
     assert more["overlap"][0]["comm_us"] > base["overlap"][0]["comm_us"]
     gemm = [k for k in more["kernels"] if "fp8_gemm" in k["name"]]
     assert gemm and all(k["class"] == "comm" for k in gemm)
+
+
+@pytest.mark.parametrize("term", ["xterm-256color", "dumb"])
+def test_without_a_terminal_the_summary_comes_with_a_pointer(term):
+    """`tracetui TRACE` piped (or with TERM=dumb): the summary on stdout, and one line on
+    stderr saying why and pointing to `tracetui summary`."""
+    out = subprocess.run([sys.executable, "-m", "tracetui", str(DECODE)], capture_output=True,
+                         text=True, env=dict(os.environ, TERM=term), stdin=subprocess.DEVNULL,
+                         timeout=120)
+    assert out.returncode == 0
+    assert "not a terminal" in out.stderr and "tracetui summary" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "GPU 0" in out.stdout

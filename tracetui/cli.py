@@ -257,6 +257,9 @@ def _view(args: argparse.Namespace) -> int:
     interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
         os.environ.get("TERM", "") not in ("dumb", "")
     if not interactive:
+        why = "TERM=dumb" if sys.stdout.isatty() and sys.stdin.isatty() else "not a terminal"
+        print(f"tracetui: {why}: here is the summary instead of the timeline "
+              "(`tracetui summary TRACE [--json | --csv]` prints it directly)", file=sys.stderr)
         ns = argparse.Namespace(trace=args.trace, json=False, csv=False, rules=False,
                                 top=args.top, comm=args.comm, config=args.config)
         return _summary(ns)

@@ -14,7 +14,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
 
 from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
@@ -69,6 +69,31 @@ class HelpScreen(ModalScreen[None]):
         t.append("\nmouse: wheel zooms, click selects", style="dim")
         with VerticalScroll():
             yield Static(t)
+
+
+#: The smallest terminal the layout is made for (columns, rows).
+MIN_SIZE = (60, 16)
+
+
+class TooSmallScreen(Screen[None]):
+    """Shown instead of the app while the terminal is smaller than :data:`MIN_SIZE`."""
+
+    BINDINGS = [Binding("q,ctrl+c", "app.quit", "quit")]
+    DEFAULT_CSS = """
+    TooSmallScreen { align: center middle; }
+    TooSmallScreen Static { width: auto; height: auto; text-align: center; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="too-small")
+
+    def on_mount(self) -> None:
+        self.show(self.app.size.width, self.app.size.height)
+
+    def show(self, width: int, height: int) -> None:
+        self.query_one("#too-small", Static).update(
+            f"terminal too small: {width}x{height}\nneeds {MIN_SIZE[0]}x{MIN_SIZE[1]}\n"
+            "(q quits)", layout=True)
 
 
 class TraceApp(App[None]):
@@ -160,9 +185,23 @@ class TraceApp(App[None]):
         self._status()
         self._place_detail()
         self.load()
+        self._check_size(self.size.width, self.size.height)
 
     def on_resize(self, event: Any) -> None:
         self._place_detail(event.size.width)
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        """Below MIN_SIZE a notice takes the screen instead of a broken layout; it goes
+        away by itself when the terminal is large enough again."""
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        shown = isinstance(self.screen, TooSmallScreen)
+        if small and not shown:
+            self.push_screen(TooSmallScreen())
+        elif not small and shown:
+            self.pop_screen()
+        elif small and shown:
+            self.screen.show(width, height)
 
     def _place_detail(self, width: int | None = None) -> None:
         """Beside the timeline on wide terminals, under it on narrow ones."""
