@@ -142,7 +142,7 @@ class Plan:
             end = cuts[i + 1] if i + 1 < len(cuts) else None
             try:
                 workers.append(_spawn(src.path, start, end, loader.piece_bytes, exact))
-            except OSError:
+            except (OSError, ValueError):  # no processes left, or no fd passing here
                 break
         if not workers:
             return None
@@ -164,7 +164,7 @@ class Plan:
         target = offset + int(span * 0.54)
         try:
             w = _spawn(src.path, target, None, loader.piece_bytes, exact, find=True)
-        except OSError:
+        except (OSError, ValueError):  # no processes left, or no fd passing here
             return None
         w.start = None
         plan = cls([w])
