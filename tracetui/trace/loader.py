@@ -359,7 +359,7 @@ class TraceBuilder:
         self.items = 0  # items seen in the events array
 
     def presize(self, factor: float) -> None:
-        """Grow every column set to ``factor`` times its rows (see :meth:`_Columns.presize`)."""
+        """Expect ``factor`` times its rows in every column set (see :meth:`_Columns.presize`)."""
         with self.lock:
             for c in (self.slices, self.instants, self.ended_b, self.counter_samples, self.gpu,
                       self.corr, self.ext, self.flows):
@@ -1219,9 +1219,8 @@ class Loader:
                     plan.wait_cut(self)
                     continue
             if not presized and base - first_base >= _PRESIZE_AFTER and not self.source.compressed:
-                # Columns sized once to the range's expected rows: growing by steps would
-                # leave up to a third of every column unused at the end (or more, if it
-                # had just grown).
+                # From here a column that must grow grows to the range's expected rows:
+                # growing by steps would leave up to a third of it unused at the end.
                 presized = True
                 b.presize(1.03 * span / (base - first_base))
             if self._cancel.is_set():
