@@ -998,3 +998,55 @@ def test_layout_independence(tmp_path, gz, pieces):
     for name, fp in prints.items():
         for key in ref:
             assert fp[key] == ref[key], (name, key)
+
+
+# ----------------------------------------------------------------------------- huge tokens
+
+@pytest.mark.parametrize("where", ["name", "args"])
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("max_piece", [1 << 20, 16 << 20], ids=["ijson", "fast"])
+def test_a_huge_string_loads_whole_in_few_reads(tmp_path, monkeypatch, where, gz, max_piece):
+    """A valid trace with one 6 MB string (a name or an arg) between ordinary events. The fast
+    path doubles its buffer while no cut exists (a piece at a time was quadratic); past
+    MAX_PIECE (lowered here), ijson takes over and reads big blocks. A 200 MB name took 214 s."""
+    import tracetui.trace.loader as loader_mod
+
+    monkeypatch.setattr(loader_mod, "MAX_PIECE", max_piece)
+    big = "é" + "x" * (6 << 20) + '"\\]}'
+    huge = {"ph": "X", "name": big if where == "name" else "k", "ts": 5, "dur": 2,
+            "pid": 1, "tid": 1, "args": {"big": big} if where == "args" else {"n": 1}}
+    events = [{"ph": "X", "name": f"e{i}", "ts": 10 + i, "dur": 1, "pid": 1, "tid": 1}
+              for i in range(300)]
+    events.insert(100, huge)
+    text = json.dumps({"traceEvents": events}, indent=0).encode()
+    path = tmp_path / ("h.json.gz" if gz else "h.json")
+    path.write_bytes(gzip.compress(text, 1) if gz else text)
+    reads = []
+    real = Loader._read_block
+
+    def counting(self, stream, n):
+        reads.append(n)
+        return real(self, stream, n)
+
+    monkeypatch.setattr(Loader, "_read_block", counting)
+    tr = Loader(str(path), piece_bytes=32 << 10, workers=1).run()
+    assert tr.events == 301 and not tr.truncated and tr.warnings == []
+    names = {tr.name_of(i) for i in range(tr.slice_count)}
+    assert (big if where == "name" else "k") in names and "e299" in names
+    i = next(i for i in range(tr.slice_count) if tr.name_of(i) == huge["name"])
+    assert tr.args_of(i) == huge["args"]
+    if max_piece > len(text):  # all in the fast path: 6 MB in 32 KB pieces was ~200 reads
+        assert len(reads) < 40, len(reads)
+
+
+def test_the_nesting_guard_is_fast_on_long_strings():
+    """The depth guard of the ijson fallback looks at quotes, backslashes and brackets only;
+    it agrees with itself whatever the blocks (the fuzz test checks it against a plain scan)."""
+    from tracetui.trace.loader import _Depth
+
+    text = json.dumps({"a": ["x" * 100_000 + '\\"[{', {"b": "\\\\"}], "c": [[[]]]}).encode()
+    for block in (1, 7, 4096, len(text)):
+        d = _Depth()
+        for k in range(0, len(text), block):
+            d.feed(text[k:k + block])
+        assert d.depth == 0 and not d.in_string and not d.escaped, block

@@ -801,6 +801,11 @@ KIND_IJSON_FILE = 3  # the whole file streamed with ijson (prefix traceEvents.it
 #: (100,000 "[" took minutes), and the fast path's decoders refuse ~1,000 levels anyway.
 MAX_DEPTH = 1100
 
+#: Bytes per read for ijson. yajl lexes a token that spans reads again from its start on
+#: every read, so one huge string costs (its size / this)² / 2 reads' worth: at ijson's
+#: default 64 KB, a 200 MB name took minutes; at 4 MB, seconds.
+IJSON_BLOCK = 4 << 20
+
 
 class _Depth:
     """The JSON nesting depth of a byte stream, block by block (brackets inside strings do not
@@ -812,33 +817,56 @@ class _Depth:
         self.escaped = False  # the previous block ended with an odd run of backslashes
 
     def feed(self, data: bytes) -> None:
+        step = 1 << 20  # numpy temporaries of ~10 bytes per byte: bounded by the sub-block
+        for i in range(0, len(data), step):
+            self._feed(data[i : i + step] if len(data) > step else data)
+
+    def _feed(self, data: bytes) -> None:
+        # Only quotes, backslashes and brackets matter: work on their positions alone (a long
+        # string or number costs one table lookup per byte).
+        n = len(data)
+        if not n:
+            return
         a = np.frombuffer(data, np.uint8)
-        n = len(a)
-        idx = np.arange(n)
-        bs = a == 0x5C
-        # backslashes right before each byte: i - 1 - (last non-backslash before i)
-        last_plain = np.maximum.accumulate(np.where(bs, -1, idx))
-        before = np.empty(n, np.int64)
-        before[0] = 0
-        before[1:] = idx[:-1] - last_plain[:-1]
+        idx = np.flatnonzero(_JSON_SPECIAL[a])
+        m = len(idx)
+        if m == 0:
+            self.escaped = False  # the first byte, whatever it is, took a pending escape
+            return
+        v = a[idx]
+        bs = v == 0x5C
+        j = np.arange(m)
+        # brk[k]: element k does not carry a run of backslashes on to element k + 1
+        brk = np.ones(m, bool)
+        brk[:-1] = ~(bs[:-1] & (idx[1:] == idx[:-1] + 1))
+        last = np.maximum.accumulate(np.where(brk, j, -1))
+        before = np.zeros(m, np.int64)  # backslashes right before each element
+        before[1:] = j[:-1] - last[:-1]
         escaped = before % 2 == 1
-        if self.escaped:  # the run continues from the previous block
-            lead = int(np.argmax(~bs)) if (~bs).any() else n
-            escaped[: lead + 1] = ~escaped[: lead + 1]
-        quote = (a == 0x22) & ~escaped
+        if self.escaped and idx[0] == 0:  # the previous block's odd run goes on into this one
+            flip = np.ones(m, bool)
+            flip[1:] = last[:-1] == -1
+            escaped ^= flip
+        quote = (v == 0x22) & ~escaped
         flips = np.cumsum(quote) % 2 == 1
         inside = flips != self.in_string  # True inside a string (a quote counts as inside)
-        step = (((a == 0x5B) | (a == 0x7B)).astype(np.int8)
-                - ((a == 0x5D) | (a == 0x7D)).astype(np.int8))
+        step = ((v == 0x5B) | (v == 0x7B)).astype(np.int8) - ((v == 0x5D) | (v == 0x7D)).astype(np.int8)
         step[inside] = 0
         depth = self.depth + np.cumsum(step, dtype=np.int64)
-        if n and int(depth.max()) > MAX_DEPTH:
+        if int(depth.max()) > MAX_DEPTH:
             raise RecursionError("nested too deeply")
-        if n:
-            self.depth = int(depth[-1])
-            self.in_string = self.in_string != bool(flips[-1])  # an odd number of quotes
-            tail_run = n - 1 - int(last_plain[-1])
-            self.escaped = (tail_run + (1 if self.escaped and tail_run == n else 0)) % 2 == 1
+        self.depth = int(depth[-1])
+        self.in_string = self.in_string != bool(flips[-1])  # an odd number of quotes
+        if bs[-1] and idx[-1] == n - 1:
+            tail_run = m - 1 - (int(last[-2]) if m > 1 else -1)
+            whole = tail_run == n  # the block is nothing but backslashes
+            self.escaped = (tail_run + (1 if self.escaped and whole else 0)) % 2 == 1
+        else:
+            self.escaped = False
+
+
+_JSON_SPECIAL = np.zeros(256, bool)
+_JSON_SPECIAL[list(b'\\"[]{}')] = True
 
 
 class _Chain:
@@ -847,16 +875,19 @@ class _Chain:
 
     def __init__(self, prefix: bytes, stream: Any, depth: bool = True) -> None:
         self._prefix = prefix
+        self._off = 0  # handed out so far (slicing the rest off each time is quadratic)
         self._stream = stream
         self.tail = b""  # the last bytes handed out: how the text ends, if it has ended
         self._depth = _Depth() if depth else None
 
     def read(self, n: int = -1) -> bytes:
-        if self._prefix:
-            if n < 0 or n >= len(self._prefix):
-                out, self._prefix = self._prefix, b""
-            else:
-                out, self._prefix = self._prefix[:n], self._prefix[n:]
+        left = len(self._prefix) - self._off
+        if left > 0:
+            k = left if n < 0 or n >= left else n
+            out = self._prefix[self._off : self._off + k]
+            self._off += k
+            if self._off == len(self._prefix):
+                self._prefix, self._off = b"", 0
         else:
             out = self._stream.read(n)
         if out:
@@ -934,9 +965,11 @@ class PieceTable:
                         if not got:
                             return None
                         skip -= len(got)
-                    items = ijson.items(_Chain(b"[", stream), "item", use_float=not self.exact)
+                    items = ijson.items(_Chain(b"[", stream), "item", use_float=not self.exact,
+                                        buf_size=IJSON_BLOCK)
                 else:
-                    items = ijson.items(stream, "traceEvents.item", use_float=not self.exact)
+                    items = ijson.items(stream, "traceEvents.item", use_float=not self.exact,
+                                        buf_size=IJSON_BLOCK)
                 return [as_event(x) for x in itertools.islice(items, index, index + 1)]
             finally:
                 raw.close()
@@ -1122,7 +1155,8 @@ class Loader:
                 # traceEvents is not in the first MB: stream the whole file with ijson.
                 self.pieces.add(0, KIND_IJSON_FILE, 0, -1)
                 chain = _Chain(b"", stream)
-                self._stream_ijson(ijson.items(chain, "traceEvents.item", use_float=not exact),
+                self._stream_ijson(ijson.items(chain, "traceEvents.item", use_float=not exact,
+                                               buf_size=IJSON_BLOCK),
                                    0, stream, chain)
             else:
                 self._parse_pieces(stream, where["offset"], exact)
@@ -1199,6 +1233,7 @@ class Loader:
         b = self.builder
         buf = b""
         failed = 0  # reads in a row whose candidate cuts all failed to parse
+        no_cut = False  # the last read left no candidate cut in the buffer
         first_base, presized = base, False
         span = (end if end is not None else self.source.size) - base
         while True:
@@ -1226,7 +1261,9 @@ class Loader:
             if self._cancel.is_set():
                 self._cancelled()
                 return False
-            want = self.piece_bytes
+            # No candidate cut in the buffer yet (one huge event): double it rather than add a
+            # piece at a time, which would copy and rescan it quadratically.
+            want = max(self.piece_bytes, len(buf)) if no_cut else self.piece_bytes
             if end is not None:
                 want = min(want, end - base - len(buf))
             elif wait_end:
@@ -1259,6 +1296,7 @@ class Loader:
                 except ValueError:  # wrong cut or damaged data: try an earlier boundary
                     below = cut - 1
                     events = None
+            no_cut = events is None and cut < 0 and below == len(buf)
             if events is None:
                 if cut >= 0:
                     failed += 1  # candidates exist but none parses: damage, or deep nesting
@@ -1300,7 +1338,8 @@ class Loader:
         """Stream the rest with ijson from a proven event boundary: exact to the last event."""
         self.pieces.add(row, KIND_IJSON, base, -1)
         chain = _Chain(b"[" + buf, stream)
-        self._stream_ijson(ijson.items(chain, "item", use_float=not exact), row, stream, chain,
+        self._stream_ijson(ijson.items(chain, "item", use_float=not exact, buf_size=IJSON_BLOCK),
+                           row, stream, chain,
                            array_only=True)
 
     def _stream_ijson(self, items: Iterable[Any], row: int, stream: Any, chain: _Chain,
