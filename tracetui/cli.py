@@ -46,6 +46,30 @@ class _StderrProgress:
             sys.stderr.flush()
 
 
+def _spooled(path: str) -> str:
+    """A file to load for ``path``: itself, or for stdin (``-``) and pipes (``<(zcat t.gz)``)
+    a temporary copy (the loader seeks: parallel ranges, re-reading args)."""
+    from .trace.source import needs_spool, spool
+
+    if not needs_spool(path):
+        return path
+    shown = [False]
+
+    def progress(n: int) -> None:
+        if sys.stderr.isatty():
+            shown[0] = True
+            sys.stderr.write(f"\rreading {'stdin' if path == '-' else 'the pipe'}: "
+                             f"{_fmt_bytes(n)} ")
+            sys.stderr.flush()
+
+    try:
+        return spool(path, progress)
+    finally:
+        if shown[0]:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 def _load(path: str) -> Any:
     from .trace import load
 
@@ -72,7 +96,7 @@ def _summary(args: argparse.Namespace) -> int:
             return 0
     if args.trace is None:
         raise TraceError("summary: a trace file is needed (or --rules alone)")
-    trace = _load(args.trace)
+    trace = _load(_spooled(args.trace))
     report = analyze(trace, rules)
     if args.csv:
         _write_kernel_csv(report["kernels"], sys.stdout)
@@ -174,6 +198,14 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         console.print(Text("distributed  " + ", ".join(f"{safe_text(k, 20)}={safe_text(v, 24)}"
                                                        for k, v in di.items())))
 
+    if r["slices"] == 0 and not r["lanes"]:
+        console.print(Text("no events to analyse: " + (
+            "the trace holds no events (an empty array, or metadata only)" if r["events"] == 0
+            else "none of its events has a duration or a value"), style="yellow"))
+        for w in r["warnings"]:
+            console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+        return
+
     if r["overlap"]:
         ot = table("communication vs computation, ms")
         for h in ("GPU", "comm", "comp", "overlap", "overlap %", "exposed comm"):
@@ -254,6 +286,9 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
 def _view(args: argparse.Namespace) -> int:
     """The interactive timeline in a terminal; elsewhere (a pipe, TERM=dumb) the summary."""
+    args.trace = _spooled(args.trace)
+    if not sys.stdin.isatty() and sys.stdout.isatty():
+        _keys_from_tty()  # `zcat t.json.gz | tracetui -`: keys come from the terminal
     interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
         os.environ.get("TERM", "") not in ("dumb", "")
     if not interactive:
@@ -275,6 +310,20 @@ def _view(args: argparse.Namespace) -> int:
     load_theme(args.theme)  # an unknown theme: one line, before the screen changes
     TraceApp(args.trace, rules, theme=args.theme, early=early).run()
     return 0
+
+
+def _keys_from_tty() -> None:
+    """Make the controlling terminal the standard input (as `less` does when data is piped
+    in), so that the app can read keys; without one, nothing changes (the summary is shown)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        return
+    try:
+        if os.isatty(fd):
+            os.dup2(fd, 0)
+    finally:
+        os.close(fd)
 
 
 def _early_load(path: str, pause_after_first: bool) -> Any:
@@ -347,7 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return _view(args)
     except TraceError as e:
-        print(f"tracetui: error: {safe_text(str(e))}", file=sys.stderr)
+        from .trace.source import relabel
+
+        print(f"tracetui: error: {safe_text(relabel(str(e)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tracetui: interrupted", file=sys.stderr)

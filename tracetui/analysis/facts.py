@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from ..trace import Trace
+from ..trace.source import shown_path
 
 
 def _jsonable(v: Any) -> Any:
@@ -33,7 +34,7 @@ def trace_facts(trace: Trace) -> dict[str, Any]:
                       "device": None, "stream": None, "events": int(len(c.ts)),
                       "slices": 0, "instants": 0, "max_depth": 0})
     return {
-        "file": os.path.abspath(trace.path),
+        "file": shown if (shown := shown_path(trace.path)) != trace.path else os.path.abspath(trace.path),
         "size_bytes": trace.size,
         "compressed": trace.compressed,
         "events": trace.events,

@@ -21,6 +21,7 @@ from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
 from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
 from ..trace.loader import EarlyLoad
+from ..trace.source import relabel, shown_path
 from .themes import DEFAULT_THEME, load_theme
 from ..analysis.annotations import annotation_table
 from ..analysis.kernels import group_by_short_name, kernel_table, short_name
@@ -299,6 +300,7 @@ class TraceApp(App[None]):
         return self.analyses
 
     def _failed(self, message: str) -> None:
+        message = relabel(message)  # a pipe's temporary copy is named as the user named it
         self.error = message
         self._status()
         self.notify(safe_text(message), severity="error", timeout=30, markup=False)
@@ -321,7 +323,7 @@ class TraceApp(App[None]):
     def _status(self) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(" tracetui ", style="bold reverse")
-        t.append(" " + safe_text(self.path.rsplit("/", 1)[-1], 40))
+        t.append(" " + safe_text(shown_path(self.path).rsplit("/", 1)[-1], 40))
         tr = self.trace
         if tr is not None:
             t.append(f" · {tr.size / 1e6:,.1f} MB · {tr.events:,} events · "
@@ -686,7 +688,7 @@ class TraceApp(App[None]):
 
     def _write_export(self, what: str, ext: str, data: str, desc: str) -> None:
         try:
-            path = write_new(os.getcwd(), export_name(self.path, what, ext), data)
+            path = write_new(os.getcwd(), export_name(shown_path(self.path), what, ext), data)
         except OSError as e:
             self.notify(f"could not write the {ext.upper()}: {safe_text(e, 120)}",
                         severity="error", timeout=8, markup=False)
@@ -770,6 +772,9 @@ class TraceApp(App[None]):
             for c in chain:
                 t.append("  ← " + safe_text(c["name"], 60) + "\n")
         args = d.get("args")
+        if d.get("args_unavailable"):
+            t.append("\nargs: ", style="bold")
+            t.append(safe_text(d["args_unavailable"], 120) + "\n", style="yellow")
         if isinstance(args, dict) and args:
             t.append("\nargs\n", style="bold")
             for key, v in list(args.items())[:40]:

@@ -251,6 +251,8 @@ class Timeline(ScrollView, can_focus=True):
         top = int(self.scroll_offset.y)
         r = top + y - 1
         if r >= len(self.rows):
+            if not self.rows and y == 2:
+                return self._empty_note(width)
             return Strip([Segment(" " * width, BLANK)])
         f = self.frame()
         assert f is not None
@@ -267,6 +269,19 @@ class Timeline(ScrollView, can_focus=True):
                 strip = self._row(r, r - top, f, width)
             self._strips[key] = strip
         return strip
+
+    def _empty_note(self, width: int) -> Strip:
+        """Why there is nothing to draw: a trace without events, or none that take time."""
+        tr = self.trace
+        if not tr.complete:
+            note = "loading…"
+        elif tr.events == 0:
+            note = "this trace holds no events (an empty array, or metadata only)"
+        else:
+            note = f"none of its {tr.events:,} events has a duration or a value to draw"
+        text = f"  {note}"[:width]
+        return Strip([Segment(text, self.style(self.palette.ruler)),
+                      Segment(" " * (width - len(text)), BLANK)])
 
     def toggle_collapse(self) -> None:
         """Show the cursor's lane as its top row only, or all its depths again."""

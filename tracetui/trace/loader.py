@@ -806,6 +806,9 @@ MAX_DEPTH = 1100
 #: default 64 KB, a 200 MB name took minutes; at 4 MB, seconds.
 IJSON_BLOCK = 4 << 20
 
+#: A cut-off file modified this recently (seconds) may still be being written.
+RECENT_S = 120.0
+
 
 class _Depth:
     """The JSON nesting depth of a byte stream, block by block (brackets inside strings do not
@@ -951,6 +954,8 @@ class PieceTable:
 
     def _read_piece(self, k: int, index: int) -> list[Any] | None:
         kind, offset, length = self.pieces[k]
+        if self.source.reread_problem():  # shrunk or replaced: these offsets mean nothing now
+            return None
         try:
             if kind == KIND_ARRAY:
                 return decode_piece(self.source.read_range(offset, length), self.exact, full=True)
@@ -1124,10 +1129,26 @@ class Loader:
             reasons = ", ".join(f"{n:,} {r}" for r, n in b.skipped.items()) or "no trace events"
             raise TraceError(f"{path}: not a trace: none of its {b.items:,} items is a trace "
                              f"event ({reasons})")
+        self._check_unchanged()
         trace = build_trace(self, final=True)
         self._result = trace
         self._report(done=True)
         return trace
+
+    def _check_unchanged(self) -> None:
+        """Say so when the file changed while it was read, or when a cut-off file may be one
+        still being written (what was read is shown either way)."""
+        src = self.source
+        change = src.change()
+        if change is not None:
+            self.warnings.append(f"the file {change} while it was read (still being written, "
+                                 "or replaced?): this shows what was read")
+        age = src.age_s()
+        if self.truncated and (change is not None or age < RECENT_S) \
+                and not any("still being written" in w for w in self.warnings):
+            when = f"{age:,.0f} s" if age >= 1 else "less than a second"
+            self.warnings.append(f"the file was modified {when} before it was opened: if it "
+                                 "is still being written, reopen it once the writer has finished")
 
     def snapshot(self):
         """The index as loaded so far (cheap enough to call a few times a second)."""
@@ -1381,7 +1402,11 @@ class Loader:
         # Cut off, rather than damaged: the whole file was read and the error is at its end
         # (the parser says so, or the text stops inside a token or an unclosed value: a whole
         # trace ends with "]" or "}").
-        at_end = raw.pos >= self.source.size and (
+        try:
+            size_now = os.stat(self.source.path).st_size  # it may have grown or shrunk
+        except OSError:
+            size_now = self.source.size
+        at_end = raw.pos >= min(size_now, self.source.size) and (
             "premature EOF" in msg or tail.rstrip()[-1:] not in (b"]", b"}"))
         if isinstance(stream, GzipStream) and stream.truncated:
             at_end = True
@@ -1389,9 +1414,12 @@ class Loader:
             raise TraceError(f"{self.source.path}: not valid JSON ({msg})")
         self.truncated = True
         if at_end:
+            why = "the writer was probably killed"
+            if self.source.age_s() < RECENT_S or size_now != self.source.size:
+                why = "modified just before: still being written?"
             self.warnings.append(
-                f"truncated at byte {self.source.size:,} of {self.source.size:,}: the trace ends "
-                f"mid-JSON (the writer was probably killed); kept the whole events before the cut")
+                f"truncated at byte {raw.pos:,} of {max(size_now, raw.pos):,}: the trace ends "
+                f"mid-JSON ({why}); kept the whole events before the cut")
         else:
             self.warnings.append(f"JSON error near byte {raw.pos:,} of {self.source.size:,} "
                                  f"({msg}); kept the whole events before it")

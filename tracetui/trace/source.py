@@ -18,6 +18,14 @@ from ..textutil import safe_text
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
 class TraceError(Exception):
     """A trace that cannot be opened. ``str(err)`` is one line meant for the user: control
     characters (a newline in a file name, an escape sequence) are made visible."""
@@ -154,6 +162,8 @@ class Source:
     compressed: bool
     #: gzip only: saved decompressor states, filled while the loader streams the file
     snapshots: list[tuple[int, int, Any]] | None = None
+    #: (device, inode, size, mtime_ns) when opened: tells whether the file changed since
+    stamp: tuple[int, int, int, int] | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> "Source":
@@ -168,6 +178,10 @@ class Source:
             raise TraceError(f"{p}: cannot open ({e.strerror or e})") from None
         if stat.S_ISDIR(st.st_mode):
             raise TraceError(f"{p}: is a directory, not a trace file")
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a pipe" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+            raise TraceError(f"{p}: is {kind}: copy it to a file first (the command line "
+                             "does so for `tracetui -` and pipes)")
         try:
             with open(p, "rb") as f:
                 head = f.read(2)
@@ -179,7 +193,40 @@ class Source:
             raise TraceError(f"{p}: cannot read ({e.strerror or e})") from None
         if not head:
             raise TraceError(f"{p}: the file is empty")
-        return cls(path=p, size=st.st_size, compressed=head == GZIP_MAGIC)
+        return cls(path=p, size=st.st_size, compressed=head == GZIP_MAGIC, stamp=_stamp(st))
+
+    def change(self) -> str | None:
+        """How the file differs from when it was opened, or None: "grew from 1.2 MB to
+        2.4 MB", "shrank …", "was replaced", "was deleted", "was rewritten"."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return "was deleted"
+        now = _stamp(st)
+        was = self.stamp
+        if was is None or now == was:
+            return None
+        if now[:2] != was[:2]:
+            return "was replaced by another file"
+        if now[2] > was[2]:
+            return f"grew from {_mb(was[2])} to {_mb(now[2])}"
+        if now[2] < was[2]:
+            return f"shrank from {_mb(was[2])} to {_mb(now[2])}"
+        return "was rewritten"
+
+    def reread_problem(self) -> str | None:
+        """Why events cannot be re-read from the file now (their offsets are the file's when
+        it was loaded), or None. A file that only grew keeps its offsets (a writer appends)."""
+        change = self.change()
+        if change is None or change.startswith("grew") or change == "was rewritten":
+            return None  # appended to, or touched (same size): the offsets still hold
+        return f"the file {change} since it was loaded: reopen it"
+
+    def age_s(self) -> float:
+        """Seconds since the file was last modified, when it was opened."""
+        import time
+
+        return time.time() - self.stamp[3] / 1e9 if self.stamp else float("inf")
 
     def open_stream(self, record: bool = False) -> tuple[CountingReader, CountingReader | GzipStream]:
         """Return (raw, stream): ``raw.pos`` is progress on disk, ``stream`` yields JSON bytes.
@@ -287,3 +334,96 @@ class Source:
             return b"".join(parts)[:limit]
         finally:
             raw.close()
+
+
+# ----------------------------------------------------------------------------- pipes and stdin
+
+#: temporary copies of pipes made by :func:`spool`: their path -> what the user named
+SPOOLED: dict[str, str] = {}
+
+
+def needs_spool(path: str) -> bool:
+    """Whether ``path`` is stdin (``-``) or a pipe/device that can be read only once: the
+    loader seeks (parallel ranges, re-reading an event's args), so it needs a file."""
+    if path == "-":
+        return True
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False  # Source.open says what is wrong with it
+    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
+
+
+def shown_path(path: str) -> str:
+    """The name to show for ``path``: what the user gave for a spooled pipe."""
+    return SPOOLED.get(path, path)
+
+
+def spool(path: str, progress: Any = None, tmpdir: str | None = None) -> str:
+    """Copy stdin (``-``) or a pipe to a temporary file, removed when the process exits, and
+    return the file's path. ``progress(bytes_so_far)`` is called every few megabytes."""
+    import atexit
+    import tempfile
+
+    label = "stdin" if path == "-" else path
+    if path == "-":
+        if os.isatty(0):
+            raise TraceError("-: stdin is a terminal: pipe a trace into it "
+                             "(e.g. `zcat trace.json.gz | tracetui -`)")
+        src, own = 0, False
+    else:
+        try:
+            src, own = os.open(path, os.O_RDONLY), True
+        except OSError as e:
+            raise TraceError(f"{path}: cannot open ({e.strerror or e})") from None
+    where = tmpdir or tempfile.gettempdir()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="tracetui-pipe-", suffix=".json", dir=where)
+    except OSError as e:
+        raise TraceError(f"{label}: cannot make a temporary file in {where} "
+                         f"({e.strerror or e}); set TMPDIR") from None
+    atexit.register(_remove, tmp)
+    total, told = 0, 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                try:
+                    block = os.read(src, 1 << 20)
+                except OSError as e:
+                    raise TraceError(f"{label}: read error ({e.strerror or e})") from None
+                if not block:
+                    break
+                try:
+                    out.write(block)
+                except OSError as e:
+                    raise TraceError(f"{label}: cannot keep a copy in {where} "
+                                     f"({e.strerror or e}); set TMPDIR to a roomier place") from None
+                total += len(block)
+                if progress is not None and total - told >= (4 << 20):
+                    told = total
+                    progress(total)
+    except BaseException:
+        _remove(tmp)
+        raise
+    finally:
+        if own:
+            os.close(src)
+    if total == 0:
+        _remove(tmp)
+        raise TraceError(f"{label}: nothing came through the pipe")
+    SPOOLED[tmp] = label
+    return tmp
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def relabel(text: str) -> str:
+    """``text`` with the paths of spooled pipes replaced by what the user named."""
+    for tmp, label in SPOOLED.items():
+        text = text.replace(tmp, label)
+    return text

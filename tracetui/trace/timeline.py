@@ -369,6 +369,10 @@ class Trace:
             "end_ns": int(self.start[i] + self.dur[i]),
             "args": self.args_of(i),
         }
+        if out["args"] is None:
+            problem = self.pieces.source.reread_problem()
+            if problem:
+                out["args_unavailable"] = problem
         if self.correlation[i] >= 0:
             out["correlation"] = self.correlation[i]
         if self.external_id[i] >= 0:
