@@ -246,3 +246,102 @@ async def test_the_timeline_of_a_trace_without_events_says_so(tmp_path):
             await pilot.press(key)  # the views open on nothing without failing
         await pilot.pause()
         assert app.error is None
+
+
+# ----------------------------------------------------------------------------- nothing lost
+
+_WRITERS = {"write_text", "write_bytes", "replace", "rename", "renames", "link", "symlink",
+            "mkstemp", "NamedTemporaryFile", "TemporaryFile", "copy", "copy2", "copyfile",
+            "move", "truncate", "unlink", "remove", "rmtree"}
+_PATH_WRITERS = {"write_text", "write_bytes", "unlink", "touch", "rename", "symlink_to",
+                 "hardlink_to", "rmdir"}
+#: where the package may write or remove files, and why
+_ALLOWED = {
+    ("export.py", "write_new"),          # temp file + fsync + link: never over a file, never half
+    ("trace/source.py", "spool"),        # a pipe's copy in TMPDIR (its own new name)
+    ("trace/source.py", "_remove"),      # ... removed at exit
+    ("cli.py", "_keys_from_tty"),        # opens /dev/tty to read keys (O_RDWR, writes nothing)
+    ("cli.py", "main"),                  # stdout to /dev/null after a broken pipe
+}
+
+
+def _file_writes() -> set[tuple[str, str]]:
+    """(module, function) of every call in the package that can create, change or remove a
+    file: open() with a writing mode, os.open, os.fdopen for writing, and _WRITERS."""
+    import ast
+
+    pkg = Path(__file__).resolve().parent.parent / "tracetui"
+    found: set[tuple[str, str]] = set()
+    for path in pkg.rglob("*.py"):
+        rel = path.relative_to(pkg).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+
+        def visit(node: ast.AST, func: str) -> None:
+            for child in ast.iter_child_nodes(node):
+                name = func
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    name = child.name
+                if isinstance(child, ast.Call):
+                    f = child.func
+                    attr = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+                    base = f.value.id if isinstance(f, ast.Attribute) and \
+                        isinstance(f.value, ast.Name) else ""
+                    modes = [a.value for a in child.args[1:2] + [k.value for k in child.keywords
+                                                                 if k.arg == "mode"]
+                             if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                    writing = any(set(m) & set("wax+") for m in modes)
+                    bare = isinstance(f, ast.Name)
+                    if (attr in ("open", "fdopen") and (writing or base == "os" and attr == "open")) \
+                            or (attr in _WRITERS and (base in ("os", "shutil", "tempfile") or bare)) \
+                            or (not bare and attr in _PATH_WRITERS):
+                        found.add((rel, func))
+                visit(child, name)
+
+        visit(tree, "<module>")
+    return found
+
+
+def test_files_are_written_in_one_place_only():
+    """Nothing lost: the package writes files only through write_new (exports) and the pipe
+    spool. A new writer must go through write_new, or be added here with its reason."""
+    found = _file_writes()
+    assert found <= _ALLOWED, sorted(found - _ALLOWED)
+    assert ("export.py", "write_new") in found and ("trace/source.py", "spool") in found
+
+
+def test_a_failed_export_leaves_nothing_and_clobbers_nothing(tmp_path, monkeypatch):
+    from tracetui.export import write_new
+
+    keep = tmp_path / "out.csv"
+    keep.write_text("precious")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space")))
+    with pytest.raises(OSError):
+        write_new(tmp_path, "out.csv", "x" * 100_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    assert keep.read_text() == "precious"
+
+
+async def test_the_warnings_stay_readable_in_help(tmp_path):
+    """A cut-off trace: the status line says so for good, and `?` lists the warnings (the
+    notifications that first show them go away after a few seconds)."""
+    from textual.widgets import Static
+
+    from tracetui.app.app import HelpScreen, TraceApp
+
+    path = tmp_path / "cut.json"
+    path.write_bytes(TEXT[: len(TEXT) // 2])
+    app = TraceApp(str(path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.loaded:
+                break
+        status = str(app.query_one("#status", Static).render())
+        assert "⚠ truncated file: ? shows" in status, status
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = str(app.screen.query_one(Static).render())
+        assert "this trace" in shown
+        for w in app.trace.warnings:
+            assert w[:60] in shown, w

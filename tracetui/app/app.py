@@ -51,8 +51,20 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen Static { padding: 1 2; }
     """
 
+    def __init__(self, warnings: list[str] | None = None) -> None:
+        super().__init__()
+        self.warnings = list(warnings or [])
+
     def compose(self) -> ComposeResult:
         t = Text()
+        if self.warnings:
+            t.append("this trace\n\n", style="bold")
+            for w in self.warnings[:12]:
+                t.append("  ⚠ ", style="yellow")
+                t.append(safe_text(w, 400) + "\n")
+            if len(self.warnings) > 12:
+                t.append(f"  … {len(self.warnings) - 12} more (tracetui summary lists all)\n")
+            t.append("\n")
         t.append("keys\n\n", style="bold")
         for b in TraceApp.BINDINGS:
             if isinstance(b, Binding) and b.description:
@@ -337,8 +349,10 @@ class TraceApp(App[None]):
             if tr is not None and self.loader is not None \
                     and self.loader.builder.events > SNAPSHOT_MAX_EVENTS:
                 t.append(f"  (showing the first {tr.events / 1e6:,.1f} M events)", style="dim")
-        elif tr is not None and tr.truncated:
-            t.append("   truncated file: see warnings", style="yellow")
+        elif tr is not None and tr.warnings:
+            n = len(tr.warnings)
+            what = "truncated file" if tr.truncated else f"{n} warning{'s' if n > 1 else ''}"
+            t.append(f"   ⚠ {what}: ? shows {'them' if n > 1 else 'it'}", style="yellow")
         self.query_one("#status", Static).update(t, layout=False)  # one line, always
 
     # ---------------------------------------------------------------- actions
@@ -460,7 +474,7 @@ class TraceApp(App[None]):
         self.query_one("#detail").toggle_class("hidden")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.trace.warnings if self.trace is not None else []))
 
     def action_collapse(self) -> None:
         self.timeline.toggle_collapse()
