@@ -23,15 +23,26 @@ class PtyApp:
     """``tracetui ARGS`` in a pty of ``cols`` x ``rows``; :attr:`out` is everything written."""
 
     def __init__(self, args: Sequence[str], cols: int = 120, rows: int = 40,
-                 env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: str | None = None,
+                 shell: str | None = None) -> None:
+        """``shell``: a shell command line to run instead (``{tracetui}`` in it is replaced),
+        with the pty as its controlling terminal (``/dev/tty`` works in it)."""
         self.master, slave = os.openpty()
         self.size(cols, rows, signal_app=False, fd=slave)
         base = {k: v for k, v in os.environ.items()
                 if k not in ("NO_COLOR", "COLORTERM", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR")}
         full_env = {**base, "TERM": "xterm-256color", **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tracetui", *args], stdin=slave,
-                                     stdout=slave, stderr=slave, env=full_env, cwd=cwd,
-                                     start_new_session=True)
+        argv = [sys.executable, "-m", "tracetui", *args]
+        if shell is not None:
+            cmd = shell.replace("{tracetui}", f"'{sys.executable}' -m tracetui")
+            argv = ["/bin/sh", "-c", cmd]
+
+        def controlling_tty() -> None:  # after setsid: the pty becomes this session's terminal
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                     env=full_env, cwd=cwd, start_new_session=True,
+                                     preexec_fn=controlling_tty if shell is not None else None)
         os.close(slave)
         self.out = bytearray()
 

@@ -345,3 +345,31 @@ async def test_the_warnings_stay_readable_in_help(tmp_path):
         assert "this trace" in shown
         for w in app.trace.warnings:
             assert w[:60] in shown, w
+
+
+def test_a_piped_trace_opens_the_timeline_with_keys_from_the_terminal(tmp_path):
+    """`zcat t.json.gz | tracetui -` in a terminal: the timeline, named stdin, answering keys
+    read from /dev/tty (as `less` does); no temporary file left."""
+    from ptyterm import PtyApp
+
+    gz = tmp_path / "t.json.gz"
+    gz.write_bytes(gzip.compress(TEXT, 1))
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    app = PtyApp([], cols=100, rows=30, env={"TMPDIR": str(spool)},
+                 shell=f"gzip -dc '{gz}' | {{tracetui}} -")
+    assert app.wait_for("stream 7"), app.text()[-2000:]
+    assert "stdin · 1.2 MB" in app.text()
+    app.keys("k")
+    assert app.wait_for("kernels by full name"), app.text()[-2000:]
+    app.keys(b"\x1b", "q")
+    assert app.finish() == 0, app.text()[-2000:]
+    assert list(spool.iterdir()) == []
+
+
+def test_stdin_from_the_terminal_itself_is_refused(tmp_path):
+    from ptyterm import PtyApp
+
+    app = PtyApp(["summary", "-"], cols=100, rows=30)
+    assert app.finish() == 2
+    assert "stdin is a terminal: pipe a trace into it" in app.text()
