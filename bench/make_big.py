@@ -60,10 +60,16 @@ def _shift(e: dict, dt: float, did: int, decimals: int | None) -> dict:
     return e
 
 
-def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE) -> dict[str, Any]:
-    """Write ``out`` (≥ target_mb MB); return facts about it."""
+def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE,
+             edit: Any = None, header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``out`` (≥ target_mb MB; one copy of the source if 0); return facts about it.
+    ``edit(event)`` may change each event of the source first; ``header`` adds top-level
+    keys (``distributedInfo``, ...)."""
     data = _read(source)
+    data.update(header or {})
     events = [e for e in data["traceEvents"] if isinstance(e, dict)]
+    if edit is not None:
+        events = [edit(dict(e)) for e in events]
     meta = [e for e in events if e.get("ph") == "M"]
     body = [e for e in events if e.get("ph") != "M"]
     lo, hi = _span(body)
@@ -89,7 +95,7 @@ def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE) -> dict[s
             f.write(("" if first else ",\n") + json.dumps(e))
             first = False
             count += 1
-        while f.tell() < target:
+        while f.tell() < target or reps == 0:
             dt, did = reps * period, reps * id_period
             if not first:
                 f.write(",\n")

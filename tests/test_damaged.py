@@ -769,6 +769,7 @@ def test_trace_error_is_one_line_even_for_odd_paths(tmp_path):
 def test_cli_errors(tmp_path, capsys):
     files = _error_files(tmp_path)
     files["newline-in-name"] = tmp_path / "a\nb.json"
+    del files["directory"]  # `summary DIR` reads the ranks in it (tests/test_ranks.py)
     for name, path in files.items():
         for extra in ([], ["--json"]):
             rc = main(["summary", str(path), *extra])

@@ -412,7 +412,9 @@ def test_summary_text_is_escaped(tmp_path, capsys):
 def test_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("this is not json")
-    for target in (bad, tmp_path / "missing.json", tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for target in (bad, tmp_path / "missing.json", empty):
         out = subprocess.run([sys.executable, "-m", "tracetui", "summary", str(target)],
                              capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
         assert out.returncode == 2

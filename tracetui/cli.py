@@ -13,7 +13,7 @@ from .export import csv_text
 from .textutil import fmt_time, safe_text
 from .trace import Progress, TraceError
 
-_COMMANDS = ("summary",)
+_COMMANDS = ("summary", "diff")
 EARLY_LOAD_MAX = 32 << 20  # bytes on disk
 
 
@@ -92,11 +92,17 @@ def _summary(args: argparse.Namespace) -> int:
     rules = _rules(args)
     if args.rules:
         _print_rules(rules, as_json=args.json)
-        if args.trace is None:
+        if not args.trace:
             return 0
-    if args.trace is None:
+    if not args.trace:
         raise TraceError("summary: a trace file is needed (or --rules alone)")
-    trace = _load(_spooled(args.trace))
+    if len(args.trace) > 1 or os.path.isdir(args.trace[0]):
+        if args.csv:
+            raise TraceError("summary --csv: one trace at a time (--json gives every rank)")
+        from .cli_many import rank_summary
+
+        return rank_summary(args.trace, rules, as_json=args.json)
+    trace = _load(_spooled(args.trace[0]))
     report = analyze(trace, rules)
     if args.csv:
         _write_kernel_csv(report["kernels"], sys.stdout)
@@ -284,6 +290,16 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
 
 
+def _ranks_view(args: argparse.Namespace) -> int:
+    """Several traces or a directory: the per-rank figures (the timeline shows one trace)."""
+    if sys.stdout.isatty() and sys.stdin.isatty():
+        print("tracetui: the timeline shows one trace at a time; here are the per-rank "
+              "figures (`tracetui summary DIR` prints them directly)", file=sys.stderr)
+    from .cli_many import rank_summary
+
+    return rank_summary(args.trace, _rules(args), as_json=False)
+
+
 def _view(args: argparse.Namespace) -> int:
     """The interactive timeline in a terminal; elsewhere (a pipe, TERM=dumb) the summary."""
     args.trace = _spooled(args.trace)
@@ -295,7 +311,7 @@ def _view(args: argparse.Namespace) -> int:
         why = "TERM=dumb" if sys.stdout.isatty() and sys.stdin.isatty() else "not a terminal"
         print(f"tracetui: {why}: here is the summary instead of the timeline "
               "(`tracetui summary TRACE [--json | --csv]` prints it directly)", file=sys.stderr)
-        ns = argparse.Namespace(trace=args.trace, json=False, csv=False, rules=False,
+        ns = argparse.Namespace(trace=[args.trace], json=False, csv=False, rules=False,
                                 top=args.top, comm=args.comm, config=args.config)
         return _summary(ns)
     from .trace.source import Source
@@ -344,7 +360,9 @@ def _parser_summary() -> argparse.ArgumentParser:
         prog="tracetui summary",
         description="Kernels, streams, annotations and how much communication hides behind "
                     "computation, without the UI.")
-    p.add_argument("trace", nargs="?", help="trace file (.json or .json.gz)")
+    p.add_argument("trace", nargs="*",
+                   help="trace file (.json or .json.gz, - for stdin); several files or a "
+                        "directory: the per-rank figures and the straggler")
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
     p.add_argument("--csv", action="store_true", help="the kernel table as CSV on stdout")
     p.add_argument("--top", type=int, default=15, metavar="N",
@@ -355,6 +373,30 @@ def _parser_summary() -> argparse.ArgumentParser:
     p.add_argument("--rules", action="store_true",
                    help="print the active classification rules (a trace is then optional)")
     return p
+
+
+def _parser_diff() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tracetui diff",
+        description="What changed from a baseline run to a new one: kernels by impact "
+                    "(count, total, average), kernels in one run only, overlap per GPU and "
+                    "per annotation, before and after.")
+    p.add_argument("base", help="the baseline trace")
+    p.add_argument("new", help="the trace to compare with it")
+    p.add_argument("--json", action="store_true", help="everything, machine-readable")
+    p.add_argument("--top", type=int, default=20, metavar="N",
+                   help="rows per table in the text output (0: all; default 20)")
+    p.add_argument("--group", action="store_true",
+                   help="kernels by short name (survives changed template arguments)")
+    _rule_args(p)
+    return p
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .cli_many import diff
+
+    return diff(_spooled(args.base), _spooled(args.new), _rules(args), as_json=args.json,
+                top=args.top, group=args.group)
 
 
 def _rule_args(p: argparse.ArgumentParser) -> None:
@@ -369,8 +411,11 @@ def _parser_main() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tracetui",
         description="Terminal explorer for PyTorch Profiler (Kineto) and Chrome JSON traces.",
-        epilog="commands: summary TRACE [--json | --csv] [--rules]   (tracetui summary -h)")
-    p.add_argument("trace", nargs="?", help="trace file (.json or .json.gz)")
+        epilog="commands: summary TRACE|DIR [--json | --csv] [--rules]   (tracetui summary -h); "
+               "diff BASE NEW [--json]   (tracetui diff -h)")
+    p.add_argument("trace", nargs="*",
+                   help="trace file (.json or .json.gz, - for stdin); several, or a directory: "
+                        "the per-rank figures")
     p.add_argument("--demo", action="store_true", help="open the bundled sample trace")
     p.add_argument("--theme", default="dark", metavar="NAME",
                    help="colour theme: dark, light, high-contrast")
@@ -386,14 +431,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "summary":
             args = _parser_summary().parse_args(argv[1:])
             return _summary(args)
+        if argv and argv[0] == "diff":
+            return _diff(_parser_diff().parse_args(argv[1:]))
         parser = _parser_main()
         args = parser.parse_args(argv)
         if args.demo:
-            args.trace = demo_path()
-        if args.trace is None:
+            args.trace = [demo_path()]
+        if not args.trace:
             parser.print_usage(sys.stderr)
             print("tracetui: error: a trace file is needed (or --demo)", file=sys.stderr)
             return 2
+        if len(args.trace) > 1 or os.path.isdir(args.trace[0]):
+            return _ranks_view(args)
+        args.trace = args.trace[0]
         return _view(args)
     except TraceError as e:
         from .trace.source import relabel

@@ -1,0 +1,226 @@
+"""Many ranks and two runs (issue 8, the command line): per-rank figures equal each file's own
+summary, the slowed rank is the straggler, diffs agree with the raw JSON."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tracetui.analysis.diff import compare
+from tracetui.analysis.ranks import find_stragglers, rank_of, summarize_ranks
+from tracetui.analysis.report import analyze
+from tracetui.cli import main
+from tracetui.many import trace_files
+from tracetui.trace import load
+
+ROOT = Path(__file__).resolve().parent.parent
+DECODE = ROOT / "sample_traces" / "decode.json"
+HTA2 = ROOT.parent / "shared" / "traces" / "hta_2rank"
+
+sys.path.insert(0, str(ROOT / "bench"))
+from make_ranks import make_ranks  # noqa: E402
+
+
+def _json_out(capsys, argv: list[str]) -> dict:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def eight(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("ranks")
+    make_ranks(str(d), 8, slow_rank=5, slow=1.3, mb=0)
+    return d
+
+
+# ----------------------------------------------------------------------------- ranks
+
+@pytest.mark.skipif(not HTA2.is_dir(), reason="needs ../shared/traces")
+def test_hta_two_ranks_equal_their_own_summaries(capsys):
+    s = _json_out(capsys, ["summary", str(HTA2), "--json"])
+    assert [r["rank"] for r in s["ranks"]] == [0, 1]
+    assert all(r["rank_from"] == "distributedInfo" for r in s["ranks"])
+    for r in s["ranks"]:
+        own = _json_out(capsys, ["summary", r["file"], "--json"])
+        (ov,) = own["overlap"]
+        assert r["devices"] == own["devices"] == [r["rank"]]  # GPU pid = rank in this job
+        assert r["comm_us"] == ov["comm_us"] and r["comp_us"] == ov["comp_us"]
+        assert r["exposed_comm_us"] == ov["exposed_comm_us"]
+        assert r["overlap_pct"] == ov["overlap_pct"]
+        assert r["events"] == own["events"]
+    assert s["stragglers"] == []  # two ranks: no outlier rule
+
+
+def test_the_slowed_rank_is_the_straggler(eight, capsys):
+    s = _json_out(capsys, ["summary", str(eight), "--json"])
+    assert [r["rank"] for r in s["ranks"]] == list(range(8))
+    assert s["stragglers"] == [5]
+    assert [r["straggler"] for r in s["ranks"]] == [r == 5 for r in range(8)]
+    slow = s["ranks"][5]
+    assert slow["comp_per_step_us"] > 1.1 * s["median_comp_per_step_us"]
+    assert slow["exposed_comm_us"] < s["ranks"][0]["exposed_comm_us"]
+    # the text output marks it too
+    assert main(["summary", str(eight)]) == 0
+    out = capsys.readouterr().out
+    assert "straggler: rank 5" in out
+    assert [ln.split()[0:2] for ln in out.splitlines()[1:] if "◀" in ln] == [["5", "◀"]]
+
+
+def test_no_straggler_among_equal_ranks(tmp_path, capsys):
+    make_ranks(str(tmp_path), 4, slow_rank=None, slow=1.0, mb=0)
+    s = _json_out(capsys, ["summary", str(tmp_path), "--json"])
+    assert s["stragglers"] == [] and len(s["ranks"]) == 4
+
+
+def test_rank_from_info_then_file_name_then_order():
+    rep = {"distributed_info": {"rank": 3}}
+    assert rank_of(rep, "x/rank-7.json", 0) == (3, "distributedInfo")
+    assert rank_of({"distributed_info": {"rank": "4"}}, "a.json", 0) == (4, "distributedInfo")
+    for name, want in (("trace_rank_12.json.gz", 12), ("worker5.pt.trace.json", 5),
+                       ("host-a_pid99_step3.json", 3), ("rk-2.json", 2)):
+        assert rank_of({"distributed_info": {}}, name, 0) == (want, "file name"), name
+    assert rank_of({"distributed_info": {"rank": True}}, "trace.json", 6) == (6, "order")
+
+
+def test_directories_expand_in_natural_order(tmp_path):
+    for n in ("rank-10.json", "rank-2.json.gz", "rank-1.json", "notes.txt", "RANK-3.JSON"):
+        (tmp_path / n).write_text("[]")
+    (tmp_path / "sub.json").mkdir()
+    got = [os.path.basename(p) for p in trace_files([str(tmp_path)])]
+    assert got == ["rank-1.json", "rank-2.json.gz", "RANK-3.JSON", "rank-10.json"]
+
+
+def test_outlier_rule():
+    assert find_stragglers([10, 10, 10, 10, 13]) == [4]
+    assert find_stragglers([10, 10.2, 9.9, 10.1, 10.4]) == []  # within 5 %
+    assert find_stragglers([10, 14, 18, 22, 26]) == []  # spread out: nothing stands out
+    assert find_stragglers([10, 30]) == []  # two ranks: no rule
+    assert find_stragglers([10, 10, 10, 10, 13, 13.5, 10, 10]) == [4, 5]
+
+
+def test_a_bad_rank_file_is_skipped_with_a_warning(eight, tmp_path, capsys):
+    for p in sorted(eight.iterdir())[:3]:
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "rank-9.json").write_text("not json")
+    s = _json_out(capsys, ["summary", str(tmp_path), "--json"])
+    err = capsys.readouterr().err
+    assert len(s["ranks"]) == 3
+    assert main(["summary", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "tracetui: warning: skipped" in err and "rank-9.json: not a JSON trace" in err
+
+
+@pytest.mark.parametrize("content", [None, "not json"])
+def test_nothing_readable_is_one_line(tmp_path, capsys, content):
+    if content is not None:
+        (tmp_path / "a.json").write_text(content)
+    assert main(["summary", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("tracetui: error: ")
+    assert ("no *.json" in err[-1]) if content is None else ("none of the traces" in err[-1])
+
+
+def test_several_files_on_the_command_line(eight, capsys):
+    files = [str(eight / f"rank-{r}.json") for r in (7, 5, 0)]
+    s = _json_out(capsys, ["summary", *files, "--json"])
+    assert [r["rank"] for r in s["ranks"]] == [0, 5, 7]
+    # `tracetui A B` without a terminal prints the per-rank table
+    assert main(files) == 0
+    assert "3 ranks, ms" in capsys.readouterr().out
+
+
+def test_rank_figures_match_analyze(eight):
+    path = str(eight / "rank-5.json")
+    rep = analyze(load(path))
+    row = summarize_ranks([(path, rep)])["ranks"][0]
+    ov = rep["overlap"][0]
+    assert row["gpu_busy_us"] == pytest.approx(ov["comm_us"] + ov["comp_us"] - ov["overlap_us"],
+                                               abs=1e-3)
+    steps = sorted(a["total_us"] for a in rep["annotations"]
+                   if a["source"] == "cpu" and a["name"].startswith("ProfilerStep#"))
+    assert row["steps"] == len(steps) == 6
+    assert row["step_us"] == pytest.approx((steps[2] + steps[3]) / 2, abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- diff
+
+def _raw_kernel_totals(path: Path) -> dict[str, tuple[int, float]]:
+    """(count, total µs) per kernel name, straight from the JSON."""
+    data = json.loads(path.read_bytes())
+    out: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    for e in data["traceEvents"]:
+        if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and e.get("ph") == "X":
+            out[e["name"]][0] += 1
+            out[e["name"]][1] += e["dur"]
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def test_diff_against_the_raw_json(eight, tmp_path, capsys):
+    base = eight / "rank-0.json"
+    # the new run: rank 5 (slower computation), minus one kernel, plus a new one
+    data = json.loads((eight / "rank-5.json").read_bytes())
+    gone = "void at::native::(anonymous namespace)::CatArrayBatchedCopy"
+    kept = [e for e in data["traceEvents"] if not str(e.get("name", "")).startswith(gone)]
+    extra = dict(next(e for e in kept if e.get("cat") == "kernel"))
+    extra["name"] = "my_new_kernel"
+    kept.append(extra)
+    data["traceEvents"] = kept
+    new = tmp_path / "new.json.gz"
+    new.write_bytes(gzip.compress(json.dumps(data).encode()))
+    plain_new = tmp_path / "new.json"
+    plain_new.write_text(json.dumps(data))
+    d = _json_out(capsys, ["diff", str(base), str(new), "--json"])
+    b, n = _raw_kernel_totals(base), _raw_kernel_totals(plain_new)
+    assert {r["name"] for r in d["kernels"]} == set(b) | set(n)
+    for r in d["kernels"]:
+        bc, bt = b.get(r["name"], (0, 0.0))
+        nc, nt = n.get(r["name"], (0, 0.0))
+        assert (r["base_count"], r["new_count"], r["delta_count"]) == (bc, nc, nc - bc)
+        assert r["delta_total_us"] == pytest.approx(nt - bt, abs=2e-3), r["name"]
+    assert d["only_in_new"] == ["my_new_kernel"]
+    assert d["only_in_base"] and all(x.startswith(gone) for x in d["only_in_base"])
+    impacts = [abs(r["delta_total_us"]) for r in d["kernels"]]
+    assert impacts == sorted(impacts, reverse=True)
+    # computation grew, communication did not; exposed communication fell
+    t = d["totals"]
+    assert t["comp_us"]["delta"] > 0 and t["comm_us"]["delta"] == 0
+    assert t["exposed_comm_us"]["delta"] < 0
+    (dev,) = d["devices"]
+    assert dev["new_overlap_pct"] > dev["base_overlap_pct"]
+    assert any(a["name"] == "mb0:attn" and a["source"] == "cpu" for a in d["annotations"])
+
+
+def test_diff_of_a_run_with_itself_is_all_zero(capsys):
+    d = _json_out(capsys, ["diff", str(DECODE), str(DECODE), "--json"])
+    assert all(r["delta_total_us"] == 0 and r["delta_count"] == 0 for r in d["kernels"])
+    assert not d["only_in_base"] and not d["only_in_new"]
+    assert all(v["delta"] in (0, 0.0) for v in d["totals"].values())
+
+
+def test_diff_text_and_group(eight, capsys):
+    assert main(["diff", str(eight / "rank-0.json"), str(eight / "rank-5.json"), "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "kernels by impact (full names" in out and "+30.0%" in out
+    assert "… 20 more kernels" in out
+    assert main(["diff", str(eight / "rank-0.json"), str(eight / "rank-5.json"), "--group"]) == 0
+    assert "kernels by impact (short names" in capsys.readouterr().out
+
+
+def test_diff_with_an_unreadable_side_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("nope")
+    assert main(["diff", str(DECODE), str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tracetui: error: {bad}: not a JSON trace")
+
+
+def test_compare_pure_on_reports():
+    rep = analyze(load(str(DECODE)))
+    d = compare(rep, rep)
+    assert d["kernels"] and d["totals"]["comp_us"]["delta"] == 0

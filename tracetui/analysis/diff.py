@@ -1,0 +1,106 @@
+"""Comparing two runs: what changed between a baseline report and a new one.
+
+Both sides are :func:`tracetui.analysis.report.analyze` reports. Kernels are matched by full
+name (and, in ``kernel_groups``, by short name: templates and arguments elided, which
+survives a recompile that changes template arguments), annotations by name and side (CPU or
+GPU), devices by index. Rows are sorted by impact: the absolute change of total time.
+Pure: no textual or rich.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .ranks import rank_figures
+
+_TOTALS = ("span_us", "steps", "step_us", "gpu_busy_us", "comp_us", "comm_us",
+           "exposed_comm_us", "overlap_pct")
+
+
+def _d(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(b - a, 3)
+
+
+def _pct(a: float | None, b: float | None) -> float | None:
+    return None if not a or b is None else round(100 * (b - a) / a, 2)
+
+
+def _match(base: Iterable[dict], new: Iterable[dict], key) -> list[tuple[Any, dict | None,
+                                                                           dict | None]]:
+    """(key, base row, new row) for every key on either side, in first-seen order."""
+    b = {key(r): r for r in base}
+    n = {key(r): r for r in new}
+    keys = list(b) + [k for k in n if k not in b]
+    return [(k, b.get(k), n.get(k)) for k in keys]
+
+
+def _kernel_rows(base: list[dict], new: list[dict], name_key: str) -> list[dict[str, Any]]:
+    rows = []
+    for name, b, n in _match(base, new, lambda r: r[name_key]):
+        bc, nc = (b or {}).get("count", 0), (n or {}).get("count", 0)
+        bt, nt = (b or {}).get("total_us", 0.0), (n or {}).get("total_us", 0.0)
+        ba, na = (b or {}).get("avg_us"), (n or {}).get("avg_us")
+        rows.append({
+            "name": name,
+            "class": (n or b)["class"],
+            "in": "both" if b and n else ("base" if b else "new"),
+            "base_count": bc, "new_count": nc, "delta_count": nc - bc,
+            "base_total_us": round(bt, 3), "new_total_us": round(nt, 3),
+            "delta_total_us": round(nt - bt, 3), "delta_total_pct": _pct(bt, nt),
+            "base_avg_us": ba, "new_avg_us": na, "delta_avg_us": _d(ba, na),
+        })
+    rows.sort(key=lambda r: (-abs(r["delta_total_us"]), r["name"]))
+    return rows
+
+
+def _impact(row: dict[str, Any]) -> float:
+    """How much an annotation changed: |Δtime| + |Δexposed communication|, or its whole time
+    if it is in one run only."""
+    if row["in"] == "both":
+        return abs(row["delta_total_us"] or 0.0) + abs(row["delta_exposed_comm_us"] or 0.0)
+    return abs(row["new_total_us"] if row["in"] == "new" else row["base_total_us"]) or 0.0
+
+
+def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Everything ``tracetui diff BASE NEW`` shows, as plain data."""
+    fb, fn = rank_figures(base), rank_figures(new)
+    totals = {k: {"base": fb[k], "new": fn[k], "delta": _d(fb[k], fn[k]),
+                  "delta_pct": _pct(fb[k], fn[k]) if k != "overlap_pct" else None}
+              for k in _TOTALS}
+    kernels = _kernel_rows(base["kernels"], new["kernels"], "name")
+    groups = _kernel_rows(
+        [{**g, "name": g["short_name"]} for g in base.get("kernel_groups", [])],
+        [{**g, "name": g["short_name"]} for g in new.get("kernel_groups", [])], "name")
+    devices = []
+    for dev, b, n in _match(base["overlap"], new["overlap"], lambda r: r["device"]):
+        row: dict[str, Any] = {"device": dev, "in": "both" if b and n else
+                               ("base" if b else "new")}
+        for k in ("comm_us", "comp_us", "overlap_us", "overlap_pct", "exposed_comm_us"):
+            bv, nv = (b or {}).get(k), (n or {}).get(k)
+            row[f"base_{k}"], row[f"new_{k}"], row[f"delta_{k}"] = bv, nv, _d(bv, nv)
+        devices.append(row)
+    annotations = []
+    for (name, side), b, n in _match(base["annotations"], new["annotations"],
+                                     lambda r: (r["name"], r["source"])):
+        row = {"name": name, "source": side, "in": "both" if b and n else
+               ("base" if b else "new")}
+        for k in ("count", "total_us", "comm_us", "exposed_comm_us", "overlap_pct"):
+            bv, nv = (b or {}).get(k), (n or {}).get(k)
+            row[f"base_{k}"], row[f"new_{k}"], row[f"delta_{k}"] = bv, nv, _d(bv, nv)
+        annotations.append(row)
+    annotations.sort(key=lambda r: (-round(_impact(r), 3),
+                                    -(r["new_total_us"] or r["base_total_us"] or 0.0),
+                                    r["name"], r["source"]))
+    return {
+        "base": {"file": base["file"], "events": base["events"]},
+        "new": {"file": new["file"], "events": new["events"]},
+        "totals": totals,
+        "kernels": kernels,
+        "kernel_groups": groups,
+        "only_in_base": [r["name"] for r in kernels if r["in"] == "base"],
+        "only_in_new": [r["name"] for r in kernels if r["in"] == "new"],
+        "devices": devices,
+        "annotations": annotations,
+        "warnings": [f"{side}: {w}" for side, rep in (("base", base), ("new", new))
+                     for w in rep.get("warnings", [])],
+    }

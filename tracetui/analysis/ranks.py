@@ -1,0 +1,123 @@
+"""Many ranks of one job: each rank's figures from its report, and the straggler(s).
+
+A rank's figures come from :func:`tracetui.analysis.report.analyze` of its trace, so they
+equal that file's own ``tracetui summary``. Pure: no textual or rich.
+
+The straggler is the rank the others wait for. In a synchronous job every rank's step takes
+about as long (the fast ones wait inside their collectives), so step time does not single it
+out: its **computation** does. A rank is marked when its computation per step exceeds the
+median of all ranks by more than both 5 % and three robust standard deviations (1.4826 × the
+median absolute deviation), the usual outlier rule that one slow rank cannot hide by moving
+the spread. Its exposed communication is usually the lowest: it arrives last and waits least.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from statistics import median
+from typing import Any, Sequence
+
+_STEP = re.compile(r"^ProfilerStep#\d+$")
+_RANK_IN_NAME = re.compile(r"(?:rank|rk|worker|proc|node|gpu)[-_ .]?(\d+)", re.IGNORECASE)
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+#: a straggler's computation exceeds the median by more than this fraction ...
+MIN_EXCESS = 0.05
+#: ... and by more than this many robust standard deviations
+ROBUST_Z = 3.0
+
+
+def rank_of(report: dict[str, Any], path: str, index: int) -> tuple[int, str]:
+    """The rank of a trace and where it came from: ``distributedInfo.rank``, else a number
+    in the file name (``rank-3``, ``worker_3``, else the last number), else ``index``."""
+    info = report.get("distributed_info") or {}
+    r = info.get("rank")
+    if isinstance(r, bool):
+        r = None
+    if isinstance(r, str) and r.strip().isdigit():
+        r = int(r)
+    if isinstance(r, int) and r >= 0:
+        return r, "distributedInfo"
+    name = os.path.basename(path)
+    for suffix in (".gz", ".json", ".pt.trace"):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    m = _RANK_IN_NAME.search(name) or _LAST_NUMBER.search(name)
+    if m:
+        return int(m.group(1)), "file name"
+    return index, "order"
+
+
+def rank_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """One rank's figures (µs): steps, GPU busy, computation, communication, exposed
+    communication and overlap %, summed over its GPUs."""
+    steps = sorted(a["total_us"] for a in report.get("annotations", [])
+                   if a.get("source") == "cpu" and _STEP.match(str(a.get("name", ""))))
+    comm = sum(o["comm_us"] for o in report["overlap"])
+    comp = sum(o["comp_us"] for o in report["overlap"])
+    overlap = sum(o["overlap_us"] for o in report["overlap"])
+    exposed = sum(o["exposed_comm_us"] for o in report["overlap"])
+    busy = comm + comp - overlap
+    span = report["span_ns"] / 1000
+    n = len(steps)
+    per = n if n else 1
+    return {
+        "devices": list(report.get("devices", [])),
+        "events": report["events"],
+        "span_us": round(span, 3),
+        "steps": n,
+        "step_us": round(median(steps), 3) if steps else None,
+        "step_max_us": round(steps[-1], 3) if steps else None,
+        "gpu_busy_us": round(busy, 3),
+        "gpu_busy_pct": round(100 * busy / span, 2) if span > 0 else None,
+        "comp_us": round(comp, 3),
+        "comm_us": round(comm, 3),
+        "exposed_comm_us": round(exposed, 3),
+        "overlap_pct": round(100 * overlap / comm, 2) if comm > 0 else None,
+        "comp_per_step_us": round(comp / per, 3),
+        "exposed_comm_per_step_us": round(exposed / per, 3),
+        "truncated": bool(report.get("truncated")),
+    }
+
+
+def find_stragglers(values: Sequence[float]) -> list[int]:
+    """Indexes of the values that stand out above the rest (see the module's docstring)."""
+    if len(values) < 3:
+        return []  # two ranks: which one is "the" outlier is a guess
+    med = median(values)
+    mad = median(abs(v - med) for v in values)
+    limit = med + max(MIN_EXCESS * abs(med), ROBUST_Z * 1.4826 * mad)
+    return [i for i, v in enumerate(values) if v > limit and v > 0]
+
+
+def summarize_ranks(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Per-rank figures for ``(path, report)`` pairs, sorted by rank, with the stragglers.
+
+    Two files claiming the same rank keep their order and are told apart by a warning.
+    """
+    rows = []
+    for index, (path, report) in enumerate(items):
+        rank, source = rank_of(report, path, index)
+        rows.append({"rank": rank, "rank_from": source, "file": report.get("file", path),
+                     **rank_figures(report)})
+    rows.sort(key=lambda r: r["rank"])
+    warnings = []
+    seen: dict[int, str] = {}
+    for r in rows:
+        if r["rank"] in seen:
+            warnings.append(f"rank {r['rank']} appears twice: {seen[r['rank']]} and {r['file']}")
+        seen.setdefault(r["rank"], r["file"])
+        if r["truncated"]:
+            warnings.append(f"rank {r['rank']}: the trace is cut off ({r['file']})")
+    marked = find_stragglers([r["comp_per_step_us"] for r in rows])
+    for i, r in enumerate(rows):
+        r["straggler"] = i in marked
+    comp = [r["comp_per_step_us"] for r in rows]
+    return {
+        "ranks": rows,
+        "stragglers": [rows[i]["rank"] for i in marked],
+        "median_comp_per_step_us": round(median(comp), 3) if comp else None,
+        "rule": (f"computation per step above the median by more than {MIN_EXCESS:.0%} and "
+                 f"{ROBUST_Z:g} robust standard deviations (1.4826 x MAD)"),
+        "warnings": warnings,
+    }

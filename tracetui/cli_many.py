@@ -1,0 +1,259 @@
+"""``tracetui summary DIR`` (per-rank figures, stragglers) and ``tracetui diff BASE NEW``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Sequence
+
+from .textutil import safe_text
+from .trace import TraceError
+
+
+def _ms(us: float | None) -> str:
+    """Milliseconds with four or five significant digits (rank tables are wide)."""
+    if us is None:
+        return "—"
+    ms = us / 1000
+    return f"{ms:,.1f}" if abs(ms) >= 100 else f"{ms:,.3f}"
+
+
+def _pct(p: float | None) -> str:
+    return "—" if p is None else f"{p:.1f}"
+
+
+def _signed_ms(us: float | None) -> str:
+    return "—" if us is None else f"{us / 1000:+,.3f}"
+
+
+def _signed_pct(p: float | None) -> str:
+    return "—" if p is None else f"{p:+.1f}%"
+
+
+class _Progress:
+    """One line on stderr for several files (a terminal only)."""
+
+    def __init__(self, files: int) -> None:
+        self.files = files
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, done: int, total: int, files_done: int) -> None:
+        if not self.enabled:
+            return
+        self.shown = True
+        frac = done / total if total else 1.0
+        sys.stderr.write(f"\rloading {self.files} traces {frac * 100:5.1f}%  "
+                         f"({files_done} done) ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def load_reports(paths: Sequence[str], rules: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The reports of ``paths`` (files or directories), computed side by side; a file that
+    cannot be read is named on stderr and left out; none readable is an error."""
+    from .many import reports, trace_files
+
+    files = trace_files(paths)
+    progress = _Progress(len(files))
+    try:
+        got = reports(files, rules, progress=progress)
+    finally:
+        progress.done()
+    ok = [(p, r) for p, r, err in got if r is not None]
+    for p, r, err in got:
+        if err is not None:
+            print(f"tracetui: warning: skipped {safe_text(err)}", file=sys.stderr)
+    if not ok:
+        raise TraceError("none of the traces could be read")
+    return ok
+
+
+def rank_summary(paths: Sequence[str], rules: Any, as_json: bool) -> int:
+    from .analysis.ranks import summarize_ranks
+
+    summary = summarize_ranks(load_reports(paths, rules))
+    if as_json:
+        json.dump(summary, sys.stdout, indent=2, ensure_ascii=True, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    _print_ranks(summary)
+    return 0
+
+
+def _print_ranks(s: dict[str, Any]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=False)
+    rows = s["ranks"]
+    heads = ["rank", "steps", "step", "GPU busy", "busy %", "comp/step", "comm", "exposed",
+             "ovl %"]
+    table_rows = [[str(r["rank"]) + (" ◀" if r["straggler"] else ""), str(r["steps"]),
+                   _ms(r["step_us"]), _ms(r["gpu_busy_us"]), _pct(r["gpu_busy_pct"]),
+                   _ms(r["comp_per_step_us"]), _ms(r["comm_us"]), _ms(r["exposed_comm_us"]),
+                   _pct(r["overlap_pct"])] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in table_rows]) for i, h in enumerate(heads)]
+    wide = console.width >= sum(widths) + 3 * len(widths) + 16
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{len(rows)} ranks, ms "
+              "(◀ straggler)" if s["stragglers"] else f"{len(rows)} ranks, ms",
+              title_justify="left", title_style="bold")
+    for h, w in zip(heads, widths):
+        t.add_column(h, justify="right", no_wrap=True, min_width=w)
+    if wide:
+        t.add_column("file", overflow="ellipsis", no_wrap=True)
+    for r, cells in zip(rows, table_rows):
+        if wide:
+            cells = [*cells, Text(safe_text(r["file"].rsplit("/", 1)[-1]))]
+        t.add_row(*cells, style="bold red" if r["straggler"] else None)
+    console.print(t)
+    med = s["median_comp_per_step_us"]
+    if s["stragglers"]:
+        for r in rows:
+            if r["straggler"]:
+                ratio = r["comp_per_step_us"] / med if med else float("inf")
+                console.print(Text(f"straggler: rank {r['rank']}: computation per step "
+                                   f"{_ms(r['comp_per_step_us'])} ms = {ratio:.2f}× the median "
+                                   f"({_ms(med)} ms)", style="bold red"))
+    elif len(rows) >= 3:
+        console.print(Text(f"no straggler: every rank's computation per step is within "
+                           f"5 % of the median ({_ms(med)} ms) or its usual spread"))
+    else:
+        console.print(Text("no straggler is named with fewer than three ranks", style="dim"))
+    console.print(Text(f"rule: {s['rule']}", style="dim"))
+    for w in s["warnings"]:
+        console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+
+
+def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
+         group: bool) -> int:
+    from .analysis.diff import compare
+
+    from .many import reports
+
+    got = reports([base_path, new_path], rules)
+    for _path, _report, err in got:
+        if err is not None:
+            raise TraceError(err)
+    result = compare(got[0][1], got[1][1])
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, ensure_ascii=True, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    _print_diff(result, top, group)
+    return 0
+
+
+def _table(console: Any, title: str, heads: Sequence[str], rows: list[list[Any]],
+           name: int | None = 0, styles: list[str | None] | None = None) -> Any:
+    """A table whose number columns are as wide as their widest cell and whose ``name``
+    column (text, cut with an ellipsis) gets the rest of the terminal's width."""
+    from rich import box
+    from rich.table import Table
+
+    def cell_len(c: Any) -> int:
+        return len(c.plain if hasattr(c, "plain") else str(c))
+
+    widths = [max([len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(heads)]
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left",
+              title_style="bold")
+    fixed = sum(w for i, w in enumerate(widths) if i != name) + 3 * len(heads)
+    for i, (h, w) in enumerate(zip(heads, widths)):
+        if i == name:
+            t.add_column(h, no_wrap=True, overflow="ellipsis",
+                         max_width=max(16, min(w, console.width - fixed)))
+        else:
+            t.add_column(h, justify="right", no_wrap=True, min_width=w)
+    for k, r in enumerate(rows):
+        t.add_row(*r, style=styles[k] if styles else None)
+    return t
+
+
+def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=False)
+
+    def limit(rows: list[Any]) -> list[Any]:
+        return rows[:top] if top else rows
+
+    def delta(v: float | None, text: str) -> Text:
+        return Text(text, style=None if not v else ("red" if v > 0 else "green"))
+
+    for side in ("base", "new"):
+        t = Text(f"{side:<5} ", style="bold")
+        t.append(safe_text(d[side]["file"]))
+        t.append(f"  ({d[side]['events']:,} events)", style="dim")
+        console.print(t)
+
+    labels = {"span_us": "trace span", "steps": "ProfilerSteps", "step_us": "step (median)",
+              "gpu_busy_us": "GPU busy", "comp_us": "computation", "comm_us": "communication",
+              "exposed_comm_us": "exposed communication", "overlap_pct": "overlap %"}
+    rows = []
+    for k, v in d["totals"].items():
+        if k == "steps":
+            cells = [str(v["base"]), str(v["new"]),
+                     "—" if v["delta"] is None else f"{v['delta']:+d}", ""]
+        elif k == "overlap_pct":
+            cells = [_pct(v["base"]), _pct(v["new"]),
+                     "—" if v["delta"] is None else f"{v['delta']:+.1f}", ""]
+        else:
+            cells = [_ms(v["base"]), _ms(v["new"]), _signed_ms(v["delta"]),
+                     _signed_pct(v["delta_pct"])]
+        bad = v["delta"] if k not in ("overlap_pct", "steps") else None
+        rows.append([labels[k], *cells[:2], delta(bad, cells[2]), delta(bad, cells[3])])
+    console.print(_table(console, "totals, ms", ["", "base", "new", "Δ", "Δ %"], rows))
+
+    ks = d["kernel_groups"] if group else d["kernels"]
+    rows = [[Text(safe_text(r["name"])), f"{r['base_count']}→{r['new_count']}",
+             _ms(r["base_total_us"]), _ms(r["new_total_us"]),
+             delta(r["delta_total_us"], _signed_ms(r["delta_total_us"])),
+             _signed_pct(r["delta_total_pct"]),
+             "—" if r["delta_avg_us"] is None else f"{r['delta_avg_us']:+,.1f}"]
+            for r in limit(ks)]
+    console.print(_table(console, f"kernels by impact ({'short' if group else 'full'} names; "
+                         "total ms, avg µs)", ["kernel", "count", "base", "new", "Δ total",
+                                               "Δ %", "Δ avg"], rows))
+    if top and len(ks) > top:
+        console.print(Text(f"  … {len(ks) - top} more kernels (--top 0 shows all)"))
+    for side, names in (("base", d["only_in_base"]), ("new", d["only_in_new"])):
+        if names:
+            shown = ", ".join(safe_text(n, 50) for n in names[:5])
+            more = f" … and {len(names) - 5} more" if len(names) > 5 else ""
+            console.print(Text(f"only in {side}: {len(names)} kernel"
+                               f"{'s' if len(names) != 1 else ''}: {shown}{more}"))
+
+    if d["devices"]:
+        rows = [[str(r["device"]), f"{_ms(r['base_comm_us'])}→{_ms(r['new_comm_us'])}",
+                 f"{_ms(r['base_comp_us'])}→{_ms(r['new_comp_us'])}",
+                 f"{_pct(r['base_overlap_pct'])}→{_pct(r['new_overlap_pct'])}",
+                 f"{_ms(r['base_exposed_comm_us'])}→{_ms(r['new_exposed_comm_us'])}",
+                 delta(r["delta_exposed_comm_us"], _signed_ms(r["delta_exposed_comm_us"]))]
+                for r in d["devices"]]
+        console.print(_table(console, "per GPU, ms (base → new)",
+                             ["GPU", "comm", "comp", "overlap %", "exposed", "Δ exposed"],
+                             rows, name=None))
+
+    if d["annotations"]:
+        rows = [[Text(safe_text(r["name"]) + (" [gpu]" if r["source"] == "gpu" else "")),
+                 f"{r['base_count'] or 0}→{r['new_count'] or 0}",
+                 f"{_ms(r['base_total_us'])} → {_ms(r['new_total_us'])}",
+                 delta(r["delta_total_us"], _signed_ms(r["delta_total_us"])),
+                 f"{_pct(r['base_overlap_pct'])} → {_pct(r['new_overlap_pct'])}",
+                 delta(r["delta_exposed_comm_us"], _signed_ms(r["delta_exposed_comm_us"]))]
+                for r in limit(d["annotations"])]
+        console.print(_table(console, "annotations by impact, ms (base → new)",
+                             ["annotation", "n", "time", "Δ time", "overlap %", "Δ exposed"],
+                             rows))
+        if top and len(d["annotations"]) > top:
+            console.print(Text(f"  … {len(d['annotations']) - top} more annotations "
+                               "(--top 0 shows all)"))
+    for w in d["warnings"]:
+        console.print(Text("warning: " + safe_text(w, 300), style="yellow"))

@@ -1,0 +1,112 @@
+"""Several traces at once (the ranks of one job): which files, and their reports computed in
+parallel processes with one combined progress. Pure: no textual or rich."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import re
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable, Sequence
+
+from .trace import TraceError
+
+_TRACE_NAME = re.compile(r"\.(json|json\.gz)$", re.IGNORECASE)
+_DIGITS = re.compile(r"(\d+)")
+
+_progress: Any = None  # in a worker: the shared bytes-done array
+
+
+def trace_files(paths: Sequence[str]) -> list[str]:
+    """The trace files named by ``paths``: files as given, directories expanded to their
+    ``*.json`` and ``*.json.gz`` files (not recursively), in natural order (rank-2 before
+    rank-10). A directory without any is an error."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            try:
+                names = os.listdir(p)
+            except OSError as e:
+                raise TraceError(f"{p}: cannot list the directory ({e.strerror or e})") from None
+            found = sorted((n for n in names if _TRACE_NAME.search(n)
+                            and os.path.isfile(os.path.join(p, n))), key=_natural)
+            if not found:
+                raise TraceError(f"{p}: no *.json or *.json.gz traces in this directory")
+            out += [os.path.join(p, n) for n in found]
+        else:
+            out.append(p)
+    return out
+
+
+def _natural(name: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(name)]
+
+
+def _init(shared: Any) -> None:
+    global _progress
+    _progress = shared
+
+
+def _report_job(index: int, path: str, rules: Any, inner_workers: int | None) -> dict[str, Any]:
+    from .analysis.report import analyze
+    from .trace.loader import Loader
+
+    def progress(p: Any) -> None:
+        if _progress is not None:
+            _progress[index] = p.bytes_done
+
+    trace = Loader(path, progress=progress, progress_interval=0.2, workers=inner_workers).run()
+    report = analyze(trace, rules)
+    if _progress is not None:
+        _progress[index] = os.path.getsize(path)
+    return report
+
+
+def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
+            progress: Callable[[int, int, int], None] | None = None
+            ) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    """``(path, report, error)`` for each path, in order; the traces are loaded and analysed
+    in up to ``processes`` processes side by side (default: one per core, at most 4).
+    ``progress(bytes_done, bytes_total, files_done)`` is called a few times a second.
+    A file that cannot be read gives its one-line error instead of a report."""
+    from .trace.loader import default_workers
+
+    paths = list(paths)
+    sizes = []
+    for p in paths:
+        try:
+            sizes.append(os.path.getsize(p))
+        except OSError:
+            sizes.append(0)
+    n = max(1, min(processes or default_workers(), len(paths)))
+    # Enough files for every core: each is read as one stream (ranges of one file in
+    # several processes would only compete for the same cores).
+    inner = 1 if len(paths) >= n and n > 1 else None
+    ctx = mp.get_context("spawn")  # no fork: the caller may hold threads
+    shared = ctx.Array("q", len(paths), lock=False)
+    results: list[tuple[str, dict[str, Any] | None, str | None]] = [
+        (p, None, None) for p in paths]
+    total = sum(sizes)
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init,
+                             initargs=(shared,)) as pool:
+        futures = {pool.submit(_report_job, i, p, rules, inner): i for i, p in enumerate(paths)}
+        pending = set(futures)
+        done_files = 0
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for f in finished:
+                i = futures[f]
+                done_files += 1
+                try:
+                    results[i] = (paths[i], f.result(), None)
+                except TraceError as e:
+                    results[i] = (paths[i], None, str(e))
+                except MemoryError:
+                    results[i] = (paths[i], None, f"{paths[i]}: out of memory")
+                except Exception as e:  # noqa: BLE001 - one bad file, not the whole run
+                    results[i] = (paths[i], None,
+                                  f"{paths[i]}: internal error: {type(e).__name__}: {e}")
+            if progress is not None:
+                progress(min(sum(shared[:]), total), total, done_files)
+    return results
+
