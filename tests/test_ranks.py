@@ -224,3 +224,68 @@ def test_compare_pure_on_reports():
     rep = analyze(load(str(DECODE)))
     d = compare(rep, rep)
     assert d["kernels"] and d["totals"]["comp_us"]["delta"] == 0
+
+
+# ----------------------------------------------------------------------------- the rank view
+
+async def test_the_rank_view_marks_the_straggler_and_opens_a_rank(eight, tmp_path, monkeypatch):
+    from tracetui.analysis.rules import DEFAULT_RULES
+    from tracetui.app.ranks import RanksApp, RanksScreen
+    from tracetui.cli_many import load_reports
+
+    monkeypatch.chdir(tmp_path)
+    summary = summarize_ranks(load_reports([str(eight)], DEFAULT_RULES))
+    app = RanksApp(summary, "ranks")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, RanksScreen)
+        g = scr.grid
+        lines = ["".join(s.text for s in g.render_line(y)) for y in range(10)]
+        marked = [ln for ln in lines if "◀ straggler" in ln]
+        assert len(marked) == 1 and marked[0].split()[0] == "5" and "rank-5.json" in marked[0]
+        assert "straggler: rank 5" in str(scr.query_one("#title").render())
+        # sort by computation per step, largest first: the straggler comes to the top
+        for _ in range(5):
+            await pilot.press("greater_than_sign")
+        assert g.sort_key == "comp_per_step_us" and g.descending
+        assert int(g.order[0]) == 5
+        await pilot.press("e")  # the table as CSV
+        await pilot.pause()
+        (csv,) = list(tmp_path.glob("tracetui-ranks-ranks-*.csv"))
+        assert csv.read_text().splitlines()[1].startswith("5,")
+        await pilot.press("home", "down", "enter")
+        await pilot.pause()
+    second = int(g.order[1])
+    assert second != 5 and app.return_value == summary["ranks"][second]["file"]
+
+
+async def test_the_rank_view_comes_back_where_it_was(eight):
+    from tracetui.analysis.rules import DEFAULT_RULES
+    from tracetui.app.ranks import RanksApp
+    from tracetui.cli_many import load_reports
+
+    summary = summarize_ranks(load_reports([str(eight)], DEFAULT_RULES))
+    app = RanksApp(summary, "ranks", cursor_file=summary["ranks"][6]["file"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.grid.current == 6
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value is None
+
+
+def test_tracetui_dir_in_a_terminal_goes_from_ranks_to_a_timeline_and_back(eight):
+    from ptyterm import ANSI, PtyApp
+
+    app = PtyApp([str(eight)], cols=120, rows=30)
+    assert app.wait_for("straggler: rank 5"), app.text()[-2000:]
+    app.keys(b"\x1b[F", "\r")  # End (the last row: rank 7), Enter
+    assert app.wait_for("rank-7.json · "), app.text()[-2000:]  # its timeline's status line
+    mark = len(app.out)
+    app.keys("q")  # leaves the timeline: back to the ranks, as they were
+    app.pump(1.0)
+    after = ANSI.sub(b"", bytes(app.out[mark:])).decode("utf-8", "replace")
+    assert "8 ranks" in after and "straggler: rank 5" in after, after[-2000:]
+    app.keys("q")
+    assert app.finish() == 0, app.text()[-2000:]

@@ -291,13 +291,33 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
 
 def _ranks_view(args: argparse.Namespace) -> int:
-    """Several traces or a directory: the per-rank figures (the timeline shows one trace)."""
-    if sys.stdout.isatty() and sys.stdin.isatty():
-        print("tracetui: the timeline shows one trace at a time; here are the per-rank "
-              "figures (`tracetui summary DIR` prints them directly)", file=sys.stderr)
-    from .cli_many import rank_summary
+    """Several traces or a directory: the rank view in a terminal (Enter opens a rank's
+    timeline, quitting it comes back); elsewhere the per-rank table."""
+    interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
+        os.environ.get("TERM", "") not in ("dumb", "")
+    from .cli_many import load_reports, rank_summary
 
-    return rank_summary(args.trace, _rules(args), as_json=False)
+    rules = _rules(args)
+    if not interactive:
+        return rank_summary(args.trace, rules, as_json=False)
+    from .analysis.ranks import summarize_ranks
+    from .app.themes import load_theme
+
+    load_theme(args.theme)  # an unknown theme: one line, before the screen changes
+    summary = summarize_ranks(load_reports(args.trace, rules))
+    label = os.path.basename(os.path.normpath(args.trace[0])) if len(args.trace) == 1 \
+        else "ranks"
+    chosen: str | None = None
+    while True:
+        from .app.ranks import RanksApp
+
+        chosen = RanksApp(summary, label, theme=args.theme, cursor_file=chosen).run()
+        if not chosen:
+            return 0
+        from .app.app import TraceApp
+
+        early = _early_load(chosen, pause_after_first=os.path.getsize(chosen) > EARLY_LOAD_MAX)
+        TraceApp(chosen, rules, theme=args.theme, early=early).run()
 
 
 def _view(args: argparse.Namespace) -> int:
