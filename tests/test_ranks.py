@@ -289,3 +289,63 @@ def test_tracetui_dir_in_a_terminal_goes_from_ranks_to_a_timeline_and_back(eight
     assert "8 ranks" in after and "straggler: rank 5" in after, after[-2000:]
     app.keys("q")
     assert app.finish() == 0, app.text()[-2000:]
+
+
+# ----------------------------------------------------------------------------- the compare view
+
+async def test_the_compare_view_tables(eight, tmp_path, monkeypatch):
+    from tracetui.app.compare import CompareApp, CompareScreen
+
+    monkeypatch.chdir(tmp_path)
+    base, new = (analyze(load(str(eight / f"rank-{r}.json"))) for r in (0, 5))
+    d = compare(base, new)
+    app = CompareApp(d, "diff-rank-5.json")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, CompareScreen)
+        g = scr.grid
+        first = g.model.records[g.current]
+        assert first["name"] == d["kernels"][0]["name"]  # the biggest change first
+        title = str(scr.query_one("#title").render())
+        assert "comp +13.7%" in title and "exposed -21.2%" in title
+        await pilot.press("a")
+        assert scr.table == "annotations" and g.model.columns[0].title == "annotation"
+        assert g.model.records[g.current]["impact_us"] == max(a["impact_us"]
+                                                               for a in d["annotations"])
+        await pilot.press("g")
+        assert scr.table == "devices" and len(g.model) == 1
+        await pilot.press("t")
+        assert scr.table == "groups" and len(g.model) == len(d["kernel_groups"])
+        await pilot.press("t")
+        assert scr.table == "kernels"
+        await pilot.press("slash", *"gemm", "enter")  # / filters by name (g, a, k, t are keys)
+        await pilot.pause()
+        assert 0 < len(g.order) < len(g.model)
+        assert all("gemm" in g.model.records[int(i)]["name"].lower() for i in g.order)
+        await pilot.press("enter")  # the row whole in a notification (the full name)
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        (csv,) = list(tmp_path.glob("tracetui-diff-rank-5-diff-kernels-*.csv"))
+        assert len(csv.read_text().splitlines()) == len(g.order) + 1
+        shown = [n.message for n in app._notifications]
+        assert any(n.startswith(g.model.records[g.current]["name"][:40]) for n in shown), shown
+        await pilot.press("escape")  # clears the filter
+        assert not g.filter_text
+        await pilot.press("escape")  # quits
+        await pilot.pause()
+    assert app.return_code in (0, None)
+
+
+def test_diff_in_a_terminal_opens_the_view_and_text_on_request(eight):
+    from ptyterm import PtyApp
+
+    a, b = str(eight / "rank-0.json"), str(eight / "rank-5.json")
+    app = PtyApp(["diff", a, b], cols=120, rows=30)
+    assert app.wait_for("kernels by impact  step"), app.text()[-2000:]
+    app.keys("q")
+    assert app.finish() == 0
+    app = PtyApp(["diff", a, b, "--text"], cols=120, rows=30)
+    assert app.finish() == 0
+    assert "totals, ms" in app.text() and "kernels by impact (full names" in app.text()

@@ -408,6 +408,9 @@ def _parser_diff() -> argparse.ArgumentParser:
                    help="rows per table in the text output (0: all; default 20)")
     p.add_argument("--group", action="store_true",
                    help="kernels by short name (survives changed template arguments)")
+    p.add_argument("--text", action="store_true",
+                   help="print the tables even in a terminal (piped, they are printed anyway)")
+    p.add_argument("--theme", default="dark", metavar="NAME", help="colour theme of the view")
     _rule_args(p)
     return p
 
@@ -415,8 +418,14 @@ def _parser_diff() -> argparse.ArgumentParser:
 def _diff(args: argparse.Namespace) -> int:
     from .cli_many import diff
 
+    interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
+        os.environ.get("TERM", "") not in ("dumb", "") and not args.text
+    if interactive:
+        from .app.themes import load_theme
+
+        load_theme(args.theme)  # an unknown theme: one line, before the screen changes
     return diff(_spooled(args.base), _spooled(args.new), _rules(args), as_json=args.json,
-                top=args.top, group=args.group)
+                top=args.top, group=args.group, view=interactive, theme=args.theme)
 
 
 def _rule_args(p: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -132,7 +133,8 @@ def _print_ranks(s: dict[str, Any]) -> None:
 
 
 def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
-         group: bool) -> int:
+         group: bool, view: bool = False, theme: str = "dark") -> int:
+    """Compare two runs: JSON, text, or (``view``, in a terminal) the compare view."""
     from .analysis.diff import compare
 
     from .many import reports
@@ -142,6 +144,13 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
         if err is not None:
             raise TraceError(err)
     result = compare(got[0][1], got[1][1])
+    if view and not as_json:
+        from .app.compare import CompareApp
+        from .trace.source import shown_path
+
+        label = "diff-" + os.path.basename(shown_path(new_path))
+        CompareApp(result, label, theme=theme).run()
+        return 0
     if as_json:
         json.dump(result, sys.stdout, indent=2, ensure_ascii=True, allow_nan=False)
         sys.stdout.write("\n")

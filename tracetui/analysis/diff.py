@@ -48,6 +48,7 @@ def _kernel_rows(base: list[dict], new: list[dict], name_key: str) -> list[dict[
             "base_total_us": round(bt, 3), "new_total_us": round(nt, 3),
             "delta_total_us": round(nt - bt, 3), "delta_total_pct": _pct(bt, nt),
             "base_avg_us": ba, "new_avg_us": na, "delta_avg_us": _d(ba, na),
+            "impact_us": round(abs(nt - bt), 3),
         })
     rows.sort(key=lambda r: (-abs(r["delta_total_us"]), r["name"]))
     return rows
@@ -87,8 +88,9 @@ def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         for k in ("count", "total_us", "comm_us", "exposed_comm_us", "overlap_pct"):
             bv, nv = (b or {}).get(k), (n or {}).get(k)
             row[f"base_{k}"], row[f"new_{k}"], row[f"delta_{k}"] = bv, nv, _d(bv, nv)
+        row["impact_us"] = round(_impact(row), 3)
         annotations.append(row)
-    annotations.sort(key=lambda r: (-round(_impact(r), 3),
+    annotations.sort(key=lambda r: (-r["impact_us"],
                                     -(r["new_total_us"] or r["base_total_us"] or 0.0),
                                     r["name"], r["source"]))
     return {

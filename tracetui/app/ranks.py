@@ -7,13 +7,11 @@ import os
 from typing import Any
 
 from rich.text import Text
-from textual.app import App
 from textual.binding import Binding
 
-from ..export import csv_text, export_name, write_new
-from ..textutil import safe_text
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
-from .themes import DEFAULT_THEME, load_theme
+from .tableapp import TableApp
+from .themes import DEFAULT_THEME
 from .views import TableScreen
 
 
@@ -86,34 +84,19 @@ class RanksScreen(TableScreen):
         self.app.exit(None)
 
 
-class RanksApp(App[str | None]):
+class RanksApp(TableApp[str | None]):
     """Returns the file of the rank chosen with Enter, or None (quit)."""
 
     TITLE = "tracetui ranks"
 
     def __init__(self, summary: dict[str, Any], label: str, theme: str = DEFAULT_THEME,
                  cursor_file: str | None = None) -> None:
-        super().__init__()
-        self.palette, self.theme = load_theme(theme)
+        super().__init__(label, summary.get("warnings", []), theme)
         self.summary = summary
-        self.label = label
         self.cursor_file = cursor_file
 
-    def on_mount(self) -> None:
-        self.push_screen(RanksScreen(self.summary, self.cursor_file))
-        for w in self.summary.get("warnings", [])[:3]:
-            self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
+    def first_screen(self) -> RanksScreen:
+        return RanksScreen(self.summary, self.cursor_file)
 
     def action_exit_ranks(self) -> None:
         self.exit(None)
-
-    def export_csv(self, what: str, header: list[str], rows: list[list[Any]]) -> None:
-        try:
-            path = write_new(os.getcwd(), export_name(self.label, what, "csv"),
-                             csv_text(header, rows))
-        except OSError as e:
-            self.notify(f"could not write the CSV: {safe_text(e, 120)}", severity="error",
-                        timeout=8, markup=False)
-            return
-        self.notify(f"{len(rows):,} rows written to {safe_text(path.name, 100)}", timeout=6,
-                    markup=False)
