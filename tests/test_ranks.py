@@ -10,6 +10,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tracetui.analysis.diff import compare
@@ -226,17 +227,59 @@ def test_compare_pure_on_reports():
     assert d["kernels"] and d["totals"]["comp_us"]["delta"] == 0
 
 
-# ----------------------------------------------------------------------------- the rank view
+# ----------------------------------------------------------------------------- ranks in the app
 
-async def test_the_rank_view_marks_the_straggler_and_opens_a_rank(eight, tmp_path, monkeypatch):
-    from tracetui.analysis.rules import DEFAULT_RULES
-    from tracetui.app.ranks import RanksApp, RanksScreen
-    from tracetui.cli_many import load_reports
+async def _rank_app(eight, **kw):
+    from tracetui.app.app import TraceApp
+
+    files = [str(p) for p in sorted(eight.iterdir())]
+    return TraceApp("eight (8 ranks)", ranks=files, **kw)
+
+
+async def _ready(app, pilot):
+    for _ in range(400):
+        await pilot.pause(0.05)
+        if app.loaded and app.rank_summary is not None and app.analyses is not None:
+            return
+    raise AssertionError("never loaded")
+
+
+async def test_ranks_open_as_one_timeline_grouped_by_rank(eight):
+    from tracetui.trace.combine import combine
+
+    app = await _rank_app(eight)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(app, pilot)
+        tr = app.trace
+        singles = [load(str(eight / f"rank-{r}.json")) for r in range(8)]
+        assert tr.slice_count == sum(t.slice_count for t in singles)
+        assert tr.rank_of_lane == sorted(tr.rank_of_lane)  # grouped, in rank order
+        assert [ln.name for ln in tr.lanes if tr.rank_of_lane[ln.index] == 3] == \
+            [f"r3 · {ln.name}" for ln in singles[3].lanes]
+        assert tr.devices == list(range(8))  # one GPU per rank
+        # every rank's figures in the combined trace equal its own (the overlap per device)
+        combined = {o["device"]: o for o in analyze(tr)["overlap"]}
+        for r, single in enumerate(singles):
+            (own,) = analyze(single)["overlap"]
+            got = combined[r]
+            for k in ("comm_us", "comp_us", "overlap_us", "exposed_comm_us"):
+                assert got[k] == own[k], (r, k)
+        # args are re-read from each rank's own file
+        lane = next(ln for ln in tr.lanes if tr.rank_of_lane[ln.index] == 6 and ln.count)
+        assert tr.detail(lane.lo)["args"] == singles[6].detail(
+            singles[6].lanes[lane.index - tr.rank_of_lane.index(6)].lo)["args"]
+        assert combine([(0, singles[0])]).slice_count == singles[0].slice_count
+
+
+async def test_the_rank_view_marks_the_straggler_and_goes_to_its_lanes(eight, tmp_path,
+                                                                      monkeypatch):
+    from tracetui.app.ranks import RanksScreen
 
     monkeypatch.chdir(tmp_path)
-    summary = summarize_ranks(load_reports([str(eight)], DEFAULT_RULES))
-    app = RanksApp(summary, "ranks")
+    app = await _rank_app(eight)
     async with app.run_test(size=(120, 30)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("R")
         await pilot.pause()
         scr = app.screen
         assert isinstance(scr, RanksScreen)
@@ -245,48 +288,64 @@ async def test_the_rank_view_marks_the_straggler_and_opens_a_rank(eight, tmp_pat
         marked = [ln for ln in lines if "◀ straggler" in ln]
         assert len(marked) == 1 and marked[0].split()[0] == "5" and "rank-5.json" in marked[0]
         assert "straggler: rank 5" in str(scr.query_one("#title").render())
-        # sort by computation per step, largest first: the straggler comes to the top
-        for _ in range(5):
+        for _ in range(5):  # sort by computation per step, largest first
             await pilot.press("greater_than_sign")
-        assert g.sort_key == "comp_per_step_us" and g.descending
-        assert int(g.order[0]) == 5
+        assert g.sort_key == "comp_per_step_us" and g.descending and int(g.order[0]) == 5
         await pilot.press("e")  # the table as CSV
         await pilot.pause()
-        (csv,) = list(tmp_path.glob("tracetui-ranks-ranks-*.csv"))
+        (csv,) = list(tmp_path.glob("tracetui-eight_8_ranks-ranks-*.csv"))
         assert csv.read_text().splitlines()[1].startswith("5,")
-        await pilot.press("home", "down", "enter")
+        await pilot.press("home", "enter")  # rank 5: to its lanes
         await pilot.pause()
-    second = int(g.order[1])
-    assert second != 5 and app.return_value == summary["ranks"][second]["file"]
+        assert len(app.screen_stack) == 1
+        tl = app.timeline
+        lane = tl.rows[tl.cursor].lane
+        assert app.trace.rank_of_lane[lane] == 5 and app.trace.rank_of_lane[lane - 1] == 4
 
 
-async def test_the_rank_view_comes_back_where_it_was(eight):
-    from tracetui.analysis.rules import DEFAULT_RULES
-    from tracetui.app.ranks import RanksApp
-    from tracetui.cli_many import load_reports
-
-    summary = summarize_ranks(load_reports([str(eight)], DEFAULT_RULES))
-    app = RanksApp(summary, "ranks", cursor_file=summary["ranks"][6]["file"])
-    async with app.run_test(size=(80, 24)) as pilot:
+async def test_collapse_a_rank_and_align_the_ranks(eight):
+    app = await _rank_app(eight)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(app, pilot)
+        tl, tr = app.timeline, app.trace
+        before = len(tl.rows)
+        await pilot.press("C")  # every lane of rank 0 to its top row
         await pilot.pause()
-        assert app.screen.grid.current == 6
-        await pilot.press("q")
+        rank0 = [ln.index for ln in tr.lanes if tr.rank_of_lane[ln.index] == 0]
+        assert tl.collapsed == set(rank0) and len(tl.rows) < before
+        await pilot.press("C")
+        assert not tl.collapsed and len(tl.rows) == before
+        assert app.align == "start"
+        await pilot.press("T")  # the first ProfilerStep of every rank at the same time
         await pilot.pause()
-    assert app.return_value is None
+        assert app.align == "step" and app.trace is not tr
+        steps = []
+        for r in range(8):
+            lanes = [ln for ln in app.trace.lanes if app.trace.rank_of_lane[ln.index] == r]
+            rows = np.concatenate([np.arange(ln.lo, ln.hi) for ln in lanes])
+            names = [app.trace.name_of(int(i)) for i in rows]
+            steps.append(min(int(app.trace.start[i]) for i, n in zip(rows, names)
+                             if n.startswith("ProfilerStep#")))
+        assert len(set(steps)) == 1
+        await pilot.press("T")
+        await pilot.pause()
+        assert app.align == "clock"
 
 
-def test_tracetui_dir_in_a_terminal_goes_from_ranks_to_a_timeline_and_back(eight):
+def test_tracetui_dir_in_a_terminal(eight):
     from ptyterm import ANSI, PtyApp
 
     app = PtyApp([str(eight)], cols=120, rows=30)
+    assert app.wait_for("(8 ranks)"), app.text()[-2000:]
+    assert app.wait_for("r0 · GPU 0 · stream 7"), app.text()[-2000:]
+    app.pump(2.0)
+    app.keys("R")
     assert app.wait_for("straggler: rank 5"), app.text()[-2000:]
-    app.keys(b"\x1b[F", "\r")  # End (the last row: rank 7), Enter
-    assert app.wait_for("rank-7.json · "), app.text()[-2000:]  # its timeline's status line
     mark = len(app.out)
-    app.keys("q")  # leaves the timeline: back to the ranks, as they were
-    app.pump(1.0)
+    app.keys(b"\x1b[F", "\r")  # End (rank 7), Enter: its lanes
+    app.pump(0.5)
     after = ANSI.sub(b"", bytes(app.out[mark:])).decode("utf-8", "replace")
-    assert "8 ranks" in after and "straggler: rank 5" in after, after[-2000:]
+    assert "r7 · GPU 0 · stream 7" in after, after[-2000:]
     app.keys("q")
     assert app.finish() == 0, app.text()[-2000:]
 
@@ -349,3 +408,23 @@ def test_diff_in_a_terminal_opens_the_view_and_text_on_request(eight):
     app = PtyApp(["diff", a, b, "--text"], cols=120, rows=30)
     assert app.finish() == 0
     assert "totals, ms" in app.text() and "kernels by impact (full names" in app.text()
+
+
+@pytest.mark.skipif(not HTA2.is_dir(), reason="needs ../shared/traces")
+def test_hta_two_ranks_side_by_side_on_one_timeline():
+    from tracetui.trace.combine import combine
+
+    singles = [load(str(p)) for p in sorted(HTA2.iterdir())]
+    tr = combine([(t.distributed_info["rank"], t) for t in singles], "start")
+    assert sorted(set(tr.rank_of_lane)) == [0, 1]
+    assert tr.slice_count == sum(t.slice_count for t in singles)
+    got = {o["device"]: o for o in analyze(tr)["overlap"]}
+    for r, single in enumerate(singles):
+        (own,) = analyze(single)["overlap"]
+        assert {k: got[r][k] for k in ("comm_us", "comp_us", "overlap_pct")} == \
+            {k: own[k] for k in ("comm_us", "comp_us", "overlap_pct")}
+    clock = combine([(t.distributed_info["rank"], t) for t in singles], "clock")
+    gap = singles[1].t0_abs_ns - singles[0].t0_abs_ns  # rank 1 started 0.55 ms later
+    r1 = next(ln for ln in clock.lanes if clock.rank_of_lane[ln.index] == 1 and ln.count)
+    own = singles[1].lanes[r1.index - clock.rank_of_lane.index(1)]
+    assert int(clock.start[r1.lo]) - int(singles[1].start[own.lo]) == gap

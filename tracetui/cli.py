@@ -291,33 +291,31 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
 
 def _ranks_view(args: argparse.Namespace) -> int:
-    """Several traces or a directory: the rank view in a terminal (Enter opens a rank's
-    timeline, quitting it comes back); elsewhere the per-rank table."""
+    """Several traces or a directory: one timeline, lanes grouped by rank, in a terminal
+    (R: the rank view); elsewhere the per-rank table."""
     interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
         os.environ.get("TERM", "") not in ("dumb", "")
-    from .cli_many import load_reports, rank_summary
+    from .cli_many import rank_summary
 
     rules = _rules(args)
     if not interactive:
         return rank_summary(args.trace, rules, as_json=False)
-    from .analysis.ranks import summarize_ranks
+    from .many import trace_files
+
+    files = trace_files(args.trace)
+    for f in files:
+        from .trace.source import Source
+
+        Source.open(f)  # a missing or unreadable file: one line, before the screen changes
+    from .app.app import TraceApp
     from .app.themes import load_theme
 
-    load_theme(args.theme)  # an unknown theme: one line, before the screen changes
-    summary = summarize_ranks(load_reports(args.trace, rules))
+    load_theme(args.theme)
     label = os.path.basename(os.path.normpath(args.trace[0])) if len(args.trace) == 1 \
-        else "ranks"
-    chosen: str | None = None
-    while True:
-        from .app.ranks import RanksApp
-
-        chosen = RanksApp(summary, label, theme=args.theme, cursor_file=chosen).run()
-        if not chosen:
-            return 0
-        from .app.app import TraceApp
-
-        early = _early_load(chosen, pause_after_first=os.path.getsize(chosen) > EARLY_LOAD_MAX)
-        TraceApp(chosen, rules, theme=args.theme, early=early).run()
+        else f"{len(files)} traces"
+    TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
+             align=args.align).run()
+    return 0
 
 
 def _view(args: argparse.Namespace) -> int:
@@ -448,6 +446,10 @@ def _parser_main() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="open the bundled sample trace")
     p.add_argument("--theme", default="dark", metavar="NAME",
                    help="colour theme: dark, light, high-contrast")
+    p.add_argument("--align", default="start", metavar="ORIGIN",
+                   help="several ranks: their common time origin: start (each trace's "
+                        "start), step (the first ProfilerStep), clock (as recorded), or the "
+                        "name of an annotation (its first occurrence); T cycles in the app")
     p.add_argument("--top", type=int, default=15, metavar="N", help=argparse.SUPPRESS)
     _rule_args(p)
     p.add_argument("--version", action="version", version=f"tracetui {__version__}")

@@ -84,6 +84,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(t)
 
 
+ALIGN_NAMES = {"start": "each rank's start", "step": "the first ProfilerStep",
+               "clock": "the recorded clock"}
+
 #: The smallest terminal the layout is made for (columns, rows).
 MIN_SIZE = (60, 16)
 
@@ -152,6 +155,9 @@ class TraceApp(App[None]):
         Binding("N", "match(-1)", "previous match", show=False),
         Binding("enter", "detail", "detail"),
         Binding("c", "collapse", "collapse/expand lane", show=False),
+        Binding("C", "collapse_rank", "collapse/expand the rank's lanes", show=False),
+        Binding("R", "ranks", "rank view", show=False),
+        Binding("T", "align", "align ranks: start, first step, clock", show=False),
         Binding("plus,equals_sign", "detail_size(4)", "wider detail", key_display="+",
                 show=False),
         Binding("minus", "detail_size(-4)", "narrower detail", key_display="-", show=False),
@@ -161,9 +167,16 @@ class TraceApp(App[None]):
     ]
 
     def __init__(self, path: str, rules: list[Rule] | None = None,
-                 theme: str = DEFAULT_THEME, early: "EarlyLoad | None" = None) -> None:
+                 theme: str = DEFAULT_THEME, early: "EarlyLoad | None" = None,
+                 ranks: list[str] | None = None, align: str = "start") -> None:
+        """``ranks``: several trace files shown as one timeline, lanes grouped by rank
+        (``path`` is then only the name shown), on the time origin ``align``."""
         super().__init__()
         self.early = early
+        self.rank_files = list(ranks) if ranks else None
+        self.align = align
+        self.rank_traces: list[tuple[int, Trace]] = []
+        self.rank_summary: dict[str, Any] | None = None
         self.palette, textual_theme = load_theme(theme)
         self.theme = textual_theme
         self.path = path
@@ -239,7 +252,11 @@ class TraceApp(App[None]):
                 next_at[0] = time.perf_counter() + max(SNAPSHOT_EVERY_S, 4 * cost)
 
         early = self.early
-        if early is not None:
+        if self.rank_files is not None:
+            trace = self._load_ranks()
+            if trace is None:
+                return
+        elif early is not None:
             # The load began before the UI was imported (see EarlyLoad): show what it has
             # read so far at once, then follow it.
             self.loader = early.loader
@@ -264,6 +281,54 @@ class TraceApp(App[None]):
         # the views' aggregates, ready before the user asks for them
         analyses = Analyses(trace, classes)
         self.call_from_thread(self._set_analyses, analyses)
+        if self.rank_traces and self.rank_summary is None:
+            self._rank_figures()
+
+    def _load_ranks(self) -> Trace | None:
+        """Load every rank's file (each with its own parallel parse), then one timeline of
+        them all; the per-rank figures for the rank view come after, in this thread."""
+        from ..analysis.ranks import rank_of
+        from ..trace.combine import combine
+
+        files = self.rank_files or []
+        sizes = [max(os.path.getsize(f), 1) if os.path.exists(f) else 1 for f in files]
+        total, done = sum(sizes), [0]
+        started = time.perf_counter()
+        loaded: list[tuple[int, Trace]] = []
+        for k, f in enumerate(files):
+            def progress(p: Progress, k: int = k) -> None:
+                merged = Progress(done[0] + min(p.bytes_done, sizes[k]), total,
+                                  sum(t.events for _, t in loaded) + p.events,
+                                  time.perf_counter() - started)
+                self.call_from_thread(self._on_progress, merged)
+
+            try:
+                self.loader = Loader(f, progress=progress, progress_interval=0.1)
+                tr = self.loader.run()
+            except TraceError as e:
+                self.call_from_thread(self.notify, safe_text(relabel(str(e)), 200),
+                                      severity="warning", timeout=10, markup=False)
+                done[0] += sizes[k]
+                continue
+            if self.loader.cancelled:
+                break
+            done[0] += sizes[k]
+            rank, _ = rank_of({"distributed_info": tr.distributed_info}, f, k)
+            loaded.append((rank, tr))
+        if not loaded:
+            self.call_from_thread(self._failed, "none of the rank traces could be read")
+            return None
+        self.rank_traces = loaded
+        return combine(loaded, self.align, label=self.path)
+
+    def _rank_figures(self) -> None:
+        from ..analysis.ranks import summarize_ranks
+        from ..analysis.report import analyze
+
+        items = [(tr.path, {**analyze(tr, self.rules), "file": tr.path})
+                 for _, tr in self.rank_traces]
+        summary = summarize_ranks(items)
+        self.call_from_thread(setattr, self, "rank_summary", summary)
 
     def _set_analyses(self, analyses: "Analyses") -> None:
         if self.trace is analyses.trace:
@@ -478,6 +543,60 @@ class TraceApp(App[None]):
 
     def action_collapse(self) -> None:
         self.timeline.toggle_collapse()
+
+    def _lane_ranks(self) -> list[int] | None:
+        return getattr(self.trace, "rank_of_lane", None)
+
+    def action_collapse_rank(self) -> None:
+        """Every lane of the cursor's rank to its top row, or all of them back."""
+        tl, ranks = self.timeline, self._lane_ranks()
+        if self.trace is None or not tl.rows or tl.rows[tl.cursor].lane < 0:
+            return
+        lane = tl.rows[tl.cursor].lane
+        group = [ln.index for ln in self.trace.lanes
+                 if ranks is None or ranks[ln.index] == ranks[lane]]
+        tl.set_collapsed(group, collapse=not set(group) <= tl.collapsed, keep_lane=lane)
+
+    def goto_rank(self, rank: int) -> None:
+        """The timeline with the cursor on the first lane of ``rank``."""
+        self._main_screen()
+        ranks = self._lane_ranks()
+        if ranks is None or rank not in ranks:
+            return
+        self.timeline.cursor_to_lane(ranks.index(rank))
+
+    def action_ranks(self) -> None:
+        if self._lane_ranks() is None:
+            self.notify("one trace: the rank view is for several (tracetui DIR)", timeout=4,
+                        markup=False)
+            return
+        if self.rank_summary is None:
+            self.notify("the per-rank figures are being computed", timeout=3, markup=False)
+            return
+        from .ranks import RanksScreen
+
+        self.push_screen(RanksScreen(self.rank_summary))
+
+    def action_align(self) -> None:
+        """Rank traces: the next time origin (trace start, first ProfilerStep, clock)."""
+        if not self.rank_traces or not self.loaded:
+            return
+        from ..trace.combine import ALIGNS, combine
+
+        named = [a for a in ALIGNS]
+        self.align = named[(named.index(self.align) + 1) % len(named)] \
+            if self.align in named else "start"
+        trace = combine(self.rank_traces, self.align, label=self.path)
+        classes = classify(trace, self.rules)
+        self.analyses = None
+        self._show(trace, classes, final=True)
+        self.timeline.reset()
+        self.notify(f"ranks aligned on: {ALIGN_NAMES[self.align]}"
+                    + ("" if not trace.warnings else f" ({trace.warnings[0]})"),
+                    timeout=5, markup=False)
+        self.run_worker(lambda: self.call_from_thread(self._set_analyses,
+                                                      Analyses(trace, classes)),
+                        thread=True, exclusive=True, group="align")
 
     def action_detail_size(self, delta: int) -> None:
         pane = self.query_one("#detail")

@@ -1,5 +1,6 @@
-"""The rank view: one row per rank of a job (``tracetui DIR``), the straggler marked; Enter
-opens that rank's timeline (the command line runs it, then comes back here)."""
+"""The rank view (``R`` over the timeline of several ranks, ``tracetui DIR``): one row per
+rank with the figures of ``tracetui summary DIR``, the straggler marked; Enter goes to that
+rank's lanes."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import os
 from typing import Any
 
 from rich.text import Text
-from textual.binding import Binding
 
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
-from .tableapp import TableApp
-from .themes import DEFAULT_THEME
 from .views import TableScreen
 
 
@@ -35,31 +33,20 @@ RANK_COLUMNS = [
 
 
 class RanksScreen(TableScreen):
-    """The per-rank table: sortable by any column (``<`` ``>`` ``r``), filtered by file name."""
+    """The per-rank table: sortable by any column (``<`` ``>`` ``r``), filtered by file name
+    (``/`` or typing), exported (``e``)."""
 
-    BINDINGS = [b for b in TableScreen.BINDINGS if b.action != "back"] + [
-        Binding("escape", "back", "quit"),
-        Binding("q", "app.exit_ranks", "quit", show=False),
-    ]
     what = "ranks"
 
-    def __init__(self, summary: dict[str, Any], cursor_file: str | None = None) -> None:
+    def __init__(self, summary: dict[str, Any]) -> None:
         super().__init__()
         self.summary = summary
         self.rows = [{**r, "name": os.path.basename(r["file"])} for r in summary["ranks"]]
-        self.cursor_file = cursor_file
 
     def compose(self) -> Any:
         model = GridModel(RANK_COLUMNS, self.rows, text_key="name")
         yield from self.compose_table(Grid(model, "rank", descending=False,
                                            cursor_bg=self.app.palette.cursor_bg))
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        if self.cursor_file is not None and self.grid is not None:
-            idx = next((i for i, r in enumerate(self.rows) if r["file"] == self.cursor_file), -1)
-            if idx >= 0:
-                self.grid._reorder(keep=idx)
 
     def title_text(self) -> Text:
         s = self.summary
@@ -69,34 +56,9 @@ class RanksScreen(TableScreen):
                      style="bold red")
         elif len(self.rows) >= 3:
             t.append("  no straggler", style="green")
-        t.append("  (⏎ opens a rank's timeline; q there comes back)", style="dim")
+        t.append("  (⏎ goes to its lanes)", style="dim")
         return t
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
-        self.app.exit(self.rows[event.index]["file"])
-
-    def action_back(self) -> None:
-        g = self.grid
-        if g is not None and g.filter_text:
-            super().action_back()  # clears the filter first
-            return
-        self.app.exit(None)
-
-
-class RanksApp(TableApp[str | None]):
-    """Returns the file of the rank chosen with Enter, or None (quit)."""
-
-    TITLE = "tracetui ranks"
-
-    def __init__(self, summary: dict[str, Any], label: str, theme: str = DEFAULT_THEME,
-                 cursor_file: str | None = None) -> None:
-        super().__init__(label, summary.get("warnings", []), theme)
-        self.summary = summary
-        self.cursor_file = cursor_file
-
-    def first_screen(self) -> RanksScreen:
-        return RanksScreen(self.summary, self.cursor_file)
-
-    def action_exit_ranks(self) -> None:
-        self.exit(None)
+        self.app.goto_rank(self.rows[event.index]["rank"])  # type: ignore[attr-defined]

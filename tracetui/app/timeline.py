@@ -83,7 +83,8 @@ class Timeline(ScrollView, can_focus=True):
         self.on_select = on_select
         self.trace: Trace | None = None
         self.classes_of: np.ndarray | None = None
-        self.rows: list[Row] = []
+        self._rows: list[Row] = []
+        self._rows_gen = 0  # bumped with every new list of rows: frames and strips depend on it
         self.cursor = 0  # index into rows
         self.selected = -1  # slice row in the trace, or -1
         self._matches: np.ndarray = np.zeros(0, np.int64)  # search hits (slice rows)
@@ -210,12 +211,22 @@ class Timeline(ScrollView, can_focus=True):
     def plot_width(self) -> int:
         return max(self.size.width - LABEL_WIDTH, 1)
 
+    @property
+    def rows(self) -> list[Row]:
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[Row]) -> None:
+        self._rows = rows
+        self._rows_gen += 1
+
     def frame(self) -> Frame | None:
         if self.trace is None or not self.rows:
             return None
         top = int(self.scroll_offset.y)
         visible = self.rows[top: top + max(self.size.height - 1, 1)]
-        key = (id(self.trace), self.t0, self.t1, self.plot_width, top, len(visible))
+        key = (id(self.trace), self.t0, self.t1, self.plot_width, top, len(visible),
+               self._rows_gen)
         if key != self._frame_key:
             self._frame = render(self.trace, visible, self.t0, self.t1, self.plot_width)
             self._frame_key = key
@@ -293,6 +304,27 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = next(i for i, rw in enumerate(self.rows) if rw.lane == lane)
         self._sync_virtual()
         self._frame_key = None
+        self.refresh()
+
+    def set_collapsed(self, lanes: list[int], collapse: bool, keep_lane: int) -> None:
+        """Collapse (or expand) ``lanes`` together, the cursor staying on ``keep_lane``."""
+        if collapse:
+            self.collapsed |= set(lanes)
+        else:
+            self.collapsed -= set(lanes)
+        self.rows = self._default_rows()
+        self.cursor_to_lane(keep_lane)
+        self._sync_virtual()
+        self._frame_key = None
+        self.refresh()
+
+    def cursor_to_lane(self, lane: int) -> None:
+        """The cursor on ``lane``'s first row, scrolled into view near the top."""
+        hit = next((i for i, rw in enumerate(self.rows) if rw.lane == lane), None)
+        if hit is None:
+            return
+        self.cursor = hit
+        self.scroll_to(y=max(hit - 1, 0), animate=False)
         self.refresh()
 
     def _overlap_row(self, r: int, f: Frame, width: int) -> Strip:

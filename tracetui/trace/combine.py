@@ -1,0 +1,220 @@
+"""Several traces (the ranks of one job) as one :class:`Trace`: lanes grouped by rank, on a
+common time origin.
+
+Each rank's lanes keep their order and are named ``rR · …`` (``r3 · GPU 0 · stream 7``);
+its GPUs become devices numbered across the job in (rank, device) order (one GPU per
+rank: device = the rank's position), so the per-device analyses give one row per rank's
+GPU. Names are re-interned
+in one string table, args rows are offset per rank and re-read from the rank's own file.
+
+Time origins (``align``):
+
+- ``"start"``: every rank's trace starts at 0 (its first event);
+- ``"clock"``: the times as recorded (ranks on one clock: the gap between their starts kept);
+- ``"step"``: every rank's first ``ProfilerStep#N`` starts at the same time;
+- any other text: the first slice with that name (an annotation) starts at the same time.
+
+A rank without the step or annotation keeps its start at 0 and is named in a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from .strings import StringTable
+from .timeline import CounterTrack, KernelFields, Lane, SparseColumn, Trace
+
+ALIGNS = ("start", "step", "clock")
+_STEP = re.compile(r"^ProfilerStep#\d+$")
+
+
+class RankPieces:
+    """Re-reads an event of the combined trace from its rank's own file."""
+
+    def __init__(self, tables: Sequence[Any], row_offsets: Sequence[int]) -> None:
+        self.tables = list(tables)
+        self.offsets = np.asarray(row_offsets, np.int64)
+        self.source = _Sources([t.source for t in self.tables])
+
+    def event(self, row: int) -> Any:
+        k = int(np.searchsorted(self.offsets, row, side="right")) - 1
+        if k < 0:
+            return None
+        return self.tables[k].event(row - int(self.offsets[k]))
+
+    @property
+    def _cache(self) -> Any:
+        return None
+
+    @_cache.setter
+    def _cache(self, value: Any) -> None:
+        for t in self.tables:
+            t._cache = value
+
+
+class _Sources:
+    """Stands for the files of all ranks where one source is asked for."""
+
+    def __init__(self, sources: Sequence[Any]) -> None:
+        self.sources = list(sources)
+
+    def reread_problem(self) -> str | None:
+        for s in self.sources:
+            p = s.reread_problem()
+            if p:
+                return f"{s.path}: {p}"
+        return None
+
+
+def anchor_ns(trace: Trace, align: str) -> int | None:
+    """Where ``align`` puts a rank's origin, in ns from its own start (None: not found)."""
+    if align in ("start", "clock"):
+        return 0
+    names = trace.strings.strings
+    if align == "step":
+        ids = [i for i, s in enumerate(names) if _STEP.match(s)]
+    else:
+        ids = [i for i, s in enumerate(names) if s == align]
+    if not ids or not trace.slice_count:
+        return None
+    hit = np.isin(trace.name, np.asarray(ids, trace.name.dtype))
+    if not hit.any():
+        return None
+    return int(trace.start[hit].min())
+
+
+def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
+            label: str = "ranks") -> Trace:
+    """One trace of ``(rank, trace)`` pairs, lanes in rank order (see the module docstring)."""
+    ranks = sorted(ranks, key=lambda rt: rt[0])
+    warnings: list[str] = []
+    anchors = []
+    for r, tr in ranks:
+        a = anchor_ns(tr, align)
+        if a is None:
+            warnings.append(f"rank {r}: no {'ProfilerStep' if align == 'step' else repr(align)}"
+                            " to align on: its start is used")
+            a = 0
+        anchors.append(a)
+    if align == "clock":
+        t0 = min(tr.t0_abs_ns for _, tr in ranks)
+        deltas = [tr.t0_abs_ns - t0 for _, tr in ranks]
+    else:
+        top = max(anchors)
+        deltas = [top - a for a in anchors]
+
+    out = Trace()
+    strings = StringTable()
+    devices = sorted({(r, ln.device) for r, tr in ranks for ln in tr.lanes if ln.device >= 0})
+    dev_of = {key: k for k, key in enumerate(devices)}
+    lanes: list[Lane] = []
+    lane_rank: list[int] = []
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "start", "dur", "name", "cat", "depth", "row", "inst_lane", "inst_ts", "inst_name",
+        "inst_cat", "inst_row", "flow_src", "flow_dst", "flow_cat")}
+    kparts: dict[str, list[np.ndarray]] = {f: [] for f in KernelFields.__dataclass_fields__}
+    launch, corr, ext = ([], []), ([], []), ([], [])
+    counters: list[CounterTrack] = []
+    extra_args: dict[int, dict] = {}
+    pieces, row_offsets = [], []
+    slice_off = inst_off = row_off = 0
+    end_ns = 0
+    for (r, tr), delta in zip(ranks, deltas):
+        lut = np.array([strings.intern(s) for s in tr.strings.strings], np.int32)
+        lane_off = len(lanes)
+        for ln in tr.lanes:
+            dev = dev_of.get((r, ln.device), -1) if ln.device >= 0 else -1
+            lanes.append(Lane(
+                index=len(lanes), name=f"r{r} · {ln.name}", kind=ln.kind,
+                pid=f"{r}:{ln.pid}", tid=ln.tid, device=dev, stream=ln.stream,
+                lo=ln.lo + slice_off, hi=ln.hi + slice_off,
+                depth_bounds=np.asarray(ln.depth_bounds, np.int64) + slice_off,
+                process=f"r{r} · {ln.process}" if ln.process else f"rank {r}",
+                thread=ln.thread, instants=np.asarray(ln.instants, np.int64) + inst_off))
+            lane_rank.append(r)
+        cols["start"].append(tr.start + delta)
+        cols["dur"].append(tr.dur)
+        cols["name"].append(lut[tr.name])
+        cols["cat"].append(lut[tr.cat])
+        cols["depth"].append(tr.depth)
+        cols["row"].append(tr.row.astype(np.int64) + row_off)
+        cols["inst_lane"].append(np.asarray(tr.inst_lane, np.int64) + lane_off)
+        cols["inst_ts"].append(tr.inst_ts + delta)
+        cols["inst_name"].append(lut[tr.inst_name])
+        cols["inst_cat"].append(lut[tr.inst_cat])
+        cols["inst_row"].append(tr.inst_row.astype(np.int64) + row_off)
+        cols["flow_src"].append(tr.flow_src.astype(np.int64) + slice_off)
+        cols["flow_dst"].append(tr.flow_dst.astype(np.int64) + slice_off)
+        cols["flow_cat"].append(lut[tr.flow_cat] if len(tr.flow_cat) else
+                                np.zeros(0, np.int32))
+        for f in kparts:
+            a = getattr(tr.kernels, f)
+            kparts[f].append(a.astype(np.int64) + slice_off if f == "slice" else a)
+        for (rows, vals), col, shift in ((launch, tr.launch_of, True),
+                                         (corr, tr.correlation, False),
+                                         (ext, tr.external_id, False)):
+            rows.append(col.rows.astype(np.int64) + slice_off)
+            vals.append(col.values.astype(np.int64) + (slice_off if shift else 0))
+        for c in tr.counters:
+            counters.append(CounterTrack(name=f"r{r} · {c.name}", pid=f"{r}:{c.pid}",
+                                         series=c.series, ts=c.ts + delta, values=c.values))
+        for k, v in tr.extra_args.items():
+            extra_args[k + row_off] = v
+        pieces.append(tr.pieces)
+        row_offsets.append(row_off)
+        warnings += [f"rank {r}: {w}" for w in tr.warnings]
+        end_ns = max(end_ns, tr.end_ns + delta)
+        slice_off += tr.slice_count
+        inst_off += len(tr.inst_ts)
+        row_off += max(int(tr.row.max()) + 1 if tr.slice_count else 0,
+                       int(tr.inst_row.max()) + 1 if len(tr.inst_row) else 0,
+                       tr.events + 1)
+
+    def cat(parts: list[np.ndarray], dtype: Any = np.int64) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    out.start, out.dur, out.depth = cat(cols["start"]), cat(cols["dur"]), cat(cols["depth"])
+    out.name, out.cat = cat(cols["name"], np.int32), cat(cols["cat"], np.int32)
+    out.row = cat(cols["row"])
+    out.lane_bounds = np.array([ln.lo for ln in lanes] + [len(out.start)], np.int64)
+    for ln in lanes:
+        ln._trace = out
+    out.inst_lane, out.inst_ts = cat(cols["inst_lane"]), cat(cols["inst_ts"])
+    out.inst_name, out.inst_cat = cat(cols["inst_name"], np.int32), cat(cols["inst_cat"], np.int32)
+    out.inst_row = cat(cols["inst_row"])
+    out.flow_src, out.flow_dst = cat(cols["flow_src"]), cat(cols["flow_dst"])
+    out.flow_cat = cat(cols["flow_cat"], np.int32)
+    out.kernels = KernelFields(**{f: np.concatenate(v) for f, v in kparts.items()})
+    out.launch_of = SparseColumn(cat(launch[0]), cat(launch[1]))
+    out.correlation = SparseColumn(cat(corr[0]), cat(corr[1]))
+    out.external_id = SparseColumn(cat(ext[0]), cat(ext[1]))
+    out.counters = counters
+    out.strings = strings
+    out.lanes = lanes
+    first = ranks[0][1] if ranks else None
+    out.path = label
+    out.size = sum(tr.size for _, tr in ranks)
+    out.compressed = False
+    out.complete = all(tr.complete for _, tr in ranks)
+    out.truncated = any(tr.truncated for _, tr in ranks)
+    out.warnings = warnings
+    out.t0_abs_ns = min(tr.t0_abs_ns + (0 if align == "clock" else -d)
+                        for (_, tr), d in zip(ranks, deltas)) if ranks else 0
+    out.end_ns = end_ns
+    out.header = {"ranks": [r for r, _ in ranks], "align": align,
+                  "deviceProperties": first.header.get("deviceProperties", []) if first else []}
+    out.events = sum(tr.events for _, tr in ranks)
+    phases: dict[str, int] = {}
+    for _, tr in ranks:
+        for k, v in tr.phase_counts.items():
+            phases[k] = phases.get(k, 0) + v
+    out.phase_counts = phases
+    out.bytes_read = sum(tr.bytes_read for _, tr in ranks)
+    out.pieces = RankPieces(pieces, row_offsets)
+    out.extra_args = extra_args
+    out.rank_of_lane = lane_rank
+    out.rank_devices = {k: key for key, k in dev_of.items()}  # device -> (rank, its device)
+    return out
