@@ -3,7 +3,8 @@
 Makes ``--ranks`` traces of ``--mb`` MB each (bench/make_ranks.py, one rank slowed down), then
 in one run: their reports computed by ``tracetui summary DIR`` (several processes, one file
 each) and the same files loaded one after another as ``tracetui summary FILE`` would (each
-with its own parallel parse). Prints one JSON line; the files are deleted.
+with its own parallel parse); then the app's path for ``tracetui DIR`` (each rank loaded,
+then combined into one timeline). Prints one JSON line; the files are deleted.
 
     python bench/ranks.py [--ranks 8] [--mb 100]
 """
@@ -45,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         one = reports(files, DEFAULT_RULES, processes=1)
         one_s = time.perf_counter() - t
+        # the app's path: each rank loaded (its own parallel parse), then one timeline
+        from tracetui.trace import load
+        from tracetui.trace.combine import combine
+
+        t = time.perf_counter()
+        traces = [(k, load(f)) for k, f in enumerate(files)]
+        loaded_s = time.perf_counter() - t
+        t = time.perf_counter()
+        combined = combine(traces, "start")
+        combine_s = time.perf_counter() - t
+        app_events = combined.events
+        del traces, combined
         summary = summarize_ranks([(p, r) for p, r, _ in side])
         same = [r for _, r, _ in side] == [r for _, r, _ in one]
         print(json.dumps({
@@ -53,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             "processes": min(default_workers(), len(files)),
             "side_by_side_s": round(side_s, 2), "one_after_another_s": round(one_s, 2),
             "ratio": round(one_s / side_s, 2), "same_reports": same,
+            "app_load_s": round(loaded_s, 2), "app_combine_s": round(combine_s, 2),
+            "app_events": app_events,
             "stragglers": summary["stragglers"], "slowed_rank": args.slow_rank}))
     finally:
         if args.keep:
