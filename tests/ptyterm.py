@@ -13,9 +13,19 @@ import subprocess
 import sys
 import termios
 import time
+import weakref
 from typing import Sequence
 
 ESC, ENTER, TAB = b"\x1b", b"\r", b"\t"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=!]*[ -/]*[@-~]|\x1b[PX^_\]].*?(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
@@ -45,6 +55,9 @@ class PtyApp:
                                      preexec_fn=controlling_tty if shell is not None else None)
         os.close(slave)
         self.out = bytearray()
+        # a test that fails before finish() must not leave the app running (with its pty
+        # gone and no terminal to hang up on, it would spin): killed when this is dropped
+        weakref.finalize(self, _kill, self.proc)
 
     def size(self, cols: int, rows: int, signal_app: bool = True, fd: int | None = None) -> None:
         fcntl.ioctl(self.master if fd is None else fd, termios.TIOCSWINSZ,

@@ -127,6 +127,9 @@ class Grid(ScrollView, can_focus=True):
     class Sorted(Message):
         pass
 
+    class Moved(Message):
+        """The cursor is on another row (moved, or the rows were filtered or sorted)."""
+
     def __init__(self, model: GridModel, sort_key: str | None = None, descending: bool = True,
                  cursor_bg: str = "#303a50", **kw: Any) -> None:
         super().__init__(**kw)
@@ -172,6 +175,7 @@ class Grid(ScrollView, can_focus=True):
         self.virtual_size = Size(0, len(order) + 1)
         self.scroll_to(y=max(0, self.cursor - max(self.size.height - 2, 1) // 2), animate=False)
         self.refresh()
+        self.post_message(self.Moved())
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
@@ -193,6 +197,7 @@ class Grid(ScrollView, can_focus=True):
         if not len(self.order):
             return
         self.cursor = max(0, min(len(self.order) - 1, self.cursor + int(delta)))
+        self.post_message(self.Moved())
         top = int(self.scroll_offset.y)
         rows = max(self.size.height - 1, 1)
         if self.cursor < top:

@@ -7,10 +7,100 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
+from textual.widget import Widget
 
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
+from .heat import LEVELS, cell, level
+from .timeline import Palette
 from .views import TableScreen
+
+#: the heatmap's rows: (title, key, the colour of its scale)
+HEAT_ROWS = [("step", "step_us", "cpu"), ("GPU busy %", "gpu_busy_pct", "comp"),
+             ("comp/step", "comp_per_step_us", "comp"), ("comm", "comm_us", "comm"),
+             ("exposed comm", "exposed_comm_us", "exposed"), ("overlap %", "overlap_pct", "hidden")]
+_GLYPHS = " ▁▂▃▄▅▆▇█"
+_LABEL = 14
+
+
+class RankHeat(Widget):
+    """Ranks across, figures down: each cell shaded from the lowest rank's value of that
+    figure (light) to the highest (full), with the shade's glyph too (readable without
+    colour). Stragglers are marked ▼ over their column; ▲ marks the table's cursor rank."""
+
+    DEFAULT_CSS = """
+    RankHeat { height: auto; padding: 0 0 1 0; }
+    """
+
+    def __init__(self, rows: list[dict[str, Any]], palette: Palette) -> None:
+        super().__init__()
+        self.ranks = rows
+        self.palette = palette
+        self.current = -1  # index into rows of the table's cursor rank
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return len(HEAT_ROWS) + 2
+
+    def _columns(self, width: int) -> tuple[int, int]:
+        """(cell width, ranks per cell) for ``width`` columns of map."""
+        n = max(len(self.ranks), 1)
+        room = max(width - _LABEL, 1)
+        if n <= room:
+            return max(1, min(3, room // n)), 1
+        return 1, -(-n // room)
+
+    def levels(self, key: str) -> list[int]:
+        """Each rank's shade (1..LEVELS) of figure ``key``; 0 when it has none."""
+        vals = [r.get(key) for r in self.ranks]
+        have = [v for v in vals if v is not None]
+        if not have:
+            return [0] * len(vals)
+        lo, hi = min(have), max(have)
+        span = hi - lo
+        return [0 if v is None else (LEVELS // 2 if span <= 0 else  # all equal: mid-shade
+                                     max(1, level((v - lo) / span))) for v in vals]
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        p = self.palette
+        cw, per = self._columns(width)
+        n = len(self.ranks)
+        groups = [list(range(i, min(i + per, n))) for i in range(0, n, per)]
+        dim = Style(color=p.ruler)
+        if y == 0 or y == len(HEAT_ROWS) + 1:
+            top = y == 0
+            segs = [Segment(("ranks →" if top else "").ljust(_LABEL)[:_LABEL], dim)]
+            for g in groups:
+                if top:
+                    mark = "▼" if any(self.ranks[i]["straggler"] for i in g) else " "
+                    st = Style(color=p.exposed, bold=True)
+                else:
+                    mark = "▲" if self.current in g else " "
+                    st = Style(color=p.label, bold=True)
+                segs.append(Segment(mark.center(cw)[:cw], st))
+            if not top and 0 <= self.current < n:
+                segs.append(Segment(f" rank {self.ranks[self.current]['rank']}", dim))
+            return self._pad(segs, width)
+        if y > len(HEAT_ROWS) + 1:
+            return Strip([Segment(" " * width)])
+        title, key, colour = HEAT_ROWS[y - 1]
+        color = getattr(p, colour)
+        lv = self.levels(key)
+        segs = [Segment(title.ljust(_LABEL)[:_LABEL], Style(color=p.label))]
+        for g in groups:
+            k = max(lv[i] for i in g)
+            segs.append(Segment(_GLYPHS[k] * cw, cell(p.heat_bg, color, k, color)))
+        return self._pad(segs, width)
+
+    @staticmethod
+    def _pad(segs: list[Segment], width: int) -> Strip:
+        used = sum(len(s.text) for s in segs)
+        if used < width:
+            segs.append(Segment(" " * (width - used)))
+        return Strip(segs).crop(0, width)
 
 
 def _mark(v: Any) -> str:
@@ -45,8 +135,23 @@ class RanksScreen(TableScreen):
 
     def compose(self) -> Any:
         model = GridModel(RANK_COLUMNS, self.rows, text_key="name")
-        yield from self.compose_table(Grid(model, "rank", descending=False,
-                                           cursor_bg=self.app.palette.cursor_bg))
+        self.heat = RankHeat(self.rows, self.app.palette)  # type: ignore[attr-defined]
+        grid = Grid(model, "rank", descending=False, cursor_bg=self.app.palette.cursor_bg)
+        for w in self.compose_table(grid):
+            yield w
+            if w.id == "title":
+                yield self.heat
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.on_grid_moved()
+
+    def on_grid_moved(self, _: Any = None) -> None:
+        g = self.grid
+        cur = g.current if g is not None else -1
+        if cur != self.heat.current:
+            self.heat.current = cur
+            self.heat.refresh()
 
     def title_text(self) -> Text:
         s = self.summary
