@@ -290,15 +290,19 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
 
 
+def _interactive() -> bool:
+    """A terminal the app can run in: stdin and stdout are terminals, TERM is not dumb."""
+    return sys.stdout.isatty() and sys.stdin.isatty() and \
+        os.environ.get("TERM", "") not in ("dumb", "")
+
+
 def _ranks_view(args: argparse.Namespace) -> int:
     """Several traces or a directory: one timeline, lanes grouped by rank, in a terminal
     (R: the rank view); elsewhere the per-rank table."""
-    interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
-        os.environ.get("TERM", "") not in ("dumb", "")
     from .cli_many import rank_summary
 
     rules = _rules(args)
-    if not interactive:
+    if not _interactive():
         return rank_summary(args.trace, rules, as_json=False)
     from .many import trace_files
 
@@ -323,9 +327,7 @@ def _view(args: argparse.Namespace) -> int:
     args.trace = _spooled(args.trace)
     if not sys.stdin.isatty() and sys.stdout.isatty():
         _keys_from_tty()  # `zcat t.json.gz | tracetui -`: keys come from the terminal
-    interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
-        os.environ.get("TERM", "") not in ("dumb", "")
-    if not interactive:
+    if not _interactive():
         why = "TERM=dumb" if sys.stdout.isatty() and sys.stdin.isatty() else "not a terminal"
         print(f"tracetui: {why}: here is the summary instead of the timeline "
               "(`tracetui summary TRACE [--json | --csv]` prints it directly)", file=sys.stderr)
@@ -416,8 +418,7 @@ def _parser_diff() -> argparse.ArgumentParser:
 def _diff(args: argparse.Namespace) -> int:
     from .cli_many import diff
 
-    interactive = sys.stdout.isatty() and sys.stdin.isatty() and \
-        os.environ.get("TERM", "") not in ("dumb", "") and not args.text
+    interactive = _interactive() and not args.text
     if interactive:
         from .app.themes import load_theme
 
@@ -442,7 +443,7 @@ def _parser_main() -> argparse.ArgumentParser:
                "diff BASE NEW [--json]   (tracetui diff -h)")
     p.add_argument("trace", nargs="*",
                    help="trace file (.json or .json.gz, - for stdin); several, or a directory: "
-                        "the per-rank figures")
+                        "the ranks of one job on one timeline (piped: the per-rank figures)")
     p.add_argument("--demo", action="store_true", help="open the bundled sample trace")
     p.add_argument("--theme", default="dark", metavar="NAME",
                    help="colour theme: dark, light, high-contrast")

@@ -583,16 +583,16 @@ class TraceApp(App[None]):
             return
         from ..trace.combine import ALIGNS, combine
 
-        named = [a for a in ALIGNS]
-        self.align = named[(named.index(self.align) + 1) % len(named)] \
-            if self.align in named else "start"
+        self.align = ALIGNS[(ALIGNS.index(self.align) + 1) % len(ALIGNS)] \
+            if self.align in ALIGNS else "start"  # from an annotation's name: back to start
         trace = combine(self.rank_traces, self.align, label=self.path)
         classes = classify(trace, self.rules)
         self.analyses = None
         self._show(trace, classes, final=True)
         self.timeline.reset()
+        missing = trace.align_warnings
         self.notify(f"ranks aligned on: {ALIGN_NAMES[self.align]}"
-                    + ("" if not trace.warnings else f" ({trace.warnings[0]})"),
+                    + (f" ({missing[0]}{' …' if len(missing) > 1 else ''})" if missing else ""),
                     timeout=5, markup=False)
         self.run_worker(lambda: self.call_from_thread(self._set_analyses,
                                                       Analyses(trace, classes)),

@@ -216,5 +216,6 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
     out.pieces = RankPieces(pieces, row_offsets)
     out.extra_args = extra_args
     out.rank_of_lane = lane_rank
+    out.align_warnings = [w for w in warnings if w.endswith("its start is used")]
     out.rank_devices = {k: key for key, k in dev_of.items()}  # device -> (rank, its device)
     return out
