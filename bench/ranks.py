@@ -3,8 +3,8 @@
 Makes ``--ranks`` traces of ``--mb`` MB each (bench/make_ranks.py, one rank slowed down), then
 in one run: their reports computed by ``tracetui summary DIR`` (several processes, one file
 each) and the same files loaded one after another as ``tracetui summary FILE`` would (each
-with its own parallel parse); then the app's path for ``tracetui DIR`` (each rank loaded,
-then combined into one timeline). Prints one JSON line; the files are deleted.
+with its own parallel parse); then the app's path for ``tracetui DIR`` (the ranks' indexes
+built side by side, a worker process per file, then combined into one timeline). Prints one JSON line; the files are deleted.
 
     python bench/ranks.py [--ranks 8] [--mb 100]
 """
@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         one = reports(files, DEFAULT_RULES, processes=1)
         one_s = time.perf_counter() - t
-        # the app's path: each rank loaded (its own parallel parse), then one timeline
-        from tracetui.trace import load
+        # the app's path: the ranks' indexes built side by side, then one timeline
         from tracetui.trace.combine import combine
+        from tracetui.trace.parallel import load_many
 
         t = time.perf_counter()
-        traces = [(k, load(f)) for k, f in enumerate(files)]
+        traces = [(k, tr) for k, (_, tr, _) in enumerate(load_many(files))]
         loaded_s = time.perf_counter() - t
         t = time.perf_counter()
         combined = combine(traces, "start")

@@ -445,3 +445,47 @@ def test_hta_two_ranks_side_by_side_on_one_timeline():
     r1 = next(ln for ln in clock.lanes if clock.rank_of_lane[ln.index] == 1 and ln.count)
     own = singles[1].lanes[r1.index - clock.rank_of_lane.index(1)]
     assert int(clock.start[r1.lo]) - int(singles[1].start[own.lo]) == gap
+
+
+def test_load_many_equals_loading_each_file(eight, tmp_path):
+    """Rank files parsed side by side (a worker process per file) give the same index as
+    loading each alone: plain, gzip (loaded here), exact times (the worker asks for them:
+    loaded here), cut off, empty, missing, not a trace."""
+    from tracetui.trace.parallel import load_many
+
+    exact = tmp_path / "exact.json"
+    exact.write_text('{"traceEvents": [\n' + ",\n".join(
+        f'{{"ph": "X", "name": "k{i}", "pid": 1, "tid": 1, "ts": 1700000000000000.{i:03d}, '
+        f'"dur": 1.5}}' for i in range(1, 40)) + "\n]}")
+    cut = tmp_path / "cut.json"
+    cut.write_bytes((eight / "rank-1.json").read_bytes()[:300_000])
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"traceEvents": []}')
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"nodes": [], "schema": "x"}')
+    files = [str(eight / "rank-0.json"), str(eight / "rank-5.json"),
+             str(ROOT / "sample_traces" / "prefill.json.gz"), str(exact), str(cut),
+             str(empty), str(bad), str(tmp_path / "missing.json")]
+    seen = []
+    got = load_many(files, progress=lambda d, t: seen.append((d, t)), processes=2)
+    assert [p for p, _, _ in got] == files
+    for path, tr, err in got:
+        try:
+            ref, ref_err = load(path), None
+        except Exception as e:  # noqa: BLE001
+            ref, ref_err = None, str(e)
+        assert err == ref_err, path
+        if ref is None:
+            assert tr is None
+            continue
+        assert tr.slice_count == ref.slice_count and tr.events == ref.events, path
+        assert np.array_equal(tr.start, ref.start) and np.array_equal(tr.dur, ref.dur), path
+        assert [tr.name_of(i) for i in range(tr.slice_count)] == \
+            [ref.name_of(i) for i in range(ref.slice_count)], path
+        assert [ln.name for ln in tr.lanes] == [ln.name for ln in ref.lanes], path
+        assert tr.warnings == ref.warnings and tr.header == ref.header, path
+        k = next((i for i in range(ref.slice_count) if ref.detail(i)["args"]), None)
+        if k is not None:
+            assert tr.detail(k)["args"] == ref.detail(k)["args"], path
+    assert seen and seen[-1][0] == seen[-1][1]  # the progress reaches the total
+    assert load_many(files[:2], cancelled=lambda: True) == [(f, None, None) for f in files[:2]]

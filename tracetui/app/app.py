@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import threading
 import time
 from typing import Any, Iterable
 
@@ -177,6 +178,7 @@ class TraceApp(App[None]):
         self.align = align
         self.rank_traces: list[tuple[int, Trace]] = []
         self.rank_summary: dict[str, Any] | None = None
+        self._ranks_cancel = threading.Event()
         self.palette, textual_theme = load_theme(theme)
         self.theme = textual_theme
         self.path = path
@@ -285,36 +287,28 @@ class TraceApp(App[None]):
             self._rank_figures()
 
     def _load_ranks(self) -> Trace | None:
-        """Load every rank's file (each with its own parallel parse), then one timeline of
-        them all; the per-rank figures for the rank view come after, in this thread."""
+        """Every rank's file parsed side by side (one worker process per file, as many at
+        once as cores), then one timeline of them all; the per-rank figures for the rank
+        view come after, in this thread."""
         from ..analysis.ranks import rank_of
         from ..trace.combine import combine
+        from ..trace.parallel import load_many
 
         files = self.rank_files or []
-        sizes = [max(os.path.getsize(f), 1) if os.path.exists(f) else 1 for f in files]
-        total, done = sum(sizes), [0]
         started = time.perf_counter()
-        loaded: list[tuple[int, Trace]] = []
-        for k, f in enumerate(files):
-            def progress(p: Progress, k: int = k) -> None:
-                merged = Progress(done[0] + min(p.bytes_done, sizes[k]), total,
-                                  sum(t.events for _, t in loaded) + p.events,
-                                  time.perf_counter() - started)
-                self.call_from_thread(self._on_progress, merged)
 
-            try:
-                self.loader = Loader(f, progress=progress, progress_interval=0.1)
-                tr = self.loader.run()
-            except TraceError as e:
-                self.call_from_thread(self.notify, safe_text(relabel(str(e)), 200),
+        def progress(done: int, total: int) -> None:
+            self.call_from_thread(self._on_progress,
+                                  Progress(done, total, 0, time.perf_counter() - started))
+
+        got = load_many(files, progress, cancelled=self._ranks_cancel.is_set)
+        loaded: list[tuple[int, Trace]] = []
+        for k, (f, tr, err) in enumerate(got):
+            if err is not None:
+                self.call_from_thread(self.notify, "skipped " + safe_text(relabel(err), 200),
                                       severity="warning", timeout=10, markup=False)
-                done[0] += sizes[k]
-                continue
-            if self.loader.cancelled:
-                break
-            done[0] += sizes[k]
-            rank, _ = rank_of({"distributed_info": tr.distributed_info}, f, k)
-            loaded.append((rank, tr))
+            elif tr is not None:
+                loaded.append((rank_of({"distributed_info": tr.distributed_info}, f, k)[0], tr))
         if not loaded:
             self.call_from_thread(self._failed, "none of the rank traces could be read")
             return None
@@ -830,6 +824,11 @@ class TraceApp(App[None]):
         self.notify(f"{desc} written to {safe_text(path.name, 100)}", timeout=6, markup=False)
 
     def action_cancel_load(self) -> None:
+        if self.rank_files is not None and not self.loaded:
+            self._ranks_cancel.set()  # the ranks read so far are shown
+            self.notify("loading stopped: showing the ranks read so far", timeout=4,
+                        markup=False)
+            return
         if self.loader is not None and not self.loaded:
             self.loader.cancel()
             self.notify("loading stopped: showing what was read", timeout=4, markup=False)

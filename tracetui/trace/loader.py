@@ -1088,8 +1088,6 @@ class Loader:
     # -- public ----------------------------------------------------------------------------
     def run(self):
         """Load the whole file and return the final :class:`~tracetui.trace.timeline.Trace`."""
-        from .timeline import build_trace
-
         head = self.source.read_head(HEAD_BYTES)
         where = _locate_events(head)
         kind = where["kind"]
@@ -1113,6 +1111,14 @@ class Loader:
         finally:
             if gc_was_on:
                 gc.enable()
+        return self.finish(where)
+
+    def finish(self, where: dict[str, Any]) -> Any:
+        """After the events are parsed: refuse what is not a trace, say whether the file
+        changed meanwhile, and build the final index."""
+        from .timeline import build_trace
+
+        path, kind = self.source.path, where["kind"]
         b = self.builder
         if kind == "object" and where["offset"] is None and b.items == 0 \
                 and not self._has_events_key():

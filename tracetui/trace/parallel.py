@@ -529,3 +529,102 @@ def _remap_flow_keys(b: Any, key: np.ndarray, slut: np.ndarray, fk_old: np.ndarr
 
 if __name__ == "__main__":
     sys.exit(worker_main(sys.argv[1:]))
+
+
+# ----------------------------------------------------------------------------- many files
+
+
+def load_many(paths: list[str], progress: Callable[[int, int], None] | None = None,
+              processes: int | None = None,
+              cancelled: Callable[[], bool] = lambda: False) -> list[tuple[str, Any, str | None]]:
+    """``(path, trace, error)`` for each of ``paths``, parsed side by side: each plain file's
+    events array by one worker process (up to ``processes`` at once, default one per core),
+    merged and indexed here as it comes; gzip files, files whose events do not start in their
+    first megabyte, and a worker that fails are loaded here as usual. ``progress(done,
+    total)`` in bytes on disk; ``cancelled()`` stops what has not started."""
+    from .loader import HEAD_BYTES, Loader, _locate_events, default_workers
+    from .source import TraceError
+
+    n = max(1, processes or default_workers())
+    out: list[tuple[str, Any, str | None]] = [(p, None, None) for p in paths]
+    sizes = [0] * len(paths)
+    remote: list[tuple[int, Any, dict[str, Any]]] = []
+    local: list[int] = []
+    for i, p in enumerate(paths):
+        try:
+            loader = Loader(p, workers=1)
+            sizes[i] = loader.source.size
+            where = _locate_events(loader.source.read_head(HEAD_BYTES)) \
+                if not loader.source.compressed else None
+        except TraceError as e:
+            out[i] = (p, None, str(e))
+            continue
+        if where is None or where["kind"] not in ("array", "object") or where["offset"] is None \
+                or n < 2 or not sys.executable:
+            local.append(i)
+        else:
+            remote.append((i, loader, where))
+    total = max(sum(sizes), 1)
+    finished = [0]
+    running: list[tuple[int, Any, dict[str, Any], _Worker]] = []
+
+    def report() -> None:
+        if progress is not None:
+            progress(min(finished[0] + sum(w.bytes for *_, w in running), total), total)
+
+    def load_here(i: int) -> None:
+        try:
+            out[i] = (paths[i], Loader(paths[i]).run(), None)
+        except TraceError as e:
+            out[i] = (paths[i], None, str(e))
+        finished[0] += sizes[i]
+        report()
+
+    queue = list(remote)
+    while queue or running:
+        while queue and len(running) < n and not cancelled():
+            i, loader, where = queue.pop(0)
+            try:
+                w = _spawn(paths[i], where["offset"], None, loader.piece_bytes, False)
+            except (OSError, ValueError):
+                local.append(i)
+                continue
+            running.append((i, loader, where, w))
+        if cancelled():
+            for *_, w in running:
+                w.kill()
+            break
+        time.sleep(0.02)
+        for item in list(running):
+            i, loader, where, w = item
+            w.drain()
+            if w.message is None and w.proc.poll() is not None:
+                w.drain()
+                if w.message is None:
+                    w.message = ("error", f"the worker process exited ({w.proc.returncode})")
+            if w.message is None:
+                continue
+            running.remove(item)
+            kind, manifest = w.message
+            if kind == "done":
+                try:
+                    loader.builder.header = {k: v for k, v in where["header"].items()
+                                             if not k.startswith("__")}
+                    merge(loader, w.conn, manifest)
+                    loader.bytes_done = loader.source.size
+                    out[i] = (paths[i], loader.finish(where), None)
+                    finished[0] += sizes[i]
+                except TraceError as e:
+                    out[i] = (paths[i], None, str(e))
+                    finished[0] += sizes[i]
+                except (EOFError, OSError):  # pragma: no cover - died while sending
+                    local.append(i)
+            else:  # exact times, damage at its start, a crash: the usual way
+                local.append(i)
+            w.kill()
+        report()
+    for i in local:
+        if cancelled():
+            break
+        load_here(i)
+    return out
