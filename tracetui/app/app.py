@@ -570,6 +570,8 @@ class TraceApp(App[None]):
         from .ranks import RanksScreen
 
         self.push_screen(RanksScreen(self.rank_summary))
+        for w in self.rank_summary.get("warnings", [])[:3]:  # e.g. one rank in two files
+            self.notify(safe_text(w, 200), severity="warning", timeout=8, markup=False)
 
     def action_align(self) -> None:
         """Rank traces: the next time origin (trace start, first ProfilerStep, clock)."""
