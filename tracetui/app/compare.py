@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.text import Text
+from textual.app import App
 from textual.binding import Binding
 
+from ..export import csv_text, export_name, write_new
 from ..textutil import safe_text
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
-from .tableapp import TableApp
-from .themes import DEFAULT_THEME
+from .themes import DEFAULT_THEME, load_theme
 from .views import TableScreen
 
 
@@ -155,15 +157,32 @@ class CompareScreen(TableScreen):
         self.app.exit()
 
 
-class CompareApp(TableApp[None]):
+class CompareApp(App[None]):
+    """``tracetui diff BASE NEW`` in a terminal: one :class:`CompareScreen`."""
+
     TITLE = "tracetui diff"
 
     def __init__(self, diff: dict[str, Any], label: str, theme: str = DEFAULT_THEME) -> None:
-        super().__init__(label, diff.get("warnings", []), theme)
+        super().__init__()
+        self.palette, self.theme = load_theme(theme)
         self.diff = diff
+        self.label = label  # names exported files: tracetui-LABEL-WHAT-DATE.csv
 
-    def first_screen(self) -> CompareScreen:
-        return CompareScreen(self.diff)
+    def on_mount(self) -> None:
+        self.push_screen(CompareScreen(self.diff))
+        for w in self.diff.get("warnings", [])[:3]:
+            self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
 
     def action_quit_compare(self) -> None:
         self.exit()
+
+    def export_csv(self, what: str, header: list[str], rows: list[list[Any]]) -> None:
+        try:
+            path = write_new(os.getcwd(), export_name(self.label, what, "csv"),
+                             csv_text(header, rows))
+        except OSError as e:
+            self.notify(f"could not write the CSV: {safe_text(e, 120)}", severity="error",
+                        timeout=8, markup=False)
+            return
+        self.notify(f"{len(rows):,} rows written to {safe_text(path.name, 100)}", timeout=6,
+                    markup=False)

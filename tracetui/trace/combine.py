@@ -45,15 +45,6 @@ class RankPieces:
             return None
         return self.tables[k].event(row - int(self.offsets[k]))
 
-    @property
-    def _cache(self) -> Any:
-        return None
-
-    @_cache.setter
-    def _cache(self, value: Any) -> None:
-        for t in self.tables:
-            t._cache = value
-
 
 class _Sources:
     """Stands for the files of all ranks where one source is asked for."""
