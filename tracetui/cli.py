@@ -104,6 +104,13 @@ def _summary(args: argparse.Namespace) -> int:
         return rank_summary(args.trace, rules, as_json=args.json)
     trace = _load(_spooled(args.trace[0]))
     report = analyze(trace, rules)
+    if getattr(args, "phases", False):
+        from .analysis.phases import phase_blocks
+        from .analysis.rules import classify
+
+        report["phases"] = [{k: v for k, v in b.items() if k != "row"}
+                            for b in phase_blocks(trace, classify(trace, rules),
+                                                  level=args.level)]
     if args.csv:
         _write_kernel_csv(report["kernels"], sys.stdout)
         return 0
@@ -211,6 +218,17 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         for w in r["warnings"]:
             console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
         return
+
+    if "phases" in r:
+        from .analysis.phases import diagram_lines
+
+        console.print(Text("phases: the kernels each repeating annotation launched, per GPU "
+                           "(SMs: time-weighted typical)", style="bold"))
+        if not r["phases"]:
+            console.print(Text("  no repeating CPU annotation launched GPU kernels here",
+                               style="yellow"))
+        for line in diagram_lines(r["phases"], min(width, 160)):
+            console.print(Text(safe_text(line)))
 
     if r["overlap"]:
         ot = table("communication vs computation, ms")
@@ -389,6 +407,12 @@ def _parser_summary() -> argparse.ArgumentParser:
                    help="rows per table in the text output (0: all; default 15)")
     p.add_argument("--group", action="store_true",
                    help="kernel table by short name (templates and arguments elided)")
+    p.add_argument("--phases", action="store_true",
+                   help="the phase diagram: per GPU, computation and communication rows of "
+                        "the repeating annotations' kernels (and `phases` in --json)")
+    p.add_argument("--level", type=int, default=None, metavar="DEPTH",
+                   help="--phases: the annotations at this nesting depth (default: the "
+                        "innermost that repeat)")
     _rule_args(p)
     p.add_argument("--rules", action="store_true",
                    help="print the active classification rules (a trace is then optional)")

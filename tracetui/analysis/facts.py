@@ -38,7 +38,7 @@ def trace_facts(trace: Trace) -> dict[str, Any]:
         "size_bytes": trace.size,
         "compressed": trace.compressed,
         "events": trace.events,
-        "phases": dict(sorted(trace.phase_counts.items())),
+        "ph_counts": dict(sorted(trace.phase_counts.items())),
         "slices": trace.slice_count,
         "flows": int(len(trace.flow_src)),
         "kernel_launch_links": len(trace.launch_of),
