@@ -114,3 +114,76 @@ def test_summary_phases_text_and_json(capsys):
                                  "busy_us", "kernels", "sms", "sms_peak"}
     assert main(["summary", str(DECODE), "--json"]) == 0
     assert "phases" not in json.loads(capsys.readouterr().out)
+
+
+async def test_the_phase_view(tmp_path):
+    from tracetui.app.app import TraceApp
+    from tracetui.app.phaseview import PhaseMap, PhaseScreen
+
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.loaded and app.analyses is not None:
+                break
+        await pilot.press("p")
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, PhaseScreen)
+        pm = scr.query_one(PhaseMap)
+        lines = ["".join(s.text for s in pm.render_line(y)) for y in range(4)]
+        assert lines[1].startswith("Computation (") and lines[2].startswith("Communication (")
+        for _ in range(5):
+            await pilot.press("w")  # zoomed in: the blocks are wide enough for their names
+        lines = ["".join(s.text for s in pm.render_line(y)) for y in range(4)]
+        assert re.search(r"mb[01]:(attn|mlp)", lines[1]), lines[1]
+        assert re.search(r"mb[01]:(disp|comb)", lines[2]), lines[2]
+        assert {r["name"] for r in scr.rows} == {b["name"] for b in app.analyses.phase_blocks}
+        first = pm.current()
+        await pilot.press("right")
+        assert pm.current() is not first and pm.current()["start_us"] >= first["start_us"]
+        b = pm.current()
+        await pilot.press("enter")  # the block's span, marked on the timeline
+        await pilot.pause()
+        assert len(app.screen_stack) == 1
+        assert app.range == (round(b["start_us"] * 1000), round(b["end_us"] * 1000))
+
+
+def test_prefill_micro_batches_alternate_too():
+    tr, bl = _blocks(ROOT / "sample_traces" / "prefill.json.gz")
+    comm = [b for b in bl if b["class"] == "comm"]
+    comp = [b for b in bl if b["class"] == "comp"]
+    assert comm and comp and {b["group"] for b in bl} >= {"mb0", "mb1"}
+    crossed = sum(1 for b in comm if any(
+        c["group"] != b["group"] and c["start_us"] < b["end_us"] and c["end_us"] > b["start_us"]
+        for c in comp))
+    assert crossed >= 0.8 * len(comm), (crossed, len(comm))
+
+
+def test_phase_groups_are_configurable(capsys):
+    assert main(["summary", str(DECODE), "--phases", "--json",
+                 "--phase-groups", r":(attn|mlp|dispatch|combine)"]) == 0
+    ph = json.loads(capsys.readouterr().out)["phases"]
+    assert {b["group"] for b in ph} == {"attn", "mlp", "dispatch", "combine"}
+
+
+async def test_the_phase_view_legend_and_depth_keys():
+    from tracetui.app.app import TraceApp
+    from tracetui.app.phaseview import PhaseScreen
+
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.loaded and app.analyses is not None:
+                break
+        await pilot.press("p")
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, PhaseScreen)
+        title = str(scr.query_one("#ph-title").render())
+        assert " mb0 " in title and " mb1 " in title and "innermost" in title
+        await pilot.press("minus")  # depth 0 holds only the one-off ProfilerSteps
+        await pilot.pause()
+        assert scr.level is None and any("no repeating annotation at depth 0" in n.message
+                                         for n in app._notifications)

@@ -105,12 +105,13 @@ def _summary(args: argparse.Namespace) -> int:
     trace = _load(_spooled(args.trace[0]))
     report = analyze(trace, rules)
     if getattr(args, "phases", False):
-        from .analysis.phases import phase_blocks
+        from .analysis.phases import DEFAULT_GROUPS, phase_blocks
         from .analysis.rules import classify
 
-        report["phases"] = [{k: v for k, v in b.items() if k != "row"}
+        groups = args.phase_groups or DEFAULT_GROUPS
+        report["phases"] = [{k: v for k, v in b.items() if k not in ("row", "depth")}
                             for b in phase_blocks(trace, classify(trace, rules),
-                                                  level=args.level)]
+                                                  level=args.level, groups=groups)]
     if args.csv:
         _write_kernel_csv(report["kernels"], sys.stdout)
         return 0
@@ -413,6 +414,10 @@ def _parser_summary() -> argparse.ArgumentParser:
     p.add_argument("--level", type=int, default=None, metavar="DEPTH",
                    help="--phases: the annotations at this nesting depth (default: the "
                         "innermost that repeat)")
+    p.add_argument("--phase-groups", action="append", metavar="REGEX",
+                   help="--phases: the chunk or micro-batch of a phase: the first group of "
+                        "the first REGEX that matches its name (repeatable; default: (F)/(B)/"
+                        "(W) and mb0/micro_batch_1-style names)")
     _rule_args(p)
     p.add_argument("--rules", action="store_true",
                    help="print the active classification rules (a trace is then optional)")

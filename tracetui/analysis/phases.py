@@ -96,7 +96,7 @@ def phase_blocks(trace: Trace, classes: np.ndarray, level: int | None = None,
                 sms, weight = sms_of(device, k)
                 out.append({
                     "name": name, "group": _group(name, patterns), "class": cname,
-                    "device": int(device), "row": int(r),
+                    "device": int(device), "row": int(r), "depth": int(trace.depth[r]),
                     "start_us": round(int(ks.min()) / 1000, 3),
                     "end_us": round(int(ke.max()) / 1000, 3),
                     "busy_us": round(iv.total(iv.union(ks, ke)) / 1000, 3),

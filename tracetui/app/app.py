@@ -25,6 +25,7 @@ from ..trace.loader import EarlyLoad
 from ..trace.source import relabel, shown_path
 from .themes import DEFAULT_THEME, load_theme
 from ..analysis.annotations import annotation_table
+from ..analysis.phases import phase_blocks
 from ..analysis.kernels import group_by_short_name, kernel_table, short_name
 from ..analysis.overlap import device_unions
 from ..analysis.window import OverlapModel, PhaseIndex, annotation_occurrences, range_stats
@@ -137,6 +138,7 @@ class TraceApp(App[None]):
         Binding("down,j", "row(1)", "lane down", show=False),
         Binding("k", "kernels", "kernel table"),
         Binding("o", "overlap", "overlap view"),
+        Binding("p", "phases", "phase view"),
         Binding("O", "overlap_row", "overlap rows on the timeline", show=False),
         Binding("m", "mark", "mark range"),
         Binding("shift+left", "widen(-1)", "widen range left", show=False),
@@ -677,6 +679,20 @@ class TraceApp(App[None]):
         screen.show_window(t0, t1)
         self.push_screen(screen)
 
+    def action_phases(self) -> None:
+        """DeepSeek's diagram over the timeline's window (or the marked range)."""
+        an = self.get_analyses()
+        if an is None:
+            return
+        from .phaseview import PhaseScreen
+
+        tl = self.timeline
+        t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
+        trace, classes = an.trace, an.classes
+        self.push_screen(PhaseScreen(an.phase_blocks, an.annotations, t0, t1, self.palette,
+                                     trace.end_ns,
+                                     relevel=lambda d: phase_blocks(trace, classes, level=d)))
+
     def action_overlap_row(self) -> None:
         an = self.get_analyses()
         if an is None:
@@ -928,6 +944,7 @@ class Analyses:
         self.groups = group_by_short_name(self.kernels)
         self.annotations = annotation_table(trace, classes, unions)
         self.phases = PhaseIndex(trace)
+        self.phase_blocks = phase_blocks(trace, classes)  # the phase view's diagram
         for k in range(len(self.model.devices)):  # what the overlap view's matrix needs
             self.model.pair_covers(k)
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs

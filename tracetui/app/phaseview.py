@@ -1,0 +1,297 @@
+"""The phase view (``p``): DeepSeek's diagram over the timeline's window — per GPU a
+Computation and a Communication row of blocks named by phase, coloured by chunk or
+micro-batch, with a table of the phases beside it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
+
+from ..analysis.phases import row_sms
+from ..textutil import fmt_time, safe_text
+from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
+from .keybar import KeyBar
+from .timeline import Palette
+
+if TYPE_CHECKING:
+    from .app import TraceApp
+
+LABEL = 24
+PHASE_COLUMNS = [
+    Column("phase", "name", numeric=False, min_width=14),
+    Column("group", "group", 5, numeric=False),
+    Column("n", "count", 5, fmt=fmt_int),
+    Column("time ms", "total_us", 9, fmt=fmt_us),
+    Column("comp busy", "comp_busy_us", 10, fmt=fmt_us),
+    Column("comm busy", "comm_busy_us", 10, fmt=fmt_us),
+    Column("comp SMs", "comp_sms", 8, fmt=fmt_int, optional=2),
+    Column("comm SMs", "comm_sms", 8, fmt=fmt_int, optional=2),
+    Column("overlap", "overlap_pct", 7, fmt=fmt_pct, optional=1),
+]
+
+
+def _ns(us: float) -> int:
+    return int(round(us * 1000))
+
+
+class PhaseMap(Widget, can_focus=True):
+    """Two rows per GPU; ←/→ the previous/next block, w/s/a/d zoom and pan, ⏎ the block's
+    span on the timeline."""
+
+    BINDINGS = [
+        Binding("left,h", "step(-1)", "previous block", show=False),
+        Binding("right,l", "step(1)", "next block", show=False),
+        Binding("w", "zoom(0.5)", "zoom in"),
+        Binding("s", "zoom(2)", "zoom out"),
+        Binding("a", "pan(-0.2)", "pan left", show=False),
+        Binding("d", "pan(0.2)", "pan right", show=False),
+        Binding("enter", "choose", "block on the timeline"),
+    ]
+    DEFAULT_CSS = "PhaseMap { height: auto; }"
+
+    class Chosen(Message):
+        def __init__(self, t0: int, t1: int) -> None:
+            super().__init__()
+            self.t0, self.t1 = t0, t1
+
+    class Moved(Message):
+        pass
+
+    def __init__(self, blocks: list[dict[str, Any]], t0: int, t1: int, palette: Palette,
+                 end_ns: int) -> None:
+        super().__init__()
+        self.blocks = sorted(blocks, key=lambda b: (b["start_us"], b["device"], b["class"]))
+        self.devices = sorted({b["device"] for b in blocks})
+        self.palette = palette
+        self.t0, self.t1, self.end_ns = t0, max(t1, t0 + 1), end_ns
+        self.cur = self._first_visible()
+        groups = sorted({b["group"] for b in blocks})
+        colours = [palette.comp, palette.comm, palette.cpu, palette.mem, palette.hidden,
+                   palette.exposed]
+        self.colour = {g: colours[i % len(colours)] for i, g in enumerate(groups)}
+
+    def _first_visible(self) -> int:
+        for i, b in enumerate(self.blocks):
+            if _ns(b["end_us"]) > self.t0:
+                return i
+        return 0 if self.blocks else -1
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return 3 * len(self.devices) + 1 if self.devices else 1
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        plot = max(width - LABEL, 1)
+        p = self.palette
+        if not self.devices:
+            return self._pad([Segment("  no repeating annotation launched GPU kernels",
+                                      Style(color=p.ruler))], width)
+        if y == 0:
+            left, right = fmt_time(self.t0), fmt_time(self.t1)
+            return self._pad([Segment(" " * LABEL + left + right.rjust(plot - len(left)),
+                                      Style(color=p.ruler))], width)
+        k, r = divmod(y - 1, 3)
+        if k >= len(self.devices) or r == 2:
+            return Strip([Segment(" " * width)])
+        dev = self.devices[k]
+        cls = ("comp", "comm")[r]
+        sms = row_sms(self.blocks, dev, cls)
+        title = "Computation" if cls == "comp" else "Communication"
+        if len(self.devices) > 1:  # "GPU 3 Comm (20 SMs)"
+            title = f"GPU {dev} {title[:4]}"
+        label = title + (f" ({sms} SMs)" if sms else "")
+        cells: list[tuple[str, Style]] = [(" ", Style())] * plot
+        span = self.t1 - self.t0
+        for i, b in enumerate(self.blocks):
+            if b["device"] != dev or b["class"] != cls:
+                continue
+            s, e = _ns(b["start_us"]), _ns(b["end_us"])
+            if e <= self.t0 or s >= self.t1:
+                continue
+            c0 = max(int((s - self.t0) * plot // span), 0)
+            c1 = min(max(int(-(-(e - self.t0) * plot // span)), c0 + 1), plot)
+            colour = self.colour.get(b["group"], p.other)
+            st = Style(color="#000000", bgcolor=colour, bold=True, reverse=i == self.cur)
+            text = safe_text(b["name"])[: c1 - c0].ljust(c1 - c0)
+            for j, ch in enumerate(text):
+                cells[c0 + j] = (ch, st)
+        segs = [Segment(label[:LABEL].ljust(LABEL), Style(color=p.label))]
+        segs += [Segment(ch, st) for ch, st in cells]
+        return self._pad(segs, width)
+
+    @staticmethod
+    def _pad(segs: list[Segment], width: int) -> Strip:
+        used = sum(len(s.text) for s in segs)
+        if used < width:
+            segs.append(Segment(" " * (width - used)))
+        return Strip(segs).crop(0, width)
+
+    def current(self) -> dict[str, Any] | None:
+        return self.blocks[self.cur] if 0 <= self.cur < len(self.blocks) else None
+
+    def action_step(self, delta: int) -> None:
+        if not self.blocks:
+            return
+        self.cur = max(0, min(len(self.blocks) - 1, self.cur + int(delta)))
+        b = self.blocks[self.cur]
+        s, e = _ns(b["start_us"]), _ns(b["end_us"])
+        if e <= self.t0 or s >= self.t1:  # follow the cursor out of the window
+            half = (self.t1 - self.t0) // 2
+            mid = (s + e) // 2
+            self.t0, self.t1 = max(0, mid - half), max(0, mid - half) + 2 * half
+        self.refresh()
+        self.post_message(self.Moved())
+
+    def action_zoom(self, factor: float) -> None:
+        mid = (self.t0 + self.t1) // 2
+        half = min(max(int((self.t1 - self.t0) * float(factor) / 2), 500),
+                   max(self.end_ns // 2, 500))  # never wider than the trace
+        self.t0, self.t1 = max(0, mid - half), max(0, mid - half) + 2 * half
+        self.refresh()
+        self.post_message(self.Moved())
+
+    def action_pan(self, fraction: float) -> None:
+        d = int((self.t1 - self.t0) * float(fraction))
+        d = max(d, -self.t0)
+        self.t0, self.t1 = self.t0 + d, self.t1 + d
+        self.refresh()
+        self.post_message(self.Moved())
+
+    def action_choose(self) -> None:
+        b = self.current()
+        if b is not None:
+            self.post_message(self.Chosen(_ns(b["start_us"]), _ns(b["end_us"])))
+
+
+def phase_table(blocks: list[dict[str, Any]], annotations: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """One row per phase name: occurrences, CPU time and overlap (the annotation table's),
+    the busy time and typical SMs of its computation and communication blocks."""
+    ann = {a["name"]: a for a in annotations if a["source"] == "cpu"}
+    out: dict[str, dict[str, Any]] = {}
+    for b in blocks:
+        row = out.setdefault(b["name"], {"name": b["name"], "group": b["group"],
+                                         "comp_busy_us": 0.0, "comm_busy_us": 0.0,
+                                         "_sms": {"comp": [], "comm": []}})
+        row[f"{b['class']}_busy_us"] += b["busy_us"]
+        if b["sms"] is not None:
+            row["_sms"][b["class"]].append(b["sms"])
+    for name, row in out.items():
+        a = ann.get(name, {})
+        row["count"] = a.get("count")
+        row["total_us"] = a.get("total_us")
+        row["overlap_pct"] = a.get("overlap_pct")
+        for cls in ("comp", "comm"):
+            vals = sorted(row["_sms"][cls])
+            row[f"{cls}_sms"] = vals[len(vals) // 2] if vals else None
+        del row["_sms"]
+    return list(out.values())
+
+
+class PhaseScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q", "back", "back"),
+        Binding("plus,equals_sign", "level(1)", "deeper annotations", key_display="+"),
+        Binding("minus", "level(-1)", "shallower annotations", key_display="-"),
+        Binding("tab", "app.focus_next", "next panel", show=False),
+        Binding("shift+tab", "app.focus_previous", "previous panel", show=False),
+    ]
+    DEFAULT_CSS = """
+    PhaseScreen #ph-title { height: 1; background: $boost; }
+    PhaseScreen #ph-info { height: 1; }
+    PhaseScreen Grid { height: 1fr; min-height: 5; border-top: solid $primary; }
+    PhaseScreen PhaseMap:focus { background: $boost; }
+    """
+
+    def __init__(self, blocks: list[dict[str, Any]], annotations: list[dict[str, Any]],
+                 t0: int, t1: int, palette: Palette, end_ns: int,
+                 relevel: Any = None) -> None:
+        """``relevel(depth or None)``: the blocks at another annotation depth (``+``/``-``)."""
+        super().__init__()
+        self.blocks, self.palette = blocks, palette
+        self.annotations = annotations
+        self.rows = phase_table(blocks, annotations)
+        self.t0, self.t1, self.end_ns = t0, t1, end_ns
+        self.relevel = relevel
+        self.level: int | None = None  # None: the innermost that repeat
+
+    @property
+    def tapp(self) -> "TraceApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="ph-title")
+        yield PhaseMap(self.blocks, self.t0, self.t1, self.palette, self.end_ns)
+        yield Static(id="ph-info")
+        yield Grid(GridModel(PHASE_COLUMNS, self.rows), "total_us",
+                   cursor_bg=self.palette.cursor_bg)
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one(PhaseMap).focus()
+        self.refresh_panels()
+
+    def refresh_panels(self) -> None:
+        pm = self.query_one(PhaseMap)
+        t = Text("phases", style="bold")
+        t.append(f"  {fmt_time(pm.t0)} → {fmt_time(pm.t1)}  "
+                 f"{'innermost' if self.level is None else f'depth {self.level}'}  ", style="dim")
+        for g, colour in pm.colour.items():  # the legend: chunk / micro-batch colours
+            t.append(f" {safe_text(g, 12) or '·'} ", style=Style(color="#000000", bgcolor=colour))
+            t.append(" ")
+        t.append(" ←/→ block  ⏎ timeline  +/- depth  tab: table", style="dim")
+        self.query_one("#ph-title", Static).update(t, layout=False)
+        b = pm.current()
+        info = Text()
+        if b is not None:
+            info.append(safe_text(b["name"], 40), style="bold")
+            info.append(f"  GPU {b['device']} {b['class']}  {fmt_time(_ns(b['start_us']))} → "
+                        f"{fmt_time(_ns(b['end_us']))}  busy {fmt_time(_ns(b['busy_us']))}  "
+                        f"{b['kernels']} kernels"
+                        + (f"  {b['sms']} SMs (peak {b['sms_peak']})" if b["sms"] else ""))
+        self.query_one("#ph-info", Static).update(info, layout=False)
+
+    def on_phase_map_moved(self, _: PhaseMap.Moved) -> None:
+        self.refresh_panels()
+
+    def on_phase_map_chosen(self, event: PhaseMap.Chosen) -> None:
+        self.tapp.goto_range(event.t0, event.t1)
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        self.tapp.goto_annotation(self.rows[event.index]["name"], "cpu")
+
+    def action_level(self, delta: int) -> None:
+        """The phases at the next deeper / shallower annotation depth."""
+        if self.relevel is None:
+            return
+        depths = sorted({b.get("depth", 0) for b in self.blocks}) or [0]
+        here = self.level if self.level is not None else max(depths)
+        level = max(0, here + int(delta))
+        blocks = self.relevel(level)
+        if not blocks:
+            self.app.notify(f"no repeating annotation at depth {level} launched GPU kernels",
+                            timeout=3, markup=False)
+            return
+        self.level, self.blocks = level, blocks
+        self.rows = phase_table(blocks, self.annotations)
+        old = self.query_one(PhaseMap)
+        pm = PhaseMap(blocks, old.t0, old.t1, self.palette, self.end_ns)
+        self.mount(pm, after=old)
+        old.remove()
+        pm.focus()
+        self.query_one(Grid).set_model(GridModel(PHASE_COLUMNS, self.rows), "total_us")
+        self.refresh_panels()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
