@@ -187,3 +187,20 @@ async def test_the_phase_view_legend_and_depth_keys():
         await pilot.pause()
         assert scr.level is None and any("no repeating annotation at depth 0" in n.message
                                          for n in app._notifications)
+
+
+async def test_the_phase_view_takes_the_groups_given():
+    from tracetui.app.app import TraceApp
+
+    app = TraceApp(str(DECODE), phase_groups=[r":(attn|mlp|dispatch|combine)"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.loaded and app.analyses is not None:
+                break
+        assert {b["group"] for b in app.analyses.phase_blocks} == \
+            {"attn", "mlp", "dispatch", "combine"}
+        await pilot.press("p")
+        await pilot.pause()
+        title = str(app.screen.query_one("#ph-title").render())
+        assert " attn " in title and " dispatch " in title

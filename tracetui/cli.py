@@ -337,7 +337,7 @@ def _ranks_view(args: argparse.Namespace) -> int:
     label = os.path.basename(os.path.normpath(args.trace[0])) if len(args.trace) == 1 \
         else f"{len(files)} traces"
     TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
-             align=args.align).run()
+             align=args.align, phase_groups=args.phase_groups).run()
     return 0
 
 
@@ -351,7 +351,8 @@ def _view(args: argparse.Namespace) -> int:
         print(f"tracetui: {why}: here is the summary instead of the timeline "
               "(`tracetui summary TRACE [--json | --csv]` prints it directly)", file=sys.stderr)
         ns = argparse.Namespace(trace=[args.trace], json=False, csv=False, rules=False,
-                                top=args.top, comm=args.comm, config=args.config)
+                                top=args.top, comm=args.comm, config=args.config,
+                                phases=False)
         return _summary(ns)
     from .trace.source import Source
 
@@ -363,7 +364,8 @@ def _view(args: argparse.Namespace) -> int:
     from .app.themes import load_theme
 
     load_theme(args.theme)  # an unknown theme: one line, before the screen changes
-    TraceApp(args.trace, rules, theme=args.theme, early=early).run()
+    TraceApp(args.trace, rules, theme=args.theme, early=early,
+             phase_groups=args.phase_groups).run()
     return 0
 
 
@@ -480,6 +482,9 @@ def _parser_main() -> argparse.ArgumentParser:
                    help="several ranks: their common time origin: start (each trace's "
                         "start), step (the first ProfilerStep), clock (as recorded), or the "
                         "name of an annotation (its first occurrence); T cycles in the app")
+    p.add_argument("--phase-groups", action="append", metavar="REGEX",
+                   help="the phase view's chunk or micro-batch of a phase name: the first "
+                        "group of the first REGEX that matches (repeatable)")
     p.add_argument("--top", type=int, default=15, metavar="N", help=argparse.SUPPRESS)
     _rule_args(p)
     p.add_argument("--version", action="version", version=f"tracetui {__version__}")

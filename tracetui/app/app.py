@@ -25,7 +25,7 @@ from ..trace.loader import EarlyLoad
 from ..trace.source import relabel, shown_path
 from .themes import DEFAULT_THEME, load_theme
 from ..analysis.annotations import annotation_table
-from ..analysis.phases import phase_blocks
+from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
 from ..analysis.kernels import group_by_short_name, kernel_table, short_name
 from ..analysis.overlap import device_unions
 from ..analysis.window import OverlapModel, PhaseIndex, annotation_occurrences, range_stats
@@ -171,7 +171,8 @@ class TraceApp(App[None]):
 
     def __init__(self, path: str, rules: list[Rule] | None = None,
                  theme: str = DEFAULT_THEME, early: "EarlyLoad | None" = None,
-                 ranks: list[str] | None = None, align: str = "start") -> None:
+                 ranks: list[str] | None = None, align: str = "start",
+                 phase_groups: Iterable[str] | None = None) -> None:
         """``ranks``: several trace files shown as one timeline, lanes grouped by rank
         (``path`` is then only the name shown), on the time origin ``align``."""
         super().__init__()
@@ -185,6 +186,7 @@ class TraceApp(App[None]):
         self.theme = textual_theme
         self.path = path
         self.rules = list(rules) if rules is not None else list(DEFAULT_RULES)
+        self.phase_groups = tuple(phase_groups) if phase_groups else DEFAULT_GROUPS
         self.trace: Trace | None = None
         self.loader: Loader | None = None
         self.progress: Progress | None = None
@@ -283,7 +285,7 @@ class TraceApp(App[None]):
         classes = classify(trace, self.rules)
         self.call_from_thread(self._show, trace, classes, True)
         # the views' aggregates, ready before the user asks for them
-        analyses = Analyses(trace, classes)
+        analyses = Analyses(trace, classes, self.phase_groups)
         self.call_from_thread(self._set_analyses, analyses)
         if self.rank_traces and self.rank_summary is None:
             self._rank_figures()
@@ -366,7 +368,7 @@ class TraceApp(App[None]):
         if tr is None or tl.classes_of is None:
             return None
         if self.analyses is None or self.analyses.trace is not tr:
-            self.analyses = Analyses(tr, tl.classes_of)
+            self.analyses = Analyses(tr, tl.classes_of, self.phase_groups)
         if not self.loaded:
             self.notify("still loading: the figures cover what has been read so far",
                         timeout=4, markup=False)
@@ -593,7 +595,8 @@ class TraceApp(App[None]):
                     + (f" ({missing[0]}{' …' if len(missing) > 1 else ''})" if missing else ""),
                     timeout=5, markup=False)
         self.run_worker(lambda: self.call_from_thread(self._set_analyses,
-                                                      Analyses(trace, classes)),
+                                                      Analyses(trace, classes,
+                                                               self.phase_groups)),
                         thread=True, exclusive=True, group="align")
 
     def action_detail_size(self, delta: int) -> None:
@@ -691,7 +694,8 @@ class TraceApp(App[None]):
         trace, classes = an.trace, an.classes
         self.push_screen(PhaseScreen(an.phase_blocks, an.annotations, t0, t1, self.palette,
                                      trace.end_ns,
-                                     relevel=lambda d: phase_blocks(trace, classes, level=d)))
+                                     relevel=lambda d: phase_blocks(trace, classes, level=d,
+                                                                    groups=an.phase_groups)))
 
     def action_overlap_row(self) -> None:
         an = self.get_analyses()
@@ -935,8 +939,10 @@ class TraceApp(App[None]):
 class Analyses:
     """The aggregates behind the drill-down views, for one trace (computed once)."""
 
-    def __init__(self, trace: Trace, classes: np.ndarray) -> None:
+    def __init__(self, trace: Trace, classes: np.ndarray,
+                 groups: Iterable[str] = DEFAULT_GROUPS) -> None:
         self.trace = trace
+        self.phase_groups = tuple(groups)  # (self.groups: the kernels by short name)
         self.classes = classes
         unions = device_unions(trace, classes)
         self.model = OverlapModel(trace, classes, unions)
@@ -944,7 +950,7 @@ class Analyses:
         self.groups = group_by_short_name(self.kernels)
         self.annotations = annotation_table(trace, classes, unions)
         self.phases = PhaseIndex(trace)
-        self.phase_blocks = phase_blocks(trace, classes)  # the phase view's diagram
+        self.phase_blocks = phase_blocks(trace, classes, groups=self.phase_groups)
         for k in range(len(self.model.devices)):  # what the overlap view's matrix needs
             self.model.pair_covers(k)
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs

@@ -122,7 +122,8 @@ class PhaseMap(Widget, can_focus=True):
             c1 = min(max(int(-(-(e - self.t0) * plot // span)), c0 + 1), plot)
             colour = self.colour.get(b["group"], p.other)
             st = Style(color="#000000", bgcolor=colour, bold=True, reverse=i == self.cur)
-            text = safe_text(b["name"])[: c1 - c0].ljust(c1 - c0)
+            # a bar at each block's start: neighbours of one colour stay apart
+            text = ("▏" + safe_text(b["name"]))[: c1 - c0].ljust(c1 - c0)
             for j, ch in enumerate(text):
                 cells[c0 + j] = (ch, st)
         segs = [Segment(label[:LABEL].ljust(LABEL), Style(color=p.label))]
