@@ -126,8 +126,11 @@ async def test_the_phase_view(tmp_path):
             await pilot.pause(0.05)
             if app.loaded and app.analyses is not None:
                 break
-        await pilot.press("p")
-        await pilot.pause()
+        await pilot.press("p")  # the blocks are found in a thread, then the view opens
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, PhaseScreen):
+                break
         scr = app.screen
         assert isinstance(scr, PhaseScreen)
         pm = scr.query_one(PhaseMap)
@@ -178,7 +181,10 @@ async def test_the_phase_view_legend_and_depth_keys():
             if app.loaded and app.analyses is not None:
                 break
         await pilot.press("p")
-        await pilot.pause()
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, PhaseScreen):
+                break
         scr = app.screen
         assert isinstance(scr, PhaseScreen)
         title = str(scr.query_one("#ph-title").render())
@@ -198,9 +204,12 @@ async def test_the_phase_view_takes_the_groups_given():
             await pilot.pause(0.05)
             if app.loaded and app.analyses is not None:
                 break
+        await pilot.press("p")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.screen.query("#ph-title"):
+                break
         assert {b["group"] for b in app.analyses.phase_blocks} == \
             {"attn", "mlp", "dispatch", "combine"}
-        await pilot.press("p")
-        await pilot.pause()
         title = str(app.screen.query_one("#ph-title").render())
         assert " attn " in title and " dispatch " in title

@@ -689,6 +689,18 @@ class TraceApp(App[None]):
             return
         from .phaseview import PhaseScreen
 
+        if an.phase_blocks is None:
+            if not an._phases_pending:
+                an._phases_pending = True
+                self.notify("finding the phases…", timeout=3, markup=False)
+
+                def work() -> None:
+                    an.phase_blocks = phase_blocks(an.trace, an.classes,
+                                                   groups=an.phase_groups)
+                    self.call_from_thread(self.action_phases)
+
+                self.run_worker(work, thread=True, group="phases")
+            return
         tl = self.timeline
         t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
         trace, classes = an.trace, an.classes
@@ -950,7 +962,10 @@ class Analyses:
         self.groups = group_by_short_name(self.kernels)
         self.annotations = annotation_table(trace, classes, unions)
         self.phases = PhaseIndex(trace)
-        self.phase_blocks = phase_blocks(trace, classes, groups=self.phase_groups)
+        # the phase view's blocks: made on its first opening (seconds at 1 GB: not here,
+        # where they would hold back every view)
+        self.phase_blocks: list[dict[str, Any]] | None = None
+        self._phases_pending = False
         for k in range(len(self.model.devices)):  # what the overlap view's matrix needs
             self.model.pair_covers(k)
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs
