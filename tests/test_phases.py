@@ -21,6 +21,25 @@ TRAIN = ROOT.parent / "shared" / "traces" / "deepseek_train.json"
 needs_train = pytest.mark.skipif(not TRAIN.is_file(), reason="needs ../shared/traces")
 
 
+async def _loaded(app, pilot) -> None:
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if app.loaded and app.analyses is not None:
+            return
+    raise AssertionError("never loaded")
+
+
+async def _open_phase_view(pilot) -> None:
+    from tracetui.app.phaseview import PhaseScreen
+
+    await pilot.press("p")
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if isinstance(pilot.app.screen, PhaseScreen):
+            return
+    raise AssertionError("the phase view never opened")
+
+
 def _blocks(path: Path, **kw):
     tr = load(str(path))
     return tr, phase_blocks(tr, classify(tr, DEFAULT_RULES), **kw)
@@ -122,15 +141,8 @@ async def test_the_phase_view(tmp_path):
 
     app = TraceApp(str(DECODE))
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if app.loaded and app.analyses is not None:
-                break
-        await pilot.press("p")  # the blocks are found in a thread, then the view opens
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, PhaseScreen):
-                break
+        await _loaded(app, pilot)
+        await _open_phase_view(pilot)  # its blocks are found in a thread first
         scr = app.screen
         assert isinstance(scr, PhaseScreen)
         pm = scr.query_one(PhaseMap)
@@ -176,15 +188,8 @@ async def test_the_phase_view_legend_and_depth_keys():
 
     app = TraceApp(str(DECODE))
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if app.loaded and app.analyses is not None:
-                break
-        await pilot.press("p")
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, PhaseScreen):
-                break
+        await _loaded(app, pilot)
+        await _open_phase_view(pilot)  # its blocks are found in a thread first
         scr = app.screen
         assert isinstance(scr, PhaseScreen)
         title = str(scr.query_one("#ph-title").render())
@@ -200,15 +205,8 @@ async def test_the_phase_view_takes_the_groups_given():
 
     app = TraceApp(str(DECODE), phase_groups=[r":(attn|mlp|dispatch|combine)"])
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if app.loaded and app.analyses is not None:
-                break
-        await pilot.press("p")
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if app.screen.query("#ph-title"):
-                break
+        await _loaded(app, pilot)
+        await _open_phase_view(pilot)  # its blocks are found in a thread first
         assert {b["group"] for b in app.analyses.phase_blocks} == \
             {"attn", "mlp", "dispatch", "combine"}
         title = str(app.screen.query_one("#ph-title").render())

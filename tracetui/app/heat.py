@@ -6,7 +6,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from rich.color import Color
+from rich.segment import Segment
 from rich.style import Style
+from textual.strip import Strip
 
 LEVELS = 8
 
@@ -36,3 +38,11 @@ def half_block(base: str, top: str, top_lvl: int, bottom: str, bottom_lvl: int) 
 @lru_cache(maxsize=1024)
 def cell(base: str, color: str, lvl: int, text_color: str | None = None) -> Style:
     return Style(color=text_color, bgcolor=shade(base, color, lvl))
+
+
+def pad_strip(segs: list[Segment], width: int) -> Strip:
+    """``segs`` as one line of exactly ``width`` cells (blank-padded or cut)."""
+    used = sum(len(s.text) for s in segs)
+    if used < width:
+        segs.append(Segment(" " * (width - used)))
+    return Strip(segs).crop(0, width)

@@ -20,6 +20,7 @@ from textual.widgets import Static
 from ..analysis.phases import row_sms
 from ..textutil import fmt_time, safe_text
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
+from .heat import pad_strip
 from .keybar import KeyBar
 from .timeline import Palette
 
@@ -94,11 +95,11 @@ class PhaseMap(Widget, can_focus=True):
         plot = max(width - LABEL, 1)
         p = self.palette
         if not self.devices:
-            return self._pad([Segment("  no repeating annotation launched GPU kernels",
+            return pad_strip([Segment("  no repeating annotation launched GPU kernels",
                                       Style(color=p.ruler))], width)
         if y == 0:
             left, right = fmt_time(self.t0), fmt_time(self.t1)
-            return self._pad([Segment(" " * LABEL + left + right.rjust(plot - len(left)),
+            return pad_strip([Segment(" " * LABEL + left + right.rjust(plot - len(left)),
                                       Style(color=p.ruler))], width)
         k, r = divmod(y - 1, 3)
         if k >= len(self.devices) or r == 2:
@@ -128,14 +129,7 @@ class PhaseMap(Widget, can_focus=True):
                 cells[c0 + j] = (ch, st)
         segs = [Segment(label[:LABEL].ljust(LABEL), Style(color=p.label))]
         segs += [Segment(ch, st) for ch, st in cells]
-        return self._pad(segs, width)
-
-    @staticmethod
-    def _pad(segs: list[Segment], width: int) -> Strip:
-        used = sum(len(s.text) for s in segs)
-        if used < width:
-            segs.append(Segment(" " * (width - used)))
-        return Strip(segs).crop(0, width)
+        return pad_strip(segs, width)
 
     def current(self) -> dict[str, Any] | None:
         return self.blocks[self.cur] if 0 <= self.cur < len(self.blocks) else None

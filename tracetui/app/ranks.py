@@ -14,7 +14,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
-from .heat import LEVELS, cell, level
+from .heat import LEVELS, cell, level, pad_strip
 from .timeline import Palette
 from .views import TableScreen
 
@@ -83,7 +83,7 @@ class RankHeat(Widget):
                 segs.append(Segment(mark.center(cw)[:cw], st))
             if not top and 0 <= self.current < n:
                 segs.append(Segment(f" rank {self.ranks[self.current]['rank']}", dim))
-            return self._pad(segs, width)
+            return pad_strip(segs, width)
         if y > len(HEAT_ROWS) + 1:
             return Strip([Segment(" " * width)])
         title, key, colour = HEAT_ROWS[y - 1]
@@ -93,14 +93,7 @@ class RankHeat(Widget):
         for g in groups:
             k = max(lv[i] for i in g)
             segs.append(Segment(_GLYPHS[k] * cw, cell(p.heat_bg, color, k, color)))
-        return self._pad(segs, width)
-
-    @staticmethod
-    def _pad(segs: list[Segment], width: int) -> Strip:
-        used = sum(len(s.text) for s in segs)
-        if used < width:
-            segs.append(Segment(" " * (width - used)))
-        return Strip(segs).crop(0, width)
+        return pad_strip(segs, width)
 
 
 def _mark(v: Any) -> str:
