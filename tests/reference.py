@@ -32,3 +32,22 @@ def ref_intersect(a, b) -> list[tuple]:
 
 def ref_total(ivs) -> int:
     return sum(e - s for s, e in ivs)
+
+
+def ref_subtract(a, b) -> list[tuple]:
+    """a − b for two disjoint sorted interval lists (sweep over a, skipping b's pieces)."""
+    out = []
+    j = 0
+    for s, e in a:
+        while j < len(b) and b[j][1] <= s:
+            j += 1
+        k = j
+        cur = s
+        while k < len(b) and b[k][0] < e:
+            if b[k][0] > cur:
+                out.append((cur, b[k][0]))
+            cur = max(cur, b[k][1])
+            k += 1
+        if cur < e:
+            out.append((cur, e))
+    return out

@@ -1,10 +1,22 @@
-"""Per annotation name (DualPipe's ``attn(F)``, ``dispatch(B)``, profiler steps, ...): count, time,
-the GPU time of the kernels it launched, and the overlap figures inside its time ranges.
+"""Per annotation name (DualPipe's ``attn(F)``, ``dispatch(B)``, profiler steps, ...): count,
+time, and what its kernels did — by launch.
 
-A CPU annotation's kernels are found by launch time within the process, not by thread: the
-kernels of DeepSeek's ``attn(B)`` are launched by the autograd thread while the main thread
-sits inside ``attn(B)``. So a kernel belongs to an occurrence when the runtime call that
-launched it (joined by correlation) starts inside the occurrence, in the same process.
+A CPU annotation's kernels are those whose launching runtime call (joined by correlation)
+starts inside one of its occurrences, in the same process, on any thread. A phase's (an
+innermost annotation that repeats) are those it owns: launched inside it on its own thread, or
+on another thread of the process that is inside no phase then (see :mod:`.attribution`): a
+communication thread's ``nccl:all_reduce`` owns its kernels, the ``## backward ##`` of the
+main thread around it does not. Its communication and computation are the unions of those kernels per
+device; its overlap is the part of its communication that runs while *any* computation of the
+device runs (not only its own), and its exposed communication is the rest. Nested annotations
+each count what they launched: ``ProfilerStep#1`` holds everything inside it. The phases and
+a ``(no phase)`` row for the GPU work no phase owns partition the GPU work: their exposed
+communication adds up to the device's whenever two phases' communication is never exposed
+at the same instant.
+
+A ``gpu_user_annotation`` is drawn on a GPU stream: it owns that stream's kernels inside its
+span. The ``window_*`` figures are the older, CPU-time reading: the device's communication
+and exposed communication inside the annotation's time ranges, whoever launched them.
 """
 
 from __future__ import annotations
@@ -15,69 +27,88 @@ import numpy as np
 
 from ..trace import LANE_GPU_ANNOTATION, Trace
 from . import intervals as iv
+from .attribution import (NO_PHASE, DeviceComp, Launches, LaunchPhases, launch_figures,
+                          phase_occurrences)
 from .overlap import DeviceUnions
-from .rules import NOT_GPU
 
 ANNOTATION_CATS = frozenset({"user_annotation", "gpu_user_annotation"})
 
 
-class _Launches:
-    """Kernels by (process of their launch, launch time), with prefix sums of GPU time."""
-
-    def __init__(self, trace: Trace, classes: np.ndarray) -> None:
-        kern = trace.launch_of.rows
-        keep = classes[kern] != NOT_GPU if len(kern) else np.zeros(0, bool)
-        kern, src = kern[keep], trace.launch_of.values[keep]
-        self.pid_ids: dict[Any, int] = {}
-        lane_pid = np.array([self.pid_ids.setdefault(ln.pid, len(self.pid_ids))
-                             for ln in trace.lanes] or [0], np.int64)
-        lane_dev = np.array([ln.device for ln in trace.lanes] or [0], np.int64)
-        pcode = lane_pid[trace.lane_index(src)]
-        t = trace.start[src]
-        o = np.lexsort((t, pcode))
-        self.pcode, self.t, self.kern = pcode[o], t[o], kern[o]
-        self.dev = lane_dev[trace.lane_index(self.kern)]
-        self.cum = np.zeros(len(self.kern) + 1, np.int64)
-        np.cumsum(trace.dur[self.kern], out=self.cum[1:])
-
-    def devices(self, lo: np.ndarray, hi: np.ndarray) -> set[int]:
-        """Devices of the kernels in any of the index ranges [lo, hi)."""
-        lo, hi = lo[hi > lo], hi[hi > lo]
-        if not len(lo):
-            return set()
-        a, b = int(lo.min()), int(hi.max())
-        n = b - a + 1
-        mark = np.bincount(lo - a, minlength=n) - np.bincount(hi - a, minlength=n)
-        covered = np.cumsum(mark[:-1]) > 0
-        return set(np.unique(self.dev[a:b][covered]).tolist())
-
-    def ranges(self, pid: Any, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Index ranges [lo, hi) of the kernels launched in [start, end) by process ``pid``."""
-        code = self.pid_ids.get(pid)
-        if code is None:
-            z = np.zeros(len(starts), np.int64)
-            return z, z
-        a, b = np.searchsorted(self.pcode, [code, code + 1])
-        lo = a + np.searchsorted(self.t[a:b], starts, side="left")
-        hi = a + np.searchsorted(self.t[a:b], ends, side="left")
-        return lo, hi
+def _us(ns: int) -> float:
+    return round(ns / 1000, 3)
 
 
-def annotation_table(trace: Trace, classes: np.ndarray,
-                     unions: list[DeviceUnions]) -> list[dict[str, Any]]:
+def _pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def _figures(f: dict[str, Any]) -> dict[str, Any]:
+    return {"comm_us": _us(f["comm"]), "comp_us": _us(f["comp"]),
+            "overlap_us": _us(f["overlap"]), "overlap_pct": _pct(f["overlap"], f["comm"]),
+            "exposed_comm_us": _us(f["comm"] - f["overlap"])}
+
+
+def annotation_table(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions],
+                     launches: Launches | None = None,
+                     phases: LaunchPhases | None = None) -> list[dict[str, Any]]:
+    """One row per annotation name and side (``cpu``, ``gpu``), then ``(no phase)``.
+
+    ``phases``: who owns each kernel (default: the innermost repeating annotations)."""
     strings = trace.strings
     ann_cats = [i for i in np.unique(trace.cat).tolist() if strings[i] in ANNOTATION_CATS]
-    if not ann_cats:
-        return []
-    rows = np.flatnonzero(np.isin(trace.cat, ann_cats))
-    lane_idx = trace.lane_index(rows)
-    launches = _Launches(trace, classes)
-    covers = {du.device: (iv.Cover(du.comm), iv.Cover(du.comp), iv.Cover(du.both))
-              for du in unions}
-    stream_cover: dict[tuple[int, int], iv.Cover] = {}
-    by_stream = {(trace.lanes[i].device, trace.lanes[i].stream): du.streams[i]
-                 for du in unions for i in du.streams}
+    launches = launches if launches is not None else Launches(trace, classes)
+    if phases is None:
+        phases = LaunchPhases(trace, classes, phase_occurrences(trace), launches)
+    comp = DeviceComp({du.device: du.comp for du in unions})
+    out = []
+    if ann_cats:
+        rows = np.flatnonzero(np.isin(trace.cat, ann_cats))
+        out = _rows(trace, classes, unions, launches, comp, rows, phases.by_name())
+    out.sort(key=lambda a: (a["source"], -a["total_us"], a["name"]))
+    if out:  # beside the annotations: the GPU work none of the phases launched
+        out.append(no_phase_row(trace, classes, phases, comp))
+    return out
 
+
+def no_phase_row(trace: Trace, classes: np.ndarray, phases: LaunchPhases,
+                 comp: DeviceComp) -> dict[str, Any]:
+    """The ``(no phase)`` row: the GPU work no phase owns (launched outside every phase, or
+    with no known launch), with an annotation row's figures."""
+    none = phases.unowned(classes)
+    f = launch_figures(trace, classes, none, comp)
+    return {"name": NO_PHASE, "source": "none", "phase": True, "count": None,
+            "total_us": None, "span_us": None, "gpu_us": _us(int(trace.dur[none].sum())),
+            "kernels": int(len(none)), "devices": f["devices"], **_figures(f),
+            "window_comm_us": None, "window_exposed_comm_us": None, "window_overlap_pct": None}
+
+
+def phase_figures(trace: Trace, classes: np.ndarray, phases: LaunchPhases,
+                  comp: DeviceComp) -> dict[str, dict[str, Any]]:
+    """Per phase name: its phase occurrences (``count``, ``total_us``) and the figures of the
+    kernels they own (as in an annotation row: ``kernels``, ``gpu_us``, ``comm_us``,
+    ``comp_us``, ``overlap_us``, ``overlap_pct``, ``exposed_comm_us``); and ``(no phase)``'s
+    row."""
+    out = {}
+    names = trace.name[phases.rows]
+    for name_id, own in phases.by_name().items():
+        if not len(own):
+            continue  # in no block of the diagram either
+        f = launch_figures(trace, classes, own, comp)
+        occ = phases.rows[names == name_id]
+        out[trace.strings[name_id]] = {
+            "count": int(len(occ)), "total_us": _us(int(trace.dur[occ].sum())),
+            "kernels": int(len(own)), "gpu_us": _us(int(trace.dur[own].sum())), **_figures(f)}
+    out[NO_PHASE] = no_phase_row(trace, classes, phases, comp)
+    return out
+
+
+def _rows(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions], launches: Launches,
+          comp: DeviceComp, rows: np.ndarray,
+          phase_own: dict[int, np.ndarray]) -> list[dict[str, Any]]:
+    strings = trace.strings
+    lane_idx = trace.lane_index(rows)
+    covers = {du.device: (iv.Cover(du.comm), iv.Cover(du.both)) for du in unions}
+    streams = _StreamCovers(trace, unions)
     out = []
     names = trace.name[rows]
     lane_is_gpu = np.array([ln.kind == LANE_GPU_ANNOTATION for ln in trace.lanes] or [False])
@@ -90,54 +121,100 @@ def annotation_table(trace: Trace, classes: np.ndarray,
             r = sel[m]
             s, e = trace.start[r], trace.start[r] + trace.dur[r]
             window = iv.union(s, e)
-            gpu_ns = 0
-            n_kernels = 0
-            devices: set[int] = set()
-            lanes_m = sel_lanes[m]
-            if source == "cpu":
-                # per process, the union of the occurrences (threads of one process, nested
-                # occurrences): a kernel launched inside two of them is counted once
-                by_pid: dict[Any, list[int]] = {}
-                for lane in np.unique(lanes_m).tolist():
-                    by_pid.setdefault(trace.lanes[lane].pid, []).append(lane)
-                for pid, pid_lanes in by_pid.items():
-                    pm = np.isin(lanes_m, pid_lanes)
-                    ws, we = iv.union(s[pm], e[pm])
-                    lo, hi = launches.ranges(pid, ws, we)
-                    gpu_ns += int((launches.cum[hi] - launches.cum[lo]).sum())
-                    n_kernels += int((hi - lo).sum())
-                    devices |= launches.devices(lo, hi)
+            if source == "cpu":  # a phase: what it owns; else what it contains
+                own = phase_own.get(name_id)
+                if own is None:
+                    own = launches.kern[launches.inside(trace, r)]
+                f = launch_figures(trace, classes, own, comp)
+                gpu_ns, n_kernels = int(trace.dur[own].sum()), int(len(own))
             else:
-                for lane in np.unique(lanes_m).tolist():
-                    ln = trace.lanes[lane]
-                    devices.add(ln.device)
-                    key = (ln.device, ln.stream)
-                    if key in by_stream:
-                        if key not in stream_cover:
-                            stream_cover[key] = iv.Cover(by_stream[key])
-                        lm = lanes_m == lane  # this stream's own occurrences only
-                        gpu_ns += stream_cover[key].within(iv.union(s[lm], e[lm]))
-            comm = comp = both = 0
-            for d in sorted(devices):
+                f, gpu_ns = _stream_figures(trace, streams, sel_lanes[m], s, e, comp)
+                n_kernels = None
+            w_comm = w_both = 0
+            for d in f["devices"]:
                 if d in covers:
-                    c_comm, c_comp, c_both = covers[d]
-                    comm += c_comm.within(window)
-                    comp += c_comp.within(window)
-                    both += c_both.within(window)
+                    c_comm, c_both = covers[d]
+                    w_comm += c_comm.within(window)
+                    w_both += c_both.within(window)
             out.append({
                 "name": strings[name_id],
                 "source": source,
+                "phase": source == "cpu" and name_id in phase_own,
                 "count": int(len(r)),
-                "total_us": round(int(trace.dur[r].sum()) / 1000, 3),
-                "span_us": round(iv.total(window) / 1000, 3),
-                "gpu_us": round(gpu_ns / 1000, 3),
-                "kernels": n_kernels if source == "cpu" else None,
-                "devices": sorted(devices),
-                "comm_us": round(comm / 1000, 3),
-                "comp_us": round(comp / 1000, 3),
-                "overlap_us": round(both / 1000, 3),
-                "overlap_pct": round(100 * both / comm, 2) if comm else None,
-                "exposed_comm_us": round((comm - both) / 1000, 3),
+                "total_us": _us(int(trace.dur[r].sum())),
+                "span_us": _us(iv.total(window)),
+                "gpu_us": _us(gpu_ns),
+                "kernels": n_kernels,
+                "devices": f["devices"],
+                **_figures(f),
+                "window_comm_us": _us(w_comm),
+                "window_exposed_comm_us": _us(w_comm - w_both),
+                "window_overlap_pct": _pct(w_both, w_comm),
             })
-    out.sort(key=lambda a: (a["source"], -a["total_us"], a["name"]))
     return out
+
+
+class _StreamCovers:
+    """Per GPU stream, prefix-summed covers (made on first use) of its busy time, its
+    communication, its computation, and its communication while the device computes: a
+    GPU annotation's figures in O(occurrences × log n)."""
+
+    def __init__(self, trace: Trace, unions: list[DeviceUnions]) -> None:
+        self.streams = {(trace.lanes[i].device, trace.lanes[i].stream): (du, i)
+                        for du in unions for i in du.streams}
+        self._made: dict[tuple[int, int], tuple[iv.Intervals, ...] | None] = {}
+
+    def sets(self, device: int, stream: int) -> tuple[iv.Intervals, ...] | None:
+        """(busy, comm, comp, comm while computing) of the stream, or None."""
+        key = (device, stream)
+        if key not in self._made:
+            got = self.streams.get(key)
+            if got is None:
+                self._made[key] = None
+            else:
+                du, g = got
+                comm = du.stream_comm.get(g, iv.EMPTY)
+                self._made[key] = (du.streams[g], comm, du.stream_comp.get(g, iv.EMPTY),
+                                   iv.intersect(comm, du.both))  # its comm ∩ comp
+        return self._made[key]
+
+    def covers(self, device: int, stream: int) -> tuple[iv.Cover, ...] | None:
+        key = ("cover", device, stream)
+        if key not in self._made:
+            sets = self.sets(device, stream)
+            self._made[key] = None if sets is None else tuple(iv.Cover(x) for x in sets)
+        return self._made[key]  # type: ignore[return-value]
+
+
+def _stream_figures(trace: Trace, streams: _StreamCovers, lanes: np.ndarray, s: np.ndarray,
+                    e: np.ndarray, comp: DeviceComp) -> tuple[dict[str, Any], int]:
+    """A GPU annotation's figures: on each stream it is drawn on, that stream's work inside
+    its occurrences there (communication and computation unions per device, the overlap with
+    all the device's computation); and that work's busy time (summed over its streams)."""
+    per: dict[int, list[tuple[int, iv.Intervals]]] = {}
+    for lane in np.unique(lanes).tolist():
+        ln = trace.lanes[lane]
+        lm = lanes == lane
+        per.setdefault(ln.device, []).append((ln.stream, iv.union(s[lm], e[lm])))
+    out: dict[str, Any] = {"comm": 0, "comp": 0, "overlap": 0, "devices": sorted(per)}
+    busy = 0
+    for d, parts in per.items():
+        parts = [(st, w) for st, w in parts if streams.sets(d, st) is not None]
+        for st, wins in parts:
+            busy += streams.covers(d, st)[0].within(wins)
+        for k, key in ((1, "comm"), (2, "comp")):
+            has = [(st, wins) for st, wins in parts if len(streams.sets(d, st)[k][0])]
+            if len(has) == 1:  # on one stream: prefix sums answer
+                st, wins = has[0]
+                c = streams.covers(d, st)
+                out[key] += c[k].within(wins)
+                if key == "comm":
+                    out["overlap"] += c[3].within(wins)
+            elif has:  # on several: their union
+                pieces = [iv.intersect(streams.sets(d, st)[k], wins) for st, wins in has]
+                u = iv.union(np.concatenate([p[0] for p in pieces]),
+                             np.concatenate([p[1] for p in pieces]))
+                out[key] += iv.total(u)
+                if key == "comm":
+                    out["overlap"] += comp.within(d, u)
+    return out, busy

@@ -76,11 +76,11 @@ def intersect(a: Intervals, b: Intervals) -> Intervals:
     return s[keep], e[keep]
 
 
-def subtract(a: Intervals, b: Intervals) -> Intervals:
-    """``a`` minus ``b``."""
+def subtract(a: Intervals, b: Intervals, both: Intervals | None = None) -> Intervals:
+    """``a`` minus ``b`` (``both``: a ∩ b, if known)."""
     if not len(a[0]) or not len(b[0]):
         return a
-    both = intersect(a, b)
+    both = intersect(a, b) if both is None else both
     if not len(both[0]):
         return a
     # a \ b = a \ (a ∩ b): sweep with +1 for a, -1 for the intersection

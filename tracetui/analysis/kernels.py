@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..trace import Trace
+from .attribution import NO_DELAY, launch_delays
 from .rules import NOT_GPU, SHORT_CLASS
 
 _LEADING_TYPE = re.compile(r"^(?:void|int|float|bool|auto|[\w:]+(?:<…>)?[*&]*)\s+(?=[\w:~]+::)")
@@ -69,6 +70,7 @@ def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
     sq = np.add.reduceat((durs.astype(np.float64) - np.repeat(means, counts)) ** 2, first)
     std = np.sqrt(sq / np.maximum(counts - 1, 1))  # sample stddev, as nsys reports it
     grand = int(durs.sum())
+    delay_median = _median_launch_delays(trace, rws, names, names[first])
     strings = trace.strings
     out = []
     for k in range(len(first)):
@@ -85,8 +87,29 @@ def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
             "min_us": round(int(mins[k]) / 1000, 3),
             "max_us": round(int(maxs[k]) / 1000, 3),
             "stddev_us": round(float(std[k]) / 1000, 3) if counts[k] > 1 else 0.0,
+            "launch_delay_median_us": None if np.isnan(delay_median[k])
+            else round(float(delay_median[k]) / 1000, 3),
         })
     out.sort(key=lambda r: (-r["total_us"], r["name"]))
+    return out
+
+
+def _median_launch_delays(trace: Trace, rows: np.ndarray, names: np.ndarray,
+                          keys: np.ndarray) -> np.ndarray:
+    """Per name of ``keys`` (sorted name ids): the median over its instances with a known
+    launch of (start − the launching call's start), ns; NaN where none is known."""
+    out = np.full(len(keys), np.nan)
+    delay = launch_delays(trace, rows)
+    known = delay != NO_DELAY
+    if not known.any():
+        return out
+    d, n = delay[known], names[known]
+    o = np.lexsort((d, n))
+    d, n = d[o], n[o]
+    first = np.flatnonzero(np.r_[True, n[1:] != n[:-1]])
+    counts = np.diff(np.r_[first, len(n)])
+    med = (d[first + (counts - 1) // 2] + d[first + counts // 2]) / 2
+    out[np.searchsorted(keys, n[first])] = med
     return out
 
 

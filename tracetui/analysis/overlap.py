@@ -7,6 +7,7 @@ union of intervals over all of a device's streams. Exposed communication is comm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
@@ -29,9 +30,15 @@ class DeviceUnions:
     stream_comm: dict[int, iv.Intervals]
     stream_comp: dict[int, iv.Intervals]
 
-    @property
+    @cached_property
     def both(self) -> iv.Intervals:
+        """Communication while the device computes (made once)."""
         return iv.intersect(self.comm, self.comp)
+
+    @cached_property
+    def exposed(self) -> iv.Intervals:
+        """Communication while the device computes nothing (made once)."""
+        return iv.subtract(self.comm, self.comp, self.both)
 
 
 
@@ -66,9 +73,11 @@ def _us(ns: int) -> float:
 
 
 def figures(comm: iv.Intervals, comp: iv.Intervals,
-            window: iv.Intervals | None = None) -> dict[str, Any]:
-    """comm/comp/overlap/exposed totals (µs), optionally only inside ``window``."""
-    both = iv.intersect(comm, comp)
+            window: iv.Intervals | None = None,
+            both: iv.Intervals | None = None) -> dict[str, Any]:
+    """comm/comp/overlap/exposed totals (µs), optionally only inside ``window``
+    (``both``: comm ∩ comp, if known)."""
+    both = iv.intersect(comm, comp) if both is None else both
     if window is None:
         c, p, b = iv.total(comm), iv.total(comp), iv.total(both)
     else:
@@ -82,7 +91,7 @@ def device_overlap(unions: list[DeviceUnions]) -> list[dict[str, Any]]:
     the class pairs (time when two comm kernels, two comp kernels, or one of each run at once)."""
     out = []
     for du in unions:
-        d = {"device": du.device, **figures(du.comm, du.comp)}
+        d = {"device": du.device, **figures(du.comm, du.comp, both=du.both)}
         d["class_pairs"] = {
             "comm_comm_us": _us(iv.total(iv.coverage(list(du.stream_comm.values()), 2))),
             "comm_comp_us": d["overlap_us"],

@@ -5,7 +5,8 @@ communication — each a sequence of blocks named by the CPU annotation (``attn(
 An occurrence of an annotation owns the GPU kernels whose launching runtime call (joined by
 correlation) starts inside it, in the same process — not only on its own thread: DeepSeek's
 ``attn(B)`` kernels are launched by the autograd thread while the main thread sits in
-``attn(B)``. Per occurrence, device and class, a block spans its kernels (first start to last
+``attn(B)`` — unless the launching thread is inside a phase of its own then (see
+:class:`.attribution.LaunchPhases`). Per occurrence, device and class, a block spans its kernels (first start to last
 end) and says how busy they kept the GPU, how many there were, and the SMs they occupied:
 ``numSms × min(1, blocks per SM)`` per kernel (from ``deviceProperties``), typical (median)
 and peak. Pure: no textual or rich.
@@ -18,9 +19,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..trace import LANE_CPU, Trace
+from ..trace import Trace
 from . import intervals as iv
-from .annotations import _Launches
+from .attribution import DeviceComp, LaunchPhases, exposed_of, lane_devices, phase_occurrences
+from .attribution import phase_rows  # noqa: F401 - where the phases were always found
+from .overlap import device_unions
 from .rules import COMM, COMP
 
 #: chunk / micro-batch of a phase name: the first group of the first regex that matches
@@ -36,56 +39,26 @@ def _group(name: str, patterns: Sequence[re.Pattern[str]]) -> str:
     return ""
 
 
-def phase_rows(trace: Trace, level: int | None = None) -> np.ndarray:
-    """The annotation occurrences that make the phases: CPU ``user_annotation`` slices whose
-    name repeats; at nesting depth ``level`` if given, else the innermost (those with no
-    repeating annotation inside them on their lane)."""
-    cat = trace.strings.find("user_annotation")
-    rows = np.flatnonzero(trace.cat == cat) if cat >= 0 else np.zeros(0, np.int64)
-    if not len(rows):
-        return rows
-    cpu = np.array([ln.kind == LANE_CPU for ln in trace.lanes] or [False])
-    lanes = trace.lane_index(rows)
-    rows, lanes = rows[cpu[lanes]], lanes[cpu[lanes]]
-    names, counts = np.unique(trace.name[rows], return_counts=True)
-    keep = np.isin(trace.name[rows], names[counts >= 2])
-    rows, lanes = rows[keep], lanes[keep]
-    if level is not None:
-        return rows[trace.depth[rows] == level]
-    leaf = np.ones(len(rows), bool)
-    s, e, d = trace.start[rows], trace.start[rows] + trace.dur[rows], trace.depth[rows]
-    for lane in np.unique(lanes).tolist():
-        m = np.flatnonzero(lanes == lane)
-        order = m[np.argsort(s[m], kind="stable")]
-        ss = s[order]
-        for j, k in enumerate(order.tolist()):  # does a deeper one start inside it?
-            lo = j + 1
-            hi = int(np.searchsorted(ss, e[k], side="left"))
-            if hi > lo and (d[order[lo:hi]] > d[k]).any():
-                leaf[k] = False
-    return rows[leaf]
-
-
 def phase_blocks(trace: Trace, classes: np.ndarray, level: int | None = None,
-                 groups: Sequence[str] = DEFAULT_GROUPS) -> list[dict[str, Any]]:
-    """One block per (occurrence, device, class) that launched any kernel, in time order."""
-    rows = phase_rows(trace, level)
-    if not len(rows):
+                 groups: Sequence[str] = DEFAULT_GROUPS, comp: DeviceComp | None = None,
+                 phases: LaunchPhases | None = None) -> list[dict[str, Any]]:
+    """One block per (occurrence, device, class) that owns any kernel, in time order.
+    ``phases``: who owns each kernel (made here from the phases at ``level`` if not given).
+    A communication block's ``exposed_us`` is its kernels' union minus all computation of
+    the device (``comp``: made here if not given)."""
+    if phases is None:
+        phases = LaunchPhases(trace, classes, phase_occurrences(trace, level))
+    if not phases:
         return []
     patterns = [re.compile(g) for g in groups]
-    launches = _Launches(trace, classes)
+    if comp is None:
+        comp = DeviceComp({du.device: du.comp for du in device_unions(trace, classes)})
+    lane_dev = lane_devices(trace)
     sms_of = _sms(trace)
     out = []
-    lane_of = trace.lane_index(rows)
-    for r, lane in zip(rows.tolist(), lane_of.tolist()):
-        s = int(trace.start[r])
-        e = s + int(trace.dur[r])
-        lo, hi = launches.ranges(trace.lanes[lane].pid, np.array([s]), np.array([e]))
-        kern = launches.kern[int(lo[0]):int(hi[0])]
-        if not len(kern):
-            continue
+    for r, kern in phases.owned().items():
         name = trace.name_of(r)
-        dev = launches.dev[int(lo[0]):int(hi[0])]
+        dev = lane_dev[trace.lane_index(kern)]
         cls = classes[kern]
         for device in np.unique(dev).tolist():
             for code, cname in CLASSES:
@@ -103,6 +76,8 @@ def phase_blocks(trace: Trace, classes: np.ndarray, level: int | None = None,
                     "kernels": int(len(k)),
                     "sms": _weighted_median(sms, weight),
                     "sms_peak": int(sms.max()) if len(sms) else None,
+                    "exposed_us": round(exposed_of(trace, k, comp, int(device)) / 1000, 3)
+                    if code == COMM else None,
                 })
     out.sort(key=lambda b: (b["device"], b["class"], b["start_us"], b["name"]))
     return out

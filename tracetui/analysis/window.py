@@ -54,10 +54,9 @@ class OverlapModel:
         self._matrices: dict[tuple[int, int, int], tuple[list[int], np.ndarray]] = {}
         self._pairs: dict[int, tuple[list[int], dict[tuple[int, int], iv.Cover]]] = {}
         for du in self.unions:
-            both = iv.intersect(du.comm, du.comp)
             self.devices.append(DeviceCovers(
-                du.device, du, iv.Cover(du.comp), iv.Cover(du.comm), iv.Cover(both),
-                iv.Cover(iv.subtract(du.comm, du.comp))))
+                du.device, du, iv.Cover(du.comp), iv.Cover(du.comm), iv.Cover(du.both),
+                iv.Cover(du.exposed)))
 
     def matrix(self, device_pos: int, window: tuple[int, int]) -> tuple[list[int], np.ndarray]:
         """:func:`stream_matrix` of device ``device_pos`` in ``window``, in O(pairs × log n):
