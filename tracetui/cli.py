@@ -103,15 +103,11 @@ def _summary(args: argparse.Namespace) -> int:
 
         return rank_summary(args.trace, rules, as_json=args.json)
     trace = _load(_spooled(args.trace[0]))
-    report = analyze(trace, rules)
-    if getattr(args, "phases", False):
-        from .analysis.phases import DEFAULT_GROUPS, phase_blocks
-        from .analysis.rules import classify
+    from .analysis.phases import DEFAULT_GROUPS
 
-        groups = args.phase_groups or DEFAULT_GROUPS
-        report["phases"] = [{k: v for k, v in b.items() if k not in ("row", "depth")}
-                            for b in phase_blocks(trace, classify(trace, rules),
-                                                  level=args.level, groups=groups)]
+    report = analyze(trace, rules, kernel_wait_us=args.kernel_wait,
+                     level=getattr(args, "level", None), blocks=getattr(args, "phases", False),
+                     groups=getattr(args, "phase_groups", None) or DEFAULT_GROUPS)
     if args.csv:
         _write_kernel_csv(report["kernels"], sys.stdout)
         return 0
@@ -169,11 +165,24 @@ def _pct(p: float | None) -> str:
     return "—" if p is None else f"{p:.1f}"
 
 
+def _tail(name: str, n: int) -> str:
+    """The end of a long name, which says the most about a C++ kernel."""
+    return name if len(name) <= n else "…" + name[len(name) - n + 1:]
+
+
+def _stream_of(lane: str) -> str:
+    """``GPU 0 · stream 7`` -> ``s7``."""
+    tail = lane.rsplit("stream ", 1)
+    return f"s{tail[1]}" if len(tail) == 2 else lane
+
+
 def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from .analysis.kernels import short_name
 
     console = Console(highlight=False, soft_wrap=False)
     width = console.width
@@ -266,17 +275,80 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         more(r["kernels"], "kernels")
 
     if r["annotations"]:
-        at = table("annotations, ms (GPU: kernels launched inside)")
+        at = table("annotations, ms, by launch: the GPU work each launched (any thread of "
+                   "its process); exposed: its communication while the GPU computed nothing")
         name_col(at, "annotation", 56)
         for h, w in (("n", 4), ("time", 8), ("GPU", 8), ("comm", 8), ("exposed", 7),
                      ("ovl %", 5)):
             num(at, h, w)
-        for a in limit(r["annotations"]):
+        rows = r["annotations"]
+        none = [a for a in rows if a["source"] == "none"]
+        for a in limit([a for a in rows if a["source"] != "none"]) + none:
             label = safe_text(a["name"], 80) + (" [gpu]" if a["source"] == "gpu" else "")
-            at.add_row(Text(label), f"{a['count']:,}", _ms(a["total_us"]), _ms(a["gpu_us"]),
+            at.add_row(Text(label), "—" if a["count"] is None else f"{a['count']:,}",
+                       "—" if a["total_us"] is None else _ms(a["total_us"]), _ms(a["gpu_us"]),
                        _ms(a["comm_us"]), _ms(a["exposed_comm_us"]), _pct(a["overlap_pct"]))
         console.print(at)
-        more(r["annotations"], "annotations")
+        more([a for a in rows if a["source"] != "none"], "annotations")
+
+    def fitted(t: Table, heads: list[tuple[str, bool]], rows: list[list[Any]]) -> Table:
+        """Columns sized to what they hold: numbers (True) whole and right-aligned, names
+        (False) share what is left and lose their start (a C++ name's end says the most)."""
+        for k, (h, numeric) in enumerate(heads):
+            w = max([len(h)] + [len(str(x[k])) for x in rows])
+            t.add_column(h, justify="right" if numeric else "left", no_wrap=True,
+                         min_width=w if numeric else min(w, 8))
+        fixed = sum(max([len(h)] + [len(str(x[k])) for x in rows]) + 3  # + padding, rule
+                    for k, (h, numeric) in enumerate(heads) if numeric)
+        names = [k for k, (_, numeric) in enumerate(heads) if not numeric]
+        room = max(8, (width - fixed - 3 * len(names)) // max(len(names), 1))
+        for x in rows:
+            t.add_row(*(Text(safe_text(_tail(str(v), room))) if k in names else str(v)
+                        for k, v in enumerate(x)))
+        return t
+
+    if r["exposed"]:
+        n = sum(o.get("exposed_stretches", 0) for o in r["overlap"])
+        total = sum(o["exposed_comm_us"] for o in r["overlap"])
+        wide = width >= 110  # else no room for what computed before
+        rows = []
+        for x in limit(r["exposed"]):
+            b, a = x["compute_before"], x["compute_after"]
+            idle = (a["start_us"] if a else x["end_us"]) - (b["end_us"] if b else x["start_us"])
+            rows.append([x["device"], _ms(x["start_us"]), _ms(x["dur_us"]),
+                         short_name(x["kernel"] or "?"), x["phase"], _ms(idle)]
+                        + ([("none" if b is None else
+                             f"{short_name(b['name'])} {_stream_of(b['lane'])}")]
+                           if wide else []))
+        heads = [("GPU", True), ("at", True), ("dur", True), ("communication kernel", False),
+                 ("launched in", False), ("comp idle", True)]
+        console.print(fitted(
+            table(f"exposed communication (none of the GPU's computation runs): {n:,} "
+                  f"stretches, {_ms(total)} ms; the largest, ms"),
+            heads + ([("computation before it", False)] if wide else []), rows))
+        if top and n > len(rows):
+            console.print(Text(f"  … {n - len(rows):,} more stretches (--top 0 shows "
+                               f"{len(r['exposed'])}; --json lists the {len(r['exposed'])} "
+                               "largest)"))
+
+    gaps = [s for s in r["streams"] if s["kind"] == "gpu" and s["gaps"] is not None]
+    if gaps:
+        kw = r.get("idle_split", {}).get("kernel_wait_below_us")
+        wide = width >= 90  # else no room for the largest gap's kind
+        rows = []
+        for s in limit(gaps):
+            g = s["gaps"][0] if s["gaps"] else None
+            rows.append([s["lane"], _ms(s["idle_us"]), _ms(s["host_wait_us"]),
+                         _ms(s["kernel_wait_us"]), _ms(s["other_idle_us"]),
+                         _ms(g["dur_us"]) if g else "", _ms(g["start_us"]) if g else ""]
+                        + ([g["kind"].split()[0] if g else ""] if wide else []))
+        console.print(fitted(
+            table(f"GPU stream idle time, ms: host wait (its next kernel was not launched "
+                  f"yet), kernel wait (gaps < {kw:g} µs), other; the largest gap"),
+            [("stream", False), ("idle", True), ("host", True), ("kernel", True),
+             ("other", True), ("gap", True), ("at", True)] + ([("kind", True)] if wide else []),
+            rows))
+        more(gaps, "streams")
 
     lt = table("lanes, busy ms over the trace span")
     name_col(lt, "lane", 50)
@@ -352,7 +424,8 @@ def _view(args: argparse.Namespace) -> int:
               "(`tracetui summary TRACE [--json | --csv]` prints it directly)", file=sys.stderr)
         ns = argparse.Namespace(trace=[args.trace], json=False, csv=False, rules=False,
                                 top=args.top, comm=args.comm, config=args.config,
-                                phases=False)
+                                phases=False, kernel_wait=_parser_summary().get_default(
+                                    "kernel_wait"))
         return _summary(ns)
     from .trace.source import Source
 
@@ -397,6 +470,8 @@ def demo_path() -> str:
 
 
 def _parser_summary() -> argparse.ArgumentParser:
+    from .analysis.streams import KERNEL_WAIT_US
+
     p = argparse.ArgumentParser(
         prog="tracetui summary",
         description="Kernels, streams, annotations and how much communication hides behind "
@@ -414,12 +489,15 @@ def _parser_summary() -> argparse.ArgumentParser:
                    help="the phase diagram: per GPU, computation and communication rows of "
                         "the repeating annotations' kernels (and `phases` in --json)")
     p.add_argument("--level", type=int, default=None, metavar="DEPTH",
-                   help="--phases: the annotations at this nesting depth (default: the "
-                        "innermost that repeat)")
+                   help="the phases are the repeating annotations at this nesting depth "
+                        "(default: the innermost that repeat)")
     p.add_argument("--phase-groups", action="append", metavar="REGEX",
                    help="--phases: the chunk or micro-batch of a phase: the first group of "
                         "the first REGEX that matches its name (repeatable; default: (F)/(B)/"
                         "(W) and mb0/micro_batch_1-style names)")
+    p.add_argument("--kernel-wait", type=float, default=KERNEL_WAIT_US, metavar="US",
+                   help="idle split: gaps shorter than US µs between kernels a stream already "
+                        f"had are kernel wait (default {KERNEL_WAIT_US:g})")
     _rule_args(p)
     p.add_argument("--rules", action="store_true",
                    help="print the active classification rules (a trace is then optional)")
