@@ -48,6 +48,9 @@ SESSION = [
     ("annotations sort >", ["greater_than_sign"]), ("annotation enter", ["enter"]),
     ("clear range escape", ["escape"]), ("overlap o again", ["o"]),
     ("heatmap enter", ["enter"]),
+    ("exposed stretch x", ["x"]), ("next exposed x", ["x"]), ("exposed in time X", ["X"]),
+    ("reset 0 again", ["0"]), ("stream gap g", ["g"]), ("next gap g", ["g"]),
+    ("gap in time G", ["G"]),
 ]
 
 
@@ -72,7 +75,7 @@ async def _session(path: str) -> dict:
         out["events"] = app.trace.events if app.trace else 0
         await pilot.pause()
         keys: dict[str, float] = {}
-        for label, press in [("(unbound key: harness only)", ["x"])] + SESSION:
+        for label, press in [("(unbound key: harness only)", ["y"])] + SESSION:
             # CPU time of the UI thread, not wall time: Pilot waits for idleness in 20 ms
             # sleeps, which would swamp the work; work handed to background threads (a
             # range's statistics) is timed on its own below

@@ -20,15 +20,19 @@ from textual.widgets import Input, Static
 
 from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
 from ..textutil import safe_text
-from ..trace import Loader, Progress, Trace, TraceError
+from ..trace import LANE_GPU, Loader, Progress, Trace, TraceError
 from ..trace.loader import EarlyLoad
 from ..trace.source import relabel, shown_path
 from .themes import DEFAULT_THEME, load_theme
-from ..analysis.annotations import annotation_table
+from ..analysis.annotations import annotation_table, phase_figures
+from ..analysis.attribution import (NO_PHASE, DeviceComp, Launches, LaunchPhases, launch_summary,
+                                    phase_occurrences)
+from ..analysis.exposed import ExposedStretches
 from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
+from ..analysis.streams import GAP_KINDS, KERNEL_WAIT_US, StreamGaps
 from ..analysis.kernels import group_by_short_name, kernel_table, short_name
 from ..analysis.overlap import device_unions
-from ..analysis.window import OverlapModel, PhaseIndex, annotation_occurrences, range_stats
+from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
 from ..export import csv_text, export_name, write_new
 from ..textutil import fmt_time
 from .detail import DetailPane
@@ -141,6 +145,10 @@ class TraceApp(App[None]):
         Binding("p", "phases", "phase view"),
         Binding("O", "overlap_row", "overlap rows on the timeline", show=False),
         Binding("m", "mark", "mark range"),
+        Binding("x", "exposed", "exposed comm, largest first"),
+        Binding("X", "exposed(True)", "exposed comm, in time order", show=False),
+        Binding("g", "gap", "stream's idle gaps, largest first", show=False),
+        Binding("G", "gap(True)", "stream's idle gaps, in time order", show=False),
         Binding("shift+left", "widen(-1)", "widen range left", show=False),
         Binding("shift+right", "widen(1)", "widen range right", show=False),
         Binding("e", "export", "export CSV", show=False),
@@ -199,6 +207,12 @@ class TraceApp(App[None]):
         self._detail_slice = Text()
         self._detail_range = Text()
         self._range_first = False
+        # what x/X (an exposed stretch) or g/G (an idle gap) went to: shown at the top of the
+        # detail pane while its span stays the marked range
+        self._note = Text()
+        self._note_range: tuple[int, int] | None = None
+        self._stretch = -1  # index (largest first) of the exposed stretch shown
+        self._gap: tuple[int, int] = (-1, -1)  # (lane, index largest first) of the gap shown
         self._views: dict[str, tuple[tuple[str, int], Any]] = {}
         self.views_ready = False  # the views are built off screen (after the aggregates)
         self._stale_views: list[Any] = []
@@ -695,19 +709,16 @@ class TraceApp(App[None]):
                 self.notify("finding the phases…", timeout=3, markup=False)
 
                 def work() -> None:
-                    an.phase_blocks = phase_blocks(an.trace, an.classes,
-                                                   groups=an.phase_groups)
+                    blocks, an.phase_figures = an.phases_at(None)
+                    an.phase_blocks = blocks  # last: what action_phases waits for
                     self.call_from_thread(self.action_phases)
 
                 self.run_worker(work, thread=True, group="phases")
             return
         tl = self.timeline
         t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
-        trace, classes = an.trace, an.classes
-        self.push_screen(PhaseScreen(an.phase_blocks, an.annotations, t0, t1, self.palette,
-                                     trace.end_ns,
-                                     relevel=lambda d: phase_blocks(trace, classes, level=d,
-                                                                    groups=an.phase_groups)))
+        self.push_screen(PhaseScreen(an.phase_blocks, an.phase_figures, t0, t1, self.palette,
+                                     an.trace.end_ns, relevel=an.phases_at))
 
     def action_overlap_row(self) -> None:
         an = self.get_analyses()
@@ -823,6 +834,146 @@ class TraceApp(App[None]):
         if self.range is not None:
             self.set_range(None)
 
+    # ---------------------------------------------------------------- exposed, gaps
+    def action_exposed(self, in_time: bool = False) -> None:
+        """The next exposed stretch (communication while the GPU computes nothing), largest
+        first, or (``in_time``) the next one after it in time: its kernel selected, the
+        stretch marked as the range, in view."""
+        an = self.get_analyses()
+        if an is None:
+            return
+        ex = an.exposed
+        if not len(ex):
+            self.notify("no exposed communication: every communication kernel runs beside "
+                        "computation (or there is none)", timeout=4, markup=False)
+            return
+        if in_time:
+            order = ex.time_order()
+            if self._stretch >= 0:
+                pos = int(np.flatnonzero(order == self._stretch)[0]) + 1
+            else:  # from the view's start on
+                pos = int(np.searchsorted(ex.start[order], self.timeline.t0))
+            k = int(order[pos % len(order)])
+        else:
+            k = (self._stretch + 1) % len(ex)
+        self._stretch = k
+        d = ex.detail(k)
+        tr = an.trace
+        t = Text()
+        t.append(f"exposed communication {k + 1:,} of {len(ex):,}", style="bold")
+        t.append(" (largest first) · x next · X in time\n", style="dim")
+        t.append(f"GPU {d['device']} · +{fmt_time(d['start_ns'])} → +{fmt_time(d['end_ns'])}"
+                 f" · {fmt_time(d['end_ns'] - d['start_ns'])}\n")
+        if d["kernel_row"] >= 0:
+            t.append(safe_text(short_name(tr.name_of(d["kernel_row"])), 60))
+            more = d["kernels"] - 1
+            t.append(f"{f' (+{more} more)' if more > 0 else ''} launched in ")
+            t.append(safe_text(d["phase"], 40) + "\n", style="bold")
+        b, a = d["before_row"], d["after_row"]
+        idle0 = int(tr.start[b] + tr.dur[b]) if b >= 0 else d["start_ns"]
+        idle1 = int(tr.start[a]) if a >= 0 else d["end_ns"]
+        t.append(f"computation idle {fmt_time(idle1 - idle0)}: ")
+        t.append("after " + (safe_text(short_name(tr.name_of(b)), 40) + f" ({_stream(tr, b)})"
+                             if b >= 0 else "nothing"))
+        t.append(", until " + (safe_text(short_name(tr.name_of(a)), 40) + f" ({_stream(tr, a)})"
+                               if a >= 0 else "the end") + "\n")
+        self._goto_span(d["start_ns"], d["end_ns"], d["kernel_row"], t)
+
+    def action_gap(self, in_time: bool = False) -> None:
+        """The next idle gap of the cursor's GPU stream, largest first, or (``in_time``) the
+        next one in time: the kernel that ends it selected, the gap marked as the range."""
+        an = self.get_analyses()
+        tr = self.trace
+        if an is None or tr is None:
+            return
+        lane = self._stream_lane()
+        if lane < 0:
+            self.notify("g: put the cursor on a GPU stream's lane (or select a kernel)",
+                        timeout=4, markup=False)
+            return
+        sg = an.gaps(lane)
+        if not len(sg):
+            self.notify(f"{safe_text(tr.lanes[lane].name, 60)} has no idle gap", timeout=3,
+                        markup=False)
+            return
+        largest = sg.largest()
+        cur = self._gap[1] if self._gap[0] == lane else -1
+        if in_time:
+            if cur >= 0:
+                i = int(largest[cur]) + 1
+            else:
+                i = int(np.searchsorted(sg.start, self.timeline.t0))
+            i %= len(sg)
+            cur = int(np.flatnonzero(largest == i)[0])
+        else:
+            cur = (cur + 1) % len(sg)
+            i = int(largest[cur])
+        self._gap = (lane, cur)
+        g0, g1, nxt = int(sg.start[i]), int(sg.end[i]), int(sg.next_row[i])
+        kind = GAP_KINDS[int(sg.kind[i])]
+        t = Text()
+        t.append(f"idle gap {cur + 1:,} of {len(sg):,}", style="bold")
+        t.append(f" on {safe_text(tr.lanes[lane].name, 40)} (largest first) · g next · "
+                 "G in time\n", style="dim")
+        t.append(f"+{fmt_time(g0)} → +{fmt_time(g1)} · {fmt_time(g1 - g0)} · ")
+        t.append(kind + "\n", style="bold")
+        t.append("then " + safe_text(short_name(tr.name_of(nxt)), 60))
+        launch = int(sg.launch[i])
+        if launch < 0:
+            t.append(", whose launch is not in the trace\n")
+        elif launch > g0:
+            t.append(f", launched {fmt_time(launch - g0)} into the gap: the CPU had not "
+                     "launched it yet\n")
+        else:
+            t.append(f", launched {fmt_time(g0 - launch)} before the gap: the stream had it "
+                     "and waited\n")
+        self._goto_span(g0, g1, nxt, t)
+
+    def _stream_lane(self) -> int:
+        """The GPU stream lane under the cursor (a stream's annotation lane: that stream),
+        else the selected slice's, else -1."""
+        tr, tl = self.trace, self.timeline
+        if tr is None:
+            return -1
+        cands = []
+        if tl.rows and tl.rows[tl.cursor].lane >= 0:
+            cands.append(tr.lanes[tl.rows[tl.cursor].lane])
+        if tl.selected >= 0:
+            cands.append(tr.lane_of(tl.selected))
+        for ln in cands:
+            if ln.kind == LANE_GPU:
+                return ln.index
+            for other in tr.lanes:  # an annotation lane: its stream
+                if other.kind == LANE_GPU and other.device == ln.device \
+                        and other.stream == ln.stream and ln.device >= 0:
+                    return other.index
+        return -1
+
+    def _goto_span(self, t0: int, t1: int, row: int, note: Text) -> None:
+        """Select ``row``, show [t0, t1) with as much again on each side, mark it as the
+        range, and put ``note`` at the top of the detail pane."""
+        tl = self.timeline
+        self._note, self._note_range = note, None
+        if row >= 0:
+            tl.select(row)
+        pad = max(t1 - t0, 1000)
+        tl.set_window(t0 - pad, t1 + pad)
+        self.set_range((t0, t1))
+        self._note_range = self.range
+        self._update_detail()
+        self.query_one("#detail").remove_class("hidden")
+
+    def show_unattributed(self) -> None:
+        """The GPU work no phase launched, as a kernel's instances are shown."""
+        an = self.get_analyses()
+        if an is None:
+            return
+        rows = an.unattributed()
+        if not len(rows):
+            self.notify("every kernel was launched inside a phase", timeout=3, markup=False)
+            return
+        self.show_instances(f"{NO_PHASE}: GPU work launched outside every phase", rows)
+
     # ---------------------------------------------------------------- export
     def action_export(self) -> None:
         """On the timeline: the marked range's statistics (kernels, then lanes)."""
@@ -894,6 +1045,8 @@ class TraceApp(App[None]):
         parts = [self._detail_slice, self._detail_range]
         if self._range_first:
             parts.reverse()
+        if self._note.plain and self.range is not None and self.range == self._note_range:
+            parts.insert(0, self._note)
         t = Text()
         for part in parts:
             if part.plain:
@@ -934,9 +1087,35 @@ class TraceApp(App[None]):
                 t.append(f"{key.replace('_', ' ')} {d[key]}\n")
         chain = d.get("launched_by")
         if chain:
-            t.append("\nlaunched by\n", style="bold")
+            src = chain[0]["row"]
+            delay = d["start_ns"] - int(tr.start[src])
+            t.append(f"\nlaunch delay {'' if delay >= 0 else '-'}{fmt_time(abs(delay))}",
+                     style="bold")
+            t.append(" (call start → start)\n", style="dim")
+            t.append("launched by\n", style="bold")
             for c in chain:
                 t.append("  ← " + safe_text(c["name"], 60) + "\n")
+            owner = self.analyses.phases.owner_of(np.array([row]))[0] \
+                if self.analyses is not None and self.analyses.trace is tr else -1
+            if owner >= 0:
+                t.append("  phase ", style="dim")
+                t.append(safe_text(tr.name_of(int(owner)), 60) + "\n")
+        got = launch_summary(tr, row) if "launches" in d else None
+        if got is not None:
+            n = got["count"]
+            t.append(f"\nlaunched {n:,} GPU slice{'s' if n > 1 else ''}", style="bold")
+            if n > 1:
+                t.append(f"  (start {fmt_time(got['delay_min_ns'])} → "
+                         f"{fmt_time(got['delay_max_ns'])} after it, median "
+                         f"{fmt_time(got['delay_median_ns'])})")
+            t.append("\n")
+            for k in got["first"]:
+                t.append(f"  → {'+' + fmt_time(k['delay_ns']):>10} "
+                         f"{_stream(tr, k['row'])} {safe_text(short_name(k['name']), 48)}\n")
+            if n > len(got["first"]):
+                t.append(f"  … {n - len(got['first']):,} more on "
+                         f"{', '.join(safe_text(x, 30) for x in got['streams'][:4])}\n",
+                         style="dim")
         args = d.get("args")
         if d.get("args_unavailable"):
             t.append("\nargs: ", style="bold")
@@ -958,17 +1137,55 @@ class Analyses:
         self.classes = classes
         unions = device_unions(trace, classes)
         self.model = OverlapModel(trace, classes, unions)
+        self.comp = DeviceComp({du.device: du.comp for du in unions})
         self.kernels = kernel_table(trace, classes)
         self.groups = group_by_short_name(self.kernels)
-        self.annotations = annotation_table(trace, classes, unions)
-        self.phases = PhaseIndex(trace)
-        # the phase view's blocks: made on its first opening (seconds at 1 GB: not here,
-        # where they would hold back every view)
+        self.launches = Launches(trace, classes)
+        # who owns each kernel: the annotation table's phases, the heatmap's phase line (the
+        # phase whose kernels run at an instant), the exposed stretches' phases
+        self.phases = LaunchPhases(trace, classes, phase_occurrences(trace), self.launches)
+        self.annotations = annotation_table(trace, classes, unions, self.launches, self.phases)
+        self.exposed = ExposedStretches(trace, classes, unions, self.phases)
+        self._gaps: dict[int, StreamGaps] = {}
+        # the phase view's blocks and figures: made on its first opening (seconds at 1 GB:
+        # not here, where they would hold back every view)
         self.phase_blocks: list[dict[str, Any]] | None = None
+        self.phase_figures: dict[str, dict[str, Any]] = {}
         self._phases_pending = False
         for k in range(len(self.model.devices)):  # what the overlap view's matrix needs
             self.model.pair_covers(k)
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs
+
+    def gaps(self, lane: int) -> StreamGaps:
+        """The idle gaps of GPU stream lane ``lane`` (made on first use)."""
+        got = self._gaps.get(lane)
+        if got is None:
+            got = self._gaps[lane] = StreamGaps(self.trace, self.trace.lanes[lane],
+                                                int(KERNEL_WAIT_US * 1000))
+        return got
+
+    def phases_at(self, depth: int | None = None) -> tuple[list[dict[str, Any]],
+                                                           dict[str, dict[str, Any]]]:
+        """The phase view's data with the phases at annotation depth ``depth`` (None: the
+        innermost that repeat): the blocks, and per phase name (and ``(no phase)``) the
+        figures of what its occurrences own."""
+        lp = self.phases if depth is None else \
+            LaunchPhases(self.trace, self.classes, phase_occurrences(self.trace, depth),
+                         self.launches)
+        blocks = phase_blocks(self.trace, self.classes, groups=self.phase_groups,
+                              comp=self.comp, phases=lp)
+        return blocks, phase_figures(self.trace, self.classes, lp, self.comp)
+
+    def unattributed(self) -> np.ndarray:
+        """The GPU work no phase launched, in time order."""
+        rows = self.phases.unowned(self.classes)
+        return rows[np.argsort(self.trace.start[rows], kind="stable")]
+
+
+def _stream(tr: Trace, row: int) -> str:
+    """``s7`` for a slice on a GPU stream, else its lane's name."""
+    ln = tr.lane_of(int(row))
+    return f"s{ln.stream}" if ln.stream >= 0 else safe_text(ln.name, 30)
 
 
 def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
@@ -977,7 +1194,8 @@ def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
     t = Text()
     span = st["span_ns"]
     t.append(f"range +{fmt_time(st['t0'])} → +{fmt_time(st['t1'])}\n", style="bold")
-    t.append(f"{fmt_time(span)} · {st['gpu_work']:,} GPU slices\n", style="dim")
+    n = st["gpu_work"]
+    t.append(f"{fmt_time(span)} · {n:,} GPU slice{'' if n == 1 else 's'}\n", style="dim")
     t.append("Esc clears · shift+←/→ widen · e CSV\n", style="dim")
     for d in st["devices"]:
         pct = d["overlap_pct"]

@@ -164,6 +164,10 @@ class Grid(ScrollView, can_focus=True):
                 # descending but stable among equals (ties keep the model's order)
                 o = o[::-1]
                 o = _stable_ties(k[o], o)
+                if k.dtype.kind == "f":  # missing numbers (inf) last in either direction
+                    miss = np.isposinf(k[o])
+                    if miss.any():
+                        o = np.concatenate([o[~miss], o[miss]])
             order = order[o]
         self.order = order
         self._cache.clear()

@@ -17,6 +17,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
+from ..analysis.attribution import NO_PHASE
 from ..analysis.phases import row_sms
 from ..textutil import fmt_time, safe_text
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
@@ -33,8 +34,9 @@ PHASE_COLUMNS = [
     Column("group", "group", 5, numeric=False),
     Column("n", "count", 5, fmt=fmt_int),
     Column("time ms", "total_us", 9, fmt=fmt_us),
-    Column("comp busy", "comp_busy_us", 10, fmt=fmt_us),
-    Column("comm busy", "comm_busy_us", 10, fmt=fmt_us),
+    Column("comp busy", "comp_us", 10, fmt=fmt_us),
+    Column("comm busy", "comm_us", 10, fmt=fmt_us),
+    Column("exposed", "exposed_comm_us", 9, fmt=fmt_us),
     Column("comp SMs", "comp_sms", 8, fmt=fmt_int, optional=2),
     Column("comm SMs", "comm_sms", 8, fmt=fmt_int, optional=2),
     Column("overlap", "overlap_pct", 7, fmt=fmt_pct, optional=1),
@@ -168,29 +170,33 @@ class PhaseMap(Widget, can_focus=True):
             self.post_message(self.Chosen(_ns(b["start_us"]), _ns(b["end_us"])))
 
 
-def phase_table(blocks: list[dict[str, Any]], annotations: list[dict[str, Any]]
+def phase_table(blocks: list[dict[str, Any]], figures: dict[str, dict[str, Any]]
                 ) -> list[dict[str, Any]]:
-    """One row per phase name: occurrences, CPU time and overlap (the annotation table's),
-    the busy time and typical SMs of its computation and communication blocks."""
-    ann = {a["name"]: a for a in annotations if a["source"] == "cpu"}
+    """One row per phase name: its figures (``figures``: what its occurrences own, by
+    launch, as ``summary --json``'s annotation rows have them — occurrences, CPU time, busy
+    time of its computation and of its communication, exposed communication, overlap %) and
+    the typical SMs of its blocks; then ``(no phase)``."""
+    keys = ("count", "total_us", "comp_us", "comm_us", "exposed_comm_us", "overlap_pct")
     out: dict[str, dict[str, Any]] = {}
+    sms: dict[str, dict[str, list[int]]] = {}
     for b in blocks:
-        row = out.setdefault(b["name"], {"name": b["name"], "group": b["group"],
-                                         "comp_busy_us": 0.0, "comm_busy_us": 0.0,
-                                         "_sms": {"comp": [], "comm": []}})
-        row[f"{b['class']}_busy_us"] += b["busy_us"]
+        if b["name"] not in out:
+            f = figures.get(b["name"], {})
+            out[b["name"]] = {"name": b["name"], "group": b["group"], "source": "cpu",
+                              **{k: f.get(k) for k in keys}}
+            sms[b["name"]] = {"comp": [], "comm": []}
         if b["sms"] is not None:
-            row["_sms"][b["class"]].append(b["sms"])
+            sms[b["name"]][b["class"]].append(b["sms"])
     for name, row in out.items():
-        a = ann.get(name, {})
-        row["count"] = a.get("count")
-        row["total_us"] = a.get("total_us")
-        row["overlap_pct"] = a.get("overlap_pct")
         for cls in ("comp", "comm"):
-            vals = sorted(row["_sms"][cls])
+            vals = sorted(sms[name][cls])
             row[f"{cls}_sms"] = vals[len(vals) // 2] if vals else None
-        del row["_sms"]
-    return list(out.values())
+    rows = list(out.values())
+    none = figures.get(NO_PHASE)
+    if none is not None:
+        rows.append({"name": NO_PHASE, "group": "", "source": "none",
+                     **{k: none.get(k) for k in keys}, "comp_sms": None, "comm_sms": None})
+    return rows
 
 
 class PhaseScreen(Screen[None]):
@@ -208,14 +214,16 @@ class PhaseScreen(Screen[None]):
     PhaseScreen PhaseMap:focus { background: $boost; }
     """
 
-    def __init__(self, blocks: list[dict[str, Any]], annotations: list[dict[str, Any]],
+    def __init__(self, blocks: list[dict[str, Any]], figures: dict[str, dict[str, Any]],
                  t0: int, t1: int, palette: Palette, end_ns: int,
                  relevel: Any = None) -> None:
-        """``relevel(depth or None)``: the blocks at another annotation depth (``+``/``-``)."""
+        """``figures``: per phase name (and ``(no phase)``) what it owns (see
+        :func:`phase_table`); ``relevel(depth)``: the blocks and figures at another
+        annotation depth (``+``/``-``)."""
         super().__init__()
         self.blocks, self.palette = blocks, palette
-        self.annotations = annotations
-        self.rows = phase_table(blocks, annotations)
+        self.figures = figures
+        self.rows = phase_table(blocks, figures)
         self.t0, self.t1, self.end_ns = t0, t1, end_ns
         self.relevel = relevel
         self.level: int | None = None  # None: the innermost that repeat
@@ -250,9 +258,12 @@ class PhaseScreen(Screen[None]):
         info = Text()
         if b is not None:
             info.append(safe_text(b["name"], 40), style="bold")
+            n = b["kernels"]
             info.append(f"  GPU {b['device']} {b['class']}  {fmt_time(_ns(b['start_us']))} → "
-                        f"{fmt_time(_ns(b['end_us']))}  busy {fmt_time(_ns(b['busy_us']))}  "
-                        f"{b['kernels']} kernels"
+                        f"{fmt_time(_ns(b['end_us']))}  busy {fmt_time(_ns(b['busy_us']))}"
+                        + (f"  exposed {fmt_time(_ns(b['exposed_us']))}"
+                           if b.get("exposed_us") is not None else "")
+                        + f"  {n} kernel{'' if n == 1 else 's'}"
                         + (f"  {b['sms']} SMs (peak {b['sms_peak']})" if b["sms"] else ""))
         self.query_one("#ph-info", Static).update(info, layout=False)
 
@@ -264,7 +275,11 @@ class PhaseScreen(Screen[None]):
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
-        self.tapp.goto_annotation(self.rows[event.index]["name"], "cpu")
+        row = self.rows[event.index]
+        if row["source"] == "none":  # (no phase): the GPU work no phase launched
+            self.tapp.show_unattributed()
+            return
+        self.tapp.goto_annotation(row["name"], "cpu")
 
     def action_level(self, delta: int) -> None:
         """The phases at the next deeper / shallower annotation depth."""
@@ -273,13 +288,13 @@ class PhaseScreen(Screen[None]):
         depths = sorted({b.get("depth", 0) for b in self.blocks}) or [0]
         here = self.level if self.level is not None else max(depths)
         level = max(0, here + int(delta))
-        blocks = self.relevel(level)
+        blocks, figures = self.relevel(level)
         if not blocks:
             self.app.notify(f"no repeating annotation at depth {level} launched GPU kernels",
                             timeout=3, markup=False)
             return
-        self.level, self.blocks = level, blocks
-        self.rows = phase_table(blocks, self.annotations)
+        self.level, self.blocks, self.figures = level, blocks, figures
+        self.rows = phase_table(blocks, figures)
         old = self.query_one(PhaseMap)
         pm = PhaseMap(blocks, old.t0, old.t1, self.palette, self.end_ns)
         self.mount(pm, after=old)

@@ -22,7 +22,10 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from ..analysis.window import SERIES, OverlapModel, PhaseIndex, kernel_instances
+from ..analysis.attribution import NO_PHASE, LaunchPhases
+from ..analysis.kernels import short_name
+from ..analysis.rules import COMM, COMP
+from ..analysis.window import SERIES, OverlapModel, kernel_instances
 from ..trace.frame import runs
 from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace.frame import bin_edges
@@ -51,6 +54,7 @@ KERNEL_COLUMNS = [
     Column("med µs", "median_us", 9, fmt=_us, optional=3),
     Column("min µs", "min_us", 9, fmt=_us, optional=2),
     Column("max µs", "max_us", 9, fmt=_us, optional=1),
+    Column("launch µs", "launch_delay_median_us", 9, fmt=_us, optional=4),
 ]
 GROUP_COLUMNS = [
     Column("short name", "short_name", numeric=False, min_width=20),
@@ -65,7 +69,7 @@ GROUP_COLUMNS = [
 ]
 ANNOTATION_COLUMNS = [
     Column("phase", "name", numeric=False, min_width=14),
-    Column("on", "source", 3, numeric=False),
+    Column("on", "source", 3, numeric=False, fmt=lambda v: "" if v == "none" else str(v)),
     Column("count", "count", 6, fmt=fmt_int),
     Column("time ms", "total_us", 9, fmt=fmt_us),
     Column("GPU ms", "gpu_us", 9, fmt=fmt_us, optional=1),
@@ -344,7 +348,7 @@ class Heatmap(Widget, can_focus=True):
         pass
 
     def __init__(self, model: OverlapModel, t0: int, t1: int, palette: Palette,
-                 end_ns: int, phases: PhaseIndex | None = None, **kw: Any) -> None:
+                 end_ns: int, phases: LaunchPhases | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.model = model
         self.phases = phases if phases else None
@@ -457,14 +461,16 @@ class Heatmap(Widget, can_focus=True):
         return Strip(segs).adjust_cell_length(width, Style())
 
     def _phase_line(self, width: int, edges: np.ndarray) -> Strip:
-        """The phase (innermost repeating CPU annotation) at each bin's middle, named where
-        it is wide enough; neighbouring phases on alternating shades."""
+        """Under each bin, the phase whose launched kernels run in it on the cursor's GPU
+        (communication first), named where it is wide enough; neighbouring phases on
+        alternating shades."""
         p = self.palette
         assert self.phases is not None
         tr = self.phases.trace
-        mids = edges[:-1] + np.diff(edges) // 2
-        at = self.phases.at(mids)
-        segs = [Segment("phase (CPU)".ljust(HEAT_LABEL), Style(color=p.label))]
+        at = self.bin_phases(edges)
+        label = "phase (by launch)" if len(self.model.devices) < 2 else \
+            f"phase · GPU {self.model.devices[self.dev].device}"
+        segs = [Segment(label.ljust(HEAT_LABEL)[:HEAT_LABEL], Style(color=p.label))]
         shade_k = 0
         for c0, n, r in runs(at):
             if r < 0:
@@ -478,6 +484,29 @@ class Heatmap(Widget, can_focus=True):
             segs.append(Segment(text, st))
         return Strip(segs).adjust_cell_length(width, Style())
 
+    def bin_phases(self, edges: np.ndarray, device_pos: int | None = None) -> np.ndarray:
+        """The phase occurrence of each bin on a device (default: the cursor's), -1: none."""
+        if self.phases is None or not self.model.devices:
+            return np.full(len(edges) - 1, -1, np.int64)
+        pos = self.dev if device_pos is None else device_pos
+        return self.phases.bin_labels(self.model.devices[pos].device, edges)
+
+    def top_kernel(self, t0: int, t1: int, cls: int) -> tuple[int, int]:
+        """(row, ns inside) of the cursor GPU's ``cls`` kernel with the most time in
+        [t0, t1); (-1, 0) if none runs."""
+        if not self.model.devices:
+            return -1, 0
+        tr, classes = self.model.trace, self.model.classes
+        du = self.model.devices[self.dev].unions
+        parts = [tr.lanes[i].slices_in(t0, t1) for i in du.streams]
+        rows = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        rows = rows[classes[rows] == cls] if len(rows) else rows
+        if not len(rows):
+            return -1, 0
+        inside = np.minimum(tr.start[rows] + tr.dur[rows], t1) - np.maximum(tr.start[rows], t0)
+        k = int(np.lexsort((rows, -inside))[0])
+        return int(rows[k]), int(inside[k])
+
     def _legend(self, width: int) -> Strip:
         p = self.palette
         segs = [Segment("scale: 0 → 100% busy".ljust(HEAT_LABEL)[:HEAT_LABEL],
@@ -490,15 +519,14 @@ class Heatmap(Widget, can_focus=True):
         return Strip(segs).adjust_cell_length(width, Style())
 
     def info(self) -> Text:
-        """The figures of the cursor's bin, as text (what the colours say, in numbers)."""
+        """The figures of the cursor's bin, as text (what the colours say, in numbers), then
+        on a second line what ran in it on the cursor's GPU: the communication and the
+        computation kernel with the most time there, each with the phase that launched it."""
         values, edges = self.bins()
         c = self.cursor_col()
         t0, t1 = int(edges[c]), int(edges[c + 1])
-        t = Text(f"bin +{fmt_time(t0)} → +{fmt_time(t1)}", style="bold")
-        if self.phases is not None:
-            r = int(self.phases.at(np.array([(t0 + t1) // 2]))[0])
-            if r >= 0:
-                t.append("  " + safe_text(self.phases.trace.name_of(r), 40), style="bold")
+        t = Text(no_wrap=True, overflow="ellipsis")  # two lines, each cut to the width
+        t.append(f"bin +{fmt_time(t0)} → +{fmt_time(t1)}", style="bold")
         for k, dc in enumerate(self.model.devices):
             if k != self.dev and len(self.model.devices) > 2:
                 continue  # many GPUs: the one under the cursor
@@ -506,20 +534,35 @@ class Heatmap(Widget, can_focus=True):
             w = max(t1 - t0, 1)
             t.append(f"  GPU {dc.device}: ")
             t.append(" · ".join(f"{n} {100 * x / w:.0f}%" for n, x in zip(SERIES, v.tolist())))
+        t.append("\n")
+        tr = self.model.trace
+        shown = False
+        for cls, what in ((COMM, "comm"), (COMP, "comp")):
+            row, ns = self.top_kernel(t0, t1, cls)
+            if row < 0:
+                continue
+            owner = int(self.phases.owner_of(np.array([row]))[0]) if self.phases else -1
+            t.append(f"{'  ' if shown else ''}{what} ", style="dim")
+            t.append(safe_text(tr.name_of(owner) if owner >= 0 else NO_PHASE, 24),
+                     style="bold")
+            t.append(f" {safe_text(short_name(tr.name_of(row)), 40)} {fmt_time(ns)}")
+            shown = True
+        if not shown:
+            t.append("no GPU work in this bin", style="dim")
         return t
 
     def records(self) -> tuple[list[str], list[list[Any]]]:
-        """The bins as table rows (for export): one row per device and bin, times in µs."""
+        """The bins as table rows (for export): one row per device and bin, times in µs, the
+        phase whose kernels run in the bin on that device."""
         values, edges = self.bins()
         header = ["device", "start_us", "end_us", "phase"] + [f"{n}_us" for n in SERIES]
-        phase = self.phases.at(edges[:-1] + np.diff(edges) // 2) if self.phases is not None \
-            else np.full(len(edges) - 1, -1)
-        tr = self.phases.trace if self.phases is not None else None
+        tr = self.model.trace
         rows = []
-        for dc in self.model.devices:
+        for k, dc in enumerate(self.model.devices):
             v = values[dc.device]
+            phase = self.bin_phases(edges, k)
             for c in range(len(edges) - 1):
-                name = tr.name_of(int(phase[c])) if tr is not None and phase[c] >= 0 else ""
+                name = tr.name_of(int(phase[c])) if phase[c] >= 0 else ""
                 rows.append([dc.device, int(edges[c]) / 1000, int(edges[c + 1]) / 1000, name]
                             + [int(x) / 1000 for x in v[:, c].tolist()])
         return header, rows
@@ -614,14 +657,14 @@ class OverlapScreen(Screen[None]):
     DEFAULT_CSS = """
     OverlapScreen #ov-title { height: 1; background: $boost; }
     OverlapScreen Heatmap { height: auto; }
-    OverlapScreen #ov-info { height: 1; }
+    OverlapScreen #ov-info { height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
     OverlapScreen #ov-matrix { height: auto; max-height: 16; }
     OverlapScreen Grid { height: 1fr; min-height: 5; border-top: solid $primary; }
     OverlapScreen Heatmap:focus { background: $boost; }
     """
 
     def __init__(self, model: OverlapModel, annotations: list[dict[str, Any]],
-                 t0: int, t1: int, palette: Palette, phases: PhaseIndex | None = None) -> None:
+                 t0: int, t1: int, palette: Palette, phases: LaunchPhases | None = None) -> None:
         super().__init__()
         self.model = model
         self.phases = phases
@@ -692,6 +735,9 @@ class OverlapScreen(Screen[None]):
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
         a = self.annotations[event.index]
+        if a["source"] == "none":  # (no phase): the GPU work no phase launched
+            self.tapp.show_unattributed()
+            return
         self.tapp.goto_annotation(a["name"], a["source"])
 
     def on_resize(self) -> None:
