@@ -1085,3 +1085,21 @@ def test_synthetic_launch_delay_median(tmp_path):
     assert table["lonely"]["launch_delay_median_us"] is None
     assert table["odd"]["launch_delay_median_us"] == 1.0
     _check_launch_delays(ref, rep)
+
+
+def test_range_max_against_plain_max():
+    """The sparse table behind phase_rows, against max() over every slice of small arrays."""
+    import random
+
+    import numpy as np
+
+    from tracetui.analysis.attribution import _range_max
+
+    rng = random.Random(15)
+    for n in (1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100):
+        values = [rng.randrange(-3, 40) for _ in range(n)]
+        lo = [rng.randrange(0, n + 1) for _ in range(200)]
+        hi = [rng.randrange(0, n + 1) for _ in range(200)]
+        got = _range_max(np.array(values, np.int64), np.array(lo), np.array(hi)).tolist()
+        want = [max(values[a:b]) if b > a else np.iinfo(np.int64).min for a, b in zip(lo, hi)]
+        assert got == want, n

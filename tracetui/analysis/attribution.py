@@ -241,54 +241,69 @@ class LaunchPhases:
 
     def __init__(self, trace: Trace, classes: np.ndarray, rows: np.ndarray,
                  launches: Launches | None = None) -> None:
-        self.trace = trace
+        self.trace, self.classes = trace, classes
         self.rows = np.asarray(rows, np.int64)
         la = launches if launches is not None else Launches(trace, classes)
         owner = _owners(trace, la, self.rows)
         # owner by GPU row (sorted rows, for lookups)
         o = np.argsort(la.kern, kind="stable")
         self._kern, self._owner = la.kern[o], owner[o]
-        # per device and class, per stream lane: the kernels by start, with their owners
-        self.devices: dict[int, dict[int, list[tuple[np.ndarray, ...]]]] = {}
-        for ln in trace.lanes:
-            if ln.kind != LANE_GPU or ln.count == 0:
-                continue
-            lane_rows = np.arange(ln.lo, ln.hi)
-            c = classes[lane_rows]
-            for cls in (COMM, COMP):
-                r = lane_rows[c == cls]
-                if not len(r):
+        self._devices: dict[int, dict[int, list[tuple[np.ndarray, ...]]]] | None = None
+
+    @property
+    def devices(self) -> dict[int, dict[int, list[tuple[np.ndarray, ...]]]]:
+        """Per device and class, per (stream, depth): the kernels by start (they never
+        overlap there), their ends, owners and rows; made on first use (the app's phase
+        line needs it, the summary does not)."""
+        if self._devices is None:
+            tr, classes = self.trace, self.classes
+            got: dict[int, dict[int, list[tuple[np.ndarray, ...]]]] = {}
+            for ln in tr.lanes:
+                if ln.kind != LANE_GPU or ln.count == 0:
                     continue
-                r = r[np.argsort(trace.start[r], kind="stable")]
-                s, e = trace.start[r], trace.start[r] + trace.dur[r]
-                self.devices.setdefault(ln.device, {}).setdefault(cls, []).append(
-                    (s, e, np.maximum.accumulate(e), self.owner_of(r), r))
+                for d in range(len(ln.depth_bounds) - 1):
+                    lane_rows = np.arange(int(ln.depth_bounds[d]), int(ln.depth_bounds[d + 1]))
+                    c = classes[lane_rows]
+                    for cls in (COMM, COMP):
+                        r = lane_rows[c == cls]
+                        if len(r):
+                            got.setdefault(ln.device, {}).setdefault(cls, []).append(
+                                (tr.start[r], tr.start[r] + tr.dur[r], self.owner_of(r), r))
+            self._devices = got
+        return self._devices
 
     def __bool__(self) -> bool:
         return bool(len(self.rows))
 
+    def _by(self, key: np.ndarray) -> dict[int, np.ndarray]:
+        """The owned GPU rows grouped by ``key`` (one value per owned row)."""
+        has = self._owner >= 0
+        k = self._kern[has]
+        order = np.argsort(key, kind="stable")
+        k, key = k[order], key[order]
+        if not len(key):
+            return {}
+        cut = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        return {int(key[c]): part for c, part in zip(cut.tolist(), np.split(k, cut[1:]))}
+
     def owned(self) -> dict[int, np.ndarray]:
         """Per phase occurrence row: the GPU rows it owns."""
-        has = self._owner >= 0
-        k, o = self._kern[has], self._owner[has]
-        order = np.argsort(o, kind="stable")
-        k, o = k[order], o[order]
-        cut = np.flatnonzero(np.r_[True, o[1:] != o[:-1]]) if len(o) else np.zeros(0, np.int64)
-        parts = np.split(k, cut[1:]) if len(o) else []
-        return {int(o[c]): part for c, part in zip(cut.tolist(), parts)}
+        return self._by(self._owner[self._owner >= 0])
 
     def by_name(self) -> dict[int, np.ndarray]:
         """Per phase name id (every one): the GPU rows its occurrences own."""
-        has = self._owner >= 0
-        k, names = self._kern[has], self.trace.name[self._owner[has]]
-        return {int(n): k[names == n] for n in np.unique(self.trace.name[self.rows]).tolist()}
+        got = self._by(self.trace.name[self._owner[self._owner >= 0]].astype(np.int64))
+        empty = np.zeros(0, np.int64)
+        return {int(n): got.get(int(n), empty)
+                for n in np.unique(self.trace.name[self.rows]).tolist()}
 
     def unowned(self, classes: np.ndarray) -> np.ndarray:
         """The GPU work no phase owns (launched outside every phase, or with no known
         launch), in row order."""
         rows = gpu_work_rows(self.trace, classes)
-        owned = self._kern[self._owner >= 0]
-        return rows[~np.isin(rows, owned)] if len(owned) and len(rows) else rows
+        mine = np.zeros(self.trace.slice_count, bool)
+        mine[self._kern[self._owner >= 0]] = True
+        return rows[~mine[rows]]
 
     def owner_of(self, gpu_rows: np.ndarray) -> np.ndarray:
         """The phase occurrence row owning each of ``gpu_rows`` (-1: none)."""
@@ -304,18 +319,10 @@ class LaunchPhases:
         t = np.asarray(times, np.int64)
         best_row = np.full(len(t), -1, np.int64)
         best_start = np.full(len(t), np.iinfo(np.int64).min, np.int64)
-        for s, e, reach, _own, r in self.devices.get(device, {}).get(cls, []):
+        for s, e, _own, r in self.devices.get(device, {}).get(cls, []):
             k = np.searchsorted(s, t, side="right") - 1
             kk = np.maximum(k, 0)
-            hit = (k >= 0) & (e[kk] > t)
-            for i in np.flatnonzero(~hit & (k >= 0) & (reach[kk] > t)).tolist():
-                j = int(k[i])  # an earlier, longer kernel still running: walk back (rare)
-                while j >= 0 and reach[j] > t[i]:
-                    if e[j] > t[i]:
-                        kk[i], hit[i] = j, True
-                        break
-                    j -= 1
-            better = hit & (s[kk] > best_start)
+            better = (k >= 0) & (e[kk] > t) & (s[kk] > best_start)
             best_row[better] = r[kk[better]]
             best_start[better] = s[kk[better]]
         return best_row
@@ -343,7 +350,7 @@ class LaunchPhases:
                 vals = own[b][own[b] >= 0].tolist()
                 out[b] = Counter(vals).most_common(1)[0][0]
             # a short kernel between the sample points
-            for s, _e, _reach, o, _r in self.devices[device].get(cls, []):
+            for s, _e, o, _r in self.devices[device].get(cls, []):
                 todo = out < 0
                 if not todo.any():
                     break
@@ -375,6 +382,8 @@ def _owners(trace: Trace, la: Launches, rows: np.ndarray) -> np.ndarray:
         if code is None:
             continue
         a, b = np.searchsorted(la.pcode, [code, code + 1])
+        # only the process's launches within these occurrences' span
+        a, b = a + np.searchsorted(la.t[a:b], [ms[0], int(me.max())], side="left")
         t = la.t[a:b]
         k = np.searchsorted(ms, t, side="right") - 1
         kk = np.maximum(k, 0)

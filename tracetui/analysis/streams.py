@@ -11,10 +11,10 @@ A GPU stream's idle gaps are the gaps between the intervals of the union of its 
 * **other**: the rest — the stream had its next kernel and waited anyway, typically on an
   event from another stream (a collective, a copy), or the launch is not in the trace.
 
-The threshold: back-to-back kernels a stream already holds start 0.7–3.4 µs apart on the
-real NVIDIA and AMD traces we test with (p90; p99 up to 8 µs on MI300X); 10 µs keeps those
-and nothing longer. HTA's ``consecutive_kernel_delay`` (documented as 30 ns) is compared
-with µs values, so HTA's default is in effect 30 µs.
+The threshold: of the back-to-back kernels a stream already held, 90 % start at most 3.4 µs
+and 99 % at most 8 µs after the previous one ended on the real NVIDIA and AMD traces we
+test with; 10 µs keeps those and little else. HTA's ``consecutive_kernel_delay``
+(documented as 30 ns) is compared with µs values, so HTA's default is in effect 30 µs.
 """
 
 from __future__ import annotations
