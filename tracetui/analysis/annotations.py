@@ -59,7 +59,7 @@ def annotation_table(trace: Trace, classes: np.ndarray, unions: list[DeviceUnion
     launches = launches if launches is not None else Launches(trace, classes)
     if phases is None:
         phases = LaunchPhases(trace, classes, phase_occurrences(trace), launches)
-    comp = DeviceComp({du.device: du.comp for du in unions})
+    comp = DeviceComp(trace, unions)
     out = []
     if ann_cats:
         rows = np.flatnonzero(np.isin(trace.cat, ann_cats))
@@ -114,11 +114,15 @@ def _rows(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions], launche
     lane_is_gpu = np.array([ln.kind == LANE_GPU_ANNOTATION for ln in trace.lanes] or [False])
     gpu_side = lane_is_gpu[lane_idx]
     for source, mask in (("cpu", ~gpu_side), ("gpu", gpu_side)):
-        sel = rows[mask]
-        sel_names, sel_lanes = names[mask], lane_idx[mask]
-        for name_id in np.unique(sel_names).tolist():
-            m = sel_names == name_id
-            r = sel[m]
+        # the rows of each name together: one sort, not a pass over all rows per name
+        order = np.flatnonzero(mask)
+        order = order[np.argsort(names[order], kind="stable")]
+        sel_names = names[order]
+        cut = np.flatnonzero(np.r_[True, sel_names[1:] != sel_names[:-1]]) if len(order) \
+            else np.zeros(0, np.int64)
+        for a, b in zip(cut.tolist(), np.r_[cut[1:], len(order)].tolist()):
+            name_id = int(sel_names[a])
+            r, lanes_m = rows[order[a:b]], lane_idx[order[a:b]]
             s, e = trace.start[r], trace.start[r] + trace.dur[r]
             window = iv.union(s, e)
             if source == "cpu":  # a phase: what it owns; else what it contains
@@ -128,7 +132,7 @@ def _rows(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions], launche
                 f = launch_figures(trace, classes, own, comp)
                 gpu_ns, n_kernels = int(trace.dur[own].sum()), int(len(own))
             else:
-                f, gpu_ns = _stream_figures(trace, streams, sel_lanes[m], s, e, comp)
+                f, gpu_ns = _stream_figures(trace, streams, lanes_m, s, e, comp)
                 n_kernels = None
             w_comm = w_both = 0
             for d in f["devices"]:

@@ -25,13 +25,16 @@ Pure: numpy only.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..trace import LANE_CPU, LANE_GPU, Trace
 from . import intervals as iv
-from .rules import COMM, COMP, NOT_GPU
+from .rules import COMM, COMP, gpu_work
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .overlap import DeviceUnions
 
 NO_PHASE = "(no phase)"
 
@@ -45,7 +48,7 @@ class Launches:
     def __init__(self, trace: Trace, classes: np.ndarray) -> None:
         # int64 throughout: an int64 key searched in an int32 array converts the whole array
         kern = trace.launch_of.rows.astype(np.int64)
-        keep = classes[kern] != NOT_GPU if len(kern) else np.zeros(0, bool)
+        keep = gpu_work(classes[kern]) if len(kern) else np.zeros(0, bool)
         kern, src = kern[keep], trace.launch_of.values[keep].astype(np.int64)
         self.pid_ids: dict[Any, int] = {}
         lane_pid = np.array([self.pid_ids.setdefault(ln.pid, len(self.pid_ids))
@@ -126,9 +129,7 @@ def phase_rows(trace: Trace, level: int | None = None) -> np.ndarray:
     lanes = trace.lane_index(rows)
     leaf = np.ones(len(rows), bool)
     s, e, d = trace.start[rows], trace.start[rows] + trace.dur[rows], trace.depth[rows]
-    for lane in np.unique(lanes).tolist():
-        m = np.flatnonzero(lanes == lane)
-        order = m[np.argsort(s[m], kind="stable")]
+    for order in _groups(s, lanes):  # per lane, by start
         ss, dd = s[order], d[order].astype(np.int64)
         # does a deeper one start inside it: the deepest of those starting in [its start,
         # its end), after it in this order (a range maximum, from a sparse table)
@@ -137,6 +138,19 @@ def phase_rows(trace: Trace, level: int | None = None) -> np.ndarray:
         deeper = _range_max(dd, lo, hi) > dd
         leaf[order[deeper]] = False
     return rows[leaf]
+
+
+def _groups(by: np.ndarray, *keys: np.ndarray) -> list[np.ndarray]:
+    """Indexes grouped by ``keys`` (the first varies slowest), each group in the order of
+    ``by`` (stable): one sort, not a pass over everything per group."""
+    if not len(by):
+        return []
+    order = np.lexsort((by, *reversed(keys)))
+    new = np.zeros(len(order) - 1, bool)
+    for k in keys:
+        kk = k[order]
+        new |= kk[1:] != kk[:-1]
+    return np.split(order, np.flatnonzero(new) + 1)
 
 
 def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -174,10 +188,12 @@ def phase_occurrences(trace: Trace, level: int | None = None) -> np.ndarray:
 
 
 class DeviceComp:
-    """Per device, the union of its computation as a prefix-summed cover."""
+    """Per device, the union of its computation as a prefix-summed cover; and every lane's
+    device (made once: figures are asked of many annotations)."""
 
-    def __init__(self, comp: dict[int, iv.Intervals]) -> None:
-        self.covers = {d: iv.Cover(c) for d, c in comp.items()}
+    def __init__(self, trace: Trace, unions: "Sequence[DeviceUnions]") -> None:
+        self.covers = {du.device: iv.Cover(du.comp) for du in unions}
+        self.lane_dev = lane_devices(trace)
 
     def within(self, device: int, windows: iv.Intervals) -> int:
         c = self.covers.get(device)
@@ -192,10 +208,12 @@ def launch_figures(trace: Trace, classes: np.ndarray, rows: np.ndarray,
     out = {"comm": 0, "comp": 0, "overlap": 0, "devices": []}
     if not len(rows):
         return out
-    dev = lane_devices(trace)[trace.lane_index(rows)]
+    dev = comp.lane_dev[trace.lane_index(rows)]
     cls = classes[rows]
     s, e = trace.start[rows], trace.start[rows] + trace.dur[rows]
     for d in np.unique(dev).tolist():
+        if d not in comp.covers:
+            continue  # not a device the device figures have (no device number in the trace)
         m = dev == d
         mc = m & (cls == COMM)
         if mc.any():
@@ -227,7 +245,7 @@ def gpu_work_rows(trace: Trace, classes: np.ndarray) -> np.ndarray:
     """Every GPU slice (kernels, memcpy, memset) on the stream lanes, in row order."""
     parts = [np.arange(ln.lo, ln.hi) for ln in trace.lanes if ln.kind == LANE_GPU]
     rows = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    return rows[classes[rows] != NOT_GPU] if len(rows) else rows
+    return rows[gpu_work(classes[rows])] if len(rows) else rows
 
 
 class LaunchPhases:
@@ -370,33 +388,49 @@ def _owners(trace: Trace, la: Launches, rows: np.ndarray) -> np.ndarray:
         return owner
     lanes, depth = trace.lane_index(rows), trace.depth[rows]
     starts = trace.start[rows]
-    best = np.full(len(la.kern), np.iinfo(np.int64).min, np.int64)  # the owner's start
-    own_thread = np.zeros(len(la.kern), bool)
-    # per (lane, depth) the occurrences never overlap: one binary search each
-    for lane, d in sorted(set(zip(lanes.tolist(), depth.tolist()))):
-        m = np.flatnonzero((lanes == lane) & (depth == d))
-        m = m[np.argsort(starts[m], kind="stable")]
-        ms = starts[m]
-        me = ms + trace.dur[rows[m]]
-        code = la.pid_ids.get(trace.lanes[lane].pid)
+    ends = starts + trace.dur[rows]
+    # per (lane, depth) the occurrences never overlap: one binary search each; groups come
+    # by lane, then depth, so a deeper one of a thread comes later (and wins)
+    groups = _groups(starts, lanes, depth)
+    # 1. the launching thread's own: each group searched by its own thread's launches
+    by_lane = np.lexsort((la.t, la.src_lane))  # launches by thread, then time
+    sl = la.src_lane[by_lane]
+    for m in groups:
+        lane = int(lanes[m[0]])
+        a, b = np.searchsorted(sl, [lane, lane + 1])
+        if a == b:
+            continue
+        idx = by_lane[a:b]
+        _cover(starts[m], ends[m], rows[m], la.t[idx], idx, owner, None)
+    # 2. else the latest-starting occurrence of another thread of the process
+    rest = np.flatnonzero(owner < 0)  # in la's order: by process, then time
+    if not len(rest):
+        return owner
+    best = np.full(len(la.kern), np.iinfo(np.int64).min, np.int64)
+    rp, rt = la.pcode[rest], la.t[rest]
+    for m in groups:
+        code = la.pid_ids.get(trace.lanes[int(lanes[m[0]])].pid)
         if code is None:
             continue
-        a, b = np.searchsorted(la.pcode, [code, code + 1])
-        # only the process's launches within these occurrences' span
-        a, b = a + np.searchsorted(la.t[a:b], [ms[0], int(me.max())], side="left")
-        t = la.t[a:b]
-        k = np.searchsorted(ms, t, side="right") - 1
-        kk = np.maximum(k, 0)
-        hit = (k >= 0) & (me[kk] > t)
-        mine = la.src_lane[a:b] == lane
-        # the launching thread's own (deeper: later start) beats another thread's
-        better = hit & ((mine & ~own_thread[a:b]) |
-                        ((mine == own_thread[a:b]) & (ms[kk] >= best[a:b])))
-        idx = np.flatnonzero(better) + a
-        owner[idx] = rows[m][kk[better]]
-        best[idx] = ms[kk[better]]
-        own_thread[idx] |= mine[better]
+        a, b = np.searchsorted(rp, [code, code + 1])
+        a, b = a + np.searchsorted(rt[a:b], [starts[m][0], int(ends[m].max())], side="left")
+        if a < b:
+            _cover(starts[m], ends[m], rows[m], rt[a:b], rest[a:b], owner, best)
     return owner
+
+
+def _cover(ms: np.ndarray, me: np.ndarray, mrows: np.ndarray, t: np.ndarray, idx: np.ndarray,
+           owner: np.ndarray, best: np.ndarray | None) -> None:
+    """Launches ``idx`` at times ``t`` that fall inside one of the disjoint occurrences
+    [ms, me) (sorted): their owner becomes that occurrence (with ``best``: only if it
+    started later than the owner they have)."""
+    k = np.searchsorted(ms, t, side="right") - 1
+    kk = np.maximum(k, 0)
+    hit = (k >= 0) & (me[kk] > t)
+    if best is not None:
+        hit &= ms[kk] >= best[idx]
+        best[idx[hit]] = ms[kk[hit]]
+    owner[idx[hit]] = mrows[kk[hit]]
 
 
 #: :func:`launch_delays` of GPU work whose launch is not known

@@ -52,7 +52,7 @@ def phase_blocks(trace: Trace, classes: np.ndarray, level: int | None = None,
         return []
     patterns = [re.compile(g) for g in groups]
     if comp is None:
-        comp = DeviceComp({du.device: du.comp for du in device_unions(trace, classes)})
+        comp = DeviceComp(trace, device_unions(trace, classes))
     lane_dev = lane_devices(trace)
     sms_of = _sms(trace)
     out = []

@@ -36,14 +36,14 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
         "kernels": table,
         "kernel_groups": group_by_short_name(table),
         "idle_split": {"kernel_wait_below_us": float(kernel_wait_us)},
-        "streams": stream_stats(trace, kernel_wait_us),
+        "streams": stream_stats(trace, classes, kernel_wait_us),
         "overlap": overlap,
         "stream_overlap": stream_overlap(trace, unions),
         "annotations": annotation_table(trace, classes, unions, launches, phases),
         "exposed": exposed.records(),
     }
     if blocks:
-        comp = DeviceComp({du.device: du.comp for du in unions})
+        comp = DeviceComp(trace, unions)
         out["phases"] = [{k: v for k, v in b.items() if k not in ("row", "depth")}
                          for b in phase_blocks(trace, classes, groups=groups, comp=comp,
                                                phases=phases)]
