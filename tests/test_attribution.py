@@ -1103,3 +1103,39 @@ def test_range_max_against_plain_max():
         got = _range_max(np.array(values, np.int64), np.array(lo), np.array(hi)).tolist()
         want = [max(values[a:b]) if b > a else np.iinfo(np.int64).min for a, b in zip(lo, hi)]
         assert got == want, n
+
+
+def test_synthetic_what_is_not_gpu_work_on_a_stream_lane(tmp_path):
+    """A runtime call or an annotation that a trace puts on a GPU stream's lane is not GPU
+    work: it neither ends an idle gap nor lands in "(no phase)"; and a zero-length comm
+    kernel at a stretch's edge does not count among its kernels."""
+    events = [
+        _ann("p", 100, 1, 0, 50), _ann("p", 100, 1, 100, 50),
+        _launch(100, 1, 10, 1), _gpu("gemm", 7, 20, 20, 1),            # [20, 40)
+        _launch(100, 1, 101, 2), _gpu("gemm", 7, 110, 20, 2),          # [110, 130), host wait
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 0, "tid": 7,
+         "ts": 60, "dur": 5, "args": {}},                              # on the stream's lane
+        {"ph": "X", "cat": "user_annotation", "name": "on_gpu", "pid": 0, "tid": 7,
+         "ts": 80, "dur": 5, "args": {}},
+        _launch(100, 1, 102, 3), _gpu(NCCL_K, 20, 200, 50, 3),         # exposed [200, 250)
+        _gpu(NCCL_K, 20, 250, 0, 4),                                   # zero-length at its end
+    ]
+    ref = Ref([e for e in events if not (e["pid"] == 0 and e["cat"] not in GPU_CATS)],
+              nccl_name)
+    rep = _analyze(tmp_path, events)
+    s7 = gpu_streams(rep)[(0, 7)]
+    check_stream(s7, ref.idle(0, 7), 0, (0, 7))
+    assert (s7["idle_us"], s7["host_wait_us"], s7["gaps"][0]["next"]) == (70, 70, "gemm")
+    none = no_phase_row(rep)
+    assert none["kernels"] == 1 and none["gpu_us"] == 0  # only the zero-length kernel
+    (x,) = rep["exposed"]
+    assert (x["start_us"], x["end_us"], x["kernels"]) == (200, 250, 1)
+
+
+def test_bad_kernel_wait_is_one_line(capsys):
+    from tracetui.cli import main
+
+    for bad in ("nan", "inf", "-1"):
+        assert main(["summary", str(DECODE), "--kernel-wait", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "kernel-wait" in err and "Traceback" not in err

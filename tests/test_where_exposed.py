@@ -253,6 +253,32 @@ async def test_x_steps_through_the_exposed_stretches(size):
         assert "exposed communication" not in pane_text(app).split("\n")[0]
 
 
+async def test_x_and_g_restart_on_new_aggregates():
+    """The stretch and gap being shown index the aggregates of one trace: when the load's end
+    replaces them (here: new ones made for the same trace), X and G start again instead of
+    indexing the old ones."""
+    from tracetui.app.app import Analyses
+
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tl = app.query_one(Timeline)
+        lane = next(ln for ln in app.trace.lanes if ln.kind == "gpu")
+        tl.cursor_to_lane(lane.index)
+        await pilot.press(*["x"] * 5, *["g"] * 5)
+        await pilot.pause()
+        app.analyses = Analyses(app.trace, tl.classes_of)
+        tl.cursor_to_lane(lane.index)
+        await pilot.press("X", "G")  # in time, from the view: no old index is looked up
+        await pilot.pause()
+        assert app.is_running and app._stretch[0] is app.analyses
+        app.analyses = Analyses(app.trace, tl.classes_of)
+        tl.cursor_to_lane(lane.index)
+        await pilot.press("x", "g")  # largest first, from the first again
+        await pilot.pause()
+        assert app._stretch[1] == 0 and app._gap[2] == 0
+
+
 async def test_x_without_exposed_communication():
     app = TraceApp(str(ROOT / "sample_traces" / "cpu_torch.json"))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -102,8 +102,11 @@ def _summary(args: argparse.Namespace) -> int:
         from .cli_many import rank_summary
 
         return rank_summary(args.trace, rules, as_json=args.json)
-    trace = _load(_spooled(args.trace[0]))
     from .analysis.phases import DEFAULT_GROUPS
+    from .analysis.streams import kernel_wait
+
+    kernel_wait(args.kernel_wait)  # a bad threshold: one line, before any loading
+    trace = _load(_spooled(args.trace[0]))
 
     report = analyze(trace, rules, kernel_wait_us=args.kernel_wait,
                      level=getattr(args, "level", None), blocks=getattr(args, "phases", False),
@@ -275,8 +278,8 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         more(r["kernels"], "kernels")
 
     if r["annotations"]:
-        at = table("annotations, ms, by launch: the GPU work each launched (any thread of "
-                   "its process); exposed: its communication while the GPU computed nothing")
+        at = table("annotations, ms, by launch: the GPU work each launched; exposed: its "
+                   "communication while the GPU computes nothing")
         name_col(at, "annotation", 56)
         for h, w in (("n", 4), ("time", 8), ("GPU", 8), ("comm", 8), ("exposed", 7),
                      ("ovl %", 5)):
@@ -291,41 +294,53 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         console.print(at)
         more([a for a in rows if a["source"] != "none"], "annotations")
 
-    def fitted(t: Table, heads: list[tuple[str, bool]], rows: list[list[Any]]) -> Table:
+    def fitted(t: Table, heads: list[tuple[str, bool, bool]], rows: list[list[Any]]) -> Table:
         """Columns sized to what they hold: numbers (True) whole and right-aligned, names
-        (False) share what is left and lose their start (a C++ name's end says the most)."""
-        for k, (h, numeric) in enumerate(heads):
+        (False) share what is left and lose their start (a C++ name's end says the most);
+        while it is too wide, the last column that may go (third flag) goes."""
+        keep = list(range(len(heads)))
+
+        def need(cols: list[int]) -> tuple[int, int]:
+            fixed = sum(max([len(heads[k][0])] + [len(str(x[k])) for x in rows]) + 3
+                        for k in cols if heads[k][1])  # + padding and rule
+            return fixed, sum(1 for k in cols if not heads[k][1])
+
+        while True:
+            fixed, n_names = need(keep)
+            if fixed + 20 * n_names <= width:  # names get 20 cells at least
+                break
+            droppable = [k for k in keep if heads[k][2]]
+            if not droppable:
+                break
+            keep.remove(droppable[-1])
+        room = max(8, (width - fixed - 3 * n_names) // max(n_names, 1))
+        for k in keep:
+            h, numeric, _ = heads[k]
             w = max([len(h)] + [len(str(x[k])) for x in rows])
             t.add_column(h, justify="right" if numeric else "left", no_wrap=True,
                          min_width=w if numeric else min(w, 8))
-        fixed = sum(max([len(h)] + [len(str(x[k])) for x in rows]) + 3  # + padding, rule
-                    for k, (h, numeric) in enumerate(heads) if numeric)
-        names = [k for k, (_, numeric) in enumerate(heads) if not numeric]
-        room = max(8, (width - fixed - 3 * len(names)) // max(len(names), 1))
         for x in rows:
-            t.add_row(*(Text(safe_text(_tail(str(v), room))) if k in names else str(v)
-                        for k, v in enumerate(x)))
+            t.add_row(*(str(x[k]) if heads[k][1] else Text(safe_text(_tail(str(x[k]), room)))
+                        for k in keep))
         return t
 
     if r["exposed"]:
         n = sum(o.get("exposed_stretches", 0) for o in r["overlap"])
         total = sum(o["exposed_comm_us"] for o in r["overlap"])
-        wide = width >= 110  # else no room for what computed before
         rows = []
         for x in limit(r["exposed"]):
             b, a = x["compute_before"], x["compute_after"]
             idle = (a["start_us"] if a else x["end_us"]) - (b["end_us"] if b else x["start_us"])
             rows.append([x["device"], _ms(x["start_us"]), _ms(x["dur_us"]),
-                         short_name(x["kernel"] or "?"), x["phase"], _ms(idle)]
-                        + ([("none" if b is None else
-                             f"{short_name(b['name'])} {_stream_of(b['lane'])}")]
-                           if wide else []))
-        heads = [("GPU", True), ("at", True), ("dur", True), ("communication kernel", False),
-                 ("launched in", False), ("comp idle", True)]
+                         short_name(x["kernel"] or "?"), x["phase"], _ms(idle),
+                         "none" if b is None else
+                         f"{short_name(b['name'])} {_stream_of(b['lane'])}"])
         console.print(fitted(
             table(f"exposed communication (none of the GPU's computation runs): {n:,} "
                   f"stretches, {_ms(total)} ms; the largest, ms"),
-            heads + ([("computation before it", False)] if wide else []), rows))
+            [("GPU", True, False), ("at", True, False), ("dur", True, False),
+             ("communication kernel", False, False), ("launched in", False, False),
+             ("comp idle", True, True), ("computation before it", False, True)], rows))
         if top and n > len(rows):
             console.print(Text(f"  … {n - len(rows):,} more stretches (--top 0 shows "
                                f"{len(r['exposed'])}; --json lists the {len(r['exposed'])} "
@@ -334,20 +349,19 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     gaps = [s for s in r["streams"] if s["kind"] == "gpu" and s["gaps"] is not None]
     if gaps:
         kw = r.get("idle_split", {}).get("kernel_wait_below_us")
-        wide = width >= 90  # else no room for the largest gap's kind
         rows = []
         for s in limit(gaps):
             g = s["gaps"][0] if s["gaps"] else None
             rows.append([s["lane"], _ms(s["idle_us"]), _ms(s["host_wait_us"]),
                          _ms(s["kernel_wait_us"]), _ms(s["other_idle_us"]),
-                         _ms(g["dur_us"]) if g else "", _ms(g["start_us"]) if g else ""]
-                        + ([g["kind"].split()[0] if g else ""] if wide else []))
+                         _ms(g["dur_us"]) if g else "", _ms(g["start_us"]) if g else "",
+                         g["kind"].split()[0] if g else ""])
         console.print(fitted(
             table(f"GPU stream idle time, ms: host wait (its next kernel was not launched "
                   f"yet), kernel wait (gaps < {kw:g} µs), other; the largest gap"),
-            [("stream", False), ("idle", True), ("host", True), ("kernel", True),
-             ("other", True), ("gap", True), ("at", True)] + ([("kind", True)] if wide else []),
-            rows))
+            [("stream", False, False), ("idle", True, False), ("host", True, False),
+             ("kernel", True, False), ("other", True, False), ("gap", True, True),
+             ("at", True, True), ("kind", True, True)], rows))
         more(gaps, "streams")
 
     lt = table("lanes, busy ms over the trace span")

@@ -87,9 +87,10 @@ class ExposedStretches:
         tr = self.trace
         dev, s, e = int(self.device[k]), int(self.start[k]), int(self.end[k])
         comm = self._rows(dev, COMM, s, e)
+        inside = np.minimum(tr.start[comm] + tr.dur[comm], e) - np.maximum(tr.start[comm], s)
+        comm, inside = comm[inside > 0], inside[inside > 0]  # not those that only touch it
         kernel = -1
         if len(comm):
-            inside = np.minimum(tr.start[comm] + tr.dur[comm], e) - np.maximum(tr.start[comm], s)
             o = np.lexsort((comm, tr.start[comm], -inside))
             kernel = int(comm[o[0]])
         owner = int(self.phases.owner_of(np.array([kernel]))[0]) \

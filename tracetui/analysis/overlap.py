@@ -15,7 +15,7 @@ import numpy as np
 
 from ..trace import LANE_GPU, Trace
 from . import intervals as iv
-from .rules import COMM, COMP, MEM
+from .rules import COMM, COMP, MEM, OTHER
 
 
 @dataclass
@@ -51,7 +51,8 @@ def device_unions(trace: Trace, classes: np.ndarray) -> list[DeviceUnions]:
             rows = np.arange(ln.lo, ln.hi)
             s, e = trace.start[rows], trace.start[rows] + trace.dur[rows]
             c = classes[rows]
-            per[-9][ln.index] = iv.union(s, e)
+            work = c != OTHER  # its GPU work, not what else a trace put on the lane
+            per[-9][ln.index] = iv.union(s[work], e[work])
             for cls in (COMM, COMP, MEM):
                 m = c == cls
                 if m.any():

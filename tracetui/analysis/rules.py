@@ -29,6 +29,12 @@ CLASS_NAMES = ("computation", "communication", "memory", "other")
 SHORT_CLASS = ("comp", "comm", "mem", "other")
 NOT_GPU = -1
 
+
+def gpu_work(classes: np.ndarray) -> np.ndarray:
+    """Which rows are GPU work — kernels, memcpy, memset — not whatever else a trace put on
+    a GPU stream's lane (class OTHER)."""
+    return (classes != NOT_GPU) & (classes != OTHER)
+
 MEMORY_CATS = frozenset({"gpu_memcpy", "gpu_memset", "Memcpy", "Memset"})
 KERNEL_CATS = GPU_CATS - MEMORY_CATS
 

@@ -19,13 +19,15 @@ test with; 10 µs keeps those and little else. HTA's ``consecutive_kernel_delay`
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ..trace import LANE_CPU, LANE_GPU, Lane, Trace
+from ..trace import LANE_CPU, LANE_GPU, Lane, Trace, TraceError
 from . import intervals as iv
 from .attribution import NO_DELAY, launch_delays
+from .rules import gpu_work
 
 KERNEL_WAIT_US = 10.0
 GAP_KINDS = ("host wait", "kernel wait", "other")
@@ -34,14 +36,26 @@ HOST_WAIT, KERNEL_WAIT, OTHER_WAIT = 0, 1, 2
 TOP_GAPS = 5
 
 
+def kernel_wait(us: float) -> int:
+    """The kernel-wait threshold in ns; a clear error for one that is not a finite number
+    of µs, at least 0."""
+    if not isinstance(us, (int, float)) or not math.isfinite(us) or us < 0:
+        raise TraceError(f"the kernel-wait threshold must be a number of µs, 0 or more "
+                         f"(not {us!r})")
+    return int(round(us * 1000))
+
+
 class StreamGaps:
     """The idle gaps of one GPU stream: ``start``, ``end``, ``next_row`` (the work that ends
     the gap: the first of the union's next interval, the longest when starts tie),
     ``launch`` (its runtime call's start, or -1), ``kind`` (index into :data:`GAP_KINDS`)."""
 
-    def __init__(self, trace: Trace, lane: Lane, kernel_wait_ns: int) -> None:
+    def __init__(self, trace: Trace, lane: Lane, kernel_wait_ns: int,
+                 classes: np.ndarray) -> None:
         rows = np.arange(lane.lo, lane.hi)
-        rows = rows[trace.dur[rows] > 0]  # as in the union: an instant occupies no time
+        # its GPU work (not, say, a runtime call a trace put on the stream's lane); as in a
+        # union, an instant occupies no time
+        rows = rows[gpu_work(classes[rows]) & (trace.dur[rows] > 0)]
         s, d = trace.start[rows], trace.dur[rows]
         o = np.lexsort((-d, s))  # by start, longest first
         s, e, rows = s[o], s[o] + d[o], rows[o]
@@ -79,17 +93,18 @@ class StreamGaps:
         return np.lexsort((self.start, -self.dur))
 
 
-def stream_stats(trace: Trace, kernel_wait_us: float = KERNEL_WAIT_US) -> list[dict[str, Any]]:
-    """GPU stream lanes (all their work) and CPU thread lanes (top-level slices)."""
+def stream_stats(trace: Trace, classes: np.ndarray,
+                 kernel_wait_us: float = KERNEL_WAIT_US) -> list[dict[str, Any]]:
+    """GPU stream lanes (their GPU work) and CPU thread lanes (top-level slices)."""
     span = max(trace.end_ns, 1)
-    kernel_wait_ns = int(round(kernel_wait_us * 1000))
+    kernel_wait_ns = kernel_wait(kernel_wait_us)
     out = []
     for ln in trace.lanes:
         if ln.count == 0 or ln.kind not in (LANE_GPU, LANE_CPU):
             continue
         sg = None
         if ln.kind == LANE_GPU:  # all its work; its gaps, split
-            sg = StreamGaps(trace, ln, kernel_wait_ns)
+            sg = StreamGaps(trace, ln, kernel_wait_ns, classes)
             busy, gap_s, gap_e = sg.busy_ns, sg.start, sg.end
             first, last = (sg.first_ns, sg.last_ns) if busy else (None, None)
         else:  # a thread: its top-level slices

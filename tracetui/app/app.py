@@ -29,7 +29,7 @@ from ..analysis.attribution import (NO_PHASE, DeviceComp, Launches, LaunchPhases
                                     phase_occurrences)
 from ..analysis.exposed import ExposedStretches
 from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
-from ..analysis.streams import GAP_KINDS, KERNEL_WAIT_US, StreamGaps
+from ..analysis.streams import GAP_KINDS, KERNEL_WAIT_US, StreamGaps, kernel_wait
 from ..analysis.kernels import group_by_short_name, kernel_table, short_name
 from ..analysis.overlap import device_unions
 from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
@@ -211,8 +211,10 @@ class TraceApp(App[None]):
         # detail pane while its span stays the marked range
         self._note = Text()
         self._note_range: tuple[int, int] | None = None
-        self._stretch = -1  # index (largest first) of the exposed stretch shown
-        self._gap: tuple[int, int] = (-1, -1)  # (lane, index largest first) of the gap shown
+        # the exposed stretch shown (index, largest first) and the gap (lane, index largest
+        # first), each with the aggregates it indexes: a new trace (the load's end) restarts
+        self._stretch: tuple[Any, int] = (None, -1)
+        self._gap: tuple[Any, int, int] = (None, -1, -1)
         self._views: dict[str, tuple[tuple[str, int], Any]] = {}
         self.views_ready = False  # the views are built off screen (after the aggregates)
         self._stale_views: list[Any] = []
@@ -847,16 +849,17 @@ class TraceApp(App[None]):
             self.notify("no exposed communication: every communication kernel runs beside "
                         "computation (or there is none)", timeout=4, markup=False)
             return
+        cur = self._stretch[1] if self._stretch[0] is an else -1
         if in_time:
             order = ex.time_order()
-            if self._stretch >= 0:
-                pos = int(np.flatnonzero(order == self._stretch)[0]) + 1
+            if cur >= 0:
+                pos = int(np.flatnonzero(order == cur)[0]) + 1
             else:  # from the view's start on
                 pos = int(np.searchsorted(ex.start[order], self.timeline.t0))
             k = int(order[pos % len(order)])
         else:
-            k = (self._stretch + 1) % len(ex)
-        self._stretch = k
+            k = (cur + 1) % len(ex)
+        self._stretch = (an, k)
         d = ex.detail(k)
         tr = an.trace
         t = Text()
@@ -897,7 +900,7 @@ class TraceApp(App[None]):
                         markup=False)
             return
         largest = sg.largest()
-        cur = self._gap[1] if self._gap[0] == lane else -1
+        cur = self._gap[2] if self._gap[:2] == (an, lane) else -1
         if in_time:
             if cur >= 0:
                 i = int(largest[cur]) + 1
@@ -908,7 +911,7 @@ class TraceApp(App[None]):
         else:
             cur = (cur + 1) % len(sg)
             i = int(largest[cur])
-        self._gap = (lane, cur)
+        self._gap = (an, lane, cur)
         g0, g1, nxt = int(sg.start[i]), int(sg.end[i]), int(sg.next_row[i])
         kind = GAP_KINDS[int(sg.kind[i])]
         t = Text()
@@ -1137,7 +1140,7 @@ class Analyses:
         self.classes = classes
         unions = device_unions(trace, classes)
         self.model = OverlapModel(trace, classes, unions)
-        self.comp = DeviceComp({du.device: du.comp for du in unions})
+        self.comp = DeviceComp(trace, unions)
         self.kernels = kernel_table(trace, classes)
         self.groups = group_by_short_name(self.kernels)
         self.launches = Launches(trace, classes)
@@ -1161,7 +1164,7 @@ class Analyses:
         got = self._gaps.get(lane)
         if got is None:
             got = self._gaps[lane] = StreamGaps(self.trace, self.trace.lanes[lane],
-                                                int(KERNEL_WAIT_US * 1000))
+                                                kernel_wait(KERNEL_WAIT_US), self.classes)
         return got
 
     def phases_at(self, depth: int | None = None) -> tuple[list[dict[str, Any]],
