@@ -97,7 +97,8 @@ def _sms(trace: Trace):
         empty = np.zeros(0, np.int64)
         if n is None or not len(kf.slice):
             return empty, empty
-        k = np.minimum(np.searchsorted(kf.slice, rows), len(kf.slice) - 1)
+        k = np.minimum(np.searchsorted(kf.slice, rows.astype(kf.slice.dtype)),
+                       len(kf.slice) - 1)  # the key in the column's dtype: no conversion of it
         ok = kf.slice[k] == rows
         bps = kf.blocks_per_sm[k[ok]].astype(np.float64)
         grid = kf.grid[k[ok]].astype(np.int64).prod(axis=1)
