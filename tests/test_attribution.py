@@ -808,29 +808,9 @@ def test_decode_launch_delay_median(decode_ref, decode_report):
 NCCL_K = "ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)"
 
 
-def _kineto(tmp_path: Path, events: list[dict], name: str = "synthetic.json") -> Path:
-    meta = [{"ph": "M", "name": "process_name", "pid": 0, "args": {"name": "GPU 0"}},
-            {"ph": "M", "name": "process_labels", "pid": 0, "args": {"labels": "GPU 0"}},
-            {"ph": "M", "name": "process_name", "pid": 100, "args": {"name": "python"}},
-            {"ph": "M", "name": "process_name", "pid": 200, "args": {"name": "other"}}]
-    p = tmp_path / name
-    p.write_text(json.dumps({"schemaVersion": 1, "traceEvents": meta + events}))
-    return p
-
-
-def _launch(pid, tid, ts, corr):
-    return {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": pid, "tid": tid,
-            "ts": ts, "dur": 3, "args": {"correlation": corr, "External id": corr}}
-
-
-def _gpu(name, stream, ts, dur, corr, cat="kernel"):
-    return {"ph": "X", "cat": cat, "name": name, "pid": 0, "tid": stream, "ts": ts, "dur": dur,
-            "args": {"device": 0, "stream": stream, "correlation": corr, "External id": corr}}
-
-
-def _ann(name, pid, tid, ts, dur):
-    return {"ph": "X", "cat": "user_annotation", "name": name, "pid": pid, "tid": tid,
-            "ts": ts, "dur": dur, "args": {}}
+# the synthetic-trace helpers of test_analysis.py: one Kineto file, launches, kernels,
+# annotations
+from test_analysis import _ann, _gpu, _kineto, _launch  # noqa: E402
 
 
 def _analyze(tmp_path, events, **kw):
