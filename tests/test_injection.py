@@ -88,10 +88,14 @@ def hostile_trace(folder: Path) -> Path:
                 {"ph": "i", "name": name, "pid": 1, "tid": 1, "ts": ts + 30, "s": "t"},
                 {"ph": "C", "name": name, "pid": 1, "ts": ts, "args": {name: k}},
             ]
-            # communication on the other stream, so that the overlap view has something
-            evs.append({"ph": "X", "name": "ncclDevKernel_AllReduce " + name, "cat": "kernel",
-                        "pid": 0, "tid": 9, "ts": step_start + 20, "dur": 30,
-                        "args": {"device": 0, "stream": 9}})
+            # communication on the other stream, launched inside the hostile annotation and
+            # outlasting the computation: the overlap view, the exposed stretches (x) and
+            # the stream's gaps (g) have something to show
+            evs += [{"ph": "X", "name": "cudaLaunchKernel", "cat": "cuda_runtime", "pid": 1,
+                     "tid": 1, "ts": ts + 15, "dur": 2, "args": {"correlation": corr + 500}},
+                    {"ph": "X", "name": "ncclDevKernel_AllReduce " + name, "cat": "kernel",
+                     "pid": 0, "tid": 9, "ts": step_start + 20, "dur": 40,
+                     "args": {"device": 0, "stream": 9, "correlation": corr + 500}}]
             ts += 70
     path = folder / "hostile.json"
     path.write_text(json.dumps({"traceEvents": evs, "traceName": HOSTILE["clear"]}),
@@ -127,6 +131,9 @@ def test_every_surface_of_the_app_in_a_pty(trace_path, tmp_path):
     app.keys("]")
     app.keys("m")  # a range: lanes and kernels inside it in the detail pane
     app.pump(1.0)
+    app.keys("x", "x", "X")  # exposed stretches: kernel, launching phase, computation around
+    app.keys("g", "g", "G")  # the idle gaps of the comm kernel's stream
+    app.pump(0.5)
     app.keys("0", "/", *"BLINK", ENTER, "n", "n", ESC)  # search
     app.keys("/", *"link", ENTER, "n", ESC)
     app.keys("k")  # kernel table, short names, one kernel's instances
@@ -150,6 +157,8 @@ def test_every_surface_of_the_app_in_a_pty(trace_path, tmp_path):
                  "kernels by",                     # the kernel table
                  "instances of",                   # a kernel's instances
                  "annotation",                     # the overlap view's table
+                 "exposed communication",          # x: a stretch in the detail pane
+                 "idle gap",                       # g: a gap in the detail pane
                  "keys"):                          # help
         assert seen in text, f"{seen!r} never shown"
     assert "\\u202eRLO" in text or "\\u202e" in text
