@@ -13,7 +13,6 @@ answer and the test accepts any of them.
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import os
@@ -22,7 +21,6 @@ import statistics
 import subprocess
 import sys
 from collections import defaultdict
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -71,23 +69,8 @@ NCCL_PHASES = {"Optimizer.zero_grad#SGD.zero_grad", "nccl:broadcast", "## backwa
 # Reference: plain Python over exact integer nanoseconds, no tracetui code
 # --------------------------------------------------------------------------------------------
 
-def read_events(path: Path) -> list[dict]:
-    """The events of a trace file, numbers exact (floats as Decimal)."""
-    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-    with opener(path, "rb") as f:
-        data = json.load(f, parse_float=Decimal)
-    return data["traceEvents"] if isinstance(data, dict) else data
-
-
-def to_ns(v) -> int:
-    """A µs value (int or Decimal) to integer nanoseconds, exactly."""
-    x = Decimal(v) * 1000
-    assert x == x.to_integral_value(), f"{v} µs is not a whole number of ns"
-    return int(x)
-
-
-def us(ns: int) -> float:
-    return round(ns / 1000, 3)
+# exact event reading and µs <-> ns, as test_analysis.py has them
+from test_analysis import read_events, to_ns, us  # noqa: E402
 
 
 def nccl_name(name: str) -> bool:
