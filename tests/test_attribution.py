@@ -1102,3 +1102,39 @@ def test_bad_kernel_wait_is_one_line(capsys):
         assert main(["summary", str(DECODE), "--kernel-wait", bad]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "kernel-wait" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("which", ["decode", pytest.param("deepseek", marks=needs_shared)])
+def test_phase_at_an_instant(which, request):
+    """The heatmap's phase line, at one instant (a 1 ns bin): the phase owning the
+    communication kernel running then, else the computation kernel's, else none — from the
+    raw JSON (of several running at once, any of their owners)."""
+    import random
+
+    import numpy as np
+
+    from tracetui.analysis.attribution import LaunchPhases, phase_occurrences
+    from tracetui.analysis.rules import classify
+
+    key = "ds" if which == "deepseek" else which
+    ref = request.getfixturevalue(f"{key}_ref")
+    tr = request.getfixturevalue(f"{key}_trace")
+    lp = LaunchPhases(tr, classify(tr, DEFAULT_RULES), phase_occurrences(tr))
+    t0 = min(to_ns(e["ts"]) for e in read_events(DEEPSEEK if which == "deepseek" else DECODE)
+             if e.get("ph") not in ("M", None) and "ts" in e)
+    rng = random.Random(7)
+    ends = [w["e"] for w in ref.work]
+    times = [rng.randrange(t0, max(ends)) for _ in range(300)]
+    times += [w["s"] for w in ref.work[:100]]  # at kernels' starts too
+    labelled = 0
+    for t in times:
+        running = {c: [w for w in ref.work if w["cls"] == c and w["s"] <= t < w["e"]]
+                   for c in ("comm", "comp")}
+        owners = {c: {w["occ"][0] for w in running[c] if w["occ"] is not None}
+                  for c in running}
+        want = owners["comm"] or owners["comp"] or {None}
+        got = int(lp.bin_labels(0, np.array([t - t0, t - t0 + 1], np.int64))[0])
+        name = tr.name_of(got) if got >= 0 else None
+        assert name in want, (t - t0, name, want)
+        labelled += name is not None
+    assert labelled > 50

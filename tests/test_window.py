@@ -1066,57 +1066,6 @@ def test_write_new_without_hard_links(tmp_path, monkeypatch):
 
 
 
-# --------------------------------------------------------------------------------------------
-# PhaseIndex: the innermost repeating CPU annotation under an instant
-# --------------------------------------------------------------------------------------------
-
-def _raw_annotations(path: Path) -> list[tuple[int, int, str]]:
-    """(start ns, end ns, name) of the CPU user_annotation slices, from the raw JSON."""
-    data = json.loads(path.read_text(), parse_float=Decimal)
-    ev = data["traceEvents"] if isinstance(data, dict) else data
-    xs = [e for e in ev if e.get("ph") == "X" and "ts" in e]
-    t0 = min(int(Decimal(e["ts"]) * 1000) for e in ev if "ts" in e and e.get("ph") != "M")
-    out = []
-    for e in xs:
-        if e.get("cat") == "user_annotation":
-            s = int(Decimal(e["ts"]) * 1000) - t0
-            out.append((s, s + int(Decimal(e.get("dur", 0)) * 1000), e["name"]))
-    return out
-
-
-@pytest.mark.parametrize("path", [DECODE, DEEPSEEK], ids=["decode", "deepseek"])
-def test_phase_index_is_the_innermost_repeating_annotation(path):
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    from tracetui.analysis.window import PhaseIndex
-
-    tr = load(str(path))
-    ann = _raw_annotations(path)
-    counts = Counter(n for _, _, n in ann)
-    rep = [a for a in ann if counts[a[2]] >= 2]
-    assert rep, "the trace has repeating annotations"
-    idx = PhaseIndex(tr)
-    rng = random.Random(5)
-    times = [rng.randrange(0, tr.end_ns) for _ in range(400)]
-    times += [s for s, _, _ in rep[:50]] + [e - 1 for _, e, _ in rep[:50]]
-    got = idx.at(np.array(times, np.int64))
-    for t, r in zip(times, got.tolist()):
-        covering = [a for a in rep if a[0] <= t < a[1]]
-        if not covering:
-            assert r == -1, (t, tr.name_of(r))
-            continue
-        # innermost: no other covering span lies strictly inside it
-        inner = [a for a in covering
-                 if not any(b is not a and a[0] <= b[0] and b[1] <= a[1] and
-                            (b[0], b[1]) != (a[0], a[1]) for b in covering)]
-        assert r >= 0
-        name = tr.name_of(r)
-        span = (int(tr.start[r]), int(tr.start[r] + tr.dur[r]))
-        assert (span[0], span[1], name) in inner, (t, name, span, inner)
-    # ProfilerStep / 1F1B occur once: never a phase
-    assert not any("ProfilerStep" in tr.name_of(r) for r in got.tolist() if r >= 0)
-
-
 def test_overlap_model_matrix_is_stream_matrix_remembered():
     tr = load(str(DECODE))
     classes = classify(tr, DEFAULT_RULES)
