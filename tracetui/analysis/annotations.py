@@ -166,28 +166,30 @@ class _StreamCovers:
     def __init__(self, trace: Trace, unions: list[DeviceUnions]) -> None:
         self.streams = {(trace.lanes[i].device, trace.lanes[i].stream): (du, i)
                         for du in unions for i in du.streams}
-        self._made: dict[tuple[int, int], tuple[iv.Intervals, ...] | None] = {}
+        self._sets: dict[tuple[int, int], tuple[iv.Intervals, ...] | None] = {}
+        self._covers: dict[tuple[int, int], tuple[iv.Cover, ...] | None] = {}
 
     def sets(self, device: int, stream: int) -> tuple[iv.Intervals, ...] | None:
         """(busy, comm, comp, comm while computing) of the stream, or None."""
         key = (device, stream)
-        if key not in self._made:
+        if key not in self._sets:
             got = self.streams.get(key)
             if got is None:
-                self._made[key] = None
+                self._sets[key] = None
             else:
                 du, g = got
                 comm = du.stream_comm.get(g, iv.EMPTY)
-                self._made[key] = (du.streams[g], comm, du.stream_comp.get(g, iv.EMPTY),
+                self._sets[key] = (du.streams[g], comm, du.stream_comp.get(g, iv.EMPTY),
                                    iv.intersect(comm, du.both))  # its comm ∩ comp
-        return self._made[key]
+        return self._sets[key]
 
     def covers(self, device: int, stream: int) -> tuple[iv.Cover, ...] | None:
-        key = ("cover", device, stream)
-        if key not in self._made:
+        """:meth:`sets` as covers."""
+        key = (device, stream)
+        if key not in self._covers:
             sets = self.sets(device, stream)
-            self._made[key] = None if sets is None else tuple(iv.Cover(x) for x in sets)
-        return self._made[key]  # type: ignore[return-value]
+            self._covers[key] = None if sets is None else tuple(iv.Cover(x) for x in sets)
+        return self._covers[key]
 
 
 def _stream_figures(trace: Trace, streams: _StreamCovers, lanes: np.ndarray, s: np.ndarray,

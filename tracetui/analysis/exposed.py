@@ -72,10 +72,9 @@ class ExposedStretches:
             rows = np.concatenate(parts) if parts else np.zeros(0, np.int64)
             rows = rows[self.classes[rows] == COMP]
             ends = tr.start[rows] + tr.dur[rows]
-            by_end = rows[np.argsort(ends, kind="stable")]
+            o = np.argsort(ends, kind="stable")
             by_start = rows[np.argsort(tr.start[rows], kind="stable")]
-            got = (by_end, ends[np.argsort(ends, kind="stable")], by_start,
-                   tr.start[by_start])
+            got = (rows[o], ends[o], by_start, tr.start[by_start])
             self._comp[device] = got
         return got
 
