@@ -2,7 +2,7 @@
 
 A frame asks, for every visible row and screen column, how busy the bin is and which slice
 shows there (:func:`tracetui.trace.frame.render`); its cost must not grow with the trace.
-Traces are made by repeating sample_traces/decode.json (bench/make_big.py), loaded, then
+Traces are made by repeating sample_traces/annotated.json (bench/make_big.py), loaded, then
 frames are rendered over random windows from the whole span down to a few µs. Prints one
 JSON line: median and p95 ms per frame at each size, and their ratio.
 

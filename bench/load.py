@@ -1,6 +1,6 @@
 """Benchmark: full index build against a bare ijson pass over the same file, in one run.
 
-Makes a >= 150 MB trace by repeating sample_traces/decode.json with shifted times and ids,
+Makes a >= 150 MB trace by repeating sample_traces/annotated.json with shifted times and ids,
 then measures, each in a fresh child process (so peak RSS belongs to that step alone):
 
 * ``ijson``: ``for _ in ijson.items(f, "traceEvents.item", use_float=True)`` (C backend),

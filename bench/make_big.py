@@ -4,7 +4,7 @@ Every repetition moves ``ts`` past the previous copy's end and offsets the ids t
 events (correlation, External id, flow ids), so the result is a valid, realistic trace of
 any size: the loader sees a long profile, not the same events again.
 
-    python bench/make_big.py OUT.json --mb 150 [--source sample_traces/decode.json]
+    python bench/make_big.py OUT.json --mb 150 [--source sample_traces/annotated.json]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 from typing import Any, Iterator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_SOURCE = os.path.join(HERE, "..", "sample_traces", "decode.json")
+DEFAULT_SOURCE = os.path.join(HERE, "..", "sample_traces", "annotated.json")
 _ID_ARGS = ("correlation", "External id", "Python id", "Python parent id")
 
 

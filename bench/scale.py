@@ -1,7 +1,7 @@
 """Benchmark: multi-gigabyte traces, every figure of the README's table in one run per size.
 
 For each size (default ~1 GB and ~3.7 GB: 15 M events) it makes a trace (bench/make_big.py,
-sample_traces/decode.json repeated with shifted times and ids), measures, and deletes it:
+sample_traces/annotated.json repeated with shifted times and ids), measures, and deletes it:
 
 * ``ijson_s``: a bare ``ijson.items(f, "traceEvents.item", use_float=True)`` pass (C backend);
 * ``load_s``: ``tracetui.trace.load`` (the whole index; parallel ranges where it can), in a

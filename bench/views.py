@@ -1,6 +1,6 @@
 """Benchmark: key-to-frame time of the drill-down views on a large trace.
 
-Makes a trace of ``--mb`` MB (sample_traces/decode.json repeated, bench/make_big.py), opens it
+Makes a trace of ``--mb`` MB (sample_traces/annotated.json repeated, bench/make_big.py), opens it
 in the app headless (Textual's ``run_test``, 120x40), waits for the load and the views'
 aggregates, then presses each key of a scripted session and times it from the key press to
 a rendered frame (the key's handlers done, then the whole screen composed into strips), in

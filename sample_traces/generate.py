@@ -40,6 +40,7 @@ across Python versions), and gzip gets a fixed mtime, so runs are reproducible.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import random
@@ -183,7 +184,7 @@ COMPUTE, COMM, COPY, NCCL = 7, 24, 13, 40  # stream numbers
 CBID = {  # CUPTI callback ids, as Kineto writes them in args["cbid"]
     "cudaLaunchKernel": 211, "cuLaunchKernel": 307, "cudaMemcpyAsync": 41,
     "cudaMemsetAsync": 51, "cudaEventRecord": 135, "cudaStreamWaitEvent": 147,
-    "cudaStreamSynchronize": 131, "cudaDeviceSynchronize": 165,
+    "cudaStreamSynchronize": 131, "cudaDeviceSynchronize": 165, "cudaGraphLaunch": 311,
 }
 
 
@@ -559,7 +560,7 @@ def _assemble(rec: Recorder, *, thread_order: list[int], same_thread_annotations
     for tid in thread_order:
         events += rec.cpu_events[tid]
     events += rec.python_events
-    for chunk in sorted({c for c, _, _ in rec.runtime_events}):
+    for chunk in sorted({c for c, _, _ in rec.runtime_events} | {o.chunk for o in rec.gpu_ops}):
         for c, event, flow in rec.runtime_events:
             if c == chunk:
                 events.append(event)
@@ -584,7 +585,8 @@ def _assemble(rec: Recorder, *, thread_order: list[int], same_thread_annotations
 
 
 # ---------------------------------------------------------------------------
-# decode.json: one GPU, DeepEP low-latency all-to-all, two micro-batches
+# annotated.json: a feature fixture (annotated phases, a second launching thread,
+# newer Kineto layout); not modelled on a published profile
 # ---------------------------------------------------------------------------
 
 DECODE_TOKENS = 64  # tokens per micro-batch on this GPU
@@ -684,8 +686,8 @@ DECODE_LAYER = [("attn", 0), ("dispatch", 0), ("attn", 1), ("dispatch", 1),
 DECODE_WAITS_FOR = {"attn": "combine", "dispatch": "attn", "mlp": "dispatch", "combine": "mlp"}
 
 
-def generate_decode(seed: int = 0, steps: int = 6, layers: int = 3) -> dict:
-    """The decode trace as a Kineto object (ts/dur are float µs)."""
+def generate_annotated(seed: int = 0, steps: int = 6, layers: int = 3) -> dict:
+    """The annotated fixture as a Kineto object (ts/dur are float µs)."""
     rec = Recorder(seed, 1166, FloatClock(origin_ns=2_318_406_000),
                    first_correlation=40_000, first_external_id=1_200,
                    external_id_is_correlation=False)
@@ -789,10 +791,268 @@ def _sample_tokens(main: CpuThread, gpu: Gpu, combines: list) -> None:
 
 
 # ---------------------------------------------------------------------------
+# decode.json: DeepSeek-V3 decode as DeepSeek published it (EP128, H800): the step
+# replayed as one CUDA graph; DeepEP's low-latency all-to-all on the compute stream,
+# each transfer a short send kernel, then (after the other micro-batch's computation)
+# a receive kernel; the transfer is in flight between them on 0 SMs
+# ---------------------------------------------------------------------------
+
+DSV3_STREAM = 7
+DPSK_GEMM_ARGS = ("(__nv_bfloat16*, float*, int*, unsigned int, CUtensorMap, CUtensorMap, "
+                  "CUtensorMap, CUtensorMap)")
+
+
+def dpsk_gemm(n: int, k: int, gemm_type: int, groups: int = 1) -> str:
+    """DeepSeek's in-house FP8 GEMM (GemmType 0 normal, 2 grouped masked)."""
+    return (f"void dpsk::gemm::fp8_gemm_kernel<{n}u, {k}u, 64u, 128u, 128u, {groups}u, 8u, "
+            f"128u, (dpsk::gemm::GemmType){gemm_type}>{DPSK_GEMM_ARGS}")
+
+
+DPSK_RMS = Kernel("void dpsk::rms_norm_kernel<__nv_bfloat16, 7168, 8>(__nv_bfloat16*, "
+                  "__nv_bfloat16 const*, __nv_bfloat16 const*, float, int)",
+                  3, (64, 1, 1), (896, 1, 1), 40)
+DPSK_RMS_Q = Kernel("void dpsk::rms_norm_kernel<__nv_bfloat16, 1536, 8>(__nv_bfloat16*, "
+                    "__nv_bfloat16 const*, __nv_bfloat16 const*, float, int)",
+                    2, (64, 1, 1), (192, 1, 1), 32)
+DPSK_ROPE = Kernel("void dpsk::apply_rotary_emb_kernel<__nv_bfloat16, 64>(__nv_bfloat16*, "
+                   "float const*, long const*, int, int)", 2, (64, 1, 1), (256, 1, 1), 36)
+FLASH_MLA = Kernel(
+    "void flash::flash_fwd_splitkv_mla_kernel<Flash_fwd_kernel_traits_mla<576, 64, 64, 8, "
+    "cutlass::bfloat16_t, 512>, true, flash::SharedStorageMLA<Flash_fwd_kernel_traits_mla<576, "
+    "64, 64, 8, cutlass::bfloat16_t, 512> > >(Flash_fwd_mla_params)",
+    46, (2, 1, 66), (256, 1, 1), 255, 230400)
+FLASH_MLA_COMBINE = Kernel(
+    "void flash::flash_fwd_splitkv_mla_combine_kernel<cutlass::bfloat16_t, float, 512, 64>"
+    "(Flash_fwd_mla_params)", 4, (64, 128, 1), (128, 1, 1), 64, 8448)
+DPSK_ADD = Kernel("void dpsk::add_residual_kernel<__nv_bfloat16, 7168>(__nv_bfloat16*, "
+                  "__nv_bfloat16 const*, int)", 2, (112, 1, 1), (128, 1, 1), 22)
+DPSK_TOPK = Kernel("void dpsk::moe::topk_group_routing_kernel<float, 256, 8, 4>(float const*, "
+                   "float const*, int*, float*, int, float)", 4, (64, 1, 1), (256, 1, 1), 40, 8192)
+DPSK_CAST = Kernel("void dpsk::per_token_cast_to_fp8<__nv_bfloat16, 128>(__nv_bfloat16 const*, "
+                   "unsigned char*, float*, int, int)", 2, (64, 1, 1), (128, 1, 1), 31)
+DPSK_SWIGLU = Kernel("void dpsk::swiglu_and_cast_to_fp8<__nv_bfloat16, 128>(__nv_bfloat16 "
+                     "const*, unsigned char*, float*, int, int, int)", 3, (256, 1, 1),
+                     (256, 1, 1), 32)
+
+
+def _gemm(n: int, k: int, us: float, gemm_type: int = 0, groups: int = 1) -> Kernel:
+    return Kernel(dpsk_gemm(n, k, gemm_type, groups), us, (NUM_SMS, 1, 1), (384, 1, 1), 168,
+                  229376)
+
+
+DSV3_ATTN = [DPSK_RMS, _gemm(2112, HIDDEN, 7), DPSK_RMS_Q, _gemm(24576, 1536, 7), DPSK_ROPE,
+             FLASH_MLA, FLASH_MLA_COMBINE, _gemm(HIDDEN, 16384, 9), DPSK_ADD, DPSK_RMS,
+             _gemm(256, HIDDEN, 3), DPSK_TOPK]
+DSV3_SHARED = [DPSK_CAST, _gemm(4096, HIDDEN, 6), DPSK_SWIGLU, _gemm(HIDDEN, 2048, 5)]
+MASKED_GEMM = Kernel(
+    "void cutlass::device_kernel<dpsk::grouped_gemm::cuda::m_grouped_fp8_masked::GemmKernel>"
+    "(dpsk::grouped_gemm::cuda::m_grouped_fp8_masked::GemmKernel::Params)",
+    34, (NUM_SMS, 1, 1), (384, 1, 1), 168, 229376)
+DSV3_EXPERTS = [MASKED_GEMM, DPSK_SWIGLU, dataclasses.replace(MASKED_GEMM, us=26)]
+DSV3_DENSE_MLP = [DPSK_CAST, _gemm(36864, HIDDEN, 22), DPSK_SWIGLU, _gemm(HIDDEN, 18432, 18)]
+
+DISPATCH_LL = Kernel(
+    "void dpsk::ep::internode::dispatch_ll<true, 3, 10, 7168>(void*, float*, int*, long*, "
+    "void*, int*, void*, void const*, long const*, int*, int*, int*, int, int, int, int, int, "
+    "int, int, int, int)", 18, (86, 1, 1), (960, 1, 1), 64)
+COMBINE_LL = Kernel(
+    "void dpsk::ep::internode::combine_ll<3, 10, 7168, 9>(void*, void*, int*, void*, "
+    "void const*, long const*, float const*, int const*, long const*, int*, int, int*, int, "
+    "int, int, int, int, int, int, int, bool, int)", 18, (86, 1, 1), (960, 1, 1), 64)
+
+# Eager work around the graph: preparing the inputs, then logits and sampling.
+DSV3_PREPARE = [
+    Op(("aten::index_select",), Kernel(
+        "void at::native::(anonymous namespace)::indexSelectLargeIndex<c10::BFloat16, long, "
+        "unsigned int, 2, 2, -2, true>(at::cuda::detail::TensorInfo<c10::BFloat16, unsigned "
+        "int>, at::cuda::detail::TensorInfo<c10::BFloat16 const, unsigned int>, at::cuda::detail"
+        "::TensorInfo<long const, unsigned int>, int, int, unsigned int, unsigned int, long)",
+        3, (112, 1, 1), (128, 1, 1), 32)),
+    Op(("aten::fill_",), Kernel(FILL_F32, 2, (64, 1, 1), (128, 1, 1), 16)),
+    Op(("aten::add",), Kernel(ADD_BF16, 2, (2, 1, 1), (128, 1, 1), 22)),
+]
+DSV3_SAMPLE = [
+    Op(("aten::rms_norm",), DPSK_RMS),
+    _linear(Kernel(GEMM_128, 38, (NUM_SMS, 1, 1), (384, 1, 1), 168, 231424), 129280, HIDDEN,
+            m=2 * DECODE_TOKENS),
+    Op(("aten::div_",), Kernel(
+        "void at::native::vectorized_elementwise_kernel<4, at::native::BinaryFunctor<float, "
+        "float, float, at::native::binary_internal::DivFunctor<float> >, at::detail::Array<"
+        "char*, 3> >(int, at::native::BinaryFunctor<float, float, float, at::native::"
+        "binary_internal::DivFunctor<float> >, at::detail::Array<char*, 3>)",
+        4, (NUM_SMS, 1, 1), (128, 1, 1), 22)),
+    Op(("aten::softmax", "aten::_softmax"), Kernel(
+        "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float, "
+        "at::native::(anonymous namespace)::SoftMaxForwardEpilogue>(float*, float const*, int)",
+        6, (128, 1, 1), (1024, 1, 1), 38)),
+    Op(("aten::argmax",), Kernel(
+        "void at::native::reduce_kernel<512, 1, at::native::ReduceOp<float, at::native::"
+        "ArgMaxOps<float>, unsigned int, long, 4> >(at::native::ReduceOp<float, at::native::"
+        "ArgMaxOps<float>, unsigned int, long, 4>)", 9, (128, 1, 1), (32, 16, 1), 40, 1040)),
+]
+LL_SEND_US, LL_UNPACK_US = 18, 62
+LL_TRANSFER_US = {"dispatch": 95, "combine": 115}  # send end -> data complete at the receiver
+
+
+class GraphReplay:
+    """The kernels of one replay of the decode CUDA graph, queued on one stream as the
+    graph's dependencies allow: one after another, a microsecond or two apart."""
+
+    def __init__(self, rec: Recorder, gpu: Gpu, launch: tuple[int, int, int, dict],
+                 tid: int) -> None:
+        self.rec, self.gpu, self.tid = rec, gpu, tid
+        self.launch_ts, self.corr, self.ext, _ = launch
+        self.arrival: dict[tuple[str, int], int] = {}  # (kind, mb) -> data complete
+        self.started = False
+
+    def _run(self, kernel: Kernel, dur_ns: int) -> GpuOp:
+        rec, gpu = self.rec, self.gpu
+        start = gpu.free_at(DSV3_STREAM) + rec.rand.ns(0.6, 1.6)
+        if not self.started:  # the graph starts once launched and the stream is free
+            start = max(start, self.launch_ts + rec.rand.ns(6, 11))
+            self.started = True
+        args = {"External id": self.ext, "queued": 0, "device": gpu.device, "context": 1,
+                "stream": DSV3_STREAM, "correlation": self.corr, **kernel.launch_args()}
+        op = GpuOp("kernel", kernel.name, gpu.device, DSV3_STREAM, start, start + dur_ns,
+                   self.corr, self.ext, args, self.tid, self.launch_ts, rec.chunk)
+        gpu.tail[DSV3_STREAM] = op
+        rec.gpu_ops.append(op)
+        return op
+
+    def compute(self, kernels: list[Kernel]) -> None:
+        for k in kernels:
+            self._run(k, self.rec.rand.vary(k.us))
+
+    def send(self, kind: str, mb: int) -> None:
+        op = self._run(DISPATCH_LL if kind == "dispatch" else COMBINE_LL,
+                       self.rec.rand.vary(LL_SEND_US, 0.06))
+        self.arrival[(kind, mb)] = op.end + self.rec.rand.vary(LL_TRANSFER_US[kind], 0.3)
+
+    def receive(self, kind: str, mb: int) -> None:
+        """Waits for the data (if it is not there yet), then unpacks it."""
+        rec = self.rec
+        unpack = rec.rand.vary(LL_UNPACK_US, 0.08)
+        arrived = self.arrival.pop((kind, mb), 0)
+        free = self.gpu.free_at(DSV3_STREAM)
+        dur = max(unpack, arrived - free + rec.rand.vary(24, 0.2))  # ~1 µs less: the gap
+        self._run(DISPATCH_LL if kind == "dispatch" else COMBINE_LL, dur)
+
+
+def _dsv3_graph(g: GraphReplay, layers: int, dense: int) -> None:
+    """One decode step. Per MoE layer, on the one stream (the two micro-batches take turns,
+    so each transfer is in flight while the other micro-batch computes):
+    ATTN0 [combine1 recv] dispatch0 send · ATTN1 · dispatch0 recv, dispatch1 send ·
+    SHARED0 EXPERTS0 · combine0 send · dispatch1 recv · SHARED1 EXPERTS1 · combine1 send ·
+    combine0 recv. The previous layer's combine1 is received after the next ATTN0."""
+    for layer in range(layers):
+        if layer < dense:
+            for _mb in (0, 1):
+                g.compute(DSV3_ATTN)
+                g.compute(DSV3_DENSE_MLP)
+            continue
+        g.compute(DSV3_ATTN)
+        if layer > dense:
+            g.receive("combine", 1)
+        g.send("dispatch", 0)
+        g.compute(DSV3_ATTN)
+        g.receive("dispatch", 0)
+        g.send("dispatch", 1)
+        g.compute(DSV3_SHARED)
+        g.compute(DSV3_EXPERTS)
+        g.send("combine", 0)
+        g.receive("dispatch", 1)
+        g.compute(DSV3_SHARED)
+        g.compute(DSV3_EXPERTS)
+        g.send("combine", 1)
+        g.receive("combine", 0)
+    if layers > dense:
+        g.receive("combine", 1)
+
+
+def generate_decode(seed: int = 0, steps: int = 2, layers: int = 16, dense: int = 1) -> dict:
+    """The decode trace as a Kineto object (integer µs). ``steps`` decode steps are
+    simulated; the profile window opens during the first one's last MoE layer, while a
+    dispatch and a combine are in flight, so their sends are not in the file, nor is the
+    first replay's ``cudaGraphLaunch``; the window closes after the last step's sampling."""
+    rec = Recorder(seed + 2, 3380, IntClock(origin_us=1_742_512_308_204_117),
+                   first_correlation=6_950, first_external_id=6_950,
+                   external_id_is_correlation=True)
+    gpu = Gpu(0)
+    main = CpuThread(rec, 3380, start_ns=2_000)
+    window_open = None
+    for step in range(steps):
+        rec.chunk = step
+        with main.python("sglang/srt/managers/scheduler.py(742): run_batch"):
+            with main.python("sglang/srt/model_executor/model_runner.py(1190): forward_decode"):
+                for op in DSV3_PREPARE:
+                    main.op(op, gpu, DSV3_STREAM)
+                with main.python("torch/cuda/graphs.py(104): replay"):
+                    launch = main.runtime("cudaGraphLaunch", 9, 16)
+                    ts, corr, ext, event = launch
+                    rec.runtime_events[-1] = (rec.chunk, event, {
+                        "ph": "s", "id": corr, "pid": rec.pid, "tid": main.tid,
+                        "ts": event["ts"], "cat": "ac2g", "name": "ac2g"})
+                    replay = GraphReplay(rec, gpu, launch, main.tid)
+                    n0 = len(rec.gpu_ops)
+                    _dsv3_graph(replay, layers, dense)
+                    if step == 0:
+                        window_open = _mid_transfer(rec.gpu_ops[n0:])
+            with main.python("sglang/srt/layers/sampler.py(61): forward"):
+                for op in DSV3_SAMPLE:
+                    main.op(op, gpu, DSV3_STREAM)
+                with main.span("cpu_op", "aten::item"), \
+                        main.span("cpu_op", "aten::_local_scalar_dense"):
+                    main.memcpy(gpu, DSV3_STREAM, "Memcpy DtoH (Device -> Pageable)", 1_024, 0.5)
+                    main.synchronize(gpu, streams=(DSV3_STREAM,))
+        main.busy(20, 40)
+    end = main.t
+    _open_window(rec, window_open)
+    events = _assemble(
+        rec, thread_order=[3380], same_thread_annotations=True, t0=window_open, t1=end,
+        metadata=_metadata(rec, window_open, [0], {0: [DSV3_STREAM]}, [(3380, "python3")]))
+    return {
+        "schemaVersion": 1,
+        "deviceProperties": device_properties(),
+        "distributedInfo": {"backend": "nccl", "rank": 0, "world_size": 128},
+        "traceEvents": events,
+        "traceName": "traces/prof_decode_ep128_tp1_hidden7168_bs64_rank0.json",
+    }
+
+
+def _mid_transfer(ops: list[GpuOp]) -> int:
+    """A moment in the last MoE layer while mb1's dispatch is in flight: halfway through
+    mb0's shared expert and experts, between mb1's dispatch send and mb0's combine send."""
+    names = [op.name for op in ops]
+    # the layer ends: combine0 send, dispatch1 recv, ..., combine1 send, combine0 recv, and
+    # (the graph's last kernel) combine1 recv
+    c0_send = [i for i, n in enumerate(names) if n == COMBINE_LL.name][-4]
+    d1_send = max(i for i in range(c0_send) if names[i] == DISPATCH_LL.name)
+    return ops[d1_send].end + (ops[c0_send].start - ops[d1_send].end) // 2
+
+
+def _open_window(rec: Recorder, t: int) -> None:
+    """What the profiler records when it starts at ``t``: nothing that began before."""
+    ts = rec.clock.ts(t)
+    for tid, evs in rec.cpu_events.items():
+        rec.cpu_events[tid] = [e for e in evs if e["ts"] >= ts]
+    rec.python_events = [e for e in rec.python_events if e["ts"] >= ts]
+    rec.runtime_events = [x for x in rec.runtime_events if x[1]["ts"] >= ts]
+    rec.gpu_ops = [op for op in rec.gpu_ops if op.start >= t]
+
+
+def dumps_decode(trace: dict) -> str:
+    """What ``json.dump`` writes with its default settings: the whole file on one line."""
+    return json.dumps(trace)
+
+
+# ---------------------------------------------------------------------------
 # prefill.json.gz: two GPUs, DeepEP normal-mode all-to-all, NCCL all-reduce
 # ---------------------------------------------------------------------------
 
 PREFILL_TOKENS = 4096  # per micro-batch
+DEEPEP_SMS = 24  # DeepEP's normal-mode kernels run on 24 SMs ...
+PREFILL_SMS = NUM_SMS - DEEPEP_SMS  # ... and the GEMMs and attention on the other 108
+P_DEEPEP, P_NCCL = 16, 13  # streams of the prefill profile (compute is 7)
 
 
 def _plinear(kernel: Kernel, n: int, k: int) -> Op:
@@ -801,9 +1061,9 @@ def _plinear(kernel: Kernel, n: int, k: int) -> Op:
 
 PREFILL_ATTN = [
     _rms_norm(38, m=PREFILL_TOKENS),
-    _plinear(Kernel(GEMM_128, 240, (132, 1, 1), (384, 1, 1), 168, 231424), 2112, HIDDEN),
+    _plinear(Kernel(GEMM_128, 240, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 231424), 2112, HIDDEN),
     _rms_norm(14, m=PREFILL_TOKENS, width=1536),
-    _plinear(Kernel(GEMM_128, 310, (132, 1, 1), (384, 1, 1), 168, 231424), 24576, 1536),
+    _plinear(Kernel(GEMM_128, 310, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 231424), 24576, 1536),
     Op(("flash_attn::apply_rotary",), Kernel(ROTARY, 36, (4096, 1, 1), (256, 1, 1), 40)),
     Op(("flash_attn::_flash_attn_forward",), Kernel(
         "void flash::compute_attn_ws<Flash_fwd_kernel_traits<192, 128, 128, 12, 2, false, 1, "
@@ -814,50 +1074,65 @@ PREFILL_ATTN = [
         "cutlass::bfloat16_t, 128>, flash::SeqLenTraits<false> >::Params, "
         "flash::SingleTileScheduler::Params, flash::SeqLenTraits<false>, "
         "flash::SeqLenTraits<false>)",
-        880, (32, 128, 1), (384, 1, 1), 168, 213088)),
-    _plinear(Kernel(GEMM_128, 360, (132, 1, 1), (384, 1, 1), 168, 231424), HIDDEN, 16384),
+        880, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 213088)),
+    _plinear(Kernel(GEMM_128, 360, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 231424), HIDDEN, 16384),
     Op(("aten::add_",), Kernel(ADD_BF16, 38, (7168, 1, 1), (128, 1, 1), 22)),
     _rms_norm(38, m=PREFILL_TOKENS),
-    _plinear(Kernel(GEMM_64, 55, (128, 1, 1), (128, 1, 1), 168, 98304), 256, HIDDEN),
+    _plinear(Kernel(GEMM_64, 55, (PREFILL_SMS, 1, 1), (128, 1, 1), 168, 98304), 256, HIDDEN),
     Op(("aten::topk",), Kernel(TOPK, 42, (4096, 1, 1), (1024, 1, 1), 38, 4096)),
 ]
 
 PREFILL_SHARED = [
     Op(("dsv3::per_token_cast_to_fp8",), Kernel(CAST_FP8, 30, (4096, 1, 1), (128, 1, 1), 31)),
     Op(("deep_gemm::gemm_fp8_fp8_bf16_nt",), Kernel(
-        deep_gemm(4096, HIDDEN, 128, 1, 0), 330, (132, 1, 1), (384, 1, 1), 168, 229376,
+        deep_gemm(4096, HIDDEN, 128, 1, 0), 330, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 229376,
         api="cuLaunchKernel")),
     Op(("dsv3::swiglu_and_cast_to_fp8",), Kernel(SWIGLU_FP8, 58, (4096, 1, 1), (256, 1, 1), 32)),
     Op(("deep_gemm::gemm_fp8_fp8_bf16_nt",), Kernel(
-        deep_gemm(HIDDEN, 2048, 128, 1, 0), 190, (132, 1, 1), (384, 1, 1), 168, 229376,
+        deep_gemm(HIDDEN, 2048, 128, 1, 0), 190, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 229376,
         api="cuLaunchKernel")),
 ]
 
 PREFILL_MLP = [
     Op(("deep_gemm::m_grouped_gemm_fp8_fp8_bf16_nt_contiguous",), Kernel(
-        deep_gemm(4096, HIDDEN, 128, 8, 1), 1050, (132, 1, 1), (384, 1, 1), 168, 229376,
+        deep_gemm(4096, HIDDEN, 128, 8, 1), 1050, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 229376,
         api="cuLaunchKernel")),
     Op(("dsv3::swiglu_and_cast_to_fp8",), Kernel(SWIGLU_FP8, 115, (8192, 1, 1), (256, 1, 1), 32)),
     Op(("deep_gemm::m_grouped_gemm_fp8_fp8_bf16_nt_contiguous",), Kernel(
-        deep_gemm(HIDDEN, 2048, 128, 8, 1), 580, (132, 1, 1), (384, 1, 1), 168, 229376,
+        deep_gemm(HIDDEN, 2048, 128, 8, 1), 580, (PREFILL_SMS, 1, 1), (384, 1, 1), 168, 229376,
         api="cuLaunchKernel")),
 ]
 
 NORMAL_NOTIFY = Kernel(
-    "void deep_ep::intranode::notify_dispatch<8>(int const*, int*, int, int const*, int*, "
-    "int const*, int*, int, int, int, int, int*, int*, int*, int*, void**, int**, int)",
-    35, (9, 1, 1), (128, 1, 1), 40)
+    "void dpsk::ep::internode::notify_dispatch<false, 8>(int const*, long*, int, int const*, "
+    "int*, int const*, int*, int, bool const*, int, int, int, int, int, int, void*, int, void**, "
+    "int, int**, int, int, bool)", 35, (9, 1, 1), (128, 1, 1), 40)
 NORMAL_DISPATCH = Kernel(
-    "void deep_ep::intranode::dispatch<8, 768, 8192>(int4*, float*, int*, long*, float*, int*, "
-    "int4 const*, float const*, long const*, float const*, bool const*, int const*, int, int, "
-    "int, int, int, int, int, void**, int, int, int)", 0, (24, 1, 1), (768, 1, 1), 96, 65536)
+    "void dpsk::ep::internode::dispatch<false, 8, true, 8>(int4*, float*, long*, float*, "
+    "dpsk::ep::internode::SourceMeta*, int4 const*, float const*, long const*, float const*, "
+    "int*, int*, int*, int*, int const*, int const*, int const*, int const*, int, int, int, int, "
+    "int, int, void*, int, int, void**, int, int, int)",
+    0, (DEEPEP_SMS, 1, 1), (768, 1, 1), 96, 65536)
 NORMAL_COMBINE = Kernel(
-    "void deep_ep::intranode::combine<__nv_bfloat16, 8, 768, 4096>(__nv_bfloat16*, float*, "
-    "__nv_bfloat16 const*, float const*, int const*, int const*, int const*, int*, int, int, "
-    "int, int, void**, int, int, int)", 0, (24, 1, 1), (768, 1, 1), 80, 32768)
+    "void dpsk::ep::internode::combine<false, 8, __nv_bfloat16, 8, 2, 16, 24>(int4*, float*, "
+    "bool const*, int4 const*, float const*, int4 const*, int4 const*, int const*, int const*, "
+    "dpsk::ep::internode::SourceMeta const*, int const*, int const*, int const*, int, int, int, "
+    "void*, int, int, void**, int, int, int)", 0, (DEEPEP_SMS, 1, 1), (768, 1, 1), 80, 32768)
 CACHED_NOTIFY_COMBINE = Kernel(
-    "void deep_ep::intranode::cached_notify_combine<8>(void**, int*, int, int, int, int**, int)",
-    12, (9, 1, 1), (128, 1, 1), 32)
+    "void dpsk::ep::internode::cached_notify<false>(int, int, int, int, int*, int, int, "
+    "int const*, int const*, int*, void*, void**, int**, int, int, int, int*, bool)",
+    12, (20, 1, 1), (128, 1, 1), 32)
+# CUB, built inside DeepEP's namespace (CUB_WRAPPED_NAMESPACE): prefix sums of the routing
+# counts. Computation, although a substring match on "dpsk::ep::" catches them.
+_CUB = "cdpsk::ep::CUB_200200_900_NS"
+CUB_SCAN_INIT = Kernel(
+    f"void {_CUB}::DeviceScanInitKernel<{_CUB}::ScanTileState<int, true> >({_CUB}::"
+    f"ScanTileState<int, true>, int)", 2, (1, 1, 1), (128, 1, 1), 16)
+CUB_SCAN = Kernel(
+    f"void {_CUB}::DeviceScanKernel<{_CUB}::DeviceScanPolicy<int, cuda::std::plus<int> >::"
+    f"Policy900, int const*, int*, {_CUB}::ScanTileState<int, true>, cuda::std::plus<int>, "
+    f"{_CUB}::NullType, int, int>(int const*, int*, {_CUB}::ScanTileState<int, true>, int, "
+    f"cuda::std::plus<int>, {_CUB}::NullType, int)", 4, (2, 1, 1), (128, 1, 1), 40, 8192)
 NCCL_ALL_REDUCE = Kernel(
     "ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)",
     0, (2, 1, 1), (640, 1, 1), 96, 87568)
@@ -902,14 +1177,14 @@ def generate_prefill(seed: int = 0, steps: int = 4, layers: int = 4) -> dict:
             if step == steps - 1:
                 _all_reduce(threads, gpus, rec)
             for thread, gpu in zip(threads, gpus):
-                thread.synchronize(gpu, "cudaDeviceSynchronize", (COMPUTE, COMM, NCCL))
+                thread.synchronize(gpu, "cudaDeviceSynchronize", (COMPUTE, P_DEEPEP, P_NCCL))
             main.catch_up(threads[1], 1, 3)
         main.busy(1, 3)
     end = max(t.t for t in threads)
 
     events = _assemble(
         rec, thread_order=[4153, 4016], same_thread_annotations=True, t0=0, t1=end,
-        metadata=_metadata(rec, 0, [0, 1], {0: [COMPUTE, COMM, NCCL], 1: [COMPUTE, COMM, NCCL]},
+        metadata=_metadata(rec, 0, [0, 1], {0: [COMPUTE, P_DEEPEP, P_NCCL], 1: [COMPUTE, P_DEEPEP, P_NCCL]},
                            [(4153, "python3"), (4016, "python3")]))
     return {
         "schemaVersion": 1,
@@ -925,7 +1200,7 @@ def _prefill_phase(thread: CpuThread, gpu: Gpu, phase: str, mb: int, wait):
     end, the all-to-all kernel to couple with the other GPU's, if any)."""
     comm_op = None
     with thread.span("user_annotation", f"mb{mb}:{phase}"):
-        stream = COMPUTE if phase in PREFILL_COMPUTE else COMM
+        stream = COMPUTE if phase in PREFILL_COMPUTE else P_DEEPEP
         if wait is not None:
             thread.wait_event(gpu, stream, wait)
         if phase in PREFILL_COMPUTE:
@@ -933,19 +1208,21 @@ def _prefill_phase(thread: CpuThread, gpu: Gpu, phase: str, mb: int, wait):
                 thread.op(op, gpu, COMPUTE)
         elif phase == "DISPATCH":
             # an FP8 cast and DeepEP's layout kernel share the comm stream with the transfer
-            thread.op(PREFILL_SHARED[0], gpu, COMM)
+            thread.op(PREFILL_SHARED[0], gpu, P_DEEPEP)
             with thread.python("deep_ep/buffer.py(253): get_dispatch_layout"):
-                thread.launch(GET_DISPATCH_LAYOUT, gpu, COMM, us=22)
+                thread.launch(GET_DISPATCH_LAYOUT, gpu, P_DEEPEP, us=22)
+                thread.launch(CUB_SCAN_INIT, gpu, P_DEEPEP)
+                thread.launch(CUB_SCAN, gpu, P_DEEPEP)
             with thread.python("deep_ep/buffer.py(318): dispatch"):
-                notify = thread.launch(NORMAL_NOTIFY, gpu, COMM, spread=0.5)
+                notify = thread.launch(NORMAL_NOTIFY, gpu, P_DEEPEP, spread=0.5)
                 # normal mode: the CPU spins until notify_dispatch has counted the
                 # tokens to receive, so it cannot run far ahead of the GPU here
                 thread.t = max(thread.t, notify.end) + thread.rec.rand.ns(4, 12)
-                comm_op = thread.launch(NORMAL_DISPATCH, gpu, COMM)
+                comm_op = thread.launch(NORMAL_DISPATCH, gpu, P_DEEPEP)
         else:
             with thread.python("deep_ep/buffer.py(402): combine"):
-                thread.launch(CACHED_NOTIFY_COMBINE, gpu, COMM)
-                comm_op = thread.launch(NORMAL_COMBINE, gpu, COMM)
+                thread.launch(CACHED_NOTIFY_COMBINE, gpu, P_DEEPEP)
+                comm_op = thread.launch(NORMAL_COMBINE, gpu, P_DEEPEP)
         return thread.record_event(gpu, stream), comm_op
 
 
@@ -958,9 +1235,9 @@ def _all_reduce(threads: list[CpuThread], gpus: list[Gpu], rec: Recorder) -> Non
     ops = []
     for thread, gpu in zip(threads, gpus):
         with thread.span("user_annotation", "nccl:all_reduce"):
-            thread.wait_event(gpu, NCCL, thread.record_event(gpu, COMPUTE))
+            thread.wait_event(gpu, P_NCCL, thread.record_event(gpu, COMPUTE))
             with thread.span("cpu_op", "record_param_comms", dict(comms, Rank=gpu.device)):
-                ops.append(thread.launch(NCCL_ALL_REDUCE, gpu, NCCL, us=1, extra_args=comms))
+                ops.append(thread.launch(NCCL_ALL_REDUCE, gpu, P_NCCL, us=1, extra_args=comms))
     couple(ops, PREFILL_TRANSFER_US["ALL_REDUCE"], rec.rand)
 
 
@@ -981,7 +1258,7 @@ def _kineto_line(event: dict) -> str:
     return _RAW_RE.sub(r"\1", json.dumps(shown, separators=(",", ":")))
 
 
-def dumps_decode(trace: dict) -> str:
+def dumps_annotated(trace: dict) -> str:
     """Newer-Kineto layout: header keys, then one event per line."""
     out = ["{"]
     for key, value in trace.items():
@@ -1014,18 +1291,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=HERE,
                         help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--decode-steps", type=int, default=6)
-    parser.add_argument("--decode-layers", type=int, default=3, help="layers per decode step")
+    parser.add_argument("--annotated-steps", type=int, default=6)
+    parser.add_argument("--annotated-layers", type=int, default=3, help="layers per step")
+    parser.add_argument("--decode-steps", type=int, default=2)
+    parser.add_argument("--decode-layers", type=int, default=16, help="layers per decode step")
     parser.add_argument("--prefill-steps", type=int, default=4)
     parser.add_argument("--prefill-layers", type=int, default=4, help="layers per prefill step")
     args = parser.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
+    annotated = generate_annotated(args.seed, args.annotated_steps, args.annotated_layers)
+    (args.out / "annotated.json").write_text(dumps_annotated(annotated), encoding="utf-8")
     decode = generate_decode(args.seed, args.decode_steps, args.decode_layers)
     (args.out / "decode.json").write_text(dumps_decode(decode), encoding="utf-8")
     prefill = generate_prefill(args.seed, args.prefill_steps, args.prefill_layers)
     write_gzip(args.out / "prefill.json.gz", dumps_prefill(prefill))
-    for name, trace in (("decode.json", decode), ("prefill.json.gz", prefill)):
+    for name, trace in (("annotated.json", annotated), ("decode.json", decode),
+                        ("prefill.json.gz", prefill)):
         size = (args.out / name).stat().st_size
         print(f"{args.out / name}: {len(trace['traceEvents'])} events, {size:,} bytes")
 

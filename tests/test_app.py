@@ -14,7 +14,7 @@ from tracetui.app.timeline import BLOCKS, Timeline
 from tracetui.trace import load
 
 ROOT = Path(__file__).resolve().parent.parent
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 
 
 async def search(pilot, text: str) -> None:

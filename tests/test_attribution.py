@@ -33,7 +33,7 @@ from tracetui.trace import load
 from reference import ref_intersect, ref_subtract, ref_total, ref_union  # tests/reference.py
 
 ROOT = Path(__file__).resolve().parents[1]
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"
 DEEPSEEK = SHARED / "deepseek_train.json"
 NCCL = SHARED / "hta_nccl_data.json.gz"

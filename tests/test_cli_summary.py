@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 PREFILL = ROOT / "sample_traces" / "prefill.json.gz"
 
 HOSTILE = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",

@@ -28,7 +28,7 @@ from tracetui.trace import TraceError, load
 from tracetui.trace.loader import Loader
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
-DECODE = SAMPLES / "decode.json"
+DECODE = SAMPLES / "annotated.json"
 PREFILL = SAMPLES / "prefill.json.gz"
 CPU = SAMPLES / "cpu_torch.json"
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def trace():
-    return load(str(ROOT / "sample_traces" / "decode.json"))
+    return load(str(ROOT / "sample_traces" / "annotated.json"))
 
 
 def brute(trace, row, edges):

@@ -23,7 +23,7 @@ from tracetui.trace.loader import Loader
 from tracetui.trace.source import Source
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
-DECODE = SAMPLES / "decode.json"
+DECODE = SAMPLES / "annotated.json"
 TEXT = DECODE.read_bytes()
 
 

@@ -23,7 +23,7 @@ from tracetui.trace import parallel
 from tracetui.trace.loader import Loader
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
-DECODE = SAMPLES / "decode.json"
+DECODE = SAMPLES / "annotated.json"
 CPU = SAMPLES / "cpu_torch.json"
 
 

@@ -16,7 +16,7 @@ from tracetui.cli import main
 from tracetui.trace import load
 
 ROOT = Path(__file__).resolve().parent.parent
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 TRAIN = ROOT.parent / "shared" / "traces" / "deepseek_train.json"
 needs_train = pytest.mark.skipif(not TRAIN.is_file(), reason="needs ../shared/traces")
 

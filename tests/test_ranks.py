@@ -21,7 +21,7 @@ from tracetui.many import trace_files
 from tracetui.trace import load
 
 ROOT = Path(__file__).resolve().parent.parent
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 HTA2 = ROOT.parent / "shared" / "traces" / "hta_2rank"
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -13,7 +13,7 @@ def test_generator_reproduces_committed_samples(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "sample_traces" / "generate.py"),
                           "--out", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    for name in ("decode.json", "prefill.json.gz"):
+    for name in ("annotated.json", "prefill.json.gz"):
         assert (tmp_path / name).read_bytes() == (ROOT / "sample_traces" / name).read_bytes(), name
 
 

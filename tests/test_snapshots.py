@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tracetui.app.app import TraceApp
 
-DECODE = str(Path(__file__).resolve().parent.parent / "sample_traces" / "decode.json")
+DECODE = str(Path(__file__).resolve().parent.parent / "sample_traces" / "annotated.json")
 
 
 async def _loaded(pilot) -> None:

@@ -16,7 +16,7 @@ from ptyterm import ANSI, PtyApp
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 
 ROOT = Path(__file__).resolve().parent.parent
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 SGR = re.compile(rb"\x1b\[([0-9;]*)m")
 
 

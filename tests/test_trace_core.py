@@ -20,7 +20,7 @@ from tracetui.trace.timeline import _depth_stack, compute_depth
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"
 SHARED = ROOT.parent / "shared" / "traces"
-DECODE = SAMPLES / "decode.json"
+DECODE = SAMPLES / "annotated.json"
 PREFILL = SAMPLES / "prefill.json.gz"
 CPU = SAMPLES / "cpu_torch.json"
 ALL_SAMPLES = [DECODE, PREFILL, CPU]

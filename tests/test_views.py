@@ -29,7 +29,7 @@ from tracetui.app.views import Heatmap, InstancesScreen, KernelScreen, OverlapSc
 from tracetui.trace import load
 
 ROOT = Path(__file__).resolve().parent.parent
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 DEEPSEEK = ROOT.parent / "shared" / "traces" / "deepseek_train.json"
 
 GPU_CATS = {"kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset"}

@@ -27,7 +27,7 @@ from tracetui.app.timeline import Timeline
 from tracetui.app.views import Heatmap, InstancesScreen, KernelScreen, OverlapScreen
 
 ROOT = Path(__file__).resolve().parent.parent
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 DEEPSEEK = ROOT.parent / "shared" / "traces" / "deepseek_train.json"
 
 

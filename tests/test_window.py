@@ -45,7 +45,7 @@ from tracetui.trace import LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, load
 from reference import ref_intersect, ref_union  # tests/reference.py
 
 ROOT = Path(__file__).resolve().parents[1]
-DECODE = ROOT / "sample_traces" / "decode.json"
+DECODE = ROOT / "sample_traces" / "annotated.json"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"
 DEEPSEEK = SHARED / "deepseek_train.json"
 
