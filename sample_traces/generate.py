@@ -891,7 +891,7 @@ DSV3_SAMPLE = [
         "ArgMaxOps<float>, unsigned int, long, 4>)", 9, (128, 1, 1), (32, 16, 1), 40, 1040)),
 ]
 LL_SEND_US, LL_UNPACK_US = 18, 62
-LL_TRANSFER_US = {"dispatch": 95, "combine": 115}  # send end -> data complete at the receiver
+LL_TRANSFER_US = {"dispatch": 118, "combine": 140}  # send end -> data complete at the receiver
 
 
 class GraphReplay:

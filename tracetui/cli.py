@@ -83,7 +83,9 @@ def _load(path: str) -> Any:
 def _rules(args: argparse.Namespace) -> Any:
     from .analysis.rules import load_rules
 
-    return load_rules(comm=args.comm or (), config=args.config)
+    return load_rules(comm=args.comm or (), config=args.config,
+                      in_flight=getattr(args, "in_flight", None) or (),
+                      no_in_flight=getattr(args, "no_in_flight", False))
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -179,6 +181,25 @@ def _stream_of(lane: str) -> str:
     return f"s{tail[1]}" if len(tail) == 2 else lane
 
 
+def _graph_line(graphs: list[dict[str, Any]]) -> Any:
+    from rich.text import Text
+
+    known = [g for g in graphs if g["launch"] is not None]
+    n = sum(g["kernels"] for g in graphs)
+    t = Text(f"CUDA graphs: {len(graphs):,} replay{'s' if len(graphs) != 1 else ''}, "
+             f"{n:,} kernels")
+    if known:
+        big = max(known, key=lambda g: g["kernels"])
+        t.append(f"; the largest: {big['kernels']:,} kernels by one {safe_text(big['launch'], 30)}"
+                 f" at +{_ms(big['start_us'])} ms, {_ms(big['gpu_us'])} ms of GPU time over "
+                 f"{_ms(big['span_us'])} ms, first kernel {_us(big['first_kernel_delay_us'])} µs "
+                 "after the call")
+    early = len(graphs) - len(known)
+    if early:
+        t.append(f"; {early:,} launched before the trace began")
+    return t
+
+
 def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     from rich import box
     from rich.console import Console
@@ -237,6 +258,13 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
         console.print(Text("phases: the kernels each repeating annotation launched, per GPU "
                            "(SMs: time-weighted typical)", style="bold"))
+        seq = sorted({b["device"] for b in r["phases"] if b.get("source") == "kernels"})
+        if seq:
+            console.print(Text(
+                f"  GPU {', '.join(map(str, seq))}: no repeating annotation owns its kernels "
+                "(a CUDA graph replay?), so the blocks come from the kernel sequence: "
+                "transfers in flight on 0 SMs, the computation between communication "
+                "kernels, micro-batches by alternation", style="dim"))
         if not r["phases"]:
             console.print(Text("  no repeating CPU annotation launched GPU kernels here",
                                style="yellow"))
@@ -251,6 +279,19 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
             ot.add_row(str(o["device"]), _ms(o["comm_us"]), _ms(o["comp_us"]),
                        _ms(o["overlap_us"]), _pct(o["overlap_pct"]), _ms(o["exposed_comm_us"]))
         console.print(ot)
+        for o in r["overlap"]:
+            if not o.get("in_flight_us"):
+                continue
+            console.print(Text(
+                f"  GPU {o['device']} kernels: {_ms(o['comm_us'])} ms of communication kernels, "
+                f"{_pct(o['overlap_pct'])} % beside computation: what sending and receiving "
+                "cost the streams"))
+            console.print(Text(
+                f"  GPU {o['device']} in flight: {_ms(o['in_flight_us'])} ms of transfers between "
+                f"send and receive, on 0 SMs: {_pct(o['in_flight_overlap_pct'])} % hidden "
+                f"behind computation, {_ms(o['in_flight_exposed_us'])} ms exposed"))
+    if r.get("graphs"):
+        console.print(_graph_line(r["graphs"]))
 
     if r["kernels"] and group:
         kt = table("GPU kernels by short name (total ms; avg, max µs)")
@@ -293,6 +334,14 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
                        _ms(a["comm_us"]), _ms(a["exposed_comm_us"]), _pct(a["overlap_pct"]))
         console.print(at)
         more([a for a in rows if a["source"] != "none"], "annotations")
+        by_graph = [a for a in rows if a.get("graph_kernels")]
+        if by_graph:
+            a = max(by_graph, key=lambda a: a["graph_kernels"])
+            console.print(Text(
+                f"  {len(by_graph)} annotation{'s' if len(by_graph) > 1 else ''} hold CUDA "
+                f"graph replays by the launch's CPU time alone (e.g. {safe_text(a['name'], 40)}: "
+                f"{a['graph_kernels']:,} of its {a['kernels']:,} kernels came from graph "
+                "launches inside it)", style="dim"))
 
     def fitted(t: Table, heads: list[tuple[str, bool, bool]], rows: list[list[Any]]) -> Table:
         """Columns sized to what they hold: numbers (True) whole and right-aligned, names
@@ -556,6 +605,12 @@ def _rule_args(p: argparse.ArgumentParser) -> None:
                         "checked before the built-in rules)")
     p.add_argument("--config", metavar="PATH",
                    help="config file (default ~/.config/tracetui/config.toml if it exists)")
+    p.add_argument("--in-flight", action="append", metavar="REGEX",
+                   help="communication kernels matching REGEX come as a short send and a later "
+                        "receive, the transfer in flight between them (repeatable; built in: "
+                        "DeepEP's low-latency _ll< and internode_ll::)")
+    p.add_argument("--no-in-flight", action="store_true",
+                   help="pair no send with a receive: kernel time only")
 
 
 def _parser_main() -> argparse.ArgumentParser:

@@ -17,6 +17,10 @@ at the same instant.
 A ``gpu_user_annotation`` is drawn on a GPU stream: it owns that stream's kernels inside its
 span. The ``window_*`` figures are the older, CPU-time reading: the device's communication
 and exposed communication inside the annotation's time ranges, whoever launched them.
+
+A CUDA graph's kernels all come from one launch, so an annotation around a
+``cudaGraphLaunch`` owns the whole replay by that call's CPU time alone: ``graph_kernels``
+says how many of a CPU row's kernels came that way (the text report says so beside it).
 """
 
 from __future__ import annotations
@@ -50,10 +54,12 @@ def _figures(f: dict[str, Any]) -> dict[str, Any]:
 
 def annotation_table(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions],
                      launches: Launches | None = None,
-                     phases: LaunchPhases | None = None) -> list[dict[str, Any]]:
+                     phases: LaunchPhases | None = None,
+                     graph_rows: np.ndarray | None = None) -> list[dict[str, Any]]:
     """One row per annotation name and side (``cpu``, ``gpu``), then ``(no phase)``.
 
-    ``phases``: who owns each kernel (default: the innermost repeating annotations)."""
+    ``phases``: who owns each kernel (default: the innermost repeating annotations);
+    ``graph_rows``: the sorted rows of CUDA graphs' kernels (default: none)."""
     strings = trace.strings
     ann_cats = [i for i in np.unique(trace.cat).tolist() if strings[i] in ANNOTATION_CATS]
     launches = launches if launches is not None else Launches(trace, classes)
@@ -63,7 +69,8 @@ def annotation_table(trace: Trace, classes: np.ndarray, unions: list[DeviceUnion
     out = []
     if ann_cats:
         rows = np.flatnonzero(np.isin(trace.cat, ann_cats))
-        out = _rows(trace, classes, unions, launches, comp, rows, phases.by_name())
+        out = _rows(trace, classes, unions, launches, comp, rows, phases.by_name(),
+                    graph_rows if graph_rows is not None else np.zeros(0, np.int64))
     out.sort(key=lambda a: (a["source"], -a["total_us"], a["name"]))
     if out:  # beside the annotations: the GPU work none of the phases launched
         out.append(no_phase_row(trace, classes, phases, comp))
@@ -78,7 +85,8 @@ def no_phase_row(trace: Trace, classes: np.ndarray, phases: LaunchPhases,
     f = launch_figures(trace, classes, none, comp)
     return {"name": NO_PHASE, "source": "none", "phase": True, "count": None,
             "total_us": None, "span_us": None, "gpu_us": _us(int(trace.dur[none].sum())),
-            "kernels": int(len(none)), "devices": f["devices"], **_figures(f),
+            "kernels": int(len(none)), "graph_kernels": None, "devices": f["devices"],
+            **_figures(f),
             "window_comm_us": None, "window_exposed_comm_us": None, "window_overlap_pct": None}
 
 
@@ -103,8 +111,8 @@ def phase_figures(trace: Trace, classes: np.ndarray, phases: LaunchPhases,
 
 
 def _rows(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions], launches: Launches,
-          comp: DeviceComp, rows: np.ndarray,
-          phase_own: dict[int, np.ndarray]) -> list[dict[str, Any]]:
+          comp: DeviceComp, rows: np.ndarray, phase_own: dict[int, np.ndarray],
+          graph_rows: np.ndarray) -> list[dict[str, Any]]:
     strings = trace.strings
     lane_idx = trace.lane_index(rows)
     covers = {du.device: (iv.Cover(du.comm), iv.Cover(du.both)) for du in unions}
@@ -131,9 +139,10 @@ def _rows(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions], launche
                     own = launches.kern[launches.inside(trace, r)]
                 f = launch_figures(trace, classes, own, comp)
                 gpu_ns, n_kernels = int(trace.dur[own].sum()), int(len(own))
+                n_graph = int(np.isin(own, graph_rows).sum()) if len(graph_rows) else 0
             else:
                 f, gpu_ns = _stream_figures(trace, streams, lanes_m, s, e, comp)
-                n_kernels = None
+                n_kernels = n_graph = None
             w_comm = w_both = 0
             for d in f["devices"]:
                 if d in covers:
@@ -149,6 +158,7 @@ def _rows(trace: Trace, classes: np.ndarray, unions: list[DeviceUnions], launche
                 "span_us": _us(iv.total(window)),
                 "gpu_us": _us(gpu_ns),
                 "kernels": n_kernels,
+                "graph_kernels": n_graph,
                 "devices": f["devices"],
                 **_figures(f),
                 "window_comm_us": _us(w_comm),

@@ -9,7 +9,26 @@ correlation) starts inside it, in the same process — not only on its own threa
 :class:`.attribution.LaunchPhases`). Per occurrence, device and class, a block spans its kernels (first start to last
 end) and says how busy they kept the GPU, how many there were, and the SMs they occupied:
 ``numSms × min(1, blocks per SM)`` per kernel (from ``deviceProperties``), typical (median)
-and peak. Pure: no textual or rich.
+and peak.
+
+**Phases from the kernel sequence.** Where no repeating annotation owns a device's kernels —
+a CUDA graph replay, whose thousands of kernels all come from one ``cudaGraphLaunch`` —
+the blocks are made from the kernels themselves (``source`` "kernels"):
+
+- each in-flight span of a split send/receive transfer (:mod:`.inflight`) is a
+  communication block on **0 SMs**, named by its kernel (``dispatch``, ``combine``);
+- every other run of communication kernels (in start order, no computation kernel between)
+  is a communication block named by its dominant kernel;
+- the computation kernels between two communication kernels form a computation block,
+  named by their dominant kernel family (``attn``, ``experts``, ``gemm``, ``norm``, …: the
+  family with the most kernel time);
+- micro-batches by alternation, as DeepSeek's figure colours them: the transfers, in the
+  order their data arrives (the receive's start), are ``mb0``, ``mb1``, ``mb0``, …; a
+  computation block belongs to the other micro-batch than the transfer most in flight over
+  it (it is what hides that transfer), else it alternates with the block before.
+
+The send and receive kernels themselves bound the computation blocks; their time is in the
+kernel figures. Pure: no textual or rich.
 """
 
 from __future__ import annotations
@@ -23,8 +42,9 @@ from ..trace import Trace
 from . import intervals as iv
 from .attribution import DeviceComp, LaunchPhases, exposed_of, lane_devices, phase_occurrences
 from .attribution import phase_rows  # noqa: F401 - where the phases were always found
+from .inflight import Spans, family, in_flight_spans
 from .overlap import device_unions
-from .rules import COMM, COMP
+from .rules import COMM, COMP, DEFAULT_RULES, in_flight_patterns
 
 #: chunk / micro-batch of a phase name: the first group of the first regex that matches
 DEFAULT_GROUPS = (r"\((F|B|W)\)", r"\b(mb\d+|micro_?batch[_ ]?\d+|ubatch\d+)\b")
@@ -41,20 +61,40 @@ def _group(name: str, patterns: Sequence[re.Pattern[str]]) -> str:
 
 def phase_blocks(trace: Trace, classes: np.ndarray, level: int | None = None,
                  groups: Sequence[str] = DEFAULT_GROUPS, comp: DeviceComp | None = None,
-                 phases: LaunchPhases | None = None) -> list[dict[str, Any]]:
-    """One block per (occurrence, device, class) that owns any kernel, in time order.
+                 phases: LaunchPhases | None = None,
+                 spans: Spans | None = None, sequence: bool = True) -> list[dict[str, Any]]:
+    """One block per (occurrence, device, class) that owns any kernel, in time order; for a
+    device none of whose kernels a phase owns, blocks from its kernel sequence (unless
+    ``sequence`` is False: when the phases were asked for at a given depth).
     ``phases``: who owns each kernel (made here from the phases at ``level`` if not given).
     A communication block's ``exposed_us`` is its kernels' union minus all computation of
-    the device (``comp``: made here if not given)."""
+    the device (``comp``: made here if not given). ``spans``: the in-flight spans (made here
+    with the built-in rules if not given)."""
     if phases is None:
         phases = LaunchPhases(trace, classes, phase_occurrences(trace, level))
-    if not phases:
-        return []
     patterns = [re.compile(g) for g in groups]
+    unions = None
     if comp is None:
-        comp = DeviceComp(trace, device_unions(trace, classes))
+        unions = device_unions(trace, classes)
+        comp = DeviceComp(trace, unions)
     lane_dev = lane_devices(trace)
     sms_of = _sms(trace)
+    out = _annotation_blocks(trace, classes, phases, patterns, comp, lane_dev, sms_of) \
+        if phases else []
+    owned = {b["device"] for b in out}
+    rest = [d for d in trace.devices if d not in owned] if sequence else []
+    if rest:
+        if spans is None:
+            spans = in_flight_spans(trace, classes, in_flight_patterns(DEFAULT_RULES))
+        for device in rest:
+            out += _kernel_blocks(trace, classes, device, lane_dev, sms_of, comp, spans)
+    out.sort(key=lambda b: (b["device"], b["class"], b["start_us"], b["name"]))
+    return out
+
+
+def _annotation_blocks(trace: Trace, classes: np.ndarray, phases: LaunchPhases,
+                       patterns: list[re.Pattern[str]], comp: DeviceComp,
+                       lane_dev: np.ndarray, sms_of: Any) -> list[dict[str, Any]]:
     out = []
     for r, kern in phases.owned().items():
         name = trace.name_of(r)
@@ -78,8 +118,109 @@ def phase_blocks(trace: Trace, classes: np.ndarray, level: int | None = None,
                     "sms_peak": int(sms.max()) if len(sms) else None,
                     "exposed_us": round(exposed_of(trace, k, comp, int(device)) / 1000, 3)
                     if code == COMM else None,
+                    "source": "annotation",
                 })
-    out.sort(key=lambda b: (b["device"], b["class"], b["start_us"], b["name"]))
+    return out
+
+
+#: computation families, first match wins; otherwise the kernel's own function name
+FAMILIES = (
+    ("attn", re.compile(r"(?i)flash|\bmla\b|_mla|attn|attention|fmha|paged_?attention")),
+    ("experts", re.compile(r"(?i)grouped|masked|\bmoe\b|moe_|expert")),
+    ("gemm", re.compile(r"(?i)gemm|xmma|cublas|cutlass|matmul|\bmm\b")),
+    ("norm", re.compile(r"(?i)norm")),
+)
+
+
+def compute_family(name: str) -> str:
+    for fam, rx in FAMILIES:
+        if rx.search(name):
+            return fam
+    return family(name)
+
+
+def _dominant(trace: Trace, rows: np.ndarray, fam) -> str:
+    names = trace.name[rows]
+    totals: dict[str, int] = {}
+    for nid in np.unique(names).tolist():
+        f = fam(trace.strings[int(nid)])
+        totals[f] = totals.get(f, 0) + int(trace.dur[rows[names == nid]].sum())
+    return max(sorted(totals), key=lambda f: totals[f])
+
+
+def _kernel_blocks(trace: Trace, classes: np.ndarray, device: int, lane_dev: np.ndarray,
+                   sms_of: Any, comp: DeviceComp, spans: Spans) -> list[dict[str, Any]]:
+    """The blocks of one device from its kernel sequence (see the module's rule)."""
+    work = np.flatnonzero((classes == COMP) | (classes == COMM))
+    work = work[lane_dev[trace.lane_index(work)] == device]
+    if not len(work):
+        return []
+    work = work[np.argsort(trace.start[work], kind="stable")]
+    cls = classes[work]
+    ws, we = trace.start[work], trace.start[work] + trace.dur[work]
+    comm_u = iv.union(ws[cls == COMM], we[cls == COMM])
+    out: list[dict[str, Any]] = []
+
+    def block(name: str, group: str, cname: str, k: np.ndarray, start: int, end: int,
+              busy: int, sms: int | None, peak: int | None, exposed: int | None) -> dict:
+        return {"name": f"{group}:{name}" if group else name, "group": group,
+                "class": cname, "device": int(device), "row": -1, "depth": -1,
+                "start_us": round(start / 1000, 3), "end_us": round(end / 1000, 3),
+                "busy_us": round(busy / 1000, 3), "kernels": int(len(k)), "sms": sms,
+                "sms_peak": peak, "exposed_us": None if exposed is None else
+                round(exposed / 1000, 3), "source": "kernels"}
+
+    # transfers in flight, in the order their data arrives: mb0, mb1, mb0, ...
+    mine = spans.of_device(device)
+    mine = mine[np.argsort(spans.end[mine], kind="stable")]
+    members = set(spans.send[mine].tolist()) | set(spans.recv[mine].tolist())
+    members.discard(-1)
+    mbs = [f"mb{i % 2}" for i in range(len(mine))]
+    for i, k in enumerate(mine.tolist()):
+        s0, e0 = int(spans.start[k]), int(spans.end[k])
+        flight = iv.subtract((np.array([s0]), np.array([e0])), comm_u)
+        kids = np.array([r for r in (spans.send[k], spans.recv[k]) if r >= 0], np.int64)
+        out.append(block(family(trace.strings[int(spans.name[k])]), mbs[i], "comm", kids,
+                         s0, e0, iv.total(flight), 0, 0,
+                         iv.total(flight) - comp.within(device, flight)))
+    # runs of other communication kernels
+    is_comm = cls == COMM
+    other = is_comm & ~np.isin(work, np.array(sorted(members), np.int64))
+    boundary = np.flatnonzero(np.diff(is_comm.astype(np.int8)) != 0) + 1
+    for a, b in zip(np.r_[0, boundary].tolist(), np.r_[boundary, len(work)].tolist()):
+        seg = work[a:b]
+        if is_comm[a]:
+            k = seg[other[a:b]]
+            if not len(k):
+                continue
+            s, e = ws[a:b][other[a:b]], we[a:b][other[a:b]]
+            u = iv.union(s, e)
+            sms, weight = sms_of(device, k)
+            out.append(block(_dominant(trace, k, family), "", "comm", k, int(s.min()),
+                             int(e.max()), iv.total(u), _weighted_median(sms, weight),
+                             int(sms.max()) if len(sms) else None,
+                             iv.total(u) - comp.within(device, u)))
+            continue
+        s, e = ws[a:b], we[a:b]
+        sms, weight = sms_of(device, seg)
+        out.append(block(_dominant(trace, seg, compute_family), "", "comp", seg, int(s.min()),
+                         int(e.max()), iv.total(iv.union(s, e)), _weighted_median(sms, weight),
+                         int(sms.max()) if len(sms) else None, None))
+    # a computation block hides the transfer most in flight over it: it is the other batch's
+    if len(mine):
+        prev = ""
+        for b in out:
+            if b["class"] != "comp":
+                continue
+            s0, e0 = b["start_us"] * 1000, b["end_us"] * 1000
+            over = np.minimum(spans.end[mine], e0) - np.maximum(spans.start[mine], s0)
+            if len(over) and over.max() > 0:
+                other_mb = mbs[int(np.argmax(over))]
+                b["group"] = "mb1" if other_mb == "mb0" else "mb0"
+            else:
+                b["group"] = "mb1" if prev == "mb0" else "mb0"
+            prev = b["group"]
+            b["name"] = f"{b['group']}:{b['name']}"
     return out
 
 
@@ -145,7 +286,7 @@ def diagram_lines(blocks: Sequence[dict[str, Any]], width: int,
         rows = []
         for cls, title in (("comp", "Computation"), ("comm", "Communication")):
             sms = row_sms(mine, device, cls)
-            rows.append((cls, f"{title} ({sms} SMs)" if sms else title))
+            rows.append((cls, f"{title} ({sms} SMs)" if sms is not None else title))
         lines.append(f"GPU {device}")
         for k in range(segs):
             s0, s1 = a + k * step, a + (k + 1) * step

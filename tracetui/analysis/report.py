@@ -9,11 +9,16 @@ from .annotations import annotation_table
 from .attribution import DeviceComp, Launches, LaunchPhases, phase_occurrences
 from .exposed import ExposedStretches
 from .facts import trace_facts
+from .graphs import Graphs
+from .inflight import device_in_flight, figures as in_flight_figures, in_flight_spans, span_records
 from .kernels import group_by_short_name, kernel_table
 from .overlap import device_overlap, device_unions, stream_overlap
 from .phases import DEFAULT_GROUPS, phase_blocks
-from .rules import DEFAULT_RULES, Rule, classify, describe
+from .rules import DEFAULT_RULES, Rule, classify, describe, in_flight_patterns
 from .streams import KERNEL_WAIT_US, stream_stats
+
+
+IN_FLIGHT_RECORDS = 1000  # in_flight[]: the first spans, in time order
 
 
 def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
@@ -28,8 +33,12 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
     phases = LaunchPhases(trace, classes, phase_occurrences(trace, level), launches)
     exposed = ExposedStretches(trace, classes, unions, phases)
     overlap = device_overlap(unions)
-    for o in overlap:
+    spans = in_flight_spans(trace, classes, in_flight_patterns(rules))
+    for o, du in zip(overlap, unions):
         o["exposed_stretches"] = exposed.count(o["device"])
+        o.update(in_flight_figures(device_in_flight(spans, du.device, du.comm), du.comp))
+        o["in_flight_spans"] = int(len(spans.of_device(du.device)))
+    graphs = Graphs(trace)
     out = {
         **trace_facts(trace),
         "rules": describe(rules),
@@ -39,12 +48,16 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
         "streams": stream_stats(trace, classes, kernel_wait_us),
         "overlap": overlap,
         "stream_overlap": stream_overlap(trace, unions),
-        "annotations": annotation_table(trace, classes, unions, launches, phases),
+        "annotations": annotation_table(trace, classes, unions, launches, phases,
+                                        graphs.kernel_rows),
         "exposed": exposed.records(),
+        "graphs": graphs.records(),
+        "in_flight": span_records(trace, spans, IN_FLIGHT_RECORDS),
     }
     if blocks:
         comp = DeviceComp(trace, unions)
         out["phases"] = [{k: v for k, v in b.items() if k not in ("row", "depth")}
                          for b in phase_blocks(trace, classes, groups=groups, comp=comp,
-                                               phases=phases)]
+                                               phases=phases, spans=spans,
+                                               sequence=level is None)]
     return out

@@ -10,6 +10,11 @@ FP8 casts). Users add rules with ``--comm REGEX`` and a TOML config file::
     replace = false          # true: drop the built-in rules, keep only these
     comm = ["my_allreduce_kernel", "^custom_a2a"]
     comp = ["layout"]        # exceptions, checked before the comm rules
+    in_flight = ["my_ll_a2a"]  # more split send/receive kernels (see analysis.inflight)
+
+Rules of the third kind, ``in_flight``, do not classify: they name the low-latency
+communication kernels that come as a send and a later receive, whose transfer is in flight
+between them on no SM (``--in-flight REGEX``; ``--no-in-flight`` turns the pairing off).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ..trace import GPU_CATS, LANE_GPU, Trace, TraceError
 COMP, COMM, MEM, OTHER = 0, 1, 2, 3
 CLASS_NAMES = ("computation", "communication", "memory", "other")
 SHORT_CLASS = ("comp", "comm", "mem", "other")
+IN_FLIGHT = 9  # a rule's kind, not a class: which comm kernels are split send/receive pairs
 NOT_GPU = -1
 
 
@@ -41,7 +47,7 @@ KERNEL_CATS = GPU_CATS - MEMORY_CATS
 
 @dataclass(frozen=True)
 class Rule:
-    cls: int  # COMP or COMM
+    cls: int  # COMP or COMM, or IN_FLIGHT
     pattern: str
     origin: str  # "built-in", "--comm", or the config file's path
 
@@ -72,16 +78,21 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # ("all" must start a word or a CamelCase part: "small_reduce" is not an all-reduce)
     Rule(COMM, r"(?:(?<![A-Za-z])[Aa]|(?<=[a-z0-9])A)ll_?(?i:to_?all|reduce|gather)"
                r"|(?i:reduce_?scatter|send_?recv)|cross_device_reduce|multimem", "built-in"),
+    # DeepEP's low-latency kernels (DeepSeek's dispatch_ll/combine_ll, DeepEP's internode_ll::)
+    # come as a send, then a receive: the transfer is in flight between them
+    Rule(IN_FLIGHT, r"_ll<|internode_ll::", "built-in"),
 )
 
 CONFIG_PATH = os.path.join(os.path.expanduser("~"), ".config", "tracetui", "config.toml")
 
 
-def load_rules(comm: Sequence[str] = (), config: str | None = None) -> list[Rule]:
-    """The active rules: ``--comm`` regexes first, then the config file's, then the built-ins
-    (unless the config says ``replace = true``). ``config`` None means the default path, if
-    that file exists."""
+def load_rules(comm: Sequence[str] = (), config: str | None = None,
+               in_flight: Sequence[str] = (), no_in_flight: bool = False) -> list[Rule]:
+    """The active rules: ``--comm`` (and ``--in-flight``) regexes first, then the config
+    file's, then the built-ins (unless the config says ``replace = true``). ``config`` None
+    means the default path, if that file exists. ``no_in_flight``: no in-flight rules at all."""
     rules = [Rule(COMM, p, "--comm") for p in comm]
+    rules += [Rule(IN_FLIGHT, p, "--in-flight") for p in in_flight]
     path = config if config is not None else (CONFIG_PATH if os.path.exists(CONFIG_PATH) else None)
     replace = False
     if path is not None:
@@ -98,7 +109,7 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None) -> list[Rule
         replace = section.get("replace", False)
         if not isinstance(replace, bool):
             raise TraceError(f"{path}: classify.replace must be true or false")
-        for key, cls in (("comp", COMP), ("comm", COMM)):  # exceptions first
+        for key, cls in (("comp", COMP), ("comm", COMM), ("in_flight", IN_FLIGHT)):
             pats = section.get(key, [])
             if isinstance(pats, str):
                 pats = [pats]
@@ -107,6 +118,8 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None) -> list[Rule
             rules += [Rule(cls, p, path) for p in pats]
     if not replace:
         rules += DEFAULT_RULES
+    if no_in_flight:
+        rules = [r for r in rules if r.cls != IN_FLIGHT]
     for r in rules:
         r.regex  # noqa: B018 - compile now: a bad regex is reported before any work
     return rules
@@ -114,7 +127,7 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None) -> list[Rule
 
 def classify_names(names: Iterable[str], rules: Sequence[Rule]) -> np.ndarray:
     """Class (COMP or COMM) of each kernel name."""
-    compiled = [(r.cls, r.regex) for r in rules]
+    compiled = [(r.cls, r.regex) for r in rules if r.cls != IN_FLIGHT]
     out = []
     for name in names:
         cls = COMP
@@ -151,5 +164,10 @@ def classify(trace: Trace, rules: Sequence[Rule]) -> np.ndarray:
     return out
 
 
+def in_flight_patterns(rules: Sequence[Rule]) -> list[re.Pattern[str]]:
+    return [r.regex for r in rules if r.cls == IN_FLIGHT]
+
+
 def describe(rules: Sequence[Rule]) -> list[dict[str, str]]:
-    return [{"class": SHORT_CLASS[r.cls], "pattern": r.pattern, "from": r.origin} for r in rules]
+    return [{"class": "in_flight" if r.cls == IN_FLIGHT else SHORT_CLASS[r.cls],
+             "pattern": r.pattern, "from": r.origin} for r in rules]

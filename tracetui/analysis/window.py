@@ -20,6 +20,7 @@ import numpy as np
 from ..trace import LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, Trace
 from . import intervals as iv
 from .annotations import ANNOTATION_CATS
+from .inflight import Spans, device_in_flight
 from .kernels import short_name
 from .overlap import DeviceUnions, device_unions
 from .rules import NOT_GPU, SHORT_CLASS
@@ -36,6 +37,8 @@ class DeviceCovers:
     comm: iv.Cover
     overlap: iv.Cover
     exposed: iv.Cover
+    flight: iv.Cover | None = None  # transfers in flight, outside communication kernels
+    flight_hidden: iv.Cover | None = None  # ... while the device computes
 
     def series(self) -> tuple[iv.Cover, ...]:
         return (self.comp, self.comm, self.overlap, self.exposed)
@@ -46,17 +49,35 @@ class OverlapModel:
     queried by window or by bins."""
 
     def __init__(self, trace: Trace, classes: np.ndarray,
-                 unions: Sequence[DeviceUnions] | None = None) -> None:
+                 unions: Sequence[DeviceUnions] | None = None,
+                 spans: Spans | None = None) -> None:
         self.trace = trace
         self.classes = classes
+        self.spans = spans  # in-flight transfers (None: not looked for)
         self.unions = list(unions) if unions is not None else device_unions(trace, classes)
         self.devices: list[DeviceCovers] = []
         self._matrices: dict[tuple[int, int, int], tuple[list[int], np.ndarray]] = {}
         self._pairs: dict[int, tuple[list[int], dict[tuple[int, int], iv.Cover]]] = {}
         for du in self.unions:
-            self.devices.append(DeviceCovers(
-                du.device, du, iv.Cover(du.comp), iv.Cover(du.comm), iv.Cover(du.both),
-                iv.Cover(du.exposed)))
+            dc = DeviceCovers(du.device, du, iv.Cover(du.comp), iv.Cover(du.comm),
+                              iv.Cover(du.both), iv.Cover(du.exposed))
+            if spans is not None and len(spans.of_device(du.device)):
+                flight = device_in_flight(spans, du.device, du.comm)
+                dc.flight = iv.Cover(flight)
+                dc.flight_hidden = iv.Cover(iv.intersect(flight, du.comp))
+            self.devices.append(dc)
+
+    def flight_devices(self) -> list[int]:
+        """The devices with transfers in flight."""
+        return [dc.device for dc in self.devices if dc.flight is not None]
+
+    def flight_bins(self, edges: np.ndarray) -> dict[int, np.ndarray]:
+        """Per device with transfers in flight, an array (2, len(edges) - 1): in-flight time
+        (outside communication kernels) and the part of it hidden behind computation, ns."""
+        e = np.asarray(edges, np.int64)
+        return {dc.device: np.stack([np.diff(dc.flight.before(e)),
+                                     np.diff(dc.flight_hidden.before(e))])
+                for dc in self.devices if dc.flight is not None}
 
     def matrix(self, device_pos: int, window: tuple[int, int]) -> tuple[list[int], np.ndarray]:
         """:func:`stream_matrix` of device ``device_pos`` in ``window``, in O(pairs × log n):
@@ -106,9 +127,15 @@ class OverlapModel:
         edges = np.array([t0, max(t1, t0)], np.int64)
         for dc in self.devices:
             comp, comm, both, exposed = (int(np.diff(c.before(edges))[0]) for c in dc.series())
-            out.append({"device": dc.device, "comp_us": comp / 1000, "comm_us": comm / 1000,
-                        "overlap_us": both / 1000, "exposed_comm_us": exposed / 1000,
-                        "overlap_pct": round(100 * both / comm, 2) if comm else None})
+            d = {"device": dc.device, "comp_us": comp / 1000, "comm_us": comm / 1000,
+                 "overlap_us": both / 1000, "exposed_comm_us": exposed / 1000,
+                 "overlap_pct": round(100 * both / comm, 2) if comm else None}
+            if dc.flight is not None:
+                fl = int(np.diff(dc.flight.before(edges))[0])
+                hid = int(np.diff(dc.flight_hidden.before(edges))[0])
+                d.update({"in_flight_us": fl / 1000, "in_flight_hidden_us": hid / 1000,
+                          "in_flight_overlap_pct": round(100 * hid / fl, 2) if fl else None})
+            out.append(d)
         return out
 
 

@@ -18,7 +18,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
 
-from ..analysis.rules import CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify
+from ..analysis.rules import (CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify,
+                              in_flight_patterns)
 from ..textutil import safe_text
 from ..trace import LANE_GPU, Loader, Progress, Trace, TraceError
 from ..trace.loader import EarlyLoad
@@ -28,6 +29,8 @@ from ..analysis.annotations import annotation_table, phase_figures
 from ..analysis.attribution import (NO_PHASE, DeviceComp, Launches, LaunchPhases, launch_summary,
                                     phase_occurrences)
 from ..analysis.exposed import ExposedStretches
+from ..analysis.graphs import Graphs
+from ..analysis.inflight import in_flight_spans
 from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
 from ..analysis.streams import GAP_KINDS, KERNEL_WAIT_US, StreamGaps, kernel_wait
 from ..analysis.kernels import group_by_short_name, kernel_table, short_name
@@ -301,7 +304,7 @@ class TraceApp(App[None]):
         classes = classify(trace, self.rules)
         self.call_from_thread(self._show, trace, classes, True)
         # the views' aggregates, ready before the user asks for them
-        analyses = Analyses(trace, classes, self.phase_groups)
+        analyses = Analyses(trace, classes, self.phase_groups, self.rules)
         self.call_from_thread(self._set_analyses, analyses)
         if self.rank_traces and self.rank_summary is None:
             self._rank_figures()
@@ -347,9 +350,8 @@ class TraceApp(App[None]):
     def _set_analyses(self, analyses: "Analyses") -> None:
         if self.trace is analyses.trace:
             self.analyses = analyses
-            tl = self.timeline
-            if tl.show_overlap:
-                tl.set_overlap(analyses.model)
+            # the overlap bins (drawn when the overlap row is on) and the in-flight rows
+            self.timeline.set_overlap(analyses.model)
             self.call_after_refresh(self._prepare_views)
 
     async def _prepare_views(self) -> None:
@@ -384,7 +386,7 @@ class TraceApp(App[None]):
         if tr is None or tl.classes_of is None:
             return None
         if self.analyses is None or self.analyses.trace is not tr:
-            self.analyses = Analyses(tr, tl.classes_of, self.phase_groups)
+            self.analyses = Analyses(tr, tl.classes_of, self.phase_groups, self.rules)
         if not self.loaded:
             self.notify("still loading: the figures cover what has been read so far",
                         timeout=4, markup=False)
@@ -465,6 +467,25 @@ class TraceApp(App[None]):
         if tr is None or tl.selected < 0:
             return
         i = tl.selected
+        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
+        graph = an.graphs.of_kernel(i) if an is not None else None
+        if int(direction) > 0 and an is not None:
+            g = an.graphs.of_launch(i)
+            if g is not None:  # a graph launch: to its first kernel
+                tl.select(int(g.kernels[0]), reveal=True)
+                return
+            if graph is not None:  # a graph's kernel: on to the next one
+                g, pos = graph
+                if pos + 1 < len(g.kernels):
+                    tl.select(int(g.kernels[pos + 1]), reveal=True)
+                else:
+                    self.notify(f"the last of the graph's {len(g.kernels):,} kernels",
+                                timeout=2, markup=False)
+                return
+        if int(direction) < 0 and graph is not None and graph[0].launch < 0:
+            self.notify("this graph was launched before the trace began", timeout=3,
+                        markup=False)
+            return
         if int(direction) > 0:
             nxt = tr.launches(i)
             nxt = nxt if len(nxt) else tr.flows_from(i)
@@ -612,7 +633,8 @@ class TraceApp(App[None]):
                     timeout=5, markup=False)
         self.run_worker(lambda: self.call_from_thread(self._set_analyses,
                                                       Analyses(trace, classes,
-                                                               self.phase_groups)),
+                                                               self.phase_groups,
+                                                               self.rules)),
                         thread=True, exclusive=True, group="align")
 
     def action_detail_size(self, delta: int) -> None:
@@ -1088,6 +1110,17 @@ class TraceApp(App[None]):
         for key in ("correlation", "external_id"):
             if key in d:
                 t.append(f"{key.replace('_', ' ')} {d[key]}\n")
+        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
+        graph = an.graphs.of_kernel(row) if an is not None else None
+        if graph is not None:
+            g, pos = graph
+            t.append(f"\nkernel {pos + 1:,} of {len(g.kernels):,} of the CUDA graph ", style="bold")
+            if g.launch >= 0:
+                t.append(f"launched at +{fmt_time(int(tr.start[g.launch]))} by "
+                         f"{safe_text(tr.name_of(g.launch), 40)}\n")
+            else:
+                t.append(f"launched before the trace began (correlation {g.correlation})\n")
+            t.append("  ] next kernel of the graph   [ its launch\n", style="dim")
         chain = d.get("launched_by")
         if chain:
             src = chain[0]["row"]
@@ -1103,6 +1136,14 @@ class TraceApp(App[None]):
             if owner >= 0:
                 t.append("  phase ", style="dim")
                 t.append(safe_text(tr.name_of(int(owner)), 60) + "\n")
+        g = an.graphs.of_launch(row) if an is not None else None
+        if g is not None:
+            rec = g.record(tr)
+            t.append(f"\nlaunched a CUDA graph: {rec['kernels']:,} kernels", style="bold")
+            t.append(f"\n  GPU time {fmt_time(int(rec['gpu_us'] * 1000))} over a span of "
+                     f"{fmt_time(int(rec['span_us'] * 1000))}\n  first kernel "
+                     f"+{fmt_time(int(rec['first_kernel_delay_us'] * 1000))} after the call "
+                     f"(] goes to it)\n")
         got = launch_summary(tr, row) if "launches" in d else None
         if got is not None:
             n = got["count"]
@@ -1134,12 +1175,15 @@ class Analyses:
     """The aggregates behind the drill-down views, for one trace (computed once)."""
 
     def __init__(self, trace: Trace, classes: np.ndarray,
-                 groups: Iterable[str] = DEFAULT_GROUPS) -> None:
+                 groups: Iterable[str] = DEFAULT_GROUPS,
+                 rules: Iterable[Rule] = DEFAULT_RULES) -> None:
         self.trace = trace
         self.phase_groups = tuple(groups)  # (self.groups: the kernels by short name)
         self.classes = classes
         unions = device_unions(trace, classes)
-        self.model = OverlapModel(trace, classes, unions)
+        self.spans = in_flight_spans(trace, classes, in_flight_patterns(list(rules)))
+        self.graphs = Graphs(trace)
+        self.model = OverlapModel(trace, classes, unions, self.spans)
         self.comp = DeviceComp(trace, unions)
         self.kernels = kernel_table(trace, classes)
         self.groups = group_by_short_name(self.kernels)
@@ -1147,7 +1191,8 @@ class Analyses:
         # who owns each kernel: the annotation table's phases, the heatmap's phase line (the
         # phase whose kernels run at an instant), the exposed stretches' phases
         self.phases = LaunchPhases(trace, classes, phase_occurrences(trace), self.launches)
-        self.annotations = annotation_table(trace, classes, unions, self.launches, self.phases)
+        self.annotations = annotation_table(trace, classes, unions, self.launches, self.phases,
+                                            self.graphs.kernel_rows)
         self.exposed = ExposedStretches(trace, classes, unions, self.phases)
         self._gaps: dict[int, StreamGaps] = {}
         # the phase view's blocks and figures: made on its first opening (seconds at 1 GB:
@@ -1176,7 +1221,8 @@ class Analyses:
             LaunchPhases(self.trace, self.classes, phase_occurrences(self.trace, depth),
                          self.launches)
         blocks = phase_blocks(self.trace, self.classes, groups=self.phase_groups,
-                              comp=self.comp, phases=lp)
+                              comp=self.comp, phases=lp, spans=self.spans,
+                              sequence=depth is None)
         return blocks, phase_figures(self.trace, self.classes, lp, self.comp)
 
     def unattributed(self) -> np.ndarray:
@@ -1208,6 +1254,10 @@ def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
                  f"  overlap  {fmt_time(d['overlap_us'] * 1000):>10}"
                  f"  {'–' if pct is None else f'{pct:.1f}%'}\n"
                  f"  exposed  {fmt_time(d['exposed_comm_us'] * 1000):>10}\n")
+        if "in_flight_us" in d:  # transfers between send and receive, on no SM
+            fp = d["in_flight_overlap_pct"]
+            t.append(f"  in flight{fmt_time(d['in_flight_us'] * 1000):>10}"
+                     f"  {'–' if fp is None else f'{fp:.1f}%'} hidden\n")
     room = max(width - 19, 8)
     if st["lanes"]:
         t.append("\nbusy per lane\n", style="bold")

@@ -112,7 +112,7 @@ class PhaseMap(Widget, can_focus=True):
         title = "Computation" if cls == "comp" else "Communication"
         if len(self.devices) > 1:  # "GPU 3 Comm (20 SMs)"
             title = f"GPU {dev} {title[:4]}"
-        label = title + (f" ({sms} SMs)" if sms else "")
+        label = title + (f" ({sms} SMs)" if sms is not None else "")
         cells: list[tuple[str, Style]] = [(" ", Style())] * plot
         span = self.t1 - self.t0
         for i, b in enumerate(self.blocks):
@@ -182,9 +182,23 @@ def phase_table(blocks: list[dict[str, Any]], figures: dict[str, dict[str, Any]]
     for b in blocks:
         if b["name"] not in out:
             f = figures.get(b["name"], {})
-            out[b["name"]] = {"name": b["name"], "group": b["group"], "source": "cpu",
+            if b.get("source") == "kernels":  # no annotation: the blocks' own figures
+                f = {"count": 0, "total_us": 0.0, "comp_us": 0.0, "comm_us": 0.0,
+                     "exposed_comm_us": 0.0}
+            out[b["name"]] = {"name": b["name"], "group": b["group"],
+                              "source": "kernels" if b.get("source") == "kernels" else "cpu",
+                              "first": (b["start_us"], b["end_us"]),
                               **{k: f.get(k) for k in keys}}
             sms[b["name"]] = {"comp": [], "comm": []}
+        row = out[b["name"]]
+        if row["source"] == "kernels":
+            row["count"] += 1
+            row["total_us"] = round(row["total_us"] + b["end_us"] - b["start_us"], 3)
+            row[f"{b['class']}_us"] = round(row[f"{b['class']}_us"] + b["busy_us"], 3)
+            if b.get("exposed_us") is not None:
+                row["exposed_comm_us"] = round(row["exposed_comm_us"] + b["exposed_us"], 3)
+            c = row["comm_us"]
+            row["overlap_pct"] = round(100 * (c - row["exposed_comm_us"]) / c, 2) if c else None
         if b["sms"] is not None:
             sms[b["name"]][b["class"]].append(b["sms"])
     for name, row in out.items():
@@ -264,7 +278,7 @@ class PhaseScreen(Screen[None]):
                         + (f"  exposed {fmt_time(_ns(b['exposed_us']))}"
                            if b.get("exposed_us") is not None else "")
                         + f"  {n} kernel{'' if n == 1 else 's'}"
-                        + (f"  {b['sms']} SMs (peak {b['sms_peak']})" if b["sms"] else ""))
+                        + (f"  {b['sms']} SMs (peak {b['sms_peak']})" if b["sms"] is not None else ""))
         self.query_one("#ph-info", Static).update(info, layout=False)
 
     def on_phase_map_moved(self, _: PhaseMap.Moved) -> None:
@@ -278,6 +292,9 @@ class PhaseScreen(Screen[None]):
         row = self.rows[event.index]
         if row["source"] == "none":  # (no phase): the GPU work no phase launched
             self.tapp.show_unattributed()
+            return
+        if row["source"] == "kernels":  # a block of the kernel sequence: its first one
+            self.tapp.goto_range(_ns(row["first"][0]), _ns(row["first"][1]))
             return
         self.tapp.goto_annotation(row["name"], "cpu")
 

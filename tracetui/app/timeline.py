@@ -101,6 +101,7 @@ class Timeline(ScrollView, can_focus=True):
         self.show_overlap = False  # a row of overlap bins per device
         self.overlap_model: OverlapModel | None = None  # set by the app once computed
         self._overlap_bins: tuple[tuple, dict[int, np.ndarray]] | None = None
+        self._flight_bins: tuple[tuple, dict[int, np.ndarray]] | None = None
         self.range: tuple[int, int] | None = None  # the marked range, shaded on the ruler
 
     @property
@@ -183,13 +184,17 @@ class Timeline(ScrollView, can_focus=True):
 
     def _default_rows(self) -> list[Row]:
         assert self.trace is not None
+        model = self.overlap_model
         return default_rows(self.trace, collapsed=frozenset(self.collapsed),
-                            overlap=self.show_overlap and self.overlap_model is not None)
+                            overlap=self.show_overlap and model is not None,
+                            in_flight=frozenset(model.flight_devices())
+                            if model is not None and model.trace is self.trace else frozenset())
 
     def set_overlap(self, model: "OverlapModel | None", show: bool | None = None) -> None:
         """The overlap bins to draw (computed by the app) and whether their rows show."""
         self.overlap_model = model
         self._overlap_bins = None
+        self._flight_bins = None
         if show is not None:
             self.show_overlap = show
         if self.trace is None:
@@ -274,6 +279,8 @@ class Timeline(ScrollView, can_focus=True):
                 self._strips.clear()  # only the current frame's rows are worth keeping
             if self.rows[r].kind == "overlap":
                 strip = self._overlap_row(r, f, width)
+            elif self.rows[r].kind == "in_flight":
+                strip = self._flight_row(r, f, width)
             elif self.rows[r].lane < 0:
                 strip = self._counter_row(r, f, width)
             else:
@@ -353,6 +360,58 @@ class Timeline(ScrollView, can_focus=True):
                 for a, b in zip(hid, exp):
                     segs.append(Segment("▀", half_block(p.heat_bg, p.hidden, a, p.exposed, b)))
         return Strip(segs).adjust_cell_length(width, BLANK)
+
+    def _flight_row(self, r: int, f: Frame, width: int) -> Strip:
+        """A device's transfers in flight between a send and its receive, on no SM: a hatch,
+        not a block, so it never reads as a kernel — green where computation hides it, red
+        where nothing runs beside it; a transfer wide enough is named."""
+        model = self.overlap_model
+        p = self.palette
+        dev = self.rows[r].depth
+        bg = p.cursor_bg if r == self.cursor else None
+        segs = list(Strip([Segment(f"GPU {dev} ", self.style(p.label, bg, bold=r == self.cursor)),
+                           Segment("in flight", self.style(p.label, bg))]
+                          ).adjust_cell_length(LABEL_WIDTH, self.style(p.label, bg)))
+        if model is None or model.spans is None:
+            return Strip(segs).adjust_cell_length(width, BLANK)
+        key = (self._frame_key, id(model))
+        if self._flight_bins is None or self._flight_bins[0] != key:
+            self._flight_bins = (key, model.flight_bins(f.edges))
+        v = self._flight_bins[1].get(dev)
+        if v is None:
+            return Strip(segs).adjust_cell_length(width, BLANK)
+        w = np.maximum(np.diff(f.edges), 1)
+        cov, hid = v[0] / w, v[1]
+        chars = np.where(cov <= 0, " ", np.where(cov < 0.5, "░", "▒")).astype(object)
+        hidden = hid * 2 >= v[0]
+        named = np.zeros(len(cov), bool)
+        for c0, text in self._flight_names(model, dev, f):
+            chars[c0:c0 + len(text)] = list(text)
+            named[c0:c0 + len(text)] = True
+        for ch, h, c, nm in zip(chars.tolist(), hidden.tolist(), cov.tolist(), named.tolist()):
+            col = (p.hidden if h else p.exposed) if c > 0 else p.comm
+            segs.append(Segment(ch, self.style(col) if c > 0 or nm else BLANK))
+        return Strip(segs).adjust_cell_length(width, BLANK)
+
+    def _flight_names(self, model: "OverlapModel", dev: int, f: Frame) -> list[tuple[int, str]]:
+        """(first column, name) of the transfers wide enough to name, in view."""
+        from ..analysis.inflight import family
+
+        sp = model.spans
+        t0, t1 = int(f.edges[0]), int(f.edges[-1])
+        n = len(f.edges) - 1
+        k = np.flatnonzero((sp.device == dev) & (sp.start < t1) & (sp.end > t0))
+        if not len(k) or len(k) > n // 4:
+            return []
+        out = []
+        scale = n / max(t1 - t0, 1)
+        for i in k.tolist():
+            c0 = max(int((int(sp.start[i]) - t0) * scale), 0)
+            c1 = min(int((int(sp.end[i]) - t0) * scale), n)
+            name = safe_text(family(self.trace.strings[int(sp.name[i])]), 24)
+            if c1 - c0 >= len(name) + 2:
+                out.append((c0 + 1, name))
+        return out
 
     def _counter_row(self, r: int, f: Frame, width: int) -> Strip:
         tr = self.trace

@@ -358,6 +358,7 @@ class Heatmap(Widget, can_focus=True):
         self.col = -1  # cursor bin (-1: the middle, once the width is known)
         self.dev = 0  # cursor device (index into model.devices)
         self._bins: tuple[tuple, dict[int, np.ndarray], np.ndarray] | None = None
+        self._fbins: tuple[tuple, dict[int, np.ndarray]] | None = None
         self._lines: dict[tuple, Strip] = {}
 
     @property
@@ -370,7 +371,17 @@ class Heatmap(Widget, can_focus=True):
         return 2 if self.phases is not None else 1
 
     def lines(self) -> int:
-        return self.top + 1 + 2 * len(self.model.devices)
+        return self.top + 1 + len(self.layout)
+
+    @property
+    def layout(self) -> list[tuple[int, int]]:
+        """The device lines, in order: (device index, 0 comp/comm, 1 overlap/exposed, 2 the
+        transfers in flight: hidden/exposed) — the third only where there are any."""
+        flight = set(self.model.flight_devices())
+        out = []
+        for k, dc in enumerate(self.model.devices):
+            out += [(k, 0), (k, 1)] + ([(k, 2)] if dc.device in flight else [])
+        return out
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
         return self.lines()
@@ -409,7 +420,6 @@ class Heatmap(Widget, can_focus=True):
         width = self.size.width
         p = self.palette
         values, edges = self.bins()
-        nd = len(self.model.devices)
         c_cur = self.cursor_col()
         if y == 0:
             cells = [" "] * self.ncols
@@ -426,27 +436,33 @@ class Heatmap(Widget, can_focus=True):
                          ).adjust_cell_length(width, Style())
         if y == 1 and self.phases is not None:
             return self._phase_line(width, edges)
-        k, half = divmod(y - self.top, 2)
-        if k >= nd:
-            if y == self.top + 2 * nd:
+        layout = self.layout
+        i = y - self.top
+        if i >= len(layout):
+            if i == len(layout):
                 return self._legend(width)
             return Strip([Segment(" " * width, Style())])
+        k, half = layout[i]
         dc = self.model.devices[k]
-        v = values[dc.device]
         span = np.maximum(np.diff(edges), 1)
+        colors = (p.comp, p.comm, p.hidden, p.exposed)
+        names = SERIES
+        if half == 2:  # in flight: hidden behind computation over exposed
+            fb = self._flight_bins(edges)[dc.device]
+            v = np.stack([fb[1], fb[1], fb[1], fb[0] - fb[1]])
+            names = ("", "", "hid", "exposed")
+        else:
+            v = values[dc.device]
         frac = v / span
         top, bottom = (0, 1) if half == 0 else (2, 3)
-        colors = (p.comp, p.comm, p.hidden, p.exposed)
         on = k == self.dev and self.has_focus
-        if half == 0:
-            label = f"GPU {dc.device} "
-        else:
-            label = " " * len(f"GPU {dc.device} ")
+        label = f"GPU {dc.device} " if half == 0 else (
+            "in flight " if half == 2 else " " * len(f"GPU {dc.device} "))
         segs = [Segment(label, Style(color=p.label, bold=on)),
                 Segment("▀", Style(color=colors[top])),
-                Segment(SERIES[top][:7], Style(color=p.label)),
+                Segment(names[top][:7], Style(color=p.label)),
                 Segment(" ▄", Style(color=colors[bottom])),
-                Segment(SERIES[bottom][:7], Style(color=p.label))]
+                Segment(names[bottom][:7], Style(color=p.label))]
         strip = Strip(segs).adjust_cell_length(HEAT_LABEL, Style())
         segs = list(strip)
         lt = [level(x) for x in frac[top].tolist()]
@@ -456,9 +472,17 @@ class Heatmap(Widget, can_focus=True):
             if c == c_cur and on:
                 st = st + Style(bold=True)
                 segs.append(Segment("▌" if half == 0 else "▀", st))
+            elif half == 2 and lt[c] == 0 and lb[c] == 0:
+                segs.append(Segment(" ", Style(bgcolor=p.heat_bg)))
             else:
                 segs.append(Segment("▀", st))
         return Strip(segs).adjust_cell_length(width, Style())
+
+    def _flight_bins(self, edges: np.ndarray) -> dict[int, np.ndarray]:
+        key = (self.t0, self.t1, self.ncols)
+        if self._fbins is None or self._fbins[0] != key:
+            self._fbins = (key, self.model.flight_bins(edges))
+        return self._fbins[1]
 
     def _phase_line(self, width: int, edges: np.ndarray) -> Strip:
         """Under each bin, the phase whose launched kernels run in it on the cursor's GPU
@@ -534,6 +558,9 @@ class Heatmap(Widget, can_focus=True):
             w = max(t1 - t0, 1)
             t.append(f"  GPU {dc.device}: ")
             t.append(" · ".join(f"{n} {100 * x / w:.0f}%" for n, x in zip(SERIES, v.tolist())))
+            if dc.flight is not None:
+                fb = self._flight_bins(edges)[dc.device][:, c]
+                t.append(f" · in flight {100 * fb[0] / w:.0f}% ({100 * fb[1] / w:.0f}% hidden)")
         t.append("\n")
         tr = self.model.trace
         shown = False

@@ -18,8 +18,9 @@ from .timeline import Lane, Trace
 @dataclass(frozen=True)
 class Row:
     """A visible row: one depth of one lane (``kind`` "slices"); a counter track
-    (``lane`` = -1 - k, kind "counter"); or a device's overlap bins (kind "overlap",
-    ``depth`` = the device, ``lane`` = -1)."""
+    (``lane`` = -1 - k, kind "counter"); a device's overlap bins (kind "overlap",
+    ``depth`` = the device, ``lane`` = -1); or a device's transfers in flight (kind
+    "in_flight", the same)."""
 
     lane: int
     depth: int
@@ -39,13 +40,15 @@ class Frame:
 
 
 def default_rows(trace: Trace, max_depth: int = 8, collapsed: frozenset[int] = frozenset(),
-                 counters: bool = True, overlap: bool = False) -> list[Row]:
-    """Every lane, one row per depth up to ``max_depth`` (a collapsed lane: its top row only),
-    with ``overlap``, a device's overlap row after its last GPU lane; then one row per
-    counter track (``Row(-1 - k, 0, "counter")`` for counter k)."""
+                 counters: bool = True, overlap: bool = False,
+                 in_flight: frozenset[int] = frozenset()) -> list[Row]:
+    """Every lane, one row per depth up to ``max_depth`` (a collapsed lane: its top row only);
+    after a device's last GPU lane its in-flight row (devices in ``in_flight``) and, with
+    ``overlap``, its overlap row; then one row per counter track (``Row(-1 - k, 0,
+    "counter")`` for counter k)."""
     rows = []
     last_of_device: dict[int, int] = {}
-    if overlap:
+    if overlap or in_flight:
         for ln in trace.lanes:
             if ln.device >= 0:
                 last_of_device[ln.device] = ln.index
@@ -53,8 +56,11 @@ def default_rows(trace: Trace, max_depth: int = 8, collapsed: frozenset[int] = f
         deepest = 0 if ln.index in collapsed else min(ln.max_depth, max_depth)
         for d in range(deepest + 1):
             rows.append(Row(ln.index, d))
-        if overlap and ln.device >= 0 and last_of_device.get(ln.device) == ln.index:
-            rows.append(Row(-1, ln.device, "overlap"))
+        if ln.device >= 0 and last_of_device.get(ln.device) == ln.index:
+            if ln.device in in_flight:
+                rows.append(Row(-1, ln.device, "in_flight"))
+            if overlap:
+                rows.append(Row(-1, ln.device, "overlap"))
     if counters:
         rows += [Row(-1 - k, 0, "counter") for k in range(len(trace.counters))]
     return rows
