@@ -269,10 +269,14 @@ def row_sms(blocks: Sequence[dict[str, Any]], device: int, cls: str) -> int | No
 
 
 def diagram_lines(blocks: Sequence[dict[str, Any]], width: int,
-                  min_cols: int = 11) -> list[str]:
+                  min_cols: int | None = None) -> list[str]:
     """The diagram as text, ``width`` columns wide: per GPU, a Computation and a
     Communication row of ``[name]`` blocks placed by time under a time line, wrapped into as
-    many segments as it takes for a block to get about ``min_cols`` columns."""
+    many segments as it takes for a block to get about ``min_cols`` columns (default: room
+    for a typical name and its brackets, 11 to 18)."""
+    if min_cols is None:
+        lengths = sorted(len(b["name"]) for b in blocks) or [9]
+        min_cols = max(11, min(18, lengths[len(lengths) // 2] + 4))
     lines: list[str] = []
     label_w = 24
     plot = max(width - label_w, 10)

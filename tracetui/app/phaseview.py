@@ -184,7 +184,7 @@ def phase_table(blocks: list[dict[str, Any]], figures: dict[str, dict[str, Any]]
             f = figures.get(b["name"], {})
             if b.get("source") == "kernels":  # no annotation: the blocks' own figures
                 f = {"count": 0, "total_us": 0.0, "comp_us": 0.0, "comm_us": 0.0,
-                     "exposed_comm_us": 0.0}
+                     "exposed_comm_us": None}  # a computation block exposes nothing
             out[b["name"]] = {"name": b["name"], "group": b["group"],
                               "source": "kernels" if b.get("source") == "kernels" else "cpu",
                               "first": (b["start_us"], b["end_us"]),
@@ -196,9 +196,10 @@ def phase_table(blocks: list[dict[str, Any]], figures: dict[str, dict[str, Any]]
             row["total_us"] = round(row["total_us"] + b["end_us"] - b["start_us"], 3)
             row[f"{b['class']}_us"] = round(row[f"{b['class']}_us"] + b["busy_us"], 3)
             if b.get("exposed_us") is not None:
-                row["exposed_comm_us"] = round(row["exposed_comm_us"] + b["exposed_us"], 3)
+                row["exposed_comm_us"] = round((row["exposed_comm_us"] or 0) + b["exposed_us"], 3)
             c = row["comm_us"]
-            row["overlap_pct"] = round(100 * (c - row["exposed_comm_us"]) / c, 2) if c else None
+            row["overlap_pct"] = round(100 * (c - (row["exposed_comm_us"] or 0)) / c, 2) \
+                if c else None
         if b["sms"] is not None:
             sms[b["name"]][b["class"]].append(b["sms"])
     for name, row in out.items():

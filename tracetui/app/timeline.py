@@ -384,17 +384,21 @@ class Timeline(ScrollView, can_focus=True):
         cov, hid = v[0] / w, v[1]
         chars = np.where(cov <= 0, " ", np.where(cov < 0.5, "░", "▒")).astype(object)
         hidden = hid * 2 >= v[0]
+        colors = np.where(hidden, p.hidden, p.exposed).astype(object)
         named = np.zeros(len(cov), bool)
-        for c0, text in self._flight_names(model, dev, f):
-            chars[c0:c0 + len(text)] = list(text)
-            named[c0:c0 + len(text)] = True
-        for ch, h, c, nm in zip(chars.tolist(), hidden.tolist(), cov.tolist(), named.tolist()):
-            col = (p.hidden if h else p.exposed) if c > 0 else p.comm
+        for c0, c1, text in self._flight_names(model, dev, f):
+            chars[c0 + 1:c0 + 1 + len(text)] = list(text)
+            named[c0 + 1:c0 + 1 + len(text)] = True
+            on = cov[c0:c1] > 0  # the name in the colour of most of its transfer
+            if on.any():
+                colors[c0:c1] = p.hidden if hidden[c0:c1][on].mean() >= 0.5 else p.exposed
+        for ch, col, c, nm in zip(chars.tolist(), colors.tolist(), cov.tolist(), named.tolist()):
             segs.append(Segment(ch, self.style(col) if c > 0 or nm else BLANK))
         return Strip(segs).adjust_cell_length(width, BLANK)
 
-    def _flight_names(self, model: "OverlapModel", dev: int, f: Frame) -> list[tuple[int, str]]:
-        """(first column, name) of the transfers wide enough to name, in view."""
+    def _flight_names(self, model: "OverlapModel", dev: int,
+                      f: Frame) -> list[tuple[int, int, str]]:
+        """(first column, end column, name) of the transfers wide enough to name, in view."""
         from ..analysis.inflight import family
 
         sp = model.spans
@@ -410,7 +414,7 @@ class Timeline(ScrollView, can_focus=True):
             c1 = min(int((int(sp.end[i]) - t0) * scale), n)
             name = safe_text(family(self.trace.strings[int(sp.name[i])]), 24)
             if c1 - c0 >= len(name) + 2:
-                out.append((c0 + 1, name))
+                out.append((c0, c1, name))
         return out
 
     def _counter_row(self, r: int, f: Frame, width: int) -> Strip:

@@ -583,15 +583,21 @@ class Heatmap(Widget, can_focus=True):
         phase whose kernels run in the bin on that device."""
         values, edges = self.bins()
         header = ["device", "start_us", "end_us", "phase"] + [f"{n}_us" for n in SERIES]
+        flight = self._flight_bins(edges) if self.model.flight_devices() else {}
+        if flight:  # the transfers in flight, and the part hidden behind computation
+            header += ["in_flight_us", "in_flight_hidden_us"]
         tr = self.model.trace
         rows = []
         for k, dc in enumerate(self.model.devices):
             v = values[dc.device]
+            fb = flight.get(dc.device)
             phase = self.bin_phases(edges, k)
             for c in range(len(edges) - 1):
                 name = tr.name_of(int(phase[c])) if phase[c] >= 0 else ""
                 rows.append([dc.device, int(edges[c]) / 1000, int(edges[c + 1]) / 1000, name]
-                            + [int(x) / 1000 for x in v[:, c].tolist()])
+                            + [int(x) / 1000 for x in v[:, c].tolist()]
+                            + ([] if not flight else [0.0, 0.0] if fb is None else
+                               [int(fb[0, c]) / 1000, int(fb[1, c]) / 1000]))
         return header, rows
 
     # ---------------------------------------------------------------- keys
