@@ -1094,7 +1094,19 @@ class TraceApp(App[None]):
         cls = int(tl.classes_of[row]) if tl.classes_of is not None else NOT_GPU
         t.append(safe_text(d["name"]) + "\n", style="bold")
         t.append(f"{CLASS_NAMES[cls] if cls != NOT_GPU else safe_text(d['cat'])}"
-                 f" · {safe_text(d['lane'])}\n\n", style="dim")
+                 f" · {safe_text(d['lane'])}\n", style="dim")
+        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
+        graph = an.graphs.of_kernel(row) if an is not None else None
+        if graph is not None:  # near the top: a small pane shows it too
+            g, pos = graph
+            t.append(f"kernel {pos + 1:,} of {len(g.kernels):,} of the CUDA graph ", style="bold")
+            if g.launch >= 0:
+                t.append(f"launched at +{fmt_time(int(tr.start[g.launch]))} by "
+                         f"{safe_text(tr.name_of(g.launch), 40)}")
+            else:
+                t.append(f"launched before the trace began (correlation {g.correlation})")
+            t.append("  ] next  [ launch\n", style="dim")
+        t.append("\n")
         t.append(f"start  +{fmt_time(d['start_ns'])}\ndur    {fmt_time(d['dur_ns'])}\n"
                  f"end    +{fmt_time(d['end_ns'])}\n")
         k = d.get("kernel")
@@ -1111,17 +1123,6 @@ class TraceApp(App[None]):
         for key in ("correlation", "external_id"):
             if key in d:
                 t.append(f"{key.replace('_', ' ')} {d[key]}\n")
-        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
-        graph = an.graphs.of_kernel(row) if an is not None else None
-        if graph is not None:
-            g, pos = graph
-            t.append(f"\nkernel {pos + 1:,} of {len(g.kernels):,} of the CUDA graph ", style="bold")
-            if g.launch >= 0:
-                t.append(f"launched at +{fmt_time(int(tr.start[g.launch]))} by "
-                         f"{safe_text(tr.name_of(g.launch), 40)}\n")
-            else:
-                t.append(f"launched before the trace began (correlation {g.correlation})\n")
-            t.append("  ] next kernel of the graph   [ its launch\n", style="dim")
         chain = d.get("launched_by")
         if chain:
             src = chain[0]["row"]
