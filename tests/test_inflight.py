@@ -572,3 +572,110 @@ def test_fifo_pairing_matches_a_plain_queue(seed):
     want += [(r[j], -1, s[j] + d[j], end) for j in queue if s[j] + d[j] < end]
     got = _fifo(r, s, d, sends, 0, 5, end)
     assert sorted(map(tuple, got[:, 2:].tolist())) == sorted(tuple(map(int, w)) for w in want)
+
+
+# ---------------------------------------------------------------------------- odd inputs
+
+
+def _ll_trace(tmp_path: Path, kernels: list[tuple], props=None, name="odd.json") -> Path:
+    """kernels: (pid, ts µs, dur µs, name suffix) on stream 7."""
+    evs = [{"ph": "X", "cat": "kernel", "name": f"void dpsk::ep::internode::dispatch_ll<{n}>(int)",
+            "pid": pid, "tid": 7, "ts": ts, "dur": dur,
+            "args": {"correlation": i + 1, "stream": 7}} for i, (pid, ts, dur, n) in
+           enumerate(kernels)]
+    evs += [{"ph": "X", "cat": "kernel", "name": "void gemm_kernel(int)", "pid": 0, "tid": 7,
+             "ts": 1000 + 300 * k, "dur": 100, "args": {"correlation": 9000 + k, "device": 0}}
+            for k in range(3)]
+    top = {"traceEvents": evs}
+    if props is not None:
+        top["deviceProperties"] = props
+    p = tmp_path / name
+    p.write_text(json.dumps(top), encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("ident", ["x", None, [0], 1e300, True])
+def test_odd_device_properties_do_not_break_the_phases(tmp_path, ident):
+    p = _ll_trace(tmp_path, [(0, 0, 18, 1), (0, 100, 60, 1), (0, 300, 18, 1), (0, 500, 60, 1)],
+                  props=[{"id": ident, "numSms": 132}, {"id": 0, "numSms": "many"}])
+    for args in (["--phases"], ["--phases", "--json"]):
+        r = subprocess.run([sys.executable, "-m", "tracetui", "summary", str(p), *args],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_kernels_on_no_known_device_are_never_paired(tmp_path):
+    p = _ll_trace(tmp_path, [("gpuA", 0, 5, 1), ("gpuB", 50, 60, 1), ("gpuA", 200, 5, 1),
+                             ("gpuB", 300, 60, 1)])
+    r = report_of(p)
+    assert r["in_flight"] == [] and all(not g["device"] < 0 for g in r["graphs"])
+
+
+def test_graph_records_are_capped_and_counted_and_their_unions_exact(tmp_path):
+    """Many replays: graphs[] holds the first 1,000, graph_replays says how many; the GPU
+    time of each (made for all graphs at once) is its kernels' union."""
+    evs = []
+    for g in range(1500):
+        for k in range(3):  # overlapping kernels on two streams
+            evs.append({"ph": "X", "cat": "kernel", "name": f"k{k}", "pid": 0, "tid": 7 + k % 2,
+                        "ts": 1000 * g + 10 * k, "dur": 15 + k,
+                        "args": {"correlation": g + 1, "device": 0, "stream": 7 + k % 2}})
+    p = tmp_path / "graphs.json"
+    p.write_text(json.dumps({"traceEvents": evs}), encoding="utf-8")
+    r = report_of(p)
+    assert r["graph_replays"] == 1500 and len(r["graphs"]) == 1000
+    by = defaultdict(list)
+    for e in evs:
+        by[e["args"]["correlation"]].append((e["ts"], e["ts"] + e["dur"]))
+    for g in r["graphs"][:50] + r["graphs"][-5:]:
+        want = ref_total(ref_union(by[g["correlation"]]))
+        assert g["gpu_us"] == want and g["kernels"] == 3 and g["launch"] is None
+    out = subprocess.run([sys.executable, "-m", "tracetui", "summary", str(p)],
+                         capture_output=True, text=True, env={"COLUMNS": "200", **_env()})
+    assert "CUDA graphs: 1,500 replays, 3,000 kernels in the first 1,000" in out.stdout
+
+
+def test_one_graph_of_one_kernel_reads_in_the_singular(tmp_path):
+    evs = [{"ph": "X", "cat": "cuda_runtime", "name": "cudaGraphLaunch", "pid": 1, "tid": 1,
+            "ts": 0, "dur": 5, "args": {"correlation": 7}},
+           {"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "ts": 10, "dur": 5,
+            "args": {"correlation": 7, "device": 0, "stream": 7}}]
+    p = tmp_path / "one.json"
+    p.write_text(json.dumps({"traceEvents": evs}), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "tracetui", "summary", str(p)],
+                         capture_output=True, text=True, env={"COLUMNS": "200", **_env()})
+    assert "CUDA graphs: 1 replay, 1 kernel; the largest: 1 kernel by one cudaGraphLaunch" \
+        in out.stdout
+
+
+def test_the_text_diagram_is_cut_with_a_note_when_it_would_be_endless():
+    from tracetui.analysis.phases import MAX_SEGMENTS, diagram_lines
+
+    blocks = [{"name": f"mb{k % 2}:attn", "group": f"mb{k % 2}", "class": cls, "device": 0,
+               "start_us": 100.0 * k + (50 if cls == "comm" else 0),
+               "end_us": 100.0 * k + (90 if cls == "comm" else 45), "busy_us": 40.0,
+               "sms": 0 if cls == "comm" else 132} for k in range(20_000)
+              for cls in ("comp", "comm")]
+    lines = diagram_lines(blocks, 160)
+    assert sum(1 for ln in lines if ln.startswith("Computation")) == MAX_SEGMENTS
+    assert lines[-2].startswith("… ") and "more" in lines[-2]
+    assert max(len(ln) for ln in lines) <= 160
+
+
+def test_a_phase_that_holds_a_graph_replay_says_so(tmp_path):
+    """A repeating annotation around the cudaGraphLaunch owns the replay by that call's CPU
+    time alone: its block counts the graph's kernels, and --phases says so."""
+    evs = events(DECODE)
+    launch = next(e for e in evs if e.get("name") == "cudaGraphLaunch")
+    other = next(e for e in evs if e.get("name") == "cudaLaunchKernel")
+    for e in (launch, other):
+        evs.append({"ph": "X", "cat": "user_annotation", "name": "step", "pid": e["pid"],
+                    "tid": e["tid"], "ts": e["ts"] - 1, "dur": e["dur"] + 2, "args": {}})
+    p = write_events(tmp_path, evs)
+    blocks = analyze(load(str(p)), DEFAULT_RULES, blocks=True)["phases"]
+    corr = launch["args"]["correlation"]
+    n = sum(1 for e in evs if e.get("cat") == "kernel" and e["args"]["correlation"] == corr)
+    assert sum(b["graph_kernels"] for b in blocks if b["name"] == "step") == n
+    assert {b["source"] for b in blocks} == {"annotation"}
+    out = _summary_phases(p)
+    assert f"hold CUDA graph kernels ({n:,}) by their launch's CPU time alone" in out

@@ -130,7 +130,8 @@ def test_summary_phases_text_and_json(capsys):
     assert main(["summary", str(DECODE), "--phases", "--json"]) == 0
     ph = json.loads(capsys.readouterr().out)["phases"]
     assert ph and set(ph[0]) == {"name", "group", "class", "device", "start_us", "end_us",
-                                 "busy_us", "kernels", "sms", "sms_peak", "exposed_us", "source"}
+                                 "busy_us", "kernels", "sms", "sms_peak", "exposed_us", "source",
+                                 "graph_kernels"}
     assert {b["source"] for b in ph} == {"annotation"}
     assert main(["summary", str(DECODE), "--json"]) == 0
     assert "phases" not in json.loads(capsys.readouterr().out)

@@ -181,16 +181,22 @@ def _stream_of(lane: str) -> str:
     return f"s{tail[1]}" if len(tail) == 2 else lane
 
 
-def _graph_line(graphs: list[dict[str, Any]]) -> Any:
+def _graph_line(graphs: list[dict[str, Any]], count: int) -> Any:
+    """One line on the CUDA graph replays (``graphs``: the first of ``count``)."""
     from rich.text import Text
+
+    def n_of(n: int, what: str) -> str:
+        return f"{n:,} {what}{'' if n == 1 else 's'}"
 
     known = [g for g in graphs if g["launch"] is not None]
     n = sum(g["kernels"] for g in graphs)
-    t = Text(f"CUDA graphs: {len(graphs):,} replay{'s' if len(graphs) != 1 else ''}, "
-             f"{n:,} kernels")
+    t = Text(f"CUDA graphs: {n_of(count, 'replay')}, "
+             + (f"{n_of(n, 'kernel')}" if count == len(graphs) else
+                f"{n_of(n, 'kernel')} in the first {len(graphs):,}"))
     if known:
         big = max(known, key=lambda g: g["kernels"])
-        t.append(f"; the largest: {big['kernels']:,} kernels by one {safe_text(big['launch'], 30)}"
+        t.append(f"; the largest: {n_of(big['kernels'], 'kernel')} by one "
+                 f"{safe_text(big['launch'], 30)}"
                  f" at +{_ms(big['start_us'])} ms, {_ms(big['gpu_us'])} ms of GPU time over "
                  f"{_ms(big['span_us'])} ms, first kernel {_us(big['first_kernel_delay_us'])} µs "
                  "after the call")
@@ -265,6 +271,12 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
                 "(a CUDA graph replay?), so the blocks come from the kernel sequence: "
                 "transfers in flight on 0 SMs, the computation between communication "
                 "kernels, micro-batches by alternation", style="dim"))
+        held = [b for b in r["phases"] if b.get("graph_kernels")]
+        if held:
+            console.print(Text(
+                f"  {len(held):,} block{'s' if len(held) > 1 else ''} hold CUDA graph kernels "
+                f"({sum(b['graph_kernels'] for b in held):,}) by their launch's CPU time alone",
+                style="dim"))
         if not r["phases"]:
             console.print(Text("  no repeating CPU annotation launched GPU kernels here",
                                style="yellow"))
@@ -291,7 +303,7 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
                 f"send and receive, on 0 SMs: {_pct(o['in_flight_overlap_pct'])} % hidden "
                 f"behind computation, {_ms(o['in_flight_exposed_us'])} ms exposed"))
     if r.get("graphs"):
-        console.print(_graph_line(r["graphs"]))
+        console.print(_graph_line(r["graphs"], r.get("graph_replays", len(r["graphs"]))))
 
     if r["kernels"] and group:
         kt = table("GPU kernels by short name (total ms; avg, max µs)")

@@ -66,6 +66,9 @@ class Graphs:
         if not len(rows):
             return
         dev = lane_devices(trace)[trace.lane_index(rows)]
+        rows, values, dev = rows[dev >= 0], values[dev >= 0], dev[dev >= 0]
+        if not len(rows):  # (two unknown GPUs are not one device)
+            return
         o = np.lexsort((trace.start[rows], values, dev))
         rows, values, dev = rows[o], values[o], dev[o]
         cut = np.flatnonzero((np.diff(values) != 0) | (np.diff(dev) != 0)) + 1
@@ -120,8 +123,32 @@ class Graphs:
         """Every row that is a graph's kernel, sorted."""
         return self._rows
 
-    def records(self) -> list[dict[str, Any]]:
-        return [g.record(self.trace) for g in self.graphs]
+    def records(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The first ``limit`` graphs (all: None) as plain data, in time order per device.
+        The unions of their kernels are made together: one pass, however many graphs."""
+        graphs = self.graphs if limit is None else self.graphs[:limit]
+        if not graphs:
+            return []
+        tr = self.trace
+        rows = np.concatenate([g.kernels for g in graphs])
+        gid = np.repeat(np.arange(len(graphs)), [len(g.kernels) for g in graphs])
+        s, e = tr.start[rows], tr.start[rows] + tr.dur[rows]  # by start within each graph
+        first = np.r_[0, np.cumsum([len(g.kernels) for g in graphs])[:-1]]
+        gpu = _grouped_union_total(s, e, gid, first)
+        last = np.maximum.reduceat(e, first)
+        out = []
+        for i, g in enumerate(graphs):
+            known = g.launch >= 0
+            t = int(tr.start[g.launch]) if known else None
+            f0 = int(s[first[i]])
+            out.append({
+                "device": g.device, "correlation": g.correlation,
+                "launch": tr.name_of(g.launch) if known else None,
+                "start_us": round(t / 1000, 3) if known else None,
+                "kernels": int(len(g.kernels)), "gpu_us": round(int(gpu[i]) / 1000, 3),
+                "span_us": round((int(last[i]) - f0) / 1000, 3),
+                "first_kernel_delay_us": round((f0 - t) / 1000, 3) if known else None})
+        return out
 
 
 def _lookup(col: Any, rows: np.ndarray) -> np.ndarray:
@@ -130,3 +157,25 @@ def _lookup(col: Any, rows: np.ndarray) -> np.ndarray:
         return np.full(len(rows), -1, np.int64)
     k = np.minimum(np.searchsorted(col.rows, rows), len(col.rows) - 1)
     return np.where(col.rows[k] == rows, col.values[k], -1).astype(np.int64)
+
+
+def _grouped_union_total(s: np.ndarray, e: np.ndarray, gid: np.ndarray,
+                         first: np.ndarray) -> np.ndarray:
+    """Per group (rows of one group together, by start), the length of its intervals'
+    union: each interval adds what reaches past the latest end before it in its group."""
+    reach = np.empty_like(e)
+    # the running latest end, restarted at each group: a segmented maximum, by lifting each
+    # group above the one before (an offset larger than any end) when that fits in int64
+    lo, hi = int(min(s.min(), e.min())), int(max(s.max(), e.max()))
+    width = hi - lo + 1
+    if len(first) * width < 2**62:
+        lifted = (e - lo) + gid * width
+        reach = np.maximum.accumulate(lifted) - gid * width + lo
+    else:
+        for a, b in zip(first.tolist(), np.r_[first[1:], len(e)].tolist()):
+            reach[a:b] = np.maximum.accumulate(e[a:b])
+    before = np.empty_like(reach)
+    before[1:] = reach[:-1]
+    before[first] = np.iinfo(np.int64).min
+    add = np.maximum(e - np.maximum(s, before), 0)
+    return np.add.reduceat(add, first)

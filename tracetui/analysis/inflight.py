@@ -11,9 +11,13 @@ kernels (on the compute stream, so never overlapped) and calls all of it exposed
 which communication kernels: ``_ll<`` or ``internode_ll::`` by default), the kernels are
 split by duration into short *sends* and long *receives*: sorted by duration, the largest
 ratio between two neighbours separates them, if it is at least 2× (otherwise every kernel
-takes about as long, each is a whole transfer, and nothing is paired). Then, in start order,
+takes about as long, each is a whole transfer, and nothing is paired). Kernels on no known
+device are never paired. Then, in start order,
 each receive takes the earliest send not yet taken (first in, first out: the two
 micro-batches' transfers of one kind can be in flight at once, as DeepSeek's combines are).
+A split that leaves more than 2 (+1 %) receives with no send, or sends with no receive, is
+not one of sends and receives (a window cuts at most the transfers in flight at its edges):
+that name is not paired.
 A receive with no send before it is one whose send came before the trace (the profile
 window opened mid-transfer): in flight from the trace's start to its start. A send left at
 the end is one whose receive came after it (the window closed first): in flight from its end
@@ -100,6 +104,9 @@ def in_flight_spans(trace: Trace, classes: np.ndarray,
     if not len(rows):
         return Spans(e, e, e, e, e, e)
     dev = lane_devices(trace)[trace.lane_index(rows)]
+    rows, dev = rows[dev >= 0], dev[dev >= 0]  # two unknown GPUs are not one device
+    if not len(rows):
+        return Spans(e, e, e, e, e, e)
     nm = trace.name[rows].astype(np.int64)
     o = np.lexsort((trace.start[rows], nm, dev))
     rows, dev, nm = rows[o], dev[o], nm[o]
@@ -112,7 +119,11 @@ def in_flight_spans(trace: Trace, classes: np.ndarray,
         sends = split(d)
         if sends is None:
             continue
-        out.append(_fifo(r, s, d, sends, int(dev[a]), int(nm[a]), t_end))
+        got = _fifo(r, s, d, sends, int(dev[a]), int(nm[a]), t_end)
+        loose = 2 + len(r) // 100  # transfers a window's edges can cut
+        if (got[:, 2] < 0).sum() > loose or (got[:, 3] < 0).sum() > loose:
+            continue
+        out.append(got)
     a = np.concatenate(out) if out else np.zeros((0, 6), np.int64)
     if not len(a):
         return Spans(e, e, e, e, e, e)

@@ -19,6 +19,7 @@ from .streams import KERNEL_WAIT_US, stream_stats
 
 
 IN_FLIGHT_RECORDS = 1000  # in_flight[]: the first spans, in time order
+GRAPH_RECORDS = 1000  # graphs[]: the first replays (graph_replays: how many in all)
 
 
 def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
@@ -51,7 +52,8 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
         "annotations": annotation_table(trace, classes, unions, launches, phases,
                                         graphs.kernel_rows),
         "exposed": exposed.records(),
-        "graphs": graphs.records(),
+        "graph_replays": len(graphs),
+        "graphs": graphs.records(GRAPH_RECORDS),
         "in_flight": span_records(trace, spans, IN_FLIGHT_RECORDS),
     }
     if blocks:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -78,6 +79,18 @@ class PhaseMap(Widget, can_focus=True):
         self.palette = palette
         self.t0, self.t1, self.end_ns = t0, max(t1, t0 + 1), end_ns
         self.cur = self._first_visible()
+        # per (device, class): its blocks' indexes by start, their starts and the running
+        # latest end (the blocks of a window by two binary searches), and the row's SMs
+        self._rows: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                 int | None]] = {}
+        for dev in self.devices:
+            for cls in ("comp", "comm"):
+                idx = np.array([i for i, b in enumerate(self.blocks)
+                                if b["device"] == dev and b["class"] == cls], np.int64)
+                st = np.array([_ns(self.blocks[i]["start_us"]) for i in idx.tolist()], np.int64)
+                en = np.array([_ns(self.blocks[i]["end_us"]) for i in idx.tolist()], np.int64)
+                reach = np.maximum.accumulate(en) if len(en) else en
+                self._rows[dev, cls] = (idx, st, reach, row_sms(self.blocks, dev, cls))
         groups = sorted({b["group"] for b in blocks})
         colours = [palette.comp, palette.comm, palette.cpu, palette.mem, palette.hidden,
                    palette.exposed]
@@ -108,16 +121,23 @@ class PhaseMap(Widget, can_focus=True):
             return Strip([Segment(" " * width)])
         dev = self.devices[k]
         cls = ("comp", "comm")[r]
-        sms = row_sms(self.blocks, dev, cls)
+        idx, st, reach, sms = self._rows[dev, cls]
         title = "Computation" if cls == "comp" else "Communication"
         if len(self.devices) > 1:  # "GPU 3 Comm (20 SMs)"
             title = f"GPU {dev} {title[:4]}"
         label = title + (f" ({sms} SMs)" if sms is not None else "")
         cells: list[tuple[str, Style]] = [(" ", Style())] * plot
         span = self.t1 - self.t0
-        for i, b in enumerate(self.blocks):
-            if b["device"] != dev or b["class"] != cls:
-                continue
+        lo = int(np.searchsorted(reach, self.t0, side="right"))
+        hi = int(np.searchsorted(st, self.t1, side="left"))
+        shown = idx[lo:hi]
+        if len(shown) > 2 * plot:  # many per cell: the last to start in each cell shows
+            c = (st[lo:hi] - self.t0) * plot // span
+            keep = np.r_[c[1:] != c[:-1], True]
+            keep[np.flatnonzero(shown == self.cur)] = True
+            shown = shown[keep]
+        for i in shown.tolist():
+            b = self.blocks[i]
             s, e = _ns(b["start_us"]), _ns(b["end_us"])
             if e <= self.t0 or s >= self.t1:
                 continue
