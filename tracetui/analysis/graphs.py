@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from ..trace import Trace
-from . import intervals as iv
 from .attribution import lane_devices
 
 GRAPH_LAUNCH = re.compile(r"(?i)graph_?launch")
@@ -33,21 +32,7 @@ class Graph:
     kernels: np.ndarray  # GPU rows, by start
 
     def record(self, trace: Trace) -> dict[str, Any]:
-        k = self.kernels
-        s, e = trace.start[k], trace.start[k] + trace.dur[k]
-        first, last = int(s.min()), int(e.max())
-        known = self.launch >= 0
-        t = int(trace.start[self.launch]) if known else None
-        return {
-            "device": self.device,
-            "correlation": self.correlation,
-            "launch": trace.name_of(self.launch) if known else None,
-            "start_us": round(t / 1000, 3) if known else None,
-            "kernels": int(len(k)),
-            "gpu_us": round(iv.total(iv.union(s, e)) / 1000, 3),
-            "span_us": round((last - first) / 1000, 3),
-            "first_kernel_delay_us": round((first - t) / 1000, 3) if known else None,
-        }
+        return _records(trace, [self])[0]
 
 
 class Graphs:
@@ -124,31 +109,35 @@ class Graphs:
         return self._rows
 
     def records(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The first ``limit`` graphs (all: None) as plain data, in time order per device.
-        The unions of their kernels are made together: one pass, however many graphs."""
-        graphs = self.graphs if limit is None else self.graphs[:limit]
-        if not graphs:
-            return []
-        tr = self.trace
-        rows = np.concatenate([g.kernels for g in graphs])
-        gid = np.repeat(np.arange(len(graphs)), [len(g.kernels) for g in graphs])
-        s, e = tr.start[rows], tr.start[rows] + tr.dur[rows]  # by start within each graph
-        first = np.r_[0, np.cumsum([len(g.kernels) for g in graphs])[:-1]]
-        gpu = _grouped_union_total(s, e, gid, first)
-        last = np.maximum.reduceat(e, first)
-        out = []
-        for i, g in enumerate(graphs):
-            known = g.launch >= 0
-            t = int(tr.start[g.launch]) if known else None
-            f0 = int(s[first[i]])
-            out.append({
-                "device": g.device, "correlation": g.correlation,
-                "launch": tr.name_of(g.launch) if known else None,
-                "start_us": round(t / 1000, 3) if known else None,
-                "kernels": int(len(g.kernels)), "gpu_us": round(int(gpu[i]) / 1000, 3),
-                "span_us": round((int(last[i]) - f0) / 1000, 3),
-                "first_kernel_delay_us": round((f0 - t) / 1000, 3) if known else None})
-        return out
+        """The first ``limit`` graphs (all: None) as plain data, in time order per device."""
+        return _records(self.trace, self.graphs if limit is None else self.graphs[:limit])
+
+
+def _records(trace: Trace, graphs: list[Graph]) -> list[dict[str, Any]]:
+    """``graphs`` as plain data; the unions of their kernels are made together, in one pass
+    however many graphs there are."""
+    if not graphs:
+        return []
+    sizes = [len(g.kernels) for g in graphs]
+    rows = np.concatenate([g.kernels for g in graphs])
+    gid = np.repeat(np.arange(len(graphs)), sizes)
+    s, e = trace.start[rows], trace.start[rows] + trace.dur[rows]  # by start within each
+    first = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+    gpu = _grouped_union_total(s, e, gid, first)
+    last = np.maximum.reduceat(e, first)
+    out = []
+    for i, g in enumerate(graphs):
+        known = g.launch >= 0
+        t = int(trace.start[g.launch]) if known else None
+        f0 = int(s[first[i]])
+        out.append({
+            "device": g.device, "correlation": g.correlation,
+            "launch": trace.name_of(g.launch) if known else None,
+            "start_us": round(t / 1000, 3) if known else None,
+            "kernels": int(sizes[i]), "gpu_us": round(int(gpu[i]) / 1000, 3),
+            "span_us": round((int(last[i]) - f0) / 1000, 3),
+            "first_kernel_delay_us": round((f0 - t) / 1000, 3) if known else None})
+    return out
 
 
 def _lookup(col: Any, rows: np.ndarray) -> np.ndarray:

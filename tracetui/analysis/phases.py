@@ -42,6 +42,7 @@ from ..trace import Trace
 from . import intervals as iv
 from .attribution import DeviceComp, LaunchPhases, exposed_of, lane_devices, phase_occurrences
 from .attribution import phase_rows  # noqa: F401 - where the phases were always found
+from .graphs import Graphs
 from .inflight import Spans, family, in_flight_spans
 from .overlap import device_unions
 from .rules import COMM, COMP, DEFAULT_RULES, in_flight_patterns
@@ -82,8 +83,6 @@ def phase_blocks(trace: Trace, classes: np.ndarray, level: int | None = None,
     out = _annotation_blocks(trace, classes, phases, patterns, comp, lane_dev, sms_of) \
         if phases else []
     if out:  # a block that holds a CUDA graph's kernels holds them by one launch's CPU time
-        from .graphs import Graphs
-
         graph_rows = Graphs(trace).kernel_rows
         for b in out:
             k = b.pop("_rows")

@@ -22,6 +22,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..analysis.inflight import family
 from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
 from ..textutil import fmt_tick, fmt_time, safe_text
@@ -399,8 +400,6 @@ class Timeline(ScrollView, can_focus=True):
     def _flight_names(self, model: "OverlapModel", dev: int,
                       f: Frame) -> list[tuple[int, int, str]]:
         """(first column, end column, name) of the transfers wide enough to name, in view."""
-        from ..analysis.inflight import family
-
         sp = model.spans
         t0, t1 = int(f.edges[0]), int(f.edges[-1])
         n = len(f.edges) - 1
