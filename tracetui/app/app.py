@@ -381,6 +381,11 @@ class TraceApp(App[None]):
             gc.freeze()
         self.views_ready = True
 
+    def _shown_analyses(self) -> "Analyses | None":
+        """The aggregates, if they are those of the trace shown (else None: still coming)."""
+        an = self.analyses
+        return an if an is not None and an.trace is self.trace else None
+
     def get_analyses(self) -> "Analyses | None":
         """The aggregates of the trace shown (computed here if the load has not yet)."""
         tr, tl = self.trace, self.timeline
@@ -468,7 +473,7 @@ class TraceApp(App[None]):
         if tr is None or tl.selected < 0:
             return
         i = tl.selected
-        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
+        an = self._shown_analyses()
         graph = an.graphs.of_kernel(i) if an is not None else None
         if int(direction) > 0 and an is not None:
             g = an.graphs.of_launch(i)
@@ -839,7 +844,7 @@ class TraceApp(App[None]):
     @work(thread=True, exclusive=True, group="range")
     def _range_worker(self, rng: tuple[int, int]) -> None:
         tr, tl = self.trace, self.timeline
-        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
+        an = self._shown_analyses()
         if tr is None or tl.classes_of is None:
             return
         model = an.model if an is not None else OverlapModel(tr, tl.classes_of)
@@ -1095,7 +1100,7 @@ class TraceApp(App[None]):
         t.append(safe_text(d["name"]) + "\n", style="bold")
         t.append(f"{CLASS_NAMES[cls] if cls != NOT_GPU else safe_text(d['cat'])}"
                  f" · {safe_text(d['lane'])}\n", style="dim")
-        an = self.analyses if self.analyses is not None and self.analyses.trace is tr else None
+        an = self._shown_analyses()
         graph = an.graphs.of_kernel(row) if an is not None else None
         if graph is not None:  # near the top: a small pane shows it too
             g, pos = graph
@@ -1133,8 +1138,7 @@ class TraceApp(App[None]):
             t.append("launched by\n", style="bold")
             for c in chain:
                 t.append("  ← " + safe_text(c["name"], 60) + "\n")
-            owner = self.analyses.phases.owner_of(np.array([row]))[0] \
-                if self.analyses is not None and self.analyses.trace is tr else -1
+            owner = an.phases.owner_of(np.array([row]))[0] if an is not None else -1
             if owner >= 0:
                 t.append("  phase ", style="dim")
                 t.append(safe_text(tr.name_of(int(owner)), 60) + "\n")
