@@ -60,11 +60,36 @@ def _shift(e: dict, dt: float, did: int, decimals: int | None) -> dict:
     return e
 
 
+#: How the JSON text is laid out: Kineto's one event per line, ``json.dump``'s defaults (one
+#: line), ``json.dump(indent=2)``, Windows line ends, and a comma at the start of each line.
+LAYOUTS = ("lines", "one-line", "indent", "crlf", "comma-first")
+
+
+def _layout(layout: str) -> tuple[str, str, str, str, Any]:
+    """(file start, line end inside the header, event separator, array end, event dumper)."""
+    dumps = json.dumps
+    if layout == "lines":
+        return "{\n", ",\n", ",\n", "\n  ]\n}\n", dumps
+    if layout == "one-line":
+        return "{", ", ", ", ", "]}", dumps
+    if layout == "indent":
+        def indented(e: Any) -> str:
+            return "    " + json.dumps(e, indent=2).replace("\n", "\n    ")
+        return "{\n", ",\n", ",\n", "\n  ]\n}\n", indented
+    if layout == "crlf":
+        return "{\r\n", ",\r\n", ",\r\n", "\r\n  ]\r\n}\r\n", dumps
+    if layout == "comma-first":
+        return "{\n", ",\n", "\n,", "\n  ]\n}\n", dumps
+    raise ValueError(f"unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
+
+
 def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE,
-             edit: Any = None, header: dict[str, Any] | None = None) -> dict[str, Any]:
+             edit: Any = None, header: dict[str, Any] | None = None,
+             layout: str = "lines") -> dict[str, Any]:
     """Write ``out`` (≥ target_mb MB; one copy of the source if 0); return facts about it.
     ``edit(event)`` may change each event of the source first; ``header`` adds top-level
-    keys (``distributedInfo``, ...)."""
+    keys (``distributedInfo``, ...); ``layout`` is one of :data:`LAYOUTS`; an ``out`` that
+    ends in ``.gz`` is gzipped (``target_mb`` then counts the JSON text)."""
     data = _read(source)
     data.update(header or {})
     events = [e for e in data["traceEvents"] if isinstance(e, dict)]
@@ -85,27 +110,35 @@ def make_big(out: str, target_mb: float, source: str = DEFAULT_SOURCE,
     target = int(target_mb * 1e6)
     count = 0
     reps = 0
-    with open(out, "w") as f:
-        f.write("{\n")
+    start, head_end, sep, end, dump = _layout(layout)
+    opener = gzip.open if out.endswith(".gz") else open
+    written = 0
+    with opener(out, "wt", newline="") as f:
+        def put(text: str) -> None:
+            nonlocal written
+            f.write(text)
+            written += len(text)
+
+        put(start)
         for k, v in head.items():
-            f.write(f"  {json.dumps(k)}: {json.dumps(v)},\n")
-        f.write('  "traceEvents": [\n')
+            put(("  " if head_end != ", " else "") + f"{json.dumps(k)}: {json.dumps(v)}{head_end}")
+        put(('  "traceEvents": [' + head_end[1:]) if head_end != ", " else '"traceEvents": [')
         first = True
         for e in meta:
-            f.write(("" if first else ",\n") + json.dumps(e))
+            put(("" if first else sep) + dump(e))
             first = False
             count += 1
-        while f.tell() < target or reps == 0:
+        while written < target or reps == 0:
             dt, did = reps * period, reps * id_period
             if not first:
-                f.write(",\n")
+                put(sep)
             first = False
-            f.write(",\n".join(json.dumps(_shift(e, dt, did, decimals)) for e in body))
+            put(sep.join(dump(_shift(e, dt, did, decimals)) for e in body))
             count += len(body)
             reps += 1
-        f.write(",\n" + json.dumps({"ph": "i", "s": "g", "name": "end", "pid": "", "tid": "",
-                            "ts": lo + reps * period}))
-        f.write("\n  ]\n}\n")
+        put(sep + dump({"ph": "i", "s": "g", "name": "end", "pid": "", "tid": "",
+                        "ts": lo + reps * period}))
+        put(end)
         count += 1
     return {"path": out, "bytes": os.path.getsize(out), "events": count, "repeats": reps}
 
@@ -130,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out")
     ap.add_argument("--mb", type=float, default=150.0)
     ap.add_argument("--source", default=DEFAULT_SOURCE)
+    ap.add_argument("--layout", default="lines", choices=LAYOUTS)
     args = ap.parse_args(argv)
-    print(json.dumps(make_big(args.out, args.mb, args.source)))
+    print(json.dumps(make_big(args.out, args.mb, args.source, layout=args.layout)))
     return 0
 
 

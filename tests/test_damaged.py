@@ -941,7 +941,17 @@ def _layouts() -> dict[str, bytes]:
         "comma-first": (head + "\n" + "\n,".join(json.dumps(e) for e in evs) + "\n" + tail
                         ).encode(),
         "bom-and-blank-lines": b"\xef\xbb\xbf\n\n" + per_line.replace(",\n", ",\n\n").encode(),
+        "compact": json.dumps(obj, separators=(",", ":")).encode(),
+        "tabs": json.dumps(obj, indent="\t").encode(),
+        "one-line-crlf-end": (json.dumps(obj) + "\r\n").encode(),
+        # every separator there is, one after another: a file appended to by several writers
+        "mixture": (head + "\n".join(
+            json.dumps(e, indent=2 if i % 5 == 0 else None) + _MIXED_SEPS[i % len(_MIXED_SEPS)]
+            for i, e in enumerate(evs[:-1])) + json.dumps(evs[-1]) + tail).encode(),
     }
+
+
+_MIXED_SEPS = [",", ", ", ",\n", "\r\n,", "\t,\t", "\n  ,  \n    ", ",\r\n", " ,"]
 
 
 def _fingerprint(tr) -> dict:
@@ -960,6 +970,24 @@ def _fingerprint(tr) -> dict:
         "flows": len(tr.flow_src),
         "launch_links": len(tr.launch_of),
     }
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("pieces", [None, TINY, 4096], ids=["default", "tiny", "4k"])
+def test_every_layout_takes_the_piece_path(tmp_path, gz, pieces):
+    """One path for every layout: each is cut into pieces that msgspec decodes (no ijson),
+    however the events are laid out, even with "},{" in strings and lists of objects."""
+    from tracetui.trace.pieces import KIND_ARRAY, KIND_TAIL
+
+    for name, data in _layouts().items():
+        path = tmp_path / (name + (".json.gz" if gz else ".json"))
+        path.write_bytes(gzip.compress(data) if gz else data)
+        loader = Loader(str(path), piece_bytes=pieces or (512 << 10), workers=1)
+        tr = loader.run()
+        kinds = {kind for kind, _, _ in tr.pieces.pieces}
+        assert kinds <= {KIND_ARRAY, KIND_TAIL}, (name, kinds)
+        if pieces:
+            assert len(tr.pieces.pieces) > 3, name  # really cut, not one piece
 
 
 def test_layouts_are_valid_json_and_equal():
@@ -1043,7 +1071,7 @@ def test_a_huge_string_loads_whole_in_few_reads(tmp_path, monkeypatch, where, gz
 def test_the_nesting_guard_is_fast_on_long_strings():
     """The depth guard of the ijson fallback looks at quotes, backslashes and brackets only;
     it agrees with itself whatever the blocks (the fuzz test checks it against a plain scan)."""
-    from tracetui.trace.loader import _Depth
+    from tracetui.trace.pieces import Depth as _Depth
 
     text = json.dumps({"a": ["x" * 100_000 + '\\"[{', {"b": "\\\\"}], "c": [[[]]]}).encode()
     for block in (1, 7, 4096, len(text)):

@@ -210,7 +210,7 @@ def _reference_depths(data: bytes) -> list[int]:
 def test_depth_tracker_matches_a_plain_scan(value, cuts):
     """The ijson fallback's depth guard: brackets and escaped quotes inside strings do not
     count, whatever block boundaries the reads fall on."""
-    from tracetui.trace.loader import _Depth
+    from tracetui.trace.pieces import Depth as _Depth
 
     data = json.dumps(value, ensure_ascii=False).encode()
     want = _reference_depths(data)

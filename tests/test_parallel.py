@@ -100,16 +100,42 @@ def test_layouts_same_as_one_stream(tmp_path, name):
     _assert_same(path, workers=3, pieces=200)
 
 
-def test_nested_lists_on_their_own_lines_do_not_fool_the_cut(tmp_path):
-    """A line of a list of objects inside args looks like an event boundary: a range that
-    starts there fails to prove its start, and the load goes on as one stream."""
-    path = tmp_path / "nested.json"
-    path.write_bytes(_layouts()["nested-lists-own-lines"])
+@pytest.mark.parametrize("name", ["nested-lists-own-lines", "one-line", "nested-crlf"])
+def test_a_range_start_inside_an_event_falls_back_to_one_stream(tmp_path, monkeypatch, name):
+    """A list of objects inside args (or "},{" in a string) looks like an event boundary. A
+    range started there (the raw first candidate, forced here) fails to prove its start,
+    and the load goes on as one stream: the index is still the one stream's."""
+    from tracetui.trace import pieces
+
+    monkeypatch.setattr(parallel, "find_range_start", pieces.find_boundary)
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(_layouts()[name])
     fooled = 0
     for workers in range(2, 9):
         loader, _ = _assert_same(path, workers=workers, pieces=300)
         fooled += loader.ranges < workers
     assert fooled  # at least one planned cut fell inside an event's args
+
+
+@pytest.mark.parametrize("name", ["nested-lists-own-lines", "one-line", "nested-crlf"])
+def test_range_starts_avoid_candidates_inside_events(tmp_path, monkeypatch, name):
+    """The start of a range is the first candidate whose next event parses as an event: the
+    candidates inside args' lists of objects and strings are passed over, so every range
+    started is used."""
+    started = []
+    real = parallel.spawn
+
+    def spy(*args, **kw):
+        started.append(args[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(parallel, "spawn", spy)
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(_layouts()[name])
+    for workers in range(2, 9):
+        started.clear()
+        loader, _ = _assert_same(path, workers=workers, pieces=300)
+        assert started and loader.ranges == len(started) + 1, (workers, started)
 
 
 def _write(path: Path, events: list[dict], tail: str = ', "traceName": "t"}\n') -> Path:
@@ -263,14 +289,14 @@ def test_gzip_damaged_after_the_middle(tmp_path, how):
 
 
 def test_a_worker_that_dies_leaves_the_range_to_the_loader(tmp_path, monkeypatch):
-    real = parallel._spawn
+    real = parallel.spawn
 
     def dying(path, start, end, piece_bytes, exact):
         w = real(path, start, end, piece_bytes, exact)
         w.proc.kill()
         return w
 
-    monkeypatch.setattr(parallel, "_spawn", dying)
+    monkeypatch.setattr(parallel, "spawn", dying)
     loader, _ = _assert_same(DECODE, workers=3, pieces=16 << 10)
     assert loader.ranges == 1
 
@@ -279,14 +305,14 @@ def test_a_worker_that_cannot_start(monkeypatch):
     def cannot(*args):
         raise OSError("no processes left")
 
-    monkeypatch.setattr(parallel, "_spawn", cannot)
+    monkeypatch.setattr(parallel, "spawn", cannot)
     loader, _ = _assert_same(DECODE, workers=2, pieces=16 << 10)
     assert loader.ranges == 1
 
 
 def test_no_worker_outlives_a_cancelled_load():
     procs = []
-    real = parallel._spawn
+    real = parallel.spawn
 
     def spy(*args):
         w = real(*args)
@@ -295,11 +321,11 @@ def test_no_worker_outlives_a_cancelled_load():
 
     loader = Loader(str(DECODE), workers=3, parallel_min=0, piece_bytes=8 << 10,
                     progress=lambda p: loader.cancel(), progress_interval=0.0)
-    parallel._spawn, old = spy, parallel._spawn
+    parallel.spawn, old = spy, parallel.spawn
     try:
         tr = loader.run()
     finally:
-        parallel._spawn = old
+        parallel.spawn = old
     assert loader.cancelled and not tr.complete
     assert procs and all(p.poll() is not None for p in procs)
 
@@ -338,20 +364,78 @@ def test_snapshots_while_merging_are_consistent():
     assert seen and max(seen) <= final.slice_count
 
 
-def test_find_boundary():
-    pad = b" " * 300
-    text = pad + b'{"a": [\n{"x": 1},\n{"y": 2}]},\n{"ph": "X"},\n' + pad
-    at = parallel.find_boundary(text)
-    assert text[at - 2 : at] == b",\n" and text[at:at + 1] == b"{"
-    assert parallel.find_boundary(b"x" * 1000) == -1
+def _boundary_text() -> tuple[bytes, list[int], list[int]]:
+    """Events laid out every way at once, with "},{" inside strings and args' lists of
+    objects; (text, where each event opens, where a false candidate opens)."""
+    seps = [b",", b", ", b",\n", b"\r\n,", b"\t,\t", b"\n  ,  \n    ", b",\r\n"]
+    text, opens, false = b"[", [], []
+    for i in range(40):
+        inner = b'{"k": [{"a": 1}, {"b": 2}], "s": "x},{y"}' if i % 3 == 0 else b'{"n": 1}'
+        ev = b'{"ph": "X", "name": "e%d", "args": ' % i + inner + b"}"
+        if i:
+            text += seps[i % len(seps)]
+        opens.append(len(text))
+        if i % 3 == 0:
+            false.append(len(text) + ev.index(b'{"b"'))
+            false.append(len(text) + ev.index(b"{y"))
+        text += ev
+    return text + b"]", opens, false
+
+
+def test_boundary_candidates_every_layout():
+    """Independent positions, made while the text was written: every event start after the
+    first is a candidate whatever the whitespace around its comma, and the false candidates
+    are exactly the ones inside strings and args' lists."""
+    from tracetui.trace import pieces
+
+    text, opens, false = _boundary_text()
+    found, at = [], 0
+    while (c := pieces.find_boundary(text, at)) >= 0:
+        found.append(c)
+        at = c + 1
+    assert found == sorted(opens[1:] + false)
+    # backwards: the last candidate before a limit
+    for limit in (opens[5] + 1, false[3] + 1, len(text)):
+        assert pieces.find_cut(text, limit) == max(c for c in found if c < limit)
+    assert pieces.find_cut(b"x" * 100_000, 100_000) == -1
+    assert pieces.find_boundary(b"x" * 1000) == -1
+
+
+def test_structural_cut_ignores_strings_and_nested_objects():
+    from tracetui.trace import pieces
+
+    text, opens, false = _boundary_text()
+    body = text[1:]  # right after "[": the start of the first event, a boundary
+    shift = 1
+    for limit in [*opens[1:], *false, len(body)]:
+        lim = limit - shift
+        want = max((o - shift for o in opens if 0 < o - shift < lim), default=-1)
+        assert pieces.structural_cut(body, lim) == want, limit
+    # escaped quotes and backslashes in strings do not end them early
+    evs = [{"ph": "X", "name": 'a\\"},{\\'}, {"ph": "X", "name": "b\\"}, {"ph": "i"}]
+    tricky = ", ".join(json.dumps(e) for e in evs).encode()
+    starts = [tricky.index(json.dumps(e).encode()) for e in evs]
+    assert pieces.structural_cut(tricky, len(tricky)) == starts[2]
+    assert pieces.structural_cut(tricky, starts[2]) == starts[1]
+    assert pieces.structural_cut(tricky, starts[1]) == -1  # only the first event before it
+
+
+def test_range_start_skips_false_candidates():
+    from tracetui.trace import pieces
+
+    text, opens, false = _boundary_text()
+    for o in (opens[3], opens[6], opens[9]):
+        # a window that begins just before a false candidate of event i
+        f = min(x for x in false if x > o)
+        assert pieces.find_range_start(text[f - 2 :]) + f - 2 in opens, o
 
 
 def test_worker_entry_point_is_runnable():
-    """The worker runs as ``python -m tracetui.trace.parallel``: the module must import
+    """The worker runs as ``python -m tracetui.trace.worker``: the module must import
     without the UI (it is part of the core)."""
     import subprocess
 
-    out = subprocess.run([sys.executable, "-c", "import tracetui.trace.parallel, sys; "
+    out = subprocess.run([sys.executable, "-c", "import tracetui.trace.worker, sys; "
                           "print('textual' in sys.modules, 'rich' in sys.modules)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
@@ -359,3 +443,47 @@ def test_worker_entry_point_is_runnable():
 
 def test_layout_events_are_the_layouts_events():
     assert len(_layout_events()) > 100
+
+
+# ----------------------------------------------------------------------------- every layout
+
+
+def _hurt(data: bytes, how: str) -> bytes:
+    """The same event cut off or damaged, whatever the layout: at its "External id": 30."""
+    m = re.search(rb'"External id":\s*30\b', data)
+    assert m, "every layout has the event"
+    if how == "cut-off":
+        return data[: m.start() + 5]
+    return data[: m.end()] + b",," + data[m.end() :]
+
+
+def _same_but_where(d: dict) -> dict:
+    """A dump with the byte offsets in warnings taken out (they differ between layouts)."""
+    return {**d, "warnings": [re.sub(r"[\d,]+", "N", w) for w in d["warnings"]]}
+
+
+@pytest.mark.parametrize("how", ["whole", "cut-off", "damaged"])
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_every_layout_same_index(tmp_path, how, gz):
+    """The index of the same events is the same field by field in every layout, read as one
+    stream or in ranges, plain or gzipped, whole, cut off or damaged at the same event."""
+    ref = None
+    layouts = _layouts()
+    for name in ["per-line", *sorted(set(layouts) - {"per-line"})]:
+        data = layouts[name]
+        if how != "whole":
+            data = _hurt(data, how)
+        path = tmp_path / (name + (".json.gz" if gz else ".json"))
+        path.write_bytes(gzip.compress(data) if gz else data)
+        for workers, pieces in ((1, 4096), (2, 300), (3, 512)):
+            tr, _ = _load(path, workers, pieces)
+            got = _same_but_where(_dump(tr))
+            if how != "whole":
+                assert tr.truncated, name
+            if ref is None:
+                ref = (name, got)
+                continue
+            for key in got:
+                if key == "header" and name.startswith("bare-array"):
+                    continue  # a bare array has no top-level keys
+                assert got[key] == ref[1][key], (name, workers, key, ref[0])

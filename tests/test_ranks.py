@@ -451,7 +451,7 @@ def test_load_many_equals_loading_each_file(eight, tmp_path):
     """Rank files parsed side by side (a worker process per file) give the same index as
     loading each alone: plain, gzip (loaded here), exact times (the worker asks for them:
     loaded here), cut off, empty, missing, not a trace."""
-    from tracetui.trace.parallel import load_many
+    from tracetui.many import load_many
 
     exact = tmp_path / "exact.json"
     exact.write_text('{"traceEvents": [\n' + ",\n".join(

@@ -15,7 +15,7 @@ import pytest
 
 from tracetui.trace import LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, Loader, TraceError, load
 from tracetui.trace.source import GzipStream, Source
-from tracetui.trace.timeline import _depth_stack, compute_depth
+from tracetui.trace.index import _depth_stack, compute_depth
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"
@@ -442,7 +442,7 @@ def test_damage_mid_file_hands_over_to_ijson_quickly(tmp_path, monkeypatch):
     assert any("JSON error" in w for w in tr.warnings)
     # the pieces before the damage, then at most _CUT_TRIES × _FAILED_READS failed attempts
     before = len(",\n".join(lines[:12000]))
-    bound = before // (16 << 10) + 2 + loader_mod._CUT_TRIES * loader_mod._FAILED_READS
+    bound = before // (16 << 10) + 2 + loader_mod.CUT_TRIES * loader_mod.FAILED_READS
     assert len(calls) <= bound, (len(calls), bound)
     assert sum(calls) < 2 * path.stat().st_size
 
@@ -450,7 +450,7 @@ def test_damage_mid_file_hands_over_to_ijson_quickly(tmp_path, monkeypatch):
 def test_lane_order_by_start_then_longest_first_matches_lexsort():
     """The per-lane sort (stable by start, then runs of equal starts by duration) is the
     (start, -dur) lexsort it replaces, ties kept in file order."""
-    from tracetui.trace.timeline import _by_start_longest_first
+    from tracetui.trace.index import _by_start_longest_first
 
     rng = np.random.default_rng(7)
     for _ in range(300):
@@ -461,3 +461,74 @@ def test_lane_order_by_start_then_longest_first_matches_lexsort():
         idx, s2, d2 = _by_start_longest_first(np.arange(n, dtype=np.int32), s.copy(), d)
         assert idx.tolist() == o.tolist()
         assert s2.tolist() == s[o].tolist() and d2.tolist() == d[o].tolist()
+
+
+# ----------------------------------------------------------------------------- index from a snapshot
+
+
+class _NoFile:
+    """An EventReader with nothing to re-read."""
+
+    def event(self, row):
+        return None
+
+    def reread_problem(self):
+        return None
+
+
+def test_index_builds_from_a_hand_made_snapshot():
+    """index.build needs no file: a snapshot written by hand (two threads, nested slices, a
+    kernel launched by a runtime call, one B still open) gives lanes, depths, launch links and
+    times that follow from the columns alone."""
+    from tracetui.trace.builder import Snapshot
+    from tracetui.trace.index import LoadFacts, build
+    from tracetui.trace.strings import StringTable
+
+    st = StringTable()
+    names = {n: st.intern(n) for n in ("step", "aten::mm", "cudaLaunchKernel", "gemm", "open")}
+    cat_cpu, cat_rt, cat_k = st.intern("cpu_op"), st.intern("cuda_runtime"), st.intern("kernel")
+    i64, i32, u32 = np.int64, np.int32, np.uint32
+    # lane 0: thread (1, 10); lane 1: GPU stream (0, 7); absolute ns from 5,000
+    slices = {
+        "lane": np.array([0, 0, 0, 1, 0], i32),
+        "start": np.array([5_000, 6_000, 6_500, 9_000, 20_000], i64),
+        "dur": np.array([10_000, 3_000, 1_000, 2_000, -1], i64),  # the last: an open B
+        "name": np.array([names["step"], names["aten::mm"], names["cudaLaunchKernel"],
+                          names["gemm"], names["open"]], i32),
+        "cat": np.array([cat_cpu, cat_cpu, cat_rt, cat_k, cat_cpu], i32),
+        "row": np.array([0, 1, 2, 3, 4], u32),
+    }
+    empty = {"lane": np.zeros(0, i32), "ts": np.zeros(0, i64), "name": np.zeros(0, i32),
+             "cat": np.zeros(0, i32), "row": np.zeros(0, u32)}
+    gpu = {"row": np.array([3], u32), **{k: np.array([v], dt) for k, v, dt in (
+        ("gx", 8, i32), ("gy", 1, i32), ("gz", 1, i32), ("bx", 128, i32), ("by", 1, i32),
+        ("bz", 1, i32), ("regs", 32, i32), ("smem", 0, i64), ("blocks_per_sm", 1, np.float32),
+        ("warps_per_sm", 4, np.float32), ("occupancy", 50, np.float32), ("bytes", -1, i64),
+        ("bandwidth", np.nan, np.float32))}}
+    snap = Snapshot(
+        slices=slices, open_b=1, instants=empty,
+        counter_samples={"track": np.zeros(0, i32), "ts": np.zeros(0, i64),
+                         "value": np.zeros(0, np.float64)},
+        gpu=gpu, corr={"row": np.array([2, 3], u32), "value": np.array([77, 77], i64)},
+        ext={"row": np.zeros(0, u32), "value": np.zeros(0, i64)},
+        flows={"key": np.zeros(0, i64), "ts": np.zeros(0, i64), "lane": np.zeros(0, i32),
+               "flags": np.zeros(0, np.int8), "enclosing": np.zeros(0, np.int8),
+               "cat": np.zeros(0, i32)},
+        lanes=[(1, 10, "", False, -1, -1), (0, 7, "", True, 0, 7)], counter_tracks=[],
+        process_names={1: "trainer"}, process_labels={}, process_sort={},
+        thread_names={(1, 10): "main"}, thread_sort={}, skipped={}, notes={}, events=5,
+        phase_counts={"X": 4, "B": 1}, items=5, header={}, strings=st, extra_args={})
+    tr = build(snap, _NoFile(), LoadFacts(path="hand", size=0, compressed=False, complete=True,
+                                          truncated=False, warnings=[], bytes_read=0))
+    assert [ln.name for ln in tr.lanes] == ["GPU 0 · stream 7", "trainer 1 · main"]
+    assert tr.t0_abs_ns == 5_000 and tr.end_ns == 20_000 - 5_000 + 0  # the open B ends there
+    cpu = tr.lanes[1]
+    by_name = {tr.name_of(i): i for i in range(tr.slice_count)}
+    depth = {n: int(tr.depth[i]) for n, i in by_name.items()}
+    assert depth == {"step": 0, "aten::mm": 1, "cudaLaunchKernel": 2, "gemm": 0, "open": 0}
+    assert tr.lane_of(by_name["gemm"]).index == 0 and cpu.count == 4
+    assert tr.launched_by(by_name["gemm"]) == by_name["cudaLaunchKernel"]
+    assert tr.start[by_name["aten::mm"]] == 1_000 and tr.dur[by_name["open"]] == 0
+    assert tr.kernels.grid.tolist() == [[8, 1, 1]] and tr.kernels.slice.tolist() == [by_name["gemm"]]
+    assert "1 B events never ended (shown up to the end of the trace)" in tr.warnings
+    assert tr.detail(by_name["gemm"])["launched_by"][0]["name"] == "cudaLaunchKernel"

@@ -1,15 +1,21 @@
-"""Several traces at once (the ranks of one job): which files, and their reports computed in
-parallel processes with one combined progress. Pure: no textual or rich."""
+"""Several traces at once (the ranks of one job): which files; their reports computed in
+parallel processes with one combined progress (:func:`reports`); their indexes parsed in
+worker processes and merged here (:func:`load_many`). Pure: no textual or rich."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 import re
+import sys
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
 from .trace import TraceError
+from .trace.loader import Loader
+from .trace.parallel import Worker, default_workers, spawn
+from .trace.pieces import HEAD_BYTES, locate_events
 
 _TRACE_NAME = re.compile(r"\.(json|json\.gz)$", re.IGNORECASE)
 _DIGITS = re.compile(r"(\d+)")
@@ -49,7 +55,6 @@ def _init(shared: Any) -> None:
 
 def _report_job(index: int, path: str, rules: Any, inner_workers: int | None) -> dict[str, Any]:
     from .analysis.report import analyze
-    from .trace.loader import Loader
 
     def progress(p: Any) -> None:
         if _progress is not None:
@@ -69,8 +74,6 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
     in up to ``processes`` processes side by side (default: one per core, at most 4).
     ``progress(bytes_done, bytes_total, files_done)`` is called a few times a second.
     A file that cannot be read gives its one-line error instead of a report."""
-    from .trace.loader import default_workers
-
     paths = list(paths)
     sizes = []
     for p in paths:
@@ -110,3 +113,95 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
                 progress(min(sum(shared[:]), total), total, done_files)
     return results
 
+
+def load_many(paths: list[str], progress: Callable[[int, int], None] | None = None,
+              processes: int | None = None,
+              cancelled: Callable[[], bool] = lambda: False) -> list[tuple[str, Any, str | None]]:
+    """``(path, trace, error)`` for each of ``paths``, parsed side by side: each plain file's
+    events array by one worker process (up to ``processes`` at once, default one per core),
+    merged and indexed here as it comes; gzip files, files whose events do not start in their
+    first megabyte, and a worker that fails are loaded here as usual. ``progress(done,
+    total)`` in bytes on disk; ``cancelled()`` stops what has not started."""
+    n = max(1, processes or default_workers())
+    out: list[tuple[str, Any, str | None]] = [(p, None, None) for p in paths]
+    sizes = [0] * len(paths)
+    remote: list[tuple[int, Any, dict[str, Any]]] = []
+    local: list[int] = []
+    for i, p in enumerate(paths):
+        try:
+            loader = Loader(p, workers=1)
+            sizes[i] = loader.source.size
+            where = locate_events(loader.source.read_head(HEAD_BYTES)) \
+                if not loader.source.compressed else None
+        except TraceError as e:
+            out[i] = (p, None, str(e))
+            continue
+        if where is None or where["kind"] not in ("array", "object") or where["offset"] is None \
+                or n < 2 or not sys.executable:
+            local.append(i)
+        else:
+            remote.append((i, loader, where))
+    total = max(sum(sizes), 1)
+    finished = [0]
+    running: list[tuple[int, Any, dict[str, Any], Worker]] = []
+
+    def report() -> None:
+        if progress is not None:
+            progress(min(finished[0] + sum(w.bytes for *_, w in running), total), total)
+
+    def load_here(i: int) -> None:
+        try:
+            out[i] = (paths[i], Loader(paths[i]).run(), None)
+        except TraceError as e:
+            out[i] = (paths[i], None, str(e))
+        finished[0] += sizes[i]
+        report()
+
+    queue = list(remote)
+    while queue or running:
+        while queue and len(running) < n and not cancelled():
+            i, loader, where = queue.pop(0)
+            try:
+                w = spawn(paths[i], where["offset"], None, loader.piece_bytes, False)
+            except (OSError, ValueError):
+                local.append(i)
+                continue
+            running.append((i, loader, where, w))
+        if cancelled():
+            for *_, w in running:
+                w.kill()
+            break
+        time.sleep(0.02)
+        for item in list(running):
+            i, loader, where, w = item
+            w.drain()
+            if w.message is None and w.proc.poll() is not None:
+                w.drain()
+                if w.message is None:
+                    w.message = ("error", f"the worker process exited ({w.proc.returncode})")
+            if w.message is None:
+                continue
+            running.remove(item)
+            kind, manifest = w.message
+            if kind == "done":
+                try:
+                    loader.builder.header = {k: v for k, v in where["header"].items()
+                                             if not k.startswith("__")}
+                    loader.merge_part(w.conn, manifest)
+                    loader.bytes_done = loader.source.size
+                    out[i] = (paths[i], loader.finish(where), None)
+                    finished[0] += sizes[i]
+                except TraceError as e:
+                    out[i] = (paths[i], None, str(e))
+                    finished[0] += sizes[i]
+                except (EOFError, OSError):  # pragma: no cover - died while sending
+                    local.append(i)
+            else:  # exact times, damage at its start, a crash: the usual way
+                local.append(i)
+            w.kill()
+        report()
+    for i in local:
+        if cancelled():
+            break
+        load_here(i)
+    return out

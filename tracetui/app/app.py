@@ -316,7 +316,7 @@ class TraceApp(App[None]):
         view come after, in this thread."""
         from ..analysis.ranks import rank_of
         from ..trace.combine import combine
-        from ..trace.parallel import load_many
+        from ..many import load_many
 
         files = self.rank_files or []
         started = time.perf_counter()

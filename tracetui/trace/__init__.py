@@ -1,9 +1,10 @@
 """Reading traces: streaming loader and the in-memory index. Imports neither textual nor rich."""
 
-from .loader import GPU_ANNOTATION_CATS, GPU_CATS, RUNTIME_CATS, Loader, Progress, load
+from .builder import GPU_ANNOTATION_CATS, GPU_CATS, RUNTIME_CATS
+from .index import compute_depth
+from .loader import Loader, Progress, load
+from .model import LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, Lane, Trace
 from .source import TraceError
-from .timeline import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, Lane, Trace,
-                       compute_depth)
 
 __all__ = [
     "GPU_ANNOTATION_CATS", "GPU_CATS", "RUNTIME_CATS", "LANE_CPU", "LANE_GPU",

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .strings import StringTable
-from .timeline import CounterTrack, KernelFields, Lane, SparseColumn, Trace
+from .model import CounterTrack, KernelFields, Lane, RankBlock, SparseColumn, Trace
 
 ALIGNS = ("start", "step", "clock")
 _STEP = re.compile(r"^ProfilerStep#\d+$")
@@ -38,6 +38,9 @@ class RankPieces:
         self.tables = list(tables)
         self.offsets = np.asarray(row_offsets, np.int64)
         self.source = _Sources([t.source for t in self.tables])
+
+    def reread_problem(self) -> str | None:
+        return self.source.reread_problem()
 
     def event(self, row: int) -> Any:
         k = int(np.searchsorted(self.offsets, row, side="right")) - 1
@@ -97,7 +100,6 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
         top = max(anchors)
         deltas = [top - a for a in anchors]
 
-    out = Trace()
     strings = StringTable()
     devices = sorted({(r, ln.device) for r, tr in ranks for ln in tr.lanes if ln.device >= 0})
     dev_of = {key: k for k, key in enumerate(devices)}
@@ -107,7 +109,9 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
         "start", "dur", "name", "cat", "depth", "row", "inst_lane", "inst_ts", "inst_name",
         "inst_cat", "inst_row", "flow_src", "flow_dst", "flow_cat")}
     kparts: dict[str, list[np.ndarray]] = {f: [] for f in KernelFields.__dataclass_fields__}
-    launch, corr, ext = ([], []), ([], []), ([], [])
+    launch: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    corr: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    ext: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     counters: list[CounterTrack] = []
     extra_args: dict[int, dict] = {}
     pieces, row_offsets = [], []
@@ -167,46 +171,37 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
     def cat(parts: list[np.ndarray], dtype: Any = np.int64) -> np.ndarray:
         return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
-    out.start, out.dur, out.depth = cat(cols["start"]), cat(cols["dur"]), cat(cols["depth"])
-    out.name, out.cat = cat(cols["name"], np.int32), cat(cols["cat"], np.int32)
-    out.row = cat(cols["row"])
-    out.lane_bounds = np.array([ln.lo for ln in lanes] + [len(out.start)], np.int64)
-    for ln in lanes:
-        ln._trace = out
-    out.inst_lane, out.inst_ts = cat(cols["inst_lane"]), cat(cols["inst_ts"])
-    out.inst_name, out.inst_cat = cat(cols["inst_name"], np.int32), cat(cols["inst_cat"], np.int32)
-    out.inst_row = cat(cols["inst_row"])
-    out.flow_src, out.flow_dst = cat(cols["flow_src"]), cat(cols["flow_dst"])
-    out.flow_cat = cat(cols["flow_cat"], np.int32)
-    out.kernels = KernelFields(**{f: np.concatenate(v) for f, v in kparts.items()})
-    out.launch_of = SparseColumn(cat(launch[0]), cat(launch[1]))
-    out.correlation = SparseColumn(cat(corr[0]), cat(corr[1]))
-    out.external_id = SparseColumn(cat(ext[0]), cat(ext[1]))
-    out.counters = counters
-    out.strings = strings
-    out.lanes = lanes
+    start = cat(cols["start"])
     first = ranks[0][1] if ranks else None
-    out.path = label
-    out.size = sum(tr.size for _, tr in ranks)
-    out.compressed = False
-    out.complete = all(tr.complete for _, tr in ranks)
-    out.truncated = any(tr.truncated for _, tr in ranks)
-    out.warnings = warnings
-    out.t0_abs_ns = min(tr.t0_abs_ns + (0 if align == "clock" else -d)
-                        for (_, tr), d in zip(ranks, deltas)) if ranks else 0
-    out.end_ns = end_ns
-    out.header = {"ranks": [r for r, _ in ranks], "align": align,
-                  "deviceProperties": first.header.get("deviceProperties", []) if first else []}
-    out.events = sum(tr.events for _, tr in ranks)
     phases: dict[str, int] = {}
     for _, tr in ranks:
-        for k, v in tr.phase_counts.items():
-            phases[k] = phases.get(k, 0) + v
-    out.phase_counts = phases
-    out.bytes_read = sum(tr.bytes_read for _, tr in ranks)
-    out.pieces = RankPieces(pieces, row_offsets)
-    out.extra_args = extra_args
-    out.rank_of_lane = lane_rank
-    out.align_warnings = [w for w in warnings if w.endswith("its start is used")]
-    out.rank_devices = {k: key for key, k in dev_of.items()}  # device -> (rank, its device)
+        for ph, n in tr.phase_counts.items():
+            phases[ph] = phases.get(ph, 0) + n
+    out = Trace(
+        path=label, size=sum(tr.size for _, tr in ranks), compressed=False,
+        complete=all(tr.complete for _, tr in ranks),
+        truncated=any(tr.truncated for _, tr in ranks), warnings=warnings,
+        t0_abs_ns=min(tr.t0_abs_ns + (0 if align == "clock" else -d)
+                      for (_, tr), d in zip(ranks, deltas)) if ranks else 0,
+        end_ns=end_ns, strings=strings, lanes=lanes,
+        lane_bounds=np.array([ln.lo for ln in lanes] + [len(start)], np.int64),
+        start=start, dur=cat(cols["dur"]), name=cat(cols["name"], np.int32),
+        cat=cat(cols["cat"], np.int32), depth=cat(cols["depth"]), row=cat(cols["row"]),
+        inst_lane=cat(cols["inst_lane"]), inst_ts=cat(cols["inst_ts"]),
+        inst_name=cat(cols["inst_name"], np.int32), inst_cat=cat(cols["inst_cat"], np.int32),
+        inst_row=cat(cols["inst_row"]), counters=counters,
+        kernels=KernelFields(**{f: np.concatenate(v) for f, v in kparts.items()}),
+        launch_of=SparseColumn(cat(launch[0]), cat(launch[1])),
+        correlation=SparseColumn(cat(corr[0]), cat(corr[1])),
+        external_id=SparseColumn(cat(ext[0]), cat(ext[1])),
+        flow_src=cat(cols["flow_src"]), flow_dst=cat(cols["flow_dst"]),
+        flow_cat=cat(cols["flow_cat"], np.int32),
+        header={"ranks": [r for r, _ in ranks], "align": align,
+                "deviceProperties": first.header.get("deviceProperties", []) if first else []},
+        events=sum(tr.events for _, tr in ranks), phase_counts=phases,
+        bytes_read=sum(tr.bytes_read for _, tr in ranks),
+        pieces=RankPieces(pieces, row_offsets), extra_args=extra_args,
+        ranks=RankBlock(rank_of_lane=lane_rank,
+                        align_warnings=[w for w in warnings if w.endswith("its start is used")],
+                        rank_devices={k: key for key, k in dev_of.items()}))
     return out

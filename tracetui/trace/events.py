@@ -85,7 +85,7 @@ def _typed_records(time_type: Any, label: str) -> Any:
     for ph, args_type in _PHASE_ARGS.items():
         cls = msgspec.defstruct(f"{label}Event_{ph}", [("args", args_type, None)], bases=(base,),
                                 tag=ph, gc=False)
-        cls.ph = ph  # the tag, readable as on any other record
+        cls.ph = ph  # type: ignore[attr-defined]  # the tag, readable as on any record
         types.append(cls)
     return Union[tuple(types)]
 
@@ -119,8 +119,8 @@ _FIELDS = tuple(LooseEvent.__struct_fields__)
 #: Stands for an item of the events array that is not a JSON object.
 NOT_AN_EVENT = LooseEvent(ph=object())
 
-_FAST = msgspec.json.Decoder(list[_FAST_TYPES])
-_EXACT = msgspec.json.Decoder(list[_EXACT_TYPES])
+_FAST = msgspec.json.Decoder(list[_FAST_TYPES])  # type: ignore[valid-type]
+_EXACT = msgspec.json.Decoder(list[_EXACT_TYPES])  # type: ignore[valid-type]
 _LOOSE = {False: msgspec.json.Decoder(list[LooseEvent]),
           True: msgspec.json.Decoder(list[LooseEvent], float_hook=Decimal)}
 _ANY = {False: msgspec.json.Decoder(list[Any]),

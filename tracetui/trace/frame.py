@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .timeline import Lane, Trace
+from .model import Lane, Trace
 
 
 @dataclass(frozen=True)

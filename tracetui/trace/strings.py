@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -68,12 +68,29 @@ class StringTable:
                 ids = [i if i is not None else intern(v) for i, v in zip(ids, values)]
         return np.array(ids, dtype=np.int32)
 
+    def non_str_ids(self) -> list[tuple[Any, int]]:
+        """(value, id) of the names that were not strings (numbers, ...), to merge elsewhere."""
+        return [(v, i) for v, i in self._ids.items() if v is not None and not isinstance(v, str)]
+
+    def merge_non_str(self, pairs: list[tuple[Any, int]], lut: np.ndarray, non_text: int) -> None:
+        """Take another table's :meth:`non_str_ids` (its ids mapped to ours by ``lut``) and its
+        count of non-string names: a non-string name counts once per table, as in one."""
+        dup = 0
+        for v, i in pairs:
+            try:
+                if v in self._ids:
+                    dup += 1
+                else:
+                    self._ids[v] = int(lut[i])
+            except TypeError:
+                pass
+        self.non_text += non_text - dup
 
     def find(self, text: str) -> int:
         """The id of ``text``, or -1 if no event has that string."""
         got = self._ids.get(text)
         return got if got is not None else -1
 
-    def ids_matching(self, pred: Iterable[str] | Any) -> np.ndarray:
+    def ids_matching(self, pred: Callable[[str], Any]) -> np.ndarray:
         """Ids of strings for which ``pred(s)`` is true (pred: callable)."""
         return np.array([i for i, s in enumerate(self.strings) if pred(s)], dtype=np.int32)

@@ -1,0 +1,473 @@
+"""Building the index: a builder's :class:`~tracetui.trace.builder.Snapshot` -> a
+:class:`~tracetui.trace.model.Trace`, and the depth of nested slices.
+
+:func:`build` needs no file: a hand-made snapshot and any :class:`EventReader` will do
+(tests/test_trace_core.py builds from one).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _alloc
+from .builder import Snapshot
+from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, EventReader,
+                    KernelFields, Lane, SparseColumn, Trace)
+
+_NUM = re.compile(r"(-?\d+)")
+
+
+class _Columns:
+    """Stands for the trace while its lanes' depth indexes are used before it exists."""
+
+    def __init__(self, start: np.ndarray, dur: np.ndarray) -> None:
+        self.start, self.dur = start, dur
+
+
+def _sort_key(v: Any) -> tuple[int, float, str]:
+    """Numbers before strings; strings with a number ("stream 7") sort by that number."""
+    if isinstance(v, bool):
+        v = int(v)
+    if isinstance(v, (int, float)):
+        return (0, float(v), "")
+    s = str(v)
+    m = _NUM.search(s)
+    return (1, float(m.group(1)) if m else float("inf"), s)
+
+
+def _stream_number(tid: Any) -> int:
+    if isinstance(tid, int):
+        return tid
+    m = _NUM.search(str(tid))
+    return int(m.group(1)) if m else -1
+
+
+_SEGMENT = 1 << 16
+
+
+def _by_start_longest_first(idx: np.ndarray, s: np.ndarray,
+                            dur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One lane's rows (``idx``, their starts ``s``) in (start, longest first) order, with
+    their durations (looked up in ``dur`` once in order). A stable sort by start, then only
+    the runs of equal starts out of order (few) by duration: a lexsort of the whole lane
+    would hold several lane-sized temporaries at once, on the largest lane of the trace."""
+    if len(s) > 1 and not (s[1:] >= s[:-1]).all():
+        o = np.argsort(s, kind="stable")
+        idx = idx[o]  # one at a time: the temporaries of a long lane add up
+        s = s[o]
+        del o
+    d = dur[idx]
+    tie = np.flatnonzero((s[1:] == s[:-1]) & (d[1:] > d[:-1]))
+    if len(tie):  # runs of equal starts out of order: each sorted by -dur (stable)
+        vals = np.unique(s[tie])
+        for a, b in zip(np.searchsorted(s, vals, "left").tolist(),
+                        np.searchsorted(s, vals, "right").tolist()):
+            o = np.argsort(-d[a:b], kind="stable")
+            idx[a:b], d[a:b] = idx[a:b][o], d[a:b][o]
+    return idx, s, d
+
+
+def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """Nesting depth of one lane's slices, sorted by (start, longest first).
+
+    Long lanes are cut where nothing is open (a slice starts after every earlier one has
+    ended) into segments of about 64 K slices, whose depths are independent: the
+    temporaries stay the size of a segment, not of the lane.
+    """
+    n = len(start)
+    if n <= _SEGMENT:
+        return _depth_segment(start, dur)
+    reach = start + dur
+    np.maximum.accumulate(reach, out=reach)
+    free = np.empty(n, bool)  # nothing open before these rows
+    free[0] = False
+    np.greater_equal(start[1:], reach[:-1], out=free[1:])
+    del reach
+    edges = [0]
+    at = _SEGMENT
+    while at < n:  # the first free row at or after every _SEGMENT rows
+        k = int(free[at:].argmax())
+        if not free[at + k]:
+            break
+        edges.append(at + k)
+        at = at + k + _SEGMENT
+    del free
+    edges.append(n)
+    parts = [_depth_segment(start[a:b], dur[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
+    dtype = np.int32 if any(p.dtype == np.int32 for p in parts) else np.int16
+    return np.concatenate(parts).astype(dtype, copy=False)
+
+
+def _depth_segment(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """depth_i = i - #{earlier slices closed by start_i}, for all slices at once: one sort of
+    the ends and a binary search. If slices overlap without nesting (some traces do), a
+    stack pass assigns depths instead, which keeps the invariant the index relies on:
+    slices at one depth never overlap.
+    """
+    n = len(start)
+    if n == 0:
+        return np.zeros(0, np.int16)
+    end = start + dur
+    closed = np.searchsorted(np.sort(end), start, side="right")  # any j with end_j <= start_i
+    zero = dur == 0
+    if zero.any():
+        # Zero-length slices with i's own start that sort at or after i ended "by" start_i
+        # but are not earlier than i: take them back out.
+        zs = start[zero]
+        run_end = np.searchsorted(start, start, side="right")
+        nz = np.searchsorted(zs, start, side="right") - np.searchsorted(zs, start, side="left")
+        first_zero = run_end - nz
+        del nz, zs
+        np.maximum(first_zero, np.arange(n), out=first_zero)
+        np.subtract(run_end, first_zero, out=run_end)
+        closed -= np.maximum(run_end, 0)
+        del run_end, first_zero
+    del zero
+    depth = np.subtract(np.arange(n), closed, out=closed)  # in place: closed is not needed
+    ok = not (depth < 0).any()
+    depth = depth.astype(np.int16 if depth.max(initial=0) < 2**15 else np.int32)
+    if ok and n > 1:
+        # the invariant: within one depth (in start order) nothing starts before the
+        # previous slice has ended
+        order = np.argsort(depth, kind="stable")
+        d_o = depth[order]
+        same = d_o[1:] == d_o[:-1]
+        e_o = end[order]
+        s_o = start[order]
+        ok = not (same & (s_o[1:] < e_o[:-1])).any()
+    if not ok:
+        depth = _depth_stack(start, end)
+    return depth
+
+
+def _depth_stack(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(start), np.int32)  # pure Python: only for improperly nested lanes
+    stack: list[int] = []
+    for i, (s, e) in enumerate(zip(start.tolist(), end.tolist())):
+        while stack and stack[-1] <= s:
+            stack.pop()
+        out[i] = len(stack)
+        stack.append(e)
+    return out
+
+
+@dataclass(frozen=True)
+class LoadFacts:
+    """What the loader knows about the file and the load, beside the builder's snapshot."""
+
+    path: str
+    size: int  # bytes on disk
+    compressed: bool
+    complete: bool  # False for a snapshot taken while loading (or a cancelled load)
+    truncated: bool
+    warnings: list[str]
+    bytes_read: int
+    final: bool = True  # the load is over (B events still open are then named in a warning)
+
+
+def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
+    """Turn a builder's snapshot into a :class:`Trace`: lanes named and ordered, slices
+    sorted by (lane, depth, start), depths, launch links and flows resolved, times made
+    relative to the first event. ``reader`` re-reads events by row (their args). The
+    snapshot is used up: its column dicts are emptied."""
+    # The snapshot's columns are taken over: each is dropped from its dict (and so freed,
+    # on the final build) as soon as its sorted copy exists.
+    cols = snap.slices
+    ob_n = snap.open_b
+    inst = snap.instants
+    cs = snap.counter_samples
+    gpu = snap.gpu
+    corr, ext = snap.corr, snap.ext
+    flows = snap.flows
+    lane_keys = snap.lanes
+    counter_tracks = snap.counter_tracks
+    skipped, notes = snap.skipped, snap.notes
+    events, phase_counts = snap.events, snap.phase_counts
+    n_rows = snap.items
+    header = snap.header
+    non_text = snap.strings.non_text
+    final = facts.final
+
+    lane, start, dur, name, cat, row = (cols.pop(k) for k in
+                                        ("lane", "start", "dur", "name", "cat", "row"))
+    if len(row) and row.max() < 2**31:
+        row = row.astype(np.int32)
+
+    # ---- time origin and span
+    firsts = [a.min() for a in (start, inst["ts"], cs["ts"]) if len(a)]
+    t0 = int(min(firsts)) if firsts else 0
+    start = start - t0
+    ends = [int((start + np.maximum(dur, 0)).max())] if len(start) else []
+    if len(inst["ts"]):
+        ends.append(int(inst["ts"].max()) - t0)
+    if len(cs["ts"]):
+        ends.append(int(cs["ts"].max()) - t0)
+    end_ns = max(ends) if ends else 0
+    if ob_n:
+        dur[-ob_n:] = np.maximum(end_ns - start[-ob_n:], 0)
+
+    _alloc.trim()
+    # ---- lanes: name, kind, order
+    pnames, plabels, psort = snap.process_names, snap.process_labels, snap.process_sort
+    tnames, tsort = snap.thread_names, snap.thread_sort
+    used = np.zeros(len(lane_keys), bool)
+    used[np.unique(lane)] = True
+    if len(inst["lane"]):
+        used[np.unique(inst["lane"])] = True
+    infos = []
+    for li, (pid, tid, sub, is_gpu, device, stream) in enumerate(lane_keys):
+        if not used[li]:
+            continue
+        label = plabels.get(pid, "")
+        gpu_proc = is_gpu or bool(re.match(r"GPU\s*\d+", label)) or sub == "annotations"
+        if gpu_proc:
+            if device < 0:
+                m = _NUM.search(label)
+                device = int(m.group(1)) if m else (pid if isinstance(pid, int) else -1)
+            if stream < 0:
+                stream = _stream_number(tid)
+            kind = LANE_GPU_ANNOTATION if sub == "annotations" else LANE_GPU
+            lname = f"GPU {device} · stream {stream}"
+            if sub == "annotations":
+                lname += " · annotations"
+            process, thread = label or f"GPU {device}", f"stream {stream}"
+        else:
+            kind = LANE_CPU
+            device = stream = -1
+            pn = pnames.get(pid, "")
+            if pid in ("", None) and tid in ("", None):
+                process, thread = "global", ""
+            else:
+                numeric = isinstance(pid, int)
+                if pn:
+                    process = f"{pn} {pid}" if numeric and str(pid) not in pn else pn
+                else:
+                    process = f"pid {pid}" if numeric else str(pid)  # Kineto's "Spans"
+                thread = tnames.get((pid, tid), "").strip() or (
+                    f"thread {tid}" if isinstance(tid, int) else str(tid))
+            lname = f"{process} · {thread}" if thread else process
+        pkey = (0 if gpu_proc else 1, psort.get(pid, float("nan")), _sort_key(pid))
+        if pkey[1] != pkey[1]:  # no sort index: by pid
+            pkey = (pkey[0], float("inf"), _sort_key(pid))
+        # a stream's annotation lane comes right after the stream itself
+        tkey = (tsort.get((pid, tid), float("inf")), _sort_key(tid), 1 if sub else 0)
+        infos.append((pkey, tkey, li, lname, kind, pid, tid, device, stream, process, thread))
+    infos.sort(key=lambda x: (x[0], x[1]))
+    remap = np.full(len(lane_keys) + 1, -1, np.int32)
+    for new, info in enumerate(infos):
+        remap[info[2]] = new
+    lane = remap[lane]
+    inst_lane = remap[inst["lane"]] if len(inst["lane"]) else np.zeros(0, np.int32)
+
+    # ---- order: by lane; within a lane by depth, then start (longest first on ties), so
+    # that every (lane, depth) is a contiguous, start-sorted range of rows. Sorting lane by
+    # lane keeps the temporaries the size of one lane, not of the whole trace.
+    by_lane = np.argsort(lane, kind="stable")
+    if len(by_lane) < 2**31:  # half the memory for the order and every lane's share of it
+        by_lane = by_lane.astype(np.int32)
+    bounds = np.zeros(len(infos) + 1, np.int64)
+    np.cumsum(np.bincount(lane, minlength=len(infos))[: len(infos)], out=bounds[1:])
+    del lane
+    depth = np.zeros(len(start), np.int16)
+    for new in range(len(infos)):
+        lo, hi = int(bounds[new]), int(bounds[new + 1])
+        idx = by_lane[lo:hi]
+        idx, s, d = _by_start_longest_first(idx, start[idx], dur)
+        dep = compute_depth(s, d)
+        del s, d
+        o = np.argsort(dep, kind="stable")  # group by depth, keeping start order
+        by_lane[lo:hi] = idx[o]
+        if dep.dtype != depth.dtype:
+            depth = depth.astype(dep.dtype)
+        depth[lo:hi] = dep[o]
+        del idx, o, dep
+    # one column at a time: each old column is freed as soon as its sorted copy exists
+    start = start[by_lane]
+    dur = dur[by_lane]
+    name = name[by_lane]
+    cat = cat[by_lane]
+    row = row[by_lane]
+    del by_lane
+    lanes: list[Lane] = []
+    for new, info in enumerate(infos):
+        lo, hi = int(bounds[new]), int(bounds[new + 1])
+        dmax = int(depth[lo:hi].max(initial=0)) if hi > lo else -1
+        dbounds = lo + np.searchsorted(depth[lo:hi], np.arange(dmax + 2))
+        _, _, _, lname, kind, pid, tid, device, stream, process, thread = info
+        lanes.append(Lane(index=new, name=lname, kind=kind, pid=pid, tid=tid, device=device,
+                          stream=stream, lo=lo, hi=hi, depth_bounds=dbounds.astype(np.int64),
+                          process=process, thread=thread))
+
+    _alloc.trim()
+    # ---- args row -> slice row
+    slice_of_row = np.full(n_rows + 1, -1, np.int32 if len(row) < 2**31 else np.int64)
+    slice_of_row[row] = np.arange(len(row))
+
+    correlation = _per_slice(slice_of_row, corr["row"], corr["value"])
+    external_id = _per_slice(slice_of_row, ext["row"], ext["value"])
+    corr.clear()
+    ext.clear()
+
+    # ---- GPU typed fields
+    g_slice = slice_of_row[gpu["row"]] if len(gpu["row"]) else np.zeros(0, np.int64)
+    keep = g_slice >= 0
+    keep_all = bool(keep.all())
+    g_order = np.argsort(g_slice[keep], kind="stable")
+
+    def gcol(k: str, cols: dict[str, np.ndarray] = gpu) -> np.ndarray:
+        col = cols.pop(k)  # the builder's column is freed as soon as it is copied
+        return (col if keep_all else col[keep])[g_order]
+
+    kernels = KernelFields(
+        slice=g_slice[keep][g_order],
+        grid=np.stack([gcol("gx"), gcol("gy"), gcol("gz")], axis=1),
+        block=np.stack([gcol("bx"), gcol("by"), gcol("bz")], axis=1),
+        registers=gcol("regs"), shared_memory=gcol("smem"), blocks_per_sm=gcol("blocks_per_sm"),
+        warps_per_sm=gcol("warps_per_sm"), occupancy=gcol("occupancy"), bytes=gcol("bytes"),
+        bandwidth=gcol("bandwidth"))
+
+    # ---- launch links through correlation: GPU work -> runtime call
+    is_gpu_slice = np.zeros(len(start), bool)
+    is_gpu_slice[kernels.slice] = True
+    on_gpu = is_gpu_slice[correlation.rows]
+    cpu_side, cpu_corr = correlation.rows[~on_gpu], correlation.values[~on_gpu]
+    gpu_side, gpu_corr = correlation.rows[on_gpu], correlation.values[on_gpu]
+    del is_gpu_slice
+    launch_src = np.zeros(0, np.int64)
+    launch_dst = np.zeros(0, np.int64)
+    if len(cpu_side) and len(gpu_side):
+        o = np.argsort(cpu_corr, kind="stable")
+        cv, cpu_sorted = cpu_corr[o], cpu_side[o]
+        k = np.minimum(np.searchsorted(cv, gpu_corr), len(cv) - 1)
+        hit = cv[k] == gpu_corr
+        launch_dst, launch_src = gpu_side[hit], cpu_sorted[k[hit]]
+    launch_of = SparseColumn(launch_dst, launch_src)
+    del slice_of_row, gpu, launch_dst, launch_src, cpu_side, cpu_corr, gpu_side, gpu_corr
+
+    _alloc.trim()
+    # ---- flows: resolve endpoints to slices, then link consecutive endpoints of one flow
+    lane_bounds = np.array([ln.lo for ln in lanes] + [len(start)], np.int64)
+    for ln in lanes:  # the flows below look lanes' depths up in these columns
+        ln._trace = _Columns(start, dur)  # type: ignore[assignment]
+    flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes)
+    del flows
+
+    _alloc.trim()
+    # ---- instants, counters
+    inst_ts = inst["ts"] - t0
+    io = np.lexsort((inst_ts, inst_lane)) if len(inst_ts) else np.zeros(0, np.int64)
+    inst_lane, inst_ts = inst_lane[io], inst_ts[io]
+    inst_bounds = np.searchsorted(inst_lane, np.arange(len(lanes) + 1))
+    for ln in lanes:
+        ln.instants = np.arange(inst_bounds[ln.index], inst_bounds[ln.index + 1])
+    counters = []
+    if len(cs["track"]):
+        co = np.lexsort((cs["ts"], cs["track"]))
+        trk, cts, cval = cs["track"][co], cs["ts"][co] - t0, cs["value"][co]
+        cb = np.searchsorted(trk, np.arange(len(counter_tracks) + 1))
+        for ti, (pid, cname, cid, series) in enumerate(counter_tracks):
+            lo, hi = int(cb[ti]), int(cb[ti + 1])
+            label = cname if series in ("value", "") else f"{cname} · {series}"
+            if cid is not None:
+                label += f" #{cid}"
+            counters.append(CounterTrack(name=label, pid=pid, series=series, ts=cts[lo:hi],
+                                         values=cval[lo:hi]))
+
+    # ---- warnings
+    warnings = list(facts.warnings)
+    for reason, n in sorted(skipped.items()):
+        warnings.append(f"skipped {n:,} events: {reason}")
+    for reason, n in sorted(notes.items()):
+        warnings.append(f"{n:,} {reason}")
+    if ob_n and final:
+        warnings.append(f"{ob_n:,} B events never ended (shown up to the end of the trace)")
+    if non_text:
+        warnings.append(f"{non_text:,} names or categories were not strings (kept as text)")
+
+    return Trace(
+        path=facts.path, size=facts.size, compressed=facts.compressed,
+        complete=facts.complete, truncated=facts.truncated, warnings=warnings,
+        t0_abs_ns=t0, end_ns=end_ns, strings=snap.strings, lanes=lanes,
+        lane_bounds=lane_bounds, start=start, dur=dur, name=name, cat=cat, depth=depth,
+        row=row, inst_lane=inst_lane, inst_ts=inst_ts, inst_name=inst["name"][io],
+        inst_cat=inst["cat"][io], inst_row=inst["row"][io], counters=counters,
+        kernels=kernels, launch_of=launch_of, correlation=correlation,
+        external_id=external_id, flow_src=flow_src, flow_dst=flow_dst, flow_cat=flow_cat,
+        header=header, events=events, phase_counts=phase_counts, bytes_read=facts.bytes_read,
+        pieces=reader, extra_args=snap.extra_args)
+
+
+def _per_slice(slice_of_row: np.ndarray, rows: np.ndarray, values: np.ndarray) -> SparseColumn:
+    """(file row, value) pairs as a sparse column over slice rows."""
+    idx = slice_of_row[rows]
+    ok = idx >= 0
+    return SparseColumn(idx[ok], values[ok])
+
+
+def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
+                   lanes: list[Lane]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(flows["key"])
+    empty = np.zeros(0, np.int64)
+    if n == 0:
+        return empty, empty, np.zeros(0, np.int32)
+    ts = flows["ts"]  # absolute: the lane loop subtracts t0 on its own (smaller) arrays
+    enclosing = flows["enclosing"]
+    target = np.full(n, -1, np.int32 if sum(ln.count for ln in lanes) < 2**31 else np.int64)
+    lane = remap[flows["lane"]]
+    order = np.argsort(lane, kind="stable")
+    lb = np.zeros(len(lanes) + 1, np.int64)
+    np.cumsum(np.bincount(lane[lane >= 0], minlength=len(lanes))[: len(lanes)], out=lb[1:])
+    lb += int((lane < 0).sum())  # endpoints on lanes that hold nothing sort first
+    del lane
+    for ln in lanes:
+        idx = order[lb[ln.index] : lb[ln.index + 1]]
+        if len(idx) == 0 or ln.count == 0:
+            continue
+        t = ts[idx] - t0
+        best = np.full(len(idx), -1, target.dtype)
+        for d in range(ln.max_depth + 1):  # deepest enclosing slice wins
+            di = ln.depth_index(d)
+            if not len(di):
+                continue
+            k = np.searchsorted(di.starts, t, side="right") - 1
+            inside = k >= 0
+            np.maximum(k, 0, out=k)
+            s0 = di.starts[k]
+            inside &= (s0 + di._dur[k] > t) | (s0 == t)
+            del s0
+            k += di.lo
+            np.copyto(best, k, where=inside, casting="unsafe")
+            del k, inside
+        # "next slice" binding for f events without bp=e when nothing encloses them
+        nxt = (best < 0) & (enclosing[idx] == 0)
+        if nxt.any():
+            di = ln.depth_index(0)
+            k = np.searchsorted(di.starts, t[nxt], side="left")
+            ok = k < len(di.starts)
+            cand = np.full(int(nxt.sum()), -1, np.int64)
+            cand[ok] = di.lo + k[ok]
+            best[nxt] = cand
+        target[idx] = best
+    del order, ts
+    # The caller hands its columns over: each is dropped from ``flows`` (and so freed) as
+    # soon as it is used, before the next temporaries.
+    for col in ("lane", "enclosing"):
+        del flows[col]
+    # link consecutive endpoints of the same flow: out -> in
+    # (at equal times a start comes before the end it leads to)
+    o = np.lexsort((flows["flags"] & 1, flows.pop("ts"), flows["key"]))
+    key = flows.pop("key")[o]
+    flags = flows.pop("flags")[o]
+    tgt: np.ndarray = target[o]
+    del target
+    cat = flows.pop("cat")[o]
+    del o
+    link = key[1:] == key[:-1]
+    del key
+    link &= ((flags[:-1] & 2) > 0) & ((flags[1:] & 1) > 0)
+    link &= (tgt[:-1] >= 0) & (tgt[1:] >= 0) & (tgt[:-1] != tgt[1:])
+    return tgt[:-1][link], tgt[1:][link], cat[:-1][link]

@@ -1,0 +1,441 @@
+"""The in-memory index of one trace: :class:`Trace`, its :class:`Lane` s and sparse columns,
+and the queries the analyses and the UI use. Built by :func:`tracetui.trace.index.build`
+(or :func:`tracetui.trace.combine.combine` for ranks); nothing here reads files.
+
+All slices live in global columns sorted by (lane, start, longest first); a :class:`Lane` is a
+range of rows. Times are int64 nanoseconds relative to the trace start. Within one
+(lane, depth) slices never overlap, so the busy time of any window is two ``searchsorted``
+calls on a prefix sum of durations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+
+import numpy as np
+
+from .events import args_of as event_args
+from .strings import StringTable
+
+
+class EventReader(Protocol):
+    """Re-reads an event of the trace by its row (its index in the events array): the
+    loader's :class:`~tracetui.trace.pieces.PieceTable`, or the ranks' reader."""
+
+    def event(self, row: int) -> Any:
+        """The event record at ``row``, or None if it cannot be read (any more)."""
+
+    def reread_problem(self) -> str | None:
+        """Why events cannot be re-read now (the file shrank or was replaced), or None."""
+
+LANE_GPU = "gpu"  # one GPU stream: kernels, memcpy, memset
+LANE_GPU_ANNOTATION = "gpu_annotation"  # gpu_user_annotation spans of one stream
+LANE_CPU = "cpu"  # one CPU thread (or any other pid/tid)
+
+class DepthIndex:
+    """The slices of one (lane, depth): rows [lo, hi) of the trace's columns, sorted by start.
+
+    Slices at one depth never overlap, so ends are sorted too and a prefix sum of durations
+    answers "how busy is [t0, t1)" with two binary searches. Starts are a view of the
+    global column; ends and the prefix sum are made on first use.
+    """
+
+    __slots__ = ("lo", "hi", "starts", "_dur", "_ends", "_cum")
+
+    def __init__(self, lo: int, hi: int, start: np.ndarray, dur: np.ndarray) -> None:
+        self.lo, self.hi = lo, hi
+        self.starts = start[lo:hi]
+        self._dur = dur[lo:hi]
+        self._ends: np.ndarray | None = None
+        self._cum: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @property
+    def ends(self) -> np.ndarray:
+        if self._ends is None:
+            self._ends = self.starts + self._dur
+        return self._ends
+
+    @property
+    def cum(self) -> np.ndarray:
+        """cum[k] = total duration of the first k slices."""
+        if self._cum is None:
+            cum = np.zeros(len(self._dur) + 1, np.int64)
+            np.cumsum(self._dur, out=cum[1:])
+            self._cum = cum
+        return self._cum
+
+    def busy_before(self, t: np.ndarray | int) -> np.ndarray:
+        """Covered time in (-inf, t) for each t: O(log n) each."""
+        t = np.asarray(t, dtype=np.int64)
+        k = np.searchsorted(self.starts, t, side="right")
+        total = self.cum[k]
+        if not len(self.starts):
+            return total
+        last = np.maximum(k - 1, 0)
+        over = np.where(k > 0, np.maximum(self.ends[last] - t, 0), 0)
+        return total - over
+
+
+@dataclass
+class Lane:
+    """One horizontal lane of the timeline (a GPU stream, its annotations, or a CPU thread).
+
+    Its slices are rows [lo, hi) of the trace's columns, grouped by depth and sorted by
+    start within a depth; ``depth_bounds[d]`` is where depth d begins.
+    """
+
+    index: int
+    name: str
+    kind: str
+    pid: Any
+    tid: Any
+    device: int  # -1 if not a GPU lane
+    stream: int  # -1 if not a GPU lane
+    lo: int
+    hi: int
+    depth_bounds: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    process: str = ""
+    thread: str = ""
+    instants: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # instant rows
+    _trace: "Trace | None" = field(default=None, repr=False)
+    _depths: dict[int, DepthIndex] = field(default_factory=dict, repr=False)
+
+    @property
+    def count(self) -> int:
+        return self.hi - self.lo
+
+    @property
+    def max_depth(self) -> int:
+        return max(len(self.depth_bounds) - 2, 0)
+
+    def depth_index(self, depth: int) -> DepthIndex:
+        got = self._depths.get(depth)
+        if got is None:
+            tr = self._trace
+            assert tr is not None
+            if 0 <= depth < len(self.depth_bounds) - 1:
+                lo, hi = int(self.depth_bounds[depth]), int(self.depth_bounds[depth + 1])
+            else:
+                lo = hi = self.hi
+            got = DepthIndex(lo, hi, tr.start, tr.dur)
+            self._depths[depth] = got
+        return got
+
+    def busy(self, t0: int, t1: int, depth: int = 0) -> int:
+        """Time in [t0, t1) covered by this lane's slices at ``depth``."""
+        b = self.depth_index(depth).busy_before(np.array([t0, t1], np.int64))
+        return int(b[1] - b[0])
+
+    def busy_bins(self, edges: np.ndarray, depth: int = 0) -> np.ndarray:
+        """Covered time in each bin [edges[i], edges[i+1]): one vectorised call per frame."""
+        b = self.depth_index(depth).busy_before(np.asarray(edges, np.int64))
+        return np.diff(b)
+
+    def slices_in(self, t0: int, t1: int, depth: int | None = None) -> np.ndarray:
+        """Global rows of the slices overlapping [t0, t1), ordered by depth then start."""
+        depths = range(self.max_depth + 1) if depth is None else (depth,)
+        parts = []
+        for d in depths:
+            di = self.depth_index(d)
+            if not len(di):
+                continue
+            lo = int(np.searchsorted(di.ends, t0, side="right"))
+            hi = int(np.searchsorted(di.starts, t1, side="left"))
+            # zero-length slices exactly at t0 count as inside
+            while lo > 0 and di.ends[lo - 1] == t0 and di.starts[lo - 1] == t0:
+                lo -= 1
+            if hi > lo:
+                parts.append(np.arange(di.lo + lo, di.lo + hi, dtype=np.int64))
+        if not parts:
+            return np.zeros(0, np.int64)
+        return np.concatenate(parts)
+
+    def slice_at(self, t: int, depth: int) -> int:
+        """Row of the slice at ``depth`` covering time t, or -1."""
+        di = self.depth_index(depth)
+        k = int(np.searchsorted(di.starts, t, side="right")) - 1
+        if k >= 0 and (di.ends[k] > t or di.starts[k] == t):
+            return di.lo + k
+        return -1
+
+
+class SparseColumn:
+    """An int64 value for some slices only: sorted slice rows and their values (-1 if none)."""
+
+    def __init__(self, rows: np.ndarray, values: np.ndarray) -> None:
+        if len(rows) > 1 and not (rows[1:] >= rows[:-1]).all():
+            order = np.argsort(rows, kind="stable")
+            rows, values = rows[order], values[order]
+        self.rows = rows
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> int:
+        # the key in the array's own dtype: a Python int would make numpy convert the whole
+        # int32 column to int64 first (milliseconds per lookup at millions of rows)
+        k = int(np.searchsorted(self.rows, self.rows.dtype.type(i)))
+        return int(self.values[k]) if k < len(self.rows) and self.rows[k] == i else -1
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows.nbytes + self.values.nbytes
+
+
+@dataclass
+class CounterTrack:
+    name: str  # "Memory · Total Allocated"
+    pid: Any
+    series: str
+    ts: np.ndarray  # int64 ns relative
+    values: np.ndarray  # float64
+
+
+@dataclass
+class KernelFields:
+    """Typed columns of GPU work (kernels, memcpy, memset), one row per GPU slice."""
+
+    slice: np.ndarray  # global slice row, sorted
+    grid: np.ndarray  # (n, 3) int32
+    block: np.ndarray  # (n, 3) int32
+    registers: np.ndarray
+    shared_memory: np.ndarray
+    blocks_per_sm: np.ndarray
+    warps_per_sm: np.ndarray
+    occupancy: np.ndarray
+    bytes: np.ndarray
+    bandwidth: np.ndarray
+
+    def row_of(self, i: int) -> int:
+        k = int(np.searchsorted(self.slice, self.slice.dtype.type(i)))
+        return k if k < len(self.slice) and self.slice[k] == i else -1
+
+
+@dataclass
+class RankBlock:
+    """What a combined trace of several ranks adds (:func:`tracetui.trace.combine.combine`)."""
+
+    rank_of_lane: list[int]  # rank of each lane
+    align_warnings: list[str]  # ranks without the step or annotation aligned on
+    rank_devices: dict[int, tuple[int, int]]  # device -> (rank, its own device)
+
+
+@dataclass(eq=False)
+class Trace:
+    """A loaded (or still loading) trace. Load one with :func:`tracetui.trace.load`."""
+
+    path: str
+    size: int
+    compressed: bool
+    complete: bool  # False for a snapshot taken while loading
+    truncated: bool
+    warnings: list[str]
+    t0_abs_ns: int  # absolute time of the trace start (file units converted to ns)
+    end_ns: int  # trace span: [0, end_ns)
+    strings: StringTable
+    lanes: list[Lane]
+    # global slice columns, grouped by lane, then by depth, sorted by start within a depth
+    lane_bounds: np.ndarray  # lane k is rows [lane_bounds[k], lane_bounds[k+1])
+    start: np.ndarray
+    dur: np.ndarray
+    name: np.ndarray
+    cat: np.ndarray
+    depth: np.ndarray
+    row: np.ndarray  # args row
+    # instants
+    inst_lane: np.ndarray
+    inst_ts: np.ndarray
+    inst_name: np.ndarray
+    inst_cat: np.ndarray
+    inst_row: np.ndarray
+    counters: list[CounterTrack]
+    kernels: KernelFields
+    launch_of: SparseColumn  # GPU slice -> row of the runtime call that launched it
+    correlation: SparseColumn  # correlation id (runtime calls and GPU work)
+    external_id: SparseColumn  # External id (runtime calls and GPU work)
+    flow_src: np.ndarray  # flow links between slices (rows), cat id
+    flow_dst: np.ndarray
+    flow_cat: np.ndarray
+    header: dict[str, Any]
+    events: int
+    phase_counts: dict[str, int]
+    bytes_read: int
+    pieces: EventReader  # re-reads any event from the file (args are not kept in memory)
+    extra_args: dict[int, dict]  # args given on an "E", by the row of its "B"
+    ranks: RankBlock | None = None  # a combined trace of several ranks
+
+    def __post_init__(self) -> None:
+        for ln in self.lanes:
+            ln._trace = self
+
+    # ------------------------------------------------------------------------ ranks
+    @property
+    def rank_of_lane(self) -> list[int] | None:
+        return self.ranks.rank_of_lane if self.ranks is not None else None
+
+    @property
+    def align_warnings(self) -> list[str]:
+        return self.ranks.align_warnings if self.ranks is not None else []
+
+    @property
+    def rank_devices(self) -> dict[int, tuple[int, int]]:
+        return self.ranks.rank_devices if self.ranks is not None else {}
+
+    # ------------------------------------------------------------------------ basic facts
+    @property
+    def slice_count(self) -> int:
+        return len(self.start)
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.start + self.dur
+
+    @property
+    def devices(self) -> list[int]:
+        return sorted({ln.device for ln in self.lanes if ln.kind == LANE_GPU and ln.device >= 0})
+
+    @property
+    def device_properties(self) -> list[dict]:
+        dp = self.header.get("deviceProperties")
+        return dp if isinstance(dp, list) else []
+
+    @property
+    def distributed_info(self) -> dict:
+        di = self.header.get("distributedInfo")
+        return di if isinstance(di, dict) else {}
+
+    def lane_of(self, i: int) -> Lane:
+        return self.lanes[int(np.searchsorted(self.lane_bounds, i, side="right")) - 1]
+
+    def lane_index(self, rows: np.ndarray) -> np.ndarray:
+        """Lane index of each of ``rows`` (vectorised)."""
+        return np.searchsorted(self.lane_bounds, rows, side="right") - 1
+
+    def name_of(self, i: int) -> str:
+        return self.strings[int(self.name[i])]
+
+    def cat_of(self, i: int) -> str:
+        return self.strings[int(self.cat[i])]
+
+    def find_lane(self, name: str) -> Lane | None:
+        for ln in self.lanes:
+            if ln.name == name:
+                return ln
+        return None
+
+    # ------------------------------------------------------------------------ queries
+    def raw_event(self, i: int) -> dict[str, Any] | None:
+        """The event of slice ``i`` as the file has it (re-read from disk)."""
+        ev = self.pieces.event(int(self.row[i]))
+        if ev is None:
+            return None
+        out = {f: getattr(ev, f) for f in ev.__struct_fields__ if f != "args"
+               and getattr(ev, f) is not None}
+        out["args"] = event_args(ev)
+        return out
+
+    def args_of(self, i: int) -> Any:
+        ev = self.raw_event(i)
+        args = ev.get("args") if ev is not None else None
+        extra = self.extra_args.get(int(self.row[i]))
+        if extra:
+            args = {**(args if isinstance(args, dict) else {}), **extra}
+        return args
+
+    def parent_of(self, i: int) -> int:
+        """Row of the enclosing slice one level up on the same lane, or -1."""
+        d = int(self.depth[i])
+        if d == 0:
+            return -1
+        return self.lane_of(i).slice_at(int(self.start[i]), d - 1)
+
+    def ancestors(self, i: int) -> list[int]:
+        out = []
+        p = self.parent_of(i)
+        while p >= 0:
+            out.append(p)
+            p = self.parent_of(p)
+        return out
+
+    @cached_property
+    def _launch_sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        src, dst = self.launch_of.values, self.launch_of.rows
+        order = np.argsort(src, kind="stable")
+        return src[order], dst[order]
+
+    def launched_by(self, i: int) -> int:
+        """For GPU work: row of the runtime call (cudaLaunchKernel, ...) that launched it."""
+        return self.launch_of[i]
+
+    def launches(self, i: int) -> np.ndarray:
+        """For a runtime call: rows of the GPU work it launched."""
+        src, dst = self._launch_sorted
+        lo, hi = np.searchsorted(src, np.array([i, i + 1], src.dtype))
+        return dst[lo:hi]
+
+    def flows_from(self, i: int) -> np.ndarray:
+        return self.flow_dst[self.flow_src == i]
+
+    def flows_to(self, i: int) -> np.ndarray:
+        return self.flow_src[self.flow_dst == i]
+
+    def detail(self, i: int) -> dict[str, Any]:
+        """Everything known about slice ``i``, as plain data (for the detail pane and JSON)."""
+        i = int(i)
+        lane = self.lane_of(i)
+        out: dict[str, Any] = {
+            "row": i,
+            "name": self.name_of(i),
+            "cat": self.cat_of(i),
+            "lane": lane.name,
+            "pid": lane.pid,
+            "tid": lane.tid,
+            "depth": int(self.depth[i]),
+            "start_ns": int(self.start[i]),
+            "dur_ns": int(self.dur[i]),
+            "end_ns": int(self.start[i] + self.dur[i]),
+            "args": self.args_of(i),
+        }
+        if out["args"] is None:
+            problem = self.pieces.reread_problem()
+            if problem:
+                out["args_unavailable"] = problem
+        if self.correlation[i] >= 0:
+            out["correlation"] = self.correlation[i]
+        if self.external_id[i] >= 0:
+            out["external_id"] = self.external_id[i]
+        k = self.kernels.row_of(i)
+        if k >= 0:
+            kf = self.kernels
+            out["kernel"] = {
+                "grid": [int(x) for x in kf.grid[k]],
+                "block": [int(x) for x in kf.block[k]],
+                "registers_per_thread": int(kf.registers[k]),
+                "shared_memory": int(kf.shared_memory[k]),
+                "blocks_per_sm": float(kf.blocks_per_sm[k]),
+                "warps_per_sm": float(kf.warps_per_sm[k]),
+                "occupancy_pct": float(kf.occupancy[k]),
+                "bytes": int(kf.bytes[k]),
+                "bandwidth_gbps": float(kf.bandwidth[k]),
+            }
+        src = self.launched_by(i)
+        if src >= 0:
+            chain = [src, *self.ancestors(src)]
+            out["launched_by"] = [{"row": r, "name": self.name_of(r), "lane": self.lane_of(r).name}
+                                  for r in chain]
+        kids = self.launches(i)
+        if len(kids):
+            out["launches"] = [int(r) for r in kids[:64]]
+        fl = self.flows_from(i)
+        if len(fl):
+            out["flows_out"] = [int(r) for r in fl[:64]]
+        fl = self.flows_to(i)
+        if len(fl):
+            out["flows_in"] = [int(r) for r in fl[:64]]
+        return out
