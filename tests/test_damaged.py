@@ -1068,6 +1068,37 @@ def test_a_huge_string_loads_whole_in_few_reads(tmp_path, monkeypatch, where, gz
         assert len(reads) < 40, len(reads)
 
 
+@pytest.mark.parametrize("layout", ["one-line", "per-line"])
+def test_a_huge_event_full_of_false_boundaries_loads_in_few_decodes(tmp_path, monkeypatch,
+                                                                     layout):
+    """One event whose args hold 150,000 small objects in a list (a false candidate boundary
+    every few bytes) between ordinary events: the structure says no event starts inside it,
+    so the buffer grows by doubling; every event is kept, with no ijson and a number of
+    decodes that grows with the log of the event's size, not its size."""
+    import tracetui.trace.loader as loader_mod
+    from tracetui.trace.pieces import KIND_ARRAY, KIND_TAIL
+
+    huge = {"ph": "X", "name": "huge", "ts": 5, "dur": 2, "pid": 1, "tid": 1,
+            "args": {"list": [{"i": i} for i in range(150_000)]}}
+    events = [{"ph": "X", "name": f"e{i}", "ts": 10 + i, "dur": 1, "pid": 1, "tid": 1}
+              for i in range(300)]
+    events.insert(100, huge)
+    sep = ", " if layout == "one-line" else ",\n"
+    text = ('{"traceEvents": [' + sep.join(json.dumps(e) for e in events) + "]}").encode()
+    path = tmp_path / "h.json"
+    path.write_bytes(text)
+    calls = []
+    real = loader_mod.decode_piece
+    monkeypatch.setattr(loader_mod, "decode_piece",
+                        lambda data, exact, full=False: calls.append(len(data)) or
+                        real(data, exact, full))
+    tr = Loader(str(path), piece_bytes=32 << 10, workers=1).run()
+    assert tr.events == 301 and not tr.truncated and tr.warnings == []
+    assert {k for k, _, _ in tr.pieces.pieces} <= {KIND_ARRAY, KIND_TAIL}
+    assert len(calls) < 40, len(calls)
+    assert sum(calls) < 4 * len(text), (sum(calls), len(text))
+
+
 def test_the_nesting_guard_is_fast_on_long_strings():
     """The depth guard of the ijson fallback looks at quotes, backslashes and brackets only;
     it agrees with itself whatever the blocks (the fuzz test checks it against a plain scan)."""

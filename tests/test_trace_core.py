@@ -532,3 +532,40 @@ def test_index_builds_from_a_hand_made_snapshot():
     assert tr.kernels.grid.tolist() == [[8, 1, 1]] and tr.kernels.slice.tolist() == [by_name["gemm"]]
     assert "1 B events never ended (shown up to the end of the trace)" in tr.warnings
     assert tr.detail(by_name["gemm"])["launched_by"][0]["name"] == "cudaLaunchKernel"
+
+
+def test_compute_depth_with_zero_length_slices_follows_the_rule():
+    """Zero-length slices among others (markers written as X): where the rule gives a
+    proper nesting, the vectorised pass gives exactly the rule's depths, computed here one
+    slice at a time: depth_i = i - (#{j: end_j <= start_i} - #{j >= i: start_j = start_i,
+    dur_j = 0}) (a zero-length slice at i's start that sorts at or after i is not closed)."""
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(400):
+        n = int(rng.integers(1, 50))
+        # nested spans: children inside parents, some of length zero at a parent's start
+        spans = []
+        for _ in range(n):
+            if spans and rng.random() < 0.7:
+                ps, pd = spans[int(rng.integers(len(spans)))]
+                cs = ps + int(rng.integers(0, pd + 1))
+                cd = 0 if rng.random() < 0.35 else int(rng.integers(0, ps + pd - cs + 1))
+            else:
+                cs, cd = int(rng.integers(0, 100)), int(rng.integers(0, 20))
+            spans.append((cs, cd))
+        s = np.array([a for a, _ in spans], np.int64)
+        d = np.array([b for _, b in spans], np.int64)
+        o = np.lexsort((-d, s))
+        s, d = s[o], d[o]
+        e = s + d
+        want = [i - (int((e <= s[i]).sum()) - sum(1 for j in range(i, n)
+                                                   if s[j] == s[i] and d[j] == 0))
+                for i in range(n)]
+        proper = min(want) >= 0 and all(
+            not (want[j] == want[k] and s[k] < e[j]) for j in range(n) for k in range(j + 1, n)
+            if want[k] == want[j] and not any(want[m] == want[j] for m in range(j + 1, k)))
+        if not proper:
+            continue
+        checked += 1
+        assert compute_depth(s, d).tolist() == want
+    assert checked > 100

@@ -19,7 +19,7 @@ import operator
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -47,7 +47,14 @@ _FLOW_FLAGS = {"s": 2, "t": 3, "f": 1}  # 1: a flow comes in, 2: a flow goes out
 _INSTANT_PHASES = frozenset({"i", "I", "R"})
 _GROUPED = frozenset({"X", *_FLOW_FLAGS, *_INSTANT_PHASES})
 _CODE_PH: list[Any] = [None, *sorted(_GROUPED)]  # code 0: handled one by one, in file order
-_PH_CODE = {ph: i for i, ph in enumerate(_CODE_PH) if ph is not None}
+class _Codes(dict):
+    """Phase -> code; any other phase is 0 (looked up, never added)."""
+
+    def __missing__(self, key: Any) -> int:
+        return 0
+
+
+_PH_CODE = _Codes({ph: i for i, ph in enumerate(_CODE_PH) if ph is not None})
 
 class NeedExact(Exception):
     """A float timestamp too large for float64 to keep its nanoseconds: re-read as Decimal."""
@@ -317,6 +324,7 @@ class TraceBuilder:
         self.extra_args: dict[int, dict] = {}  # args of an "E", shown with its "B" (by row)
         self.lanes: list[_LaneKey] = []
         self._lane_ids: dict[tuple[Any, Any, str], int] = {}
+        self._thread_lanes: dict[tuple[Any, Any], int] = {}  # (pid, tid) -> lane (sub "")
         self.slices = _Columns(lane=np.int32, start=np.int64, dur=np.int64, name=np.int32,
                                cat=np.int32, row=np.uint32)
         self.instants = _Columns(lane=np.int32, ts=np.int64, name=np.int32, cat=np.int32,
@@ -419,13 +427,17 @@ class TraceBuilder:
             "counts": {name: getattr(self, name).count for name in COLUMN_SETS},
         }
 
-    def column_buffers(self):
-        """Each column of each set as bytes, in :data:`COLUMN_SETS` order; a set is freed once
-        its columns are handed out (while the receiver's columns grow, these shrink)."""
+    def column_buffers(self) -> Iterator[memoryview | bytes]:
+        """Each column of each set as bytes, in :data:`COLUMN_SETS` order; each column is
+        freed once the next is asked for (while the receiver's columns grow, these shrink)."""
         for name in COLUMN_SETS:
             cols = getattr(self, name)
-            for a in cols.arrays.values():
-                yield memoryview(a[: cols.count]).cast("B") if cols.count else b""
+            n = cols.count
+            for k in list(cols.arrays):
+                a = cols.arrays[k]
+                cols.arrays[k] = np.empty(0, a.dtype)  # only the consumer's view holds it now
+                yield memoryview(a[:n]).cast("B") if n else b""
+                del a
             cols.clear()
 
     def can_merge(self, part: dict[str, Any]) -> bool:
@@ -564,17 +576,24 @@ class TraceBuilder:
         return got
 
     def _lane_ids_for(self, pids: list[Any], tids: list[Any]) -> np.ndarray:
-        get = self._lane_ids.get
-        keys = [(p, t, "") for p, t in zip(pids, tids)]
+        """Lane ids (no sub-lane) of events by their pids and tids: per event one lookup of
+        a (pid, tid) pair made in C (zip), the common case."""
+        get = self._thread_lanes.get
+        pairs: Any = zip(pids, tids)
         try:
-            ids = [get(k) for k in keys]
+            ids = list(map(get, pairs))
         except TypeError:
-            keys = [(_hashable(p), _hashable(t), "") for p, t in zip(pids, tids)]
-            ids = [get(k) for k in keys]
+            pairs = [(_hashable(p), _hashable(t)) for p, t in zip(pids, tids)]
+            ids = list(map(get, pairs))
         if None in ids:
-            lane_id = self.lane_id
-            ids = [i if i is not None else lane_id(*k) for i, k in zip(ids, keys)]
+            if not isinstance(pairs, list):
+                pairs = list(zip(pids, tids))
+            ids = [i if i is not None else self._thread_lane(*k) for i, k in zip(ids, pairs)]
         return np.array(ids, dtype=np.int32)
+
+    def _thread_lane(self, pid: Any, tid: Any) -> int:
+        got = self._thread_lanes[(pid, tid)] = self.lane_id(pid, tid)
+        return got
 
     # -- batches ---------------------------------------------------------------------------
     def add_batch(self, batch: list[Any], first_row: int) -> None:
@@ -599,10 +618,10 @@ class TraceBuilder:
         else:
             # X, flows and instants are handled a group at a time; everything else (B/E
             # pairs above all) one by one in file order.
-            get = _PH_CODE.get
             try:
-                codes = np.array([get(p, 0) for p in phs], dtype=np.int8)
+                codes = np.array(list(map(_PH_CODE.__getitem__, phs)), dtype=np.int8)
             except TypeError:  # an unhashable ph
+                get = _PH_CODE.get
                 codes = np.array([get(p, 0) if isinstance(p, str) else 0 for p in phs], np.int8)
             groups = {}
             for code in np.unique(codes).tolist():
@@ -612,7 +631,7 @@ class TraceBuilder:
                 if idx is None:
                     evs, rows = batch, np.arange(first_row, first_row + n, dtype=np.int64)
                 else:
-                    evs = [batch[i] for i in idx]
+                    evs = list(map(batch.__getitem__, idx))
                     rows = np.asarray(idx, dtype=np.int64) + first_row
                 if ph == "X":
                     self._add_complete(evs, rows)
@@ -757,7 +776,10 @@ class TraceBuilder:
         if not (rt_c or gpu_c):
             return
         idx = np.flatnonzero(np.isin(cats, rt_c + gpu_c))
-        sub = [kernel_args(xs[i]) for i in idx.tolist()]
+        sub = [xs[i].args for i in idx.tolist()]
+        # typed records hold KernelArgs (or None: no args); loose ones anything
+        if type(xs[0]) is LooseEvent or None in sub:
+            sub = [kernel_args(xs[i]) for i in idx.tolist()]
         sub_rows = rows[idx]
         self._ids(self.corr, sub_rows, [a.correlation for a in sub])
         if gpu_c:
@@ -772,23 +794,26 @@ class TraceBuilder:
 
     def _ids(self, cols: "_Columns", rows: np.ndarray, vals: list[Any]) -> None:
         """Append (row, id) for the events whose id is present."""
-        if vals.count(None) != len(vals):
-            got = [(r, v) for r, v in zip(rows.tolist(), vals) if v is not None]
-            if got:
-                r, v = zip(*got)
-                values: Any
-                try:
-                    values = np.array(v, dtype=np.int64)
-                except (TypeError, ValueError, OverflowError):
-                    values = [_int_or(x) for x in v]
-                cols.append(row=r, value=values)
+        missing = vals.count(None)
+        if missing == len(vals):
+            return
+        if missing:
+            keep = np.array([v is not None for v in vals], bool)
+            rows, vals = rows[keep], [v for v in vals if v is not None]
+        values: Any
+        try:
+            values = np.array(vals, dtype=np.int64)
+            if values.shape != (len(vals),):
+                raise ValueError("not one number per event")
+        except (TypeError, ValueError, OverflowError):
+            values = [_int_or(x) for x in vals]
+        cols.append(row=rows, value=values)
 
     def _gpu_fields(self, sub: list[Any], lanes: np.ndarray, rows: np.ndarray) -> None:
         """Typed columns for kernels/memcpy/memset: one comprehension per field."""
         cols: dict[str, Any] = {"row": rows}
         for key, (field, dtype, default) in _GPU_FIELDS.items():
-            get = operator.attrgetter(key)
-            vals = [get(a) for a in sub]
+            vals = list(map(operator.attrgetter(key), sub))
             if None in vals:
                 vals = [default if v is None else v for v in vals]
             try:

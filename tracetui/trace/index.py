@@ -62,12 +62,15 @@ def _by_start_longest_first(idx: np.ndarray, s: np.ndarray,
         del o
     d = dur[idx]
     tie = np.flatnonzero((s[1:] == s[:-1]) & (d[1:] > d[:-1]))
-    if len(tie):  # runs of equal starts out of order: each sorted by -dur (stable)
+    if len(tie):  # runs of equal starts out of order: sorted by -dur (stable), all at once
         vals = np.unique(s[tie])
-        for a, b in zip(np.searchsorted(s, vals, "left").tolist(),
-                        np.searchsorted(s, vals, "right").tolist()):
-            o = np.argsort(-d[a:b], kind="stable")
-            idx[a:b], d[a:b] = idx[a:b][o], d[a:b][o]
+        edge = np.zeros(len(s) + 1, np.int8)
+        edge[np.searchsorted(s, vals, "left")] = 1
+        edge[np.searchsorted(s, vals, "right")] -= 1
+        sel = np.flatnonzero(np.cumsum(edge[:-1]) > 0)  # the rows of those runs
+        del edge, vals
+        o = np.lexsort((-d[sel], s[sel]))  # stable; s is sorted: runs stay in place
+        idx[sel], d[sel] = idx[sel][o], d[sel][o]
     return idx, s, d
 
 
@@ -117,11 +120,18 @@ def _depth_segment(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
     if zero.any():
         # Zero-length slices with i's own start that sort at or after i ended "by" start_i
         # but are not earlier than i: take them back out.
-        zs = start[zero]
-        run_end = np.searchsorted(start, start, side="right")
-        nz = np.searchsorted(zs, start, side="right") - np.searchsorted(zs, start, side="left")
+        # Per run of equal starts (start is sorted): where it ends, and how many of its
+        # slices have length zero; one pass each instead of three binary searches.
+        new_run = np.empty(n, bool)
+        new_run[0] = True
+        np.not_equal(start[1:], start[:-1], out=new_run[1:])
+        run_first = np.flatnonzero(new_run)
+        run_id = np.cumsum(new_run) - 1
+        del new_run
+        run_end = np.append(run_first[1:], n)[run_id]
+        nz = np.add.reduceat(zero.astype(np.int64), run_first)[run_id]
         first_zero = run_end - nz
-        del nz, zs
+        del nz, run_id, run_first
         np.maximum(first_zero, np.arange(n), out=first_zero)
         np.subtract(run_end, first_zero, out=run_end)
         closed -= np.maximum(run_end, 0)
@@ -408,6 +418,53 @@ def _per_slice(slice_of_row: np.ndarray, rows: np.ndarray, values: np.ndarray) -
     return SparseColumn(idx[ok], values[ok])
 
 
+_FLOW_CHUNK = 1 << 18  # flow endpoints bound to slices at a time
+
+
+def _bind_endpoints(ln: Lane, t: np.ndarray, enclosing: np.ndarray) -> np.ndarray:
+    """The row of the slice each flow endpoint of lane ``ln`` (times ``t``) binds to: the
+    deepest slice enclosing it; for an ``f`` without ``bp: "e"`` that nothing encloses
+    (``enclosing`` 0), the next slice at depth 0; else -1."""
+    best = np.full(len(t), -1, np.int64)
+    if len(t) > 1 and not (t[1:] >= t[:-1]).all():
+        # in time order: numpy's binary searches are several times faster on sorted keys
+        # (each starts from the last)
+        ot = np.argsort(t, kind="stable")
+        best[ot] = _bind_endpoints(ln, t[ot], enclosing[ot])
+        return best
+    # The deepest enclosing slice wins: from the deepest depth up, each endpoint is looked
+    # for only until a depth encloses it (most bind deep: runtime calls).
+    todo: np.ndarray | None = None  # endpoints not bound yet (None: all)
+    for d in range(ln.max_depth, -1, -1):
+        di = ln.depth_index(d)
+        if not len(di):
+            continue
+        tt = t if todo is None else t[todo]
+        k = np.searchsorted(di.starts, tt, side="right") - 1
+        inside = k >= 0
+        np.maximum(k, 0, out=k)
+        s0 = di.starts[k]
+        inside &= (s0 + di._dur[k] > tt) | (s0 == tt)
+        del s0, tt
+        k += di.lo
+        hit = np.flatnonzero(inside) if todo is None else todo[inside]
+        best[hit] = k[inside]
+        todo = np.flatnonzero(~inside) if todo is None else todo[~inside]
+        del k, inside, hit
+        if not len(todo):
+            break
+    # "next slice" binding for f events without bp=e when nothing encloses them
+    nxt = (best < 0) & (enclosing == 0)
+    if nxt.any():
+        di = ln.depth_index(0)
+        k = np.searchsorted(di.starts, t[nxt], side="left")
+        ok = k < len(di.starts)
+        cand = np.full(int(nxt.sum()), -1, np.int64)
+        cand[ok] = di.lo + k[ok]
+        best[nxt] = cand
+    return best
+
+
 def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
                    lanes: list[Lane]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(flows["key"])
@@ -419,39 +476,20 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
     target = np.full(n, -1, np.int32 if sum(ln.count for ln in lanes) < 2**31 else np.int64)
     lane = remap[flows["lane"]]
     order = np.argsort(lane, kind="stable")
+    if n < 2**31:
+        order = order.astype(np.int32)
     lb = np.zeros(len(lanes) + 1, np.int64)
     np.cumsum(np.bincount(lane[lane >= 0], minlength=len(lanes))[: len(lanes)], out=lb[1:])
     lb += int((lane < 0).sum())  # endpoints on lanes that hold nothing sort first
     del lane
     for ln in lanes:
-        idx = order[lb[ln.index] : lb[ln.index + 1]]
-        if len(idx) == 0 or ln.count == 0:
+        if ln.count == 0:
             continue
-        t = ts[idx] - t0
-        best = np.full(len(idx), -1, target.dtype)
-        for d in range(ln.max_depth + 1):  # deepest enclosing slice wins
-            di = ln.depth_index(d)
-            if not len(di):
-                continue
-            k = np.searchsorted(di.starts, t, side="right") - 1
-            inside = k >= 0
-            np.maximum(k, 0, out=k)
-            s0 = di.starts[k]
-            inside &= (s0 + di._dur[k] > t) | (s0 == t)
-            del s0
-            k += di.lo
-            np.copyto(best, k, where=inside, casting="unsafe")
-            del k, inside
-        # "next slice" binding for f events without bp=e when nothing encloses them
-        nxt = (best < 0) & (enclosing[idx] == 0)
-        if nxt.any():
-            di = ln.depth_index(0)
-            k = np.searchsorted(di.starts, t[nxt], side="left")
-            ok = k < len(di.starts)
-            cand = np.full(int(nxt.sum()), -1, np.int64)
-            cand[ok] = di.lo + k[ok]
-            best[nxt] = cand
-        target[idx] = best
+        lane_idx = order[lb[ln.index] : lb[ln.index + 1]]
+        # a chunk at a time: the temporaries stay a chunk's size, not the lane's
+        for c in range(0, len(lane_idx), _FLOW_CHUNK):
+            idx = lane_idx[c : c + _FLOW_CHUNK]
+            target[idx] = _bind_endpoints(ln, ts[idx] - t0, enclosing[idx])
     del order, ts
     # The caller hands its columns over: each is dropped from ``flows`` (and so freed) as
     # soon as it is used, before the next temporaries.

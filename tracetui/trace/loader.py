@@ -62,7 +62,6 @@ class Progress:
         return self.bytes_done / 1e6 / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-
 class Loader:
     """Loads one trace. Use :meth:`run` (blocking; call it in a thread for progressive use),
     :meth:`snapshot` from any thread to get the index built so far, :meth:`cancel` to stop.
@@ -105,7 +104,7 @@ class Loader:
 
     # -- public ----------------------------------------------------------------------------
     def run(self) -> Trace:
-        """Load the whole file and return the final :class:`~tracetui.trace.timeline.Trace`."""
+        """Load the whole file and return the final :class:`~tracetui.trace.model.Trace`."""
         head = self.source.read_head(HEAD_BYTES)
         where = locate_events(head)
         kind = where["kind"]
@@ -354,6 +353,11 @@ class Loader:
         no_cut = False  # the last read left no candidate cut in the buffer
         first_base, presized = base, False
         span = (end if end is not None else self.source.size) - base
+        if self.plan is not None and self.items_before == 0:
+            # the loading process of a parallel load: the workers' ranges are merged into
+            # these columns, so they are sized for the whole file (memory is only touched
+            # as rows are written: no copy of the columns when the ranges come in)
+            span = self.source.size - base
         while True:
             if wait_end:
                 plan = self.plan
@@ -416,7 +420,9 @@ class Loader:
                 except ValueError:  # wrong cut or damaged data: try an earlier boundary
                     below = cut - 1
                     events = None
-            no_cut = events is None and cut < 0 and below == len(buf)
+            # No candidate, or none but inside the one event the buffer holds (the structure
+            # says no event starts after the first): a huge event, read on in bigger steps.
+            no_cut = events is None and cut < 0 and (below == len(buf) or attempt == 1)
             if events is None:
                 if cut >= 0:
                     failed += 1  # candidates exist but none parses: damage, or deep nesting
@@ -612,5 +618,5 @@ class EarlyLoad:
 
 
 def load(path: str, progress: Callable[[Progress], None] | None = None):
-    """Load a trace file completely and return its :class:`~tracetui.trace.timeline.Trace`."""
+    """Load a trace file completely and return its :class:`~tracetui.trace.model.Trace`."""
     return Loader(path, progress=progress).run()

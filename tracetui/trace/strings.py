@@ -59,7 +59,7 @@ class StringTable:
         """Ids of ``values`` as int32; the common case (all seen before) is one C-speed pass."""
         get = self._ids.get
         try:
-            ids = [get(v) for v in values]
+            ids = list(map(get, values))
         except TypeError:
             ids = [self.intern(v) for v in values]
         else:

@@ -62,6 +62,7 @@ def main(argv: list[str]) -> int:
     conn.send(("done", report))
     for buf in loader.builder.column_buffers():
         conn.send_bytes(buf)
+        del buf  # sent: the column is freed before the next one is handed out
     conn.close()
     return 0
 
