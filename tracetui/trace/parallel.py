@@ -47,6 +47,8 @@ from .source import Source
 
 #: At most this many processes parse one trace (more compete for memory bandwidth).
 MAX_WORKERS = 4
+#: Bytes the loading process parses while a worker process starts (its share is longer).
+HEAD_START = 24 << 20
 
 
 def default_workers() -> int:
@@ -148,9 +150,12 @@ class Plan:
         if span < parallel_min:
             return None
         window = min(WINDOW, span // n)
+        # The loading process starts at once; a worker only once its interpreter is up
+        # (~0.1 s): the first range is longer by about what one process parses meanwhile.
+        head = min(HEAD_START, span // (4 * n))
         cuts: list[int] = []
         for i in range(1, n):
-            pos = offset + span * i // n
+            pos = offset + head + (span - head) * i // n
             try:
                 c = find_range_start(source.read_range(pos, window))
             except OSError:
