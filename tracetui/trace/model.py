@@ -226,7 +226,7 @@ class RankBlock:
     rank_devices: dict[int, tuple[int, int]]  # device -> (rank, its own device)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # its repr would print every column
 class Trace:
     """A loaded (or still loading) trace. Load one with :func:`tracetui.trace.load`."""
 
