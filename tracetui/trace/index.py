@@ -21,7 +21,7 @@ from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, Event
 _NUM = re.compile(r"(-?\d+)")
 
 
-class _Columns:
+class _StartsAndDurs:
     """Stands for the trace while its lanes' depth indexes are used before it exists."""
 
     def __init__(self, start: np.ndarray, dur: np.ndarray) -> None:
@@ -362,7 +362,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     # ---- flows: resolve endpoints to slices, then link consecutive endpoints of one flow
     lane_bounds = np.array([ln.lo for ln in lanes] + [len(start)], np.int64)
     for ln in lanes:  # the flows below look lanes' depths up in these columns
-        ln._trace = _Columns(start, dur)  # type: ignore[assignment]
+        ln._trace = _StartsAndDurs(start, dur)  # type: ignore[assignment]
     flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes)
     del flows
 

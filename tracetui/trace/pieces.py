@@ -83,13 +83,7 @@ class Depth:
             return
         v = a[idx]
         bs = v == 0x5C
-        j = np.arange(m)
-        # brk[k]: element k does not carry a run of backslashes on to element k + 1
-        brk = np.ones(m, bool)
-        brk[:-1] = ~(bs[:-1] & (idx[1:] == idx[:-1] + 1))
-        last = np.maximum.accumulate(np.where(brk, j, -1))
-        before = np.zeros(m, np.int64)  # backslashes right before each element
-        before[1:] = j[:-1] - last[:-1]
+        before, last = _backslash_runs(idx, bs)
         escaped = before % 2 == 1
         if self.escaped and idx[0] == 0:  # the previous block's odd run goes on into this one
             flip = np.ones(m, bool)
@@ -194,17 +188,24 @@ def structural_cut(buf: bytes | memoryview, below: int) -> int:
     return int(top[-1]) if len(top) else -1
 
 
-def _inside_strings(idx: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """For the special bytes ``v`` at positions ``idx`` of a text that starts outside any
-    string: True for those inside a string (a string's quotes count as inside)."""
+def _backslash_runs(idx: np.ndarray, bs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the special bytes at positions ``idx`` (``bs``: which are backslashes): how many
+    backslashes come right before each, and for each the last element at or before it that
+    does not carry a run of backslashes on to the next (-1: none yet)."""
     m = len(idx)
-    bs = v == 0x5C
     j = np.arange(m)
     brk = np.ones(m, bool)  # element k does not carry a run of backslashes on to k + 1
     brk[:-1] = ~(bs[:-1] & (idx[1:] == idx[:-1] + 1))
     last = np.maximum.accumulate(np.where(brk, j, -1))
-    before = np.zeros(m, np.int64)  # backslashes right before each element
+    before = np.zeros(m, np.int64)
     before[1:] = j[:-1] - last[:-1]
+    return before, last
+
+
+def _inside_strings(idx: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """For the special bytes ``v`` at positions ``idx`` of a text that starts outside any
+    string: True for those inside a string (a string's quotes count as inside)."""
+    before, _ = _backslash_runs(idx, v == 0x5C)
     quote = (v == 0x22) & (before % 2 == 0)
     flips = np.cumsum(quote) % 2 == 1
     return flips | quote
