@@ -1,7 +1,7 @@
 """Parsing one trace in several processes: ranges of the events array side by side.
 
 The events array of a plain (uncompressed) file is cut into ranges at candidate event
-boundaries (as for pieces: :func:`~.pieces.find_boundary`, whatever the layout). The loading
+boundaries (as for pieces: :func:`~.pieces.find_range_start`, whatever the layout). The loading
 process parses the first range; a worker process (:mod:`tracetui.trace.worker`) per further
 range parses its own with its own :class:`~.builder.TraceBuilder`, rows counted from 0. A range's end is proven a boundary the
 same way a piece's is: the text up to it parses as whole events (each range's start is the
