@@ -313,6 +313,43 @@ def test_gzip_random_access_through_snapshots(tmp_path, monkeypatch):
         assert src.read_range(off, 5000) == data[off:off + 5000]
 
 
+@pytest.mark.parametrize("inflater", ["zlib-ng", "system zlib"])
+def test_gzip_reads_the_same_with_either_inflater(tmp_path, monkeypatch, inflater):
+    """zlib-ng is used when installed; the system zlib otherwise: the same bytes, the same
+    random access, and damage reported the same way."""
+    import zlib
+
+    from tracetui.trace import source
+
+    if inflater == "system zlib":
+        monkeypatch.setattr(source, "_zlib", zlib)
+    else:
+        pytest.importorskip("zlib_ng")
+    monkeypatch.setattr(GzipStream, "SNAPSHOT_EVERY", 100_000)
+    data = DECODE.read_bytes() * 3
+    gz = tmp_path / "x.json.gz"
+    gz.write_bytes(gzip.compress(data, 6) + gzip.compress(b" ", 1))  # two members
+    src = Source.open(str(gz))
+    raw, stream = src.open_stream(record=True)
+    got = []
+    while block := stream.read(65536):
+        got.append(block)
+    raw.close()
+    assert b"".join(got) == data + b" "
+    for off in (0, 123_456, len(data) - 10):
+        assert src.read_range(off, 5000) == (data + b" ")[off:off + 5000]
+    one = tmp_path / "one.json.gz"
+    one.write_bytes(gzip.compress(DECODE.read_bytes(), 6))
+    tr, plain = Loader(str(one), workers=1).run(), Loader(str(DECODE), workers=1).run()
+    assert tr.events == plain.events and not tr.warnings
+    assert np.array_equal(tr.start, plain.start) and np.array_equal(tr.name, plain.name)
+    bad = bytearray(one.read_bytes())
+    bad[len(bad) // 2 : len(bad) // 2 + 64] = bytes(64)  # the deflate data damaged mid-way
+    (tmp_path / "bad.json.gz").write_bytes(bytes(bad))
+    tr = Loader(str(tmp_path / "bad.json.gz"), workers=1).run()  # what came before the damage opens
+    assert tr.warnings and 0 < tr.events < plain.events
+
+
 # ----------------------------------------------------------------------------- real traces
 
 

@@ -36,7 +36,7 @@ from .model import Trace
 from .pieces import (HEAD_BYTES, IJSON_BLOCK, KIND_ARRAY, KIND_IJSON, KIND_IJSON_FILE,
                      KIND_TAIL, MAX_PIECE, PIECE, Chain, PieceTable, CUT_TRIES, FAILED_READS,
                      find_cut, locate_events, skip_to_boundary, structural_cut)
-from .source import CountingReader, GzipStream, Source, TraceError
+from .source import InflateError, CountingReader, GzipStream, Source, TraceError
 
 #: Below this many bytes of events, starting a second process costs more than it saves.
 PARALLEL_MIN = 48 << 20
@@ -219,7 +219,7 @@ class Loader:
                 self.warnings.append(
                     f"truncated at byte {self.source.size:,} of {self.source.size:,}: the gzip "
                     f"stream is cut off; kept {self.builder.events:,} whole events")
-        except (zlib.error, EOFError) as err:
+        except (zlib.error, InflateError, EOFError) as err:
             if self.builder.items == 0:
                 raise TraceError(f"{self.source.path}: broken gzip file ({err})") from None
             self.truncated = True
@@ -352,12 +352,13 @@ class Loader:
         failed = 0  # reads in a row whose candidate cuts all failed to parse
         no_cut = False  # the last read left no candidate cut in the buffer
         first_base, presized = base, False
-        span = (end if end is not None else self.source.size) - base
+        json_size = self.source.json_size_estimate()  # gzip: from its trailer
+        span = (end if end is not None else json_size) - base
         if self.plan is not None and self.items_before == 0:
             # the loading process of a parallel load: the workers' ranges are merged into
             # these columns, so they are sized for the whole file (memory is only touched
             # as rows are written: no copy of the columns when the ranges come in)
-            span = self.source.size - base
+            span = json_size - base
         while True:
             if wait_end:
                 plan = self.plan
@@ -375,11 +376,13 @@ class Loader:
                     # the end lies past here, not yet known: wait for the worker to say
                     plan.wait_cut(self._tick, self._cancel.is_set)
                     continue
-            if not presized and base - first_base >= _PRESIZE_AFTER and not self.source.compressed:
+            if not presized and base - first_base >= _PRESIZE_AFTER:
                 # From here a column that must grow grows to the range's expected rows:
                 # growing by steps would leave up to a third of it unused at the end.
+                # (A gzip estimate below what was read - several members - sizes nothing.)
                 presized = True
-                b.presize(1.03 * span / (base - first_base))
+                if span > base - first_base:
+                    b.presize(1.03 * span / (base - first_base))
             if self._cancel.is_set():
                 self._cancelled()
                 return False
@@ -573,7 +576,7 @@ def _has_more(stream: Any) -> bool:
     """Whether the text goes on after what was handed out (reads one byte of it)."""
     try:
         return bool(stream.read(1))
-    except (OSError, EOFError, zlib.error):
+    except (OSError, EOFError, zlib.error, InflateError):
         return False
 
 

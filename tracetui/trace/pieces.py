@@ -30,7 +30,7 @@ import ijson
 import numpy as np
 
 from .events import as_event, decode_array, decode_piece, decode_tail
-from .source import Source, TraceError
+from .source import InflateError, Source, TraceError
 
 #: Top-level keys before "traceEvents" (deviceProperties, ...) are looked for in these bytes.
 HEAD_BYTES = 1 << 20
@@ -340,7 +340,7 @@ class PieceTable:
                 return [as_event(x) for x in itertools.islice(items, index, index + 1)]
             finally:
                 raw.close()
-        except (OSError, ValueError, zlib.error, ijson.JSONError, TraceError):
+        except (OSError, ValueError, zlib.error, InflateError, ijson.JSONError, TraceError):
             return None
 
 

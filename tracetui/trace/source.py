@@ -7,15 +7,31 @@ from __future__ import annotations
 
 import errno
 import gzip
+import importlib
 import os
 import stat
+import types
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..textutil import safe_text
 
+def _inflater() -> types.ModuleType:
+    """zlib-ng when installed: it inflates 2-3x faster than the system zlib, with the same
+    API (decompressor states copy too); else the system zlib."""
+    try:
+        return importlib.import_module("zlib_ng.zlib_ng")
+    except ImportError:  # pragma: no cover - a platform without its wheel
+        return zlib
+
+
+_zlib = _inflater()
+
 GZIP_MAGIC = b"\x1f\x8b"
+#: What broken deflate data raises: zlib-ng's own error class (or zlib.error); code that
+#: catches it catches zlib.error too (gzip's own reads).
+InflateError: type[Exception] = _zlib.error
 
 
 def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -59,7 +75,7 @@ class GzipStream:
     """Decompresses a (possibly multi-member) gzip stream read through a CountingReader.
 
     Unlike :class:`gzip.GzipFile` this tells a cut-off stream (``truncated``) apart from
-    corrupt data (``zlib.error``), and keeps the compressed position for progress.
+    corrupt data (:data:`InflateError`), and keeps the compressed position for progress.
     """
 
     #: Decompressed bytes between two saved decompressor states (for random access later).
@@ -69,7 +85,7 @@ class GzipStream:
                  snapshots: list[tuple[int, int, Any]] | None = None) -> None:
         self._raw = raw
         self._chunk = chunk
-        self._d = zlib.decompressobj(wbits=31)
+        self._d = _zlib.decompressobj(wbits=31)
         self._pending = b""
         self._eof = False
         self.trailing_garbage = False
@@ -116,7 +132,7 @@ class GzipStream:
                 # The member ended; what follows it is another member, padding or junk.
                 rest = self._d.unused_data
                 if rest[:2] == GZIP_MAGIC:
-                    self._d = zlib.decompressobj(wbits=31)
+                    self._d = _zlib.decompressobj(wbits=31)
                     self._pending = rest
                 elif rest.strip(b"\x00"):
                     # Not gzip: the stream ends here (the loader warns). What this member
@@ -164,6 +180,7 @@ class Source:
     snapshots: list[tuple[int, int, Any]] | None = None
     #: (device, inode, size, mtime_ns) when opened: tells whether the file changed since
     stamp: tuple[int, int, int, int] | None = None
+    _json_size: int | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> "Source":
@@ -276,7 +293,7 @@ class Source:
     def record_rest(self) -> None:
         """gzip: decompress on from the last saved state to the end, saving states on the
         way, so that events past it can be re-read quickly (run in a background thread when
-        another process parsed that part of the file; zlib lets go of the GIL)."""
+        another process parsed that part of the file; inflating lets go of the GIL)."""
         snaps = self.snapshots
         if not self.compressed or snaps is None:
             return
@@ -285,16 +302,21 @@ class Source:
         try:
             while g.read(1 << 22):
                 pass
-        except (OSError, zlib.error, EOFError):
+        except (OSError, zlib.error, InflateError, EOFError):
             pass
         finally:
             g.close()
 
     def json_size_estimate(self) -> int:
         """Bytes of JSON text: the file's size, or for gzip an estimate (the trailer's size
-        modulo 4 GiB, made whole by the ratio of the first megabytes)."""
+        modulo 4 GiB, made whole by the ratio of the first megabytes; worked out once)."""
         if not self.compressed:
             return self.size
+        if self._json_size is None:
+            self._json_size = self._estimate_json_size()
+        return self._json_size
+
+    def _estimate_json_size(self) -> int:
         raw, stream = self.open_stream()
         try:
             got = 0
@@ -307,7 +329,7 @@ class Source:
             with open(self.path, "rb") as f:
                 f.seek(max(self.size - 4, 0))
                 isize = int.from_bytes(f.read(4), "little")
-        except (OSError, zlib.error, EOFError):
+        except (OSError, zlib.error, InflateError, EOFError):
             return self.size
         finally:
             raw.close()
@@ -328,7 +350,7 @@ class Source:
                 parts.append(block)
                 got += len(block)
             return b"".join(parts)[:limit]
-        except (zlib.error, EOFError, gzip.BadGzipFile) as e:
+        except (zlib.error, InflateError, EOFError, gzip.BadGzipFile) as e:
             if not parts:
                 raise TraceError(f"{self.path}: broken gzip data ({e})") from None
             return b"".join(parts)[:limit]

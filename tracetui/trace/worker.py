@@ -22,7 +22,7 @@ from typing import Any
 
 from .builder import NeedExact
 from .loader import Loader
-from .source import TraceError
+from .source import InflateError, TraceError
 
 
 def main(argv: list[str]) -> int:
@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
     except TraceError as err:
         conn.send(("error", str(err)))
         return 0
-    except (OSError, ValueError, MemoryError, RecursionError, zlib.error, EOFError) as err:
+    except (OSError, ValueError, MemoryError, RecursionError, zlib.error, InflateError,
+            EOFError) as err:
         conn.send(("error", f"{type(err).__name__}: {err}"))
         return 0
     conn.send(("done", report))
