@@ -1088,10 +1088,9 @@ def test_a_huge_event_full_of_false_boundaries_loads_in_few_decodes(tmp_path, mo
     path = tmp_path / "h.json"
     path.write_bytes(text)
     calls = []
-    real = loader_mod.decode_piece
-    monkeypatch.setattr(loader_mod, "decode_piece",
-                        lambda data, exact, full=False: calls.append(len(data)) or
-                        real(data, exact, full))
+    real = loader_mod.decode_piece_in
+    monkeypatch.setattr(loader_mod, "decode_piece_in",
+                        lambda buf, end, exact: calls.append(end - 1) or real(buf, end, exact))
     tr = Loader(str(path), piece_bytes=32 << 10, workers=1).run()
     assert tr.events == 301 and not tr.truncated and tr.warnings == []
     assert {k for k, _, _ in tr.pieces.pieces} <= {KIND_ARRAY, KIND_TAIL}

@@ -401,6 +401,33 @@ def test_boundary_candidates_every_layout():
     assert pieces.find_boundary(b"x" * 1000) == -1
 
 
+def test_a_piece_decodes_where_it_lies_and_the_buffer_is_left_as_it_was():
+    """decode_piece_in borrows the spare byte and the last comma for the brackets and puts
+    them back, whether the piece decodes, fails to, or ends without a comma."""
+    from tracetui.trace.events import decode_piece, decode_piece_in
+
+    evs = [{"ph": "X", "name": f"k{i}", "pid": 1, "tid": 1, "ts": i, "dur": 1}
+           for i in range(5)]
+    for sep, tail in ((",", ""), (",\r\n\t ", " \n"), (" ,\n", "\t")):
+        text = sep.join(json.dumps(e) for e in evs[:3]) + sep + tail
+        buf = bytearray(b"?" + text.encode() + json.dumps(evs[3]).encode())
+        before = bytes(buf)
+        got = decode_piece_in(buf, 1 + len(text), False)
+        assert bytes(buf) == before
+        assert [(e.name, e.ts) for e in got] == [(e.name, e.ts) for e in
+                                               decode_piece(text.encode(), False)]
+        assert [e.name for e in got] == ["k0", "k1", "k2"]
+        buf += b","  # not exported any more: the buffer can grow again
+    for bad in (b"?" + json.dumps(evs[0]).encode(),  # no comma at its end
+                b"?" + b'{"ph": "X", "name": "a",' + b" ,",  # cut inside an event
+                b"?"):
+        buf = bytearray(bad)
+        with pytest.raises(ValueError):
+            decode_piece_in(buf, len(buf), False)
+        assert bytes(buf) == bad
+        buf += b"x"
+
+
 def test_structural_cut_ignores_strings_and_nested_objects():
     from tracetui.trace import pieces
 

@@ -470,10 +470,9 @@ def test_damage_mid_file_hands_over_to_ijson_quickly(tmp_path, monkeypatch):
     path = tmp_path / "damaged.json"
     path.write_text('{"traceEvents": [\n' + ",\n".join(lines) + "\n]}\n")
     calls = []
-    real = loader_mod.decode_piece
-    monkeypatch.setattr(loader_mod, "decode_piece",
-                        lambda data, exact, full=False: calls.append(len(data)) or
-                        real(data, exact, full))
+    real = loader_mod.decode_piece_in
+    monkeypatch.setattr(loader_mod, "decode_piece_in",
+                        lambda buf, end, exact: calls.append(end - 1) or real(buf, end, exact))
     tr = Loader(str(path), piece_bytes=16 << 10).run()
     assert tr.events == 12000 and tr.truncated
     assert any("JSON error" in w for w in tr.warnings)

@@ -156,7 +156,8 @@ def kernel_args(e: Any) -> KernelArgs:
     return _NO_ARGS
 
 
-def decode_array(body: bytes | bytearray, exact: bool, full: bool = False) -> list[Any]:
+def decode_array(body: bytes | bytearray | memoryview, exact: bool,
+                 full: bool = False) -> list[Any]:
     """Decode a JSON array of events. Raises ValueError if it is not valid JSON (or is nested
     too deeply to decode).
 
@@ -168,7 +169,7 @@ def decode_array(body: bytes | bytearray, exact: bool, full: bool = False) -> li
         raise ValueError("nested too deeply") from None
 
 
-def _decode_array(body: bytes | bytearray, exact: bool, full: bool) -> list[Any]:
+def _decode_array(body: bytes | bytearray | memoryview, exact: bool, full: bool) -> list[Any]:
     try:
         if full:
             raise msgspec.ValidationError  # straight to the loose records
@@ -196,6 +197,25 @@ def decode_piece(data: bytes | memoryview, exact: bool, full: bool = False) -> l
     body += data[: end - 1]
     body += b"]"
     return decode_array(body, exact, full)
+
+
+def decode_piece_in(buf: bytearray, end: int, exact: bool) -> list[Any]:
+    """The piece ``buf[1:end]`` (whole events, each followed by a comma, the last one too),
+    decoded where it lies: ``buf[0]`` is a spare byte. It and the piece's last comma stand
+    for the array's brackets while msgspec decodes, then are put back, so the piece is not
+    copied (a piece is read once, into ``buf``)."""
+    last = end - 1
+    while last > 0 and buf[last] in b" \t\r\n":
+        last -= 1
+    if last < 1 or buf[last] != 0x2C:  # ","
+        raise ValueError("a piece must end with a comma")
+    spare = buf[0]
+    buf[0], buf[last] = 0x5B, 0x5D  # "[", "]"
+    try:
+        with memoryview(buf) as whole, whole[: last + 1] as body:
+            return decode_array(body, exact)
+    finally:
+        buf[0], buf[last] = spare, 0x2C
 
 
 def decode_tail(data: bytes, exact: bool) -> tuple[list[Any], str]:

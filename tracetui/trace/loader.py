@@ -30,7 +30,7 @@ import ijson
 
 from . import _alloc, parallel
 from .builder import BATCH, NeedExact, TraceBuilder
-from .events import decode_piece, decode_tail
+from .events import decode_piece_in, decode_tail
 from .index import LoadFacts, build
 from .model import Trace
 from .pieces import (HEAD_BYTES, IJSON_BLOCK, KIND_ARRAY, KIND_IJSON, KIND_IJSON_FILE,
@@ -347,7 +347,9 @@ class Loader:
         (already read past), the worker is dropped and this process reads on alone.
         """
         b = self.builder
-        buf = b""
+        # The text from ``base`` on is ``buf[1:]``: ``buf[0]`` is a spare byte that stands
+        # for the "[" while a piece is decoded where it lies (events.decode_piece_in).
+        buf = bytearray(b" ")
         events: list[Any] | None
         failed = 0  # reads in a row whose candidate cuts all failed to parse
         no_cut = False  # the last read left no candidate cut in the buffer
@@ -360,6 +362,7 @@ class Loader:
             # as rows are written: no copy of the columns when the ranges come in)
             span = json_size - base
         while True:
+            held = len(buf) - 1  # bytes of text in buf
             if wait_end:
                 plan = self.plan
                 if plan is not None:
@@ -369,10 +372,10 @@ class Loader:
                     wait_end, end = False, None
                 elif end is not None:
                     wait_end = False
-                    if end < base + len(buf):  # too late: this process is past it
+                    if end < base + held:  # too late: this process is past it
                         plan.close()
                         self.plan, end = None, None
-                elif base + len(buf) >= plan.target:
+                elif base + held >= plan.target:
                     # the end lies past here, not yet known: wait for the worker to say
                     plan.wait_cut(self._tick, self._cancel.is_set)
                     continue
@@ -388,37 +391,38 @@ class Loader:
                 return False
             # No candidate cut in the buffer yet (one huge event): double it rather than add a
             # piece at a time, which would copy and rescan it quadratically.
-            want = max(self.piece_bytes, len(buf)) if no_cut else self.piece_bytes
+            want = max(self.piece_bytes, held) if no_cut else self.piece_bytes
             if end is not None:
-                want = min(want, end - base - len(buf))
+                want = min(want, end - base - held)
             elif wait_end:
-                want = min(want, plan.target - base - len(buf))  # type: ignore[union-attr]
+                want = min(want, plan.target - base - held)  # type: ignore[union-attr]
             data = self._read_block(stream, want) if want > 0 else b""
-            if not data and end is not None and base + len(buf) >= end:
+            if not data and end is not None and base + held >= end:
                 try:
-                    events = decode_piece(memoryview(buf), exact) if buf else []
+                    events = decode_piece_in(buf, len(buf), exact) if held else []
                 except ValueError:  # not a boundary after all: go on as one stream
                     end = None
                     continue
                 if events:
-                    self.pieces.add(row, KIND_ARRAY, base, len(buf))
+                    self.pieces.add(row, KIND_ARRAY, base, held)
                     b.add_batch(events, row)
                     self._tick()
                 return True
             if not data:
-                self._parse_tail(buf, base, row, stream, exact)
+                self._parse_tail(bytes(buf[1:]), base, row, stream, exact)
                 return False
-            buf = buf + data if buf else data
+            buf += data
+            del data
             # Cut at the last proven event boundary in buf.
             below, events, cut = len(buf), None, -1
             for attempt in range(CUT_TRIES):
                 # The last candidate first (nearly always right); if it was inside an event,
                 # the last event start by the JSON structure; then earlier candidates.
-                cut = find_cut(buf, below) if attempt != 1 else structural_cut(buf, below)
+                cut = find_cut(buf, below) if attempt != 1 else structural_cut(buf, below, 1)
                 if cut < 0:
                     break
                 try:
-                    events = decode_piece(memoryview(buf)[:cut], exact)
+                    events = decode_piece_in(buf, cut, exact)
                     break
                 except ValueError:  # wrong cut or damaged data: try an earlier boundary
                     below = cut - 1
@@ -432,16 +436,17 @@ class Loader:
                 # Damaged data never starts to parse by reading more: hand over to ijson,
                 # which keeps every whole event before the damage. Only a lack of any
                 # candidate (a huge event) is worth reading on for, up to MAX_PIECE.
-                if failed >= FAILED_READS or len(buf) > MAX_PIECE:
-                    self._fallback(buf, base, row, stream, exact)
+                if failed >= FAILED_READS or len(buf) - 1 > MAX_PIECE:
+                    self._fallback(bytes(buf[1:]), base, row, stream, exact)
                     return False
                 continue  # read more and try again
             failed = 0
-            self.pieces.add(row, KIND_ARRAY, base, cut)
+            self.pieces.add(row, KIND_ARRAY, base, cut - 1)
             b.add_batch(events, row)
             row += len(events)
-            buf = buf[cut:]
-            base += cut
+            del buf[: cut - 1]  # the byte before the next event is the new spare byte
+            buf[0] = 0x20
+            base += cut - 1
             self._tick()
 
     def _parse_tail(self, buf: bytes, base: int, row: int, stream: Any, exact: bool) -> None:

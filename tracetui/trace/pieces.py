@@ -146,7 +146,7 @@ _BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
 _SCAN = 1 << 14  # bytes looked at first, backwards from a cut's limit (then 4x, 16x, ...)
 
 
-def find_cut(buf: bytes | memoryview, below: int) -> int:
+def find_cut(buf: bytes | bytearray | memoryview, below: int) -> int:
     """Where the last candidate event boundary before ``below`` opens its event (the "{"),
     or -1: ``buf[:cut]`` then ends with the comma after a candidate event.
 
@@ -166,10 +166,11 @@ def find_cut(buf: bytes | memoryview, below: int) -> int:
         window *= 4
 
 
-def structural_cut(buf: bytes | memoryview, below: int) -> int:
-    """Where the last event that opens before ``below`` opens, found by following the JSON
-    structure from the start of ``buf`` (which must be an event boundary: outside any string,
-    at the events array's depth), or -1. One vectorised pass over the quotes, backslashes and
+def structural_cut(buf: bytes | bytearray | memoryview, below: int, first: int = 0) -> int:
+    """Where the last event that opens before ``below`` (and after ``first``, where the
+    first event opens) opens, found by following the JSON structure from the start of
+    ``buf`` (which must be an event boundary: outside any string, at the events array's
+    depth), or -1. One vectorised pass over the quotes, backslashes and
     brackets: used when the last candidate of :func:`find_cut` was inside an event (lists of
     objects in its args, ``},{`` in a string), so that such events cost one more pass, not
     a trial parse per false candidate. Still only a candidate: damage fools it too."""
@@ -184,7 +185,7 @@ def structural_cut(buf: bytes | memoryview, below: int) -> int:
     step[inside] = 0
     depth_before = np.cumsum(step, dtype=np.int64) - step
     top = idx[(v == 0x7B) & ~inside & (depth_before == 0)]
-    top = top[top > 0]
+    top = top[top > first]
     return int(top[-1]) if len(top) else -1
 
 
