@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import sys
 import threading
@@ -90,6 +91,38 @@ def test_samples_same_as_one_stream(path, workers):
     loader, tr = _assert_same(path, workers, pieces=16 << 10)
     assert loader.ranges == workers  # the ranges were really parsed apart
     assert tr.events > 1000
+
+
+@pytest.mark.parametrize("path", [DECODE, CPU], ids=["decode", "cpu_torch"])
+def test_the_build_in_threads_is_the_build_in_one(path, monkeypatch):
+    """Depth segments and flow chunks worked on by several threads (the load's cores) give
+    the index one thread gives, to the row; tiny segments and chunks, so that every lane
+    is cut into many."""
+    from tracetui.trace import index
+
+    monkeypatch.setattr(index, "_SEGMENT", 8)
+    monkeypatch.setattr(index, "_FLOW_CHUNK", 24)
+    one = Loader(str(path), workers=1).run()
+    threaded = Loader(str(path), workers=3, parallel_min=1 << 40).run()  # one stream
+    assert one.flow_src.size > 50 and max(ln.count for ln in one.lanes) > 1000
+    a, b = _dump(one), _dump(threaded)
+    for key in a:
+        assert a[key] == b[key], key
+    for ln in threaded.lanes:  # and the depths are the stack's (a slice's open ancestors)
+        rows = np.arange(ln.lo, ln.hi)
+        o = np.lexsort((-threaded.dur[rows], threaded.start[rows]))
+        s, d = threaded.start[rows][o], threaded.dur[rows][o]
+        assert threaded.depth[rows][o].tolist() == _stack_depths(s.tolist(), (s + d).tolist())
+
+
+def _stack_depths(starts: list[int], ends: list[int]) -> list[int]:
+    out, stack = [], []
+    for s, e in zip(starts, ends):
+        while stack and stack[-1] <= s:
+            stack.pop()
+        out.append(len(stack))
+        stack.append(e)
+    return out
 
 
 @pytest.mark.parametrize("name", sorted(_layouts()))
@@ -286,6 +319,46 @@ def test_gzip_damaged_after_the_middle(tmp_path, how):
 
 
 # ----------------------------------------------------------------------------- failures
+
+
+@pytest.mark.parametrize("way", ["memfd", "socket"])
+def test_columns_travel_whole_either_way(monkeypatch, way):
+    """A worker's columns reach the loading process byte for byte, through a memfd (read
+    from its end, shrunk as it goes) or, where there is none, raw on the socket."""
+    import socket as socket_mod
+    from multiprocessing.connection import Connection
+
+    from tracetui.trace.builder import COLUMN_SETS, TraceBuilder
+    from tracetui.trace.events import decode_array
+    from tracetui.trace.pieces import PieceTable
+    from tracetui.trace.source import Source
+
+    if way == "socket":
+        monkeypatch.delattr(os, "memfd_create", raising=False)
+    elif not hasattr(os, "memfd_create"):
+        pytest.skip("no memfd here")
+    events = decode_array(json.dumps(json.loads(DECODE.read_text())["traceEvents"]).encode(),
+                          False)
+    sent, whole = TraceBuilder(), TraceBuilder()
+    sent.add_batch(events, 0)
+    whole.add_batch(events, 0)
+    manifest = {**sent.part(), "pieces": ([], []), "warnings": []}
+    ours, theirs = socket_mod.socketpair()
+    a, b = Connection(ours.detach()), Connection(theirs.detach())
+    th = threading.Thread(target=parallel.send_columns, args=(b, sent))
+    th.start()
+    got = TraceBuilder()
+    parallel.merge_part(got, PieceTable(Source.open(str(DECODE)), False), a, manifest)
+    th.join()
+    a.close()
+    b.close()
+    n = 0
+    for name in COLUMN_SETS:
+        want, have = getattr(whole, name).view(), getattr(got, name).view()
+        for k, col in want.items():
+            assert col.tobytes() == have[k].tobytes(), (name, k)  # NaN is NaN
+            n += len(col)
+    assert n > 10_000 and got.items == whole.items and got.events == whole.events
 
 
 def test_a_worker_that_dies_leaves_the_range_to_the_loader(tmp_path, monkeypatch):

@@ -427,6 +427,11 @@ class TraceBuilder:
             "counts": {name: getattr(self, name).count for name in COLUMN_SETS},
         }
 
+    def column_sizes(self) -> list[int]:
+        """The byte size of each buffer :meth:`column_buffers` will hand out, in order."""
+        return [getattr(self, name).count * a.dtype.itemsize
+                for name in COLUMN_SETS for a in getattr(self, name).arrays.values()]
+
     def column_buffers(self) -> Iterator[memoryview | bytes]:
         """Each column of each set as bytes, in :data:`COLUMN_SETS` order; each column is
         freed once the next is asked for (while the receiver's columns grow, these shrink)."""

@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import re
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -49,6 +52,25 @@ def _stream_number(tid: Any) -> int:
 _SEGMENT = 1 << 16
 
 
+def _threaded(tasks: Iterable[Callable[[], Any]], threads: int) -> Iterator[Any]:
+    """The results of ``tasks``, in order, computed by up to ``threads`` threads: numpy lets
+    go of the GIL in its sorts, binary searches and large ufuncs, so the build uses the
+    cores the parsing processes used. At most one task more than threads is in flight:
+    the memory of temporaries and results stays a few tasks' worth."""
+    if threads <= 1:
+        for task in tasks:
+            yield task()
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="tracetui-index") as ex:
+        pending: deque[Future[Any]] = deque()
+        for task in tasks:
+            pending.append(ex.submit(task))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _by_start_longest_first(idx: np.ndarray, s: np.ndarray,
                             dur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One lane's rows (``idx``, their starts ``s``) in (start, longest first) order, with
@@ -64,22 +86,24 @@ def _by_start_longest_first(idx: np.ndarray, s: np.ndarray,
     tie = np.flatnonzero((s[1:] == s[:-1]) & (d[1:] > d[:-1]))
     if len(tie):  # runs of equal starts out of order: sorted by -dur (stable), all at once
         vals = np.unique(s[tie])
-        edge = np.zeros(len(s) + 1, np.int8)
-        edge[np.searchsorted(s, vals, "left")] = 1
-        edge[np.searchsorted(s, vals, "right")] -= 1
-        sel = np.flatnonzero(np.cumsum(edge[:-1]) > 0)  # the rows of those runs
-        del edge, vals
+        first = np.searchsorted(s, vals, "left")
+        size = np.searchsorted(s, vals, "right") - first
+        # the rows of those runs: first[r], first[r] + 1, ... for each run r
+        sel = np.arange(int(size.sum()), dtype=np.int64)
+        sel += np.repeat(first - (np.cumsum(size) - size), size)
+        del first, size, vals
         o = np.lexsort((-d[sel], s[sel]))  # stable; s is sorted: runs stay in place
         idx[sel], d[sel] = idx[sel][o], d[sel][o]
     return idx, s, d
 
 
-def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
+def compute_depth(start: np.ndarray, dur: np.ndarray, threads: int = 1) -> np.ndarray:
     """Nesting depth of one lane's slices, sorted by (start, longest first).
 
     Long lanes are cut where nothing is open (a slice starts after every earlier one has
     ended) into segments of about 64 K slices, whose depths are independent: the
-    temporaries stay the size of a segment, not of the lane.
+    temporaries stay the size of a segment, not of the lane, and ``threads`` threads work
+    on segments side by side.
     """
     n = len(start)
     if n <= _SEGMENT:
@@ -100,7 +124,8 @@ def compute_depth(start: np.ndarray, dur: np.ndarray) -> np.ndarray:
         at = at + k + _SEGMENT
     del free
     edges.append(n)
-    parts = [_depth_segment(start[a:b], dur[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
+    parts = list(_threaded((partial(_depth_segment, start[a:b], dur[a:b])
+                            for a, b in zip(edges, edges[1:]) if b > a), threads))
     dtype = np.int32 if any(p.dtype == np.int32 for p in parts) else np.int16
     return np.concatenate(parts).astype(dtype, copy=False)
 
@@ -177,6 +202,7 @@ class LoadFacts:
     warnings: list[str]
     bytes_read: int
     final: bool = True  # the load is over (B events still open are then named in a warning)
+    threads: int = 1  # threads for the build (the cores the load's processes used)
 
 
 def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
@@ -287,7 +313,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         lo, hi = int(bounds[new]), int(bounds[new + 1])
         idx = by_lane[lo:hi]
         idx, s, d = _by_start_longest_first(idx, start[idx], dur)
-        dep = compute_depth(s, d)
+        dep = compute_depth(s, d, facts.threads)
         del s, d
         o = np.argsort(dep, kind="stable")  # group by depth, keeping start order
         by_lane[lo:hi] = idx[o]
@@ -363,7 +389,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     lane_bounds = np.array([ln.lo for ln in lanes] + [len(start)], np.int64)
     for ln in lanes:  # the flows below look lanes' depths up in these columns
         ln._trace = _StartsAndDurs(start, dur)  # type: ignore[assignment]
-    flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes)
+    flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes, facts.threads)
     del flows
 
     _alloc.trim()
@@ -466,7 +492,8 @@ def _bind_endpoints(ln: Lane, t: np.ndarray, enclosing: np.ndarray) -> np.ndarra
 
 
 def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
-                   lanes: list[Lane]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   lanes: list[Lane], threads: int = 1
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(flows["key"])
     empty = np.zeros(0, np.int64)
     if n == 0:
@@ -482,14 +509,25 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
     np.cumsum(np.bincount(lane[lane >= 0], minlength=len(lanes))[: len(lanes)], out=lb[1:])
     lb += int((lane < 0).sum())  # endpoints on lanes that hold nothing sort first
     del lane
-    for ln in lanes:
-        if ln.count == 0:
-            continue
-        lane_idx = order[lb[ln.index] : lb[ln.index + 1]]
-        # a chunk at a time: the temporaries stay a chunk's size, not the lane's
-        for c in range(0, len(lane_idx), _FLOW_CHUNK):
-            idx = lane_idx[c : c + _FLOW_CHUNK]
-            target[idx] = _bind_endpoints(ln, ts[idx] - t0, enclosing[idx])
+
+    def bind(ln: Lane, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return idx, _bind_endpoints(ln, ts[idx] - t0, enclosing[idx])
+
+    def chunks() -> Iterator[Callable[[], tuple[np.ndarray, np.ndarray]]]:
+        for ln in lanes:
+            if ln.count == 0:
+                continue
+            for d in range(ln.max_depth + 1):  # made here, not in two threads at once
+                ln.depth_index(d)
+            lane_idx = order[lb[ln.index] : lb[ln.index + 1]]
+            # a chunk at a time: the temporaries stay a chunk's size, not the lane's (with
+            # threads, smaller chunks: as much memory in all as one thread)
+            step = max(_FLOW_CHUNK // max(threads, 1), 1)
+            for c in range(0, len(lane_idx), step):
+                yield partial(bind, ln, lane_idx[c : c + step])
+
+    for idx, got in _threaded(chunks(), threads):
+        target[idx] = got
     del order, ts
     # The caller hands its columns over: each is dropped from ``flows`` (and so freed) as
     # soon as it is used, before the next temporaries.

@@ -182,7 +182,8 @@ class Loader:
         src = self.source
         facts = LoadFacts(path=src.path, size=src.size, compressed=src.compressed,
                           complete=final and not self.cancelled, truncated=self.truncated,
-                          warnings=list(self.warnings), bytes_read=self.bytes_done, final=final)
+                          warnings=list(self.warnings), bytes_read=self.bytes_done, final=final,
+                          threads=self.workers if final else 1)
         return build(snap, self.pieces, facts)
 
     # -- parsing ---------------------------------------------------------------------------

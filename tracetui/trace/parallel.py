@@ -292,19 +292,96 @@ def spawn(path: str, start: int, end: int | None, piece_bytes: int, exact: bool,
     return Worker(start, end, proc, Connection(ours.detach()))
 
 
+def send_columns(conn: Connection, builder: TraceBuilder) -> None:
+    """A worker's columns to the loading process, after its manifest (which gives every
+    column's length), each freed here once it is sent.
+
+    Through a memfd where there is one: this machine's sockets move ~0.6 GB/s between two
+    processes, a memfd is written and read at memory speed. The columns lie in it last
+    first, so that the reader, taking them first to last from its end, shrinks it behind
+    itself (what both processes hold stays the columns once, as with the socket).
+    Elsewhere the raw bytes follow on the socket (``Connection.recv_bytes_into`` would read
+    each into a BytesIO and copy it twice)."""
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+    try:
+        memfd = os.memfd_create("tracetui-columns") if hasattr(os, "memfd_create") else -1
+        if memfd < 0:
+            sock.sendall(b"s")
+            for buf in builder.column_buffers():
+                sock.sendall(buf)
+            return
+        try:
+            sizes = builder.column_sizes()
+            at = sum(sizes)
+            for buf, size in zip(builder.column_buffers(), sizes):
+                at -= size
+                with memoryview(buf) as m:
+                    done = 0
+                    while done < size:
+                        done += os.pwrite(memfd, m[done:], at + done)
+                del buf
+            socket.send_fds(sock, [b"m"], [memfd])
+        finally:
+            os.close(memfd)
+    finally:
+        sock.close()
+
+
+class _ColumnReader:
+    """The receiving end of :func:`send_columns`: ``fill(view)`` reads the next column into
+    ``view`` (its exact size; None: an empty one)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.sock = socket.socket(fileno=os.dup(conn.fileno()))
+        self.memfd = -1
+        msg, fds, _, _ = socket.recv_fds(self.sock, 1, 1)
+        if msg == b"m" and fds:
+            self.memfd = fds[0]
+            self.end = os.fstat(self.memfd).st_size
+        elif msg != b"s":
+            for fd in fds:
+                os.close(fd)
+            self.close()
+            raise EOFError("the worker process ended before sending its events")
+
+    def fill(self, view: memoryview | None) -> None:
+        if view is None:
+            return
+        size = view.nbytes
+        got = 0
+        if self.memfd >= 0:
+            at = self.end - size
+            while got < size:
+                n = os.preadv(self.memfd, [view[got:]], at + got)
+                if not n:
+                    raise EOFError("a worker's columns were cut short")
+                got += n
+            os.ftruncate(self.memfd, at)  # read: freed
+            self.end = at
+            return
+        while got < size:
+            n = self.sock.recv_into(view[got:])
+            if not n:
+                raise EOFError("the worker process ended while sending its events")
+            got += n
+
+    def close(self) -> None:
+        if self.memfd >= 0:
+            os.close(self.memfd)
+            self.memfd = -1
+        self.sock.close()
+
+
 def merge_part(builder: TraceBuilder, pieces: PieceTable, conn: Connection,
                manifest: dict[str, Any]) -> list[str]:
     """Append a worker's range (its manifest, then its columns from ``conn``) to ``builder``
     and its pieces to ``pieces``; returns the range's warnings."""
     row0 = builder.items
-
-    def fill(view: memoryview | None) -> None:
-        if view is None:
-            conn.recv_bytes()
-        else:
-            conn.recv_bytes_into(view)
-
-    builder.merge(manifest, fill)
+    reader = _ColumnReader(conn)
+    try:
+        builder.merge(manifest, reader.fill)
+    finally:
+        reader.close()
     first, table = manifest["pieces"]
     for f, p in zip(first, table):
         pieces.add(f + row0, *p)

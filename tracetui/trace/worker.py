@@ -22,6 +22,7 @@ from typing import Any
 
 from .builder import NeedExact
 from .loader import Loader
+from .parallel import send_columns
 from .source import InflateError, TraceError
 
 
@@ -61,9 +62,7 @@ def main(argv: list[str]) -> int:
         conn.send(("error", f"{type(err).__name__}: {err}"))
         return 0
     conn.send(("done", report))
-    for buf in loader.builder.column_buffers():
-        conn.send_bytes(buf)
-        del buf  # sent: the column is freed before the next one is handed out
+    send_columns(conn, loader.builder)
     conn.close()
     return 0
 
