@@ -318,6 +318,32 @@ def test_gzip_damaged_after_the_middle(tmp_path, how):
     assert tr.warnings
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_broken_gzip_keeps_every_whole_event_before_the_damage(tmp_path, workers):
+    """Everything that inflates before broken deflate data is parsed: the file is the
+    compressed first part of a trace (cut inside an event), flushed to a byte boundary,
+    then a block of a type that does not exist, which zlib reports at once. Kept: exactly
+    the whole events of that first part; one stream and parallel alike."""
+    import zlib
+
+    rng = np.random.default_rng(5)
+    lines = [json.dumps({"ph": "X", "name": f"k{int(v)}", "pid": 1, "tid": int(v) % 3,
+                         "ts": i * 10, "dur": 5, "args": {"v": int(v)}})
+             for i, v in enumerate(rng.integers(0, 10**9, 150_000))]
+    text = '{"traceEvents": [\n' + ",\n".join(lines) + "\n]}\n"
+    cut = text.index(lines[110_000]) + 17  # inside an event
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    bad = c.compress(text[:cut].encode()) + c.flush(zlib.Z_FULL_FLUSH) + b"\x07" + bytes(300)
+    with pytest.raises(zlib.error):  # the damage is one zlib reports
+        zlib.decompressobj(31).decompress(bad)
+    path = tmp_path / "damaged.json.gz"
+    path.write_bytes(bad)
+    kept = Loader(str(path), workers=workers, parallel_min=0).run()
+    assert kept.events == 110_000 == text[:cut].count(",\n")
+    assert kept.truncated and any("corrupt gzip data" in w for w in kept.warnings)
+    assert not any("JSON" in w or "truncated at" in w for w in kept.warnings), kept.warnings
+
+
 # ----------------------------------------------------------------------------- failures
 
 

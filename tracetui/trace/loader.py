@@ -62,6 +62,12 @@ class Progress:
         return self.bytes_done / 1e6 / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+def _raise_deferred(stream: Any) -> None:
+    """Raise the broken gzip data a stream ended at (see ``GzipStream(defer_errors=True)``)."""
+    if isinstance(stream, GzipStream) and stream.error is not None:
+        raise stream.error
+
+
 class Loader:
     """Loads one trace. Use :meth:`run` (blocking; call it in a thread for progressive use),
     :meth:`snapshot` from any thread to get the index built so far, :meth:`cancel` to stop.
@@ -197,7 +203,7 @@ class Loader:
 
     def _parse(self, where: dict[str, Any], exact: bool) -> None:
         self.builder.header = {k: v for k, v in where["header"].items() if not k.startswith("__")}
-        raw, stream = self.source.open_stream(record=True)
+        raw, stream = self.source.open_stream(record=True, defer_errors=True)
         self._raw = raw
         try:
             if where["offset"] is None:
@@ -209,6 +215,7 @@ class Loader:
                                    0, stream, chain)
             else:
                 self._parse_pieces(stream, where["offset"], exact)
+            _raise_deferred(stream)  # every whole event before broken gzip data is in
             garbage, cut_off = self.check_gzip_end(stream)
             garbage |= self.gzip_flags[0]
             cut_off |= self.gzip_flags[1]
@@ -309,7 +316,7 @@ class Loader:
         self.builder.header = {}
         self.items_before = 1  # the range starts after at least one event
         if find_start:
-            raw, stream = self.source.open_stream()
+            raw, stream = self.source.open_stream(defer_errors=True)
             start = skip_to_boundary(stream, start)
             if start < 0:
                 raw.close()
@@ -324,6 +331,7 @@ class Loader:
         base = self.range_base = raw.pos
         try:
             proven = self._piece_loop(stream, start, 0, exact, end=end)
+            _raise_deferred(stream)  # the loading process parses this range again itself
             self.gzip_flags = self.check_gzip_end(stream)
         finally:
             raw.close()
@@ -526,6 +534,10 @@ class Loader:
             # all of a gzip file was read, but not all of its text handed out yet: the error
             # is in the middle of the text (damage), not at its end
             at_end = False
+        if isinstance(stream, GzipStream) and stream.error is not None:
+            # the text stops at broken gzip data: the loader reports that, not this
+            self.truncated = True
+            return
         if isinstance(stream, GzipStream) and stream.truncated:
             at_end = True
         if b.items + self.items_before == 0 and not at_end:

@@ -71,6 +71,25 @@ class CountingReader:
         self._f.close()
 
 
+def _salvage(state: Any, data: bytes) -> bytes:
+    """What ``data`` inflates to before the broken deflate data in it, from the
+    decompressor's ``state`` before it: fed a little at a time (then a byte at a time), all
+    that decodes before the damage comes out (one call that raises gives nothing)."""
+    parts: list[bytes] = []
+    at, step = 0, 256
+    while at < len(data) and not state.eof:
+        keep = state.copy()
+        try:
+            parts.append(state.decompress(data[at : at + step]))  # a few bytes: no bound
+        except (zlib.error, InflateError):
+            if step == 1:
+                break
+            state, step = keep, 1  # the same bytes again, one at a time
+            continue
+        at += step
+    return b"".join(parts)
+
+
 class GzipStream:
     """Decompresses a (possibly multi-member) gzip stream read through a CountingReader.
 
@@ -81,8 +100,11 @@ class GzipStream:
     #: Decompressed bytes between two saved decompressor states (for random access later).
     SNAPSHOT_EVERY = 32 << 20
 
-    def __init__(self, raw: CountingReader, chunk: int = 1 << 20,
-                 snapshots: list[tuple[int, int, Any]] | None = None) -> None:
+    def __init__(self, raw: CountingReader, chunk: int = 1 << 16,
+                 snapshots: list[tuple[int, int, Any]] | None = None,
+                 defer_errors: bool = False) -> None:
+        # 64 KB of compressed input at a time: its output (~1 MB at the ratio of traces)
+        # mostly fits one bounded call, so the input left over is seldom copied
         self._raw = raw
         self._chunk = chunk
         self._d = _zlib.decompressobj(wbits=31)
@@ -92,6 +114,11 @@ class GzipStream:
         self._buf = b""
         self._off = 0
         self.truncated = False
+        # With defer_errors, broken deflate data ends the stream (after everything before
+        # it was handed out) and is kept here, for the reader to report once it has used
+        # all it got: a loader then keeps every whole event before the damage.
+        self.defer_errors = defer_errors
+        self.error: Exception | None = None
         self.out_pos = 0  # decompressed bytes handed out by read()
         self._made = 0  # decompressed bytes produced so far
         # (decompressed offset, compressed offset, decompressor state), if wanted
@@ -127,7 +154,16 @@ class GzipStream:
                 self._eof = True
                 return b""
             # Bounded output per call: a small compressed block can inflate enormously.
-            out = self._d.decompress(data, 1 << 20)
+            before = self._d.copy() if self.defer_errors else None
+            try:
+                out = self._d.decompress(data, 1 << 20)
+            except (zlib.error, InflateError) as err:
+                if before is None:
+                    raise
+                self.error, self._eof = err, True
+                out = _salvage(before, data)
+                self._made += len(out)
+                return out
             if self._d.eof:
                 # The member ended; what follows it is another member, padding or junk.
                 rest = self._d.unused_data
@@ -151,7 +187,10 @@ class GzipStream:
                 return b""
             self._buf, self._off = self._fill(), 0
         end = len(self._buf) if n < 0 else self._off + n
-        out = self._buf[self._off : end]
+        if self._off == 0 and end >= len(self._buf):
+            out = self._buf  # all of it: no copy
+        else:
+            out = self._buf[self._off : end]
         self._off += len(out)
         self.out_pos += len(out)
         return out
@@ -245,10 +284,12 @@ class Source:
 
         return time.time() - self.stamp[3] / 1e9 if self.stamp else float("inf")
 
-    def open_stream(self, record: bool = False) -> tuple[CountingReader, CountingReader | GzipStream]:
+    def open_stream(self, record: bool = False, defer_errors: bool = False
+                    ) -> tuple[CountingReader, CountingReader | GzipStream]:
         """Return (raw, stream): ``raw.pos`` is progress on disk, ``stream`` yields JSON bytes.
 
-        With ``record``, a gzip stream saves decompressor states for :meth:`read_range`.
+        With ``record``, a gzip stream saves decompressor states for :meth:`read_range`;
+        ``defer_errors``: see :class:`GzipStream`.
         """
         try:
             raw = CountingReader(open(self.path, "rb", buffering=0))
@@ -257,7 +298,8 @@ class Source:
         if self.compressed:
             if record:
                 self.snapshots = []
-            return raw, GzipStream(raw, snapshots=self.snapshots if record else None)
+            return raw, GzipStream(raw, snapshots=self.snapshots if record else None,
+                                   defer_errors=defer_errors)
         return raw, raw
 
     def read_range(self, offset: int, length: int) -> bytes:
