@@ -491,6 +491,27 @@ def _bind_endpoints(ln: Lane, t: np.ndarray, enclosing: np.ndarray) -> np.ndarra
     return best
 
 
+def _bind_chunk(ln: Lane, idx: np.ndarray, ts: np.ndarray, enclosing: np.ndarray,
+                t0: int) -> tuple[np.ndarray, np.ndarray]:
+    return idx, _bind_endpoints(ln, ts[idx] - t0, enclosing[idx])
+
+
+def _flow_chunks(lanes: list[Lane], order: np.ndarray, lb: np.ndarray, ts: np.ndarray,
+                 enclosing: np.ndarray, t0: int, threads: int
+                 ) -> Iterator[Callable[[], tuple[np.ndarray, np.ndarray]]]:
+    """The flow endpoints' binding, lane by lane, a chunk at a time: the temporaries stay a
+    chunk's size, not the lane's (with threads, smaller chunks: as much memory in all)."""
+    step = max(_FLOW_CHUNK // max(threads, 1), 1)
+    for ln in lanes:
+        if ln.count == 0:
+            continue
+        for d in range(ln.max_depth + 1):  # made here, not in two threads at once
+            ln.depth_index(d)
+        lane_idx = order[lb[ln.index] : lb[ln.index + 1]]
+        for c in range(0, len(lane_idx), step):
+            yield partial(_bind_chunk, ln, lane_idx[c : c + step], ts, enclosing, t0)
+
+
 def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
                    lanes: list[Lane], threads: int = 1
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -510,23 +531,8 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
     lb += int((lane < 0).sum())  # endpoints on lanes that hold nothing sort first
     del lane
 
-    def bind(ln: Lane, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return idx, _bind_endpoints(ln, ts[idx] - t0, enclosing[idx])
-
-    def chunks() -> Iterator[Callable[[], tuple[np.ndarray, np.ndarray]]]:
-        for ln in lanes:
-            if ln.count == 0:
-                continue
-            for d in range(ln.max_depth + 1):  # made here, not in two threads at once
-                ln.depth_index(d)
-            lane_idx = order[lb[ln.index] : lb[ln.index + 1]]
-            # a chunk at a time: the temporaries stay a chunk's size, not the lane's (with
-            # threads, smaller chunks: as much memory in all as one thread)
-            step = max(_FLOW_CHUNK // max(threads, 1), 1)
-            for c in range(0, len(lane_idx), step):
-                yield partial(bind, ln, lane_idx[c : c + step])
-
-    for idx, got in _threaded(chunks(), threads):
+    for idx, got in _threaded(_flow_chunks(lanes, order, lb, ts, enclosing, t0, threads),
+                              threads):
         target[idx] = got
     del order, ts
     # The caller hands its columns over: each is dropped from ``flows`` (and so freed) as

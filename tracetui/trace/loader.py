@@ -85,6 +85,7 @@ class Loader:
         self.other_bytes = 0  # bytes parsed by workers (progress)
         self.other_events = 0
         self.plan: parallel.Plan | None = None  # the workers of a parallel load
+        self._record_rest = False  # gzip: save decompressor states past the workers (finish)
         self.ranges = 1  # ranges of the events array parsed in separate processes and merged
         self.gzip_flags = (False, False)  # a merged worker's gzip end: (trailing junk, cut off)
         self.progress = progress
@@ -159,6 +160,10 @@ class Loader:
         self._check_unchanged()
         trace = self._build(final=True)
         self._result = trace
+        if self._record_rest:  # in the background: the index is the user's first
+            self._record_rest = False
+            threading.Thread(target=self.source.record_rest, name="tracetui-gzip-index",
+                             daemon=True).start()
         self._report(done=True)
         return trace
 
@@ -278,6 +283,9 @@ class Loader:
             self.warnings += plan.warnings
             self.truncated = self.truncated or plan.truncated
             self.gzip_flags = plan.gzip_flags
+            # gzip: no decompressor states were saved past where the worker took over; they
+            # are made (to re-read those events' args quickly) once the index is built
+            self._record_rest = plan.gzip and plan.ranges > 0
         finally:
             plan.close()
             self.plan = None

@@ -37,7 +37,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
@@ -256,9 +255,6 @@ class Plan:
             self.merged_bytes += manifest["bytes"]
             self.ranges += 1
             self.gzip_flags = manifest.get("gzip", (False, False))
-            if self.gzip:  # states to re-read the worker's events from, in the background
-                threading.Thread(target=self.source.record_rest, name="tracetui-gzip-index",
-                                 daemon=True).start()
             w.bytes = w.events = 0
             w.kill()
             self.poll()
