@@ -151,7 +151,7 @@ class Plan:
         window = min(WINDOW, span // n)
         # The loading process starts at once; a worker only once its interpreter is up
         # (~0.1 s): the first range is longer by about what one process parses meanwhile.
-        head = min(HEAD_START, span // (4 * n))
+        head = min(HEAD_START, span // (3 * n))
         cuts: list[int] = []
         for i in range(1, n):
             pos = offset + head + (span - head) * i // n
