@@ -39,7 +39,7 @@ SESSION = [
     ("overlap row O", ["O"]), ("timeline w (overlap row)", ["w"]),
     ("mark range m", ["m"]), ("widen shift+right", ["shift+right"]),
     ("kernels k", ["k"]), ("kernels sort >", ["greater_than_sign"]),
-    ("kernels reverse r", ["r"]), ("kernels sort <", ["less_than_sign"]),
+    ("kernels reverse ^r", ["ctrl+r"]), ("kernels sort <", ["less_than_sign"]),
     ("kernels filter g", ["g"]), ("kernels filter e", ["e"]), ("filter enter", ["enter"]),
     ("instances enter", ["enter"]), ("instances end", ["end"]),
     ("instance to timeline enter", ["enter"]), ("next instance n", ["n"]),

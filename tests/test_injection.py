@@ -137,7 +137,7 @@ def test_every_surface_of_the_app_in_a_pty(trace_path, tmp_path):
     app.keys("0", "/", *"BLINK", ENTER, "n", "n", ESC)  # search
     app.keys("/", *"link", ENTER, "n", ESC)
     app.keys("k")  # kernel table, short names, one kernel's instances
-    app.keys("t", "t", "e", ENTER)
+    app.keys(b"\x14", b"\x14", b"\x05", ENTER)  # ctrl+t twice, ctrl+e (letters are filter text)
     app.keys(ESC, ESC)
     app.keys("o")  # overlap view: heatmap, phase line, matrix, annotation table
     app.keys("l", "l", TAB, TAB, "e", ESC)

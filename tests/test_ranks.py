@@ -308,7 +308,7 @@ async def test_the_rank_view_marks_the_straggler_and_goes_to_its_lanes(eight, tm
         for _ in range(5):  # sort by computation per step, largest first
             await pilot.press("greater_than_sign")
         assert g.sort_key == "comp_per_step_us" and g.descending and int(g.order[0]) == 5
-        await pilot.press("e")  # the table as CSV
+        await pilot.press("ctrl+e")  # the table as CSV
         await pilot.pause()
         (csv,) = list(tmp_path.glob("tracetui-eight_8_ranks-ranks-*.csv"))
         assert csv.read_text().splitlines()[1].startswith("5,")
@@ -385,23 +385,26 @@ async def test_the_compare_view_tables(eight, tmp_path, monkeypatch):
         assert first["name"] == d["kernels"][0]["name"]  # the biggest change first
         title = str(scr.query_one("#title").render())
         assert "comp +13.7%" in title and "exposed -21.2%" in title
-        await pilot.press("a")
+        await pilot.press("tab")  # kernels -> short names -> annotations -> GPUs
+        assert scr.table == "groups" and len(g.model) == len(d["kernel_groups"])
+        await pilot.press("tab")
         assert scr.table == "annotations" and g.model.columns[0].title == "annotation"
         assert g.model.records[g.current]["impact_us"] == max(a["impact_us"]
                                                                for a in d["annotations"])
-        await pilot.press("g")
+        await pilot.press("tab")
         assert scr.table == "devices" and len(g.model) == 1
-        await pilot.press("t")
-        assert scr.table == "groups" and len(g.model) == len(d["kernel_groups"])
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
+        assert scr.table == "groups"
+        await pilot.press("ctrl+t")
         assert scr.table == "kernels"
-        await pilot.press("slash", *"gemm", "enter")  # / filters by name (g, a, k, t are keys)
+        await pilot.press(*"gemm", "enter")  # typing filters by name (letters are text)
+        assert g.filter_text == "gemm"
         await pilot.pause()
         assert 0 < len(g.order) < len(g.model)
         assert all("gemm" in g.model.records[int(i)]["name"].lower() for i in g.order)
         await pilot.press("enter")  # the row whole in a notification (the full name)
         await pilot.pause()
-        await pilot.press("e")
+        await pilot.press("ctrl+e")
         await pilot.pause()
         (csv,) = list(tmp_path.glob("tracetui-diff-rank-5-diff-kernels-*.csv"))
         assert len(csv.read_text().splitlines()) == len(g.order) + 1
@@ -415,12 +418,14 @@ async def test_the_compare_view_tables(eight, tmp_path, monkeypatch):
 
 
 def test_diff_in_a_terminal_opens_the_view_and_text_on_request(eight):
-    from ptyterm import PtyApp
+    from ptyterm import ESC, PtyApp
 
     a, b = str(eight / "rank-0.json"), str(eight / "rank-5.json")
     app = PtyApp(["diff", a, b], cols=120, rows=30)
     assert app.wait_for("kernels by impact  step"), app.text()[-2000:]
-    app.keys("q")
+    app.keys("q")  # text for the filter in a table, not a command
+    assert app.wait_for("filter: q"), app.text()[-2000:]
+    app.keys(ESC, ESC)  # clears the filter, then quits
     assert app.finish() == 0
     app = PtyApp(["diff", a, b, "--text"], cols=120, rows=30)
     assert app.finish() == 0

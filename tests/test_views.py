@@ -116,6 +116,77 @@ def files(folder: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------- 1. kernel table
+@pytest.mark.parametrize("word", ["triton", "elementwise", "qkv"])
+async def test_every_key_typed_in_a_table_is_filter_text(word, tmp_path, monkeypatch):
+    """t, r, e and q were commands (short names, reverse, export, close): typing a name
+    that holds them filters on exactly that text, and runs none of them."""
+    monkeypatch.chdir(tmp_path)
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("k")
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, KernelScreen)
+        descending = scr.grid.descending
+        await pilot.press(*word)
+        await pilot.pause()
+        assert app.screen is scr and scr.grid.filter_text == word
+        assert not scr.short and scr.grid.descending == descending
+        names = [k["name"].lower() for k in scr.kernels]
+        assert len(scr.grid.order) == sum(word in n for n in names)
+        assert files(tmp_path) == []  # "e" wrote nothing
+        await pilot.press("enter", "ctrl+r")  # the filter done, ctrl does the commands
+        assert scr.grid.descending != descending and scr.grid.filter_text == word
+        await pilot.press("escape")  # clears the filter
+        assert scr.grid.filter_text == "" and app.screen is scr
+        await pilot.press("escape")  # then closes
+        await pilot.pause()
+        assert app.screen is not scr
+
+
+async def test_a_sort_puts_the_cursor_on_the_first_row():
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("k", "down", "down", "down")
+        grid = app.screen.grid
+        assert grid.cursor == 3
+        for key in ("greater_than_sign", "ctrl+r", "less_than_sign"):
+            await pilot.press("down", "down", key)
+            assert grid.cursor == 0 and grid.current == int(grid.order[0]), key
+
+
+@pytest.mark.parametrize("mono", [False, True])
+async def test_the_cursor_row_reads_without_colour(mono, monkeypatch):
+    """The focused cursor row is a background colour; under NO_COLOR (backgrounds dropped)
+    it is drawn reversed."""
+    from textual.app import App
+
+    from tracetui.app.grid import Column, GridModel
+
+    if mono:
+        monkeypatch.setenv("NO_COLOR", "1")
+    model = GridModel([Column("name", "name", 0, numeric=False)],
+                      [{"name": f"k{i}"} for i in range(5)])
+
+    class One(App[None]):
+        def compose(self):
+            yield Grid(model, "name")
+
+    app = One()
+    async with app.run_test(size=(40, 10)) as pilot:
+        grid = app.query_one(Grid)
+        grid.focus()
+        await pilot.pause()
+        assert grid.has_focus and app.no_color == mono
+        cursor = [seg.style for seg in grid.render_line(1)]  # row 0: the cursor's
+        other = [seg.style for seg in grid.render_line(2)]
+        assert all(bool(st.reverse) == mono for st in cursor)
+        assert all(st.bgcolor is not None for st in cursor) != mono
+        assert not any(st.reverse or st.bgcolor for st in other)
+
+
 async def test_kernel_table_sort_filter_instances_and_back():
     path = str(DECODE)
     kernels = report(path)["kernels"]
@@ -154,11 +225,11 @@ async def test_kernel_table_sort_filter_instances_and_back():
         assert grid.sort_key == "count"
         counts = [k["count"] for k in kernels]
         assert grid_names(grid) == [kernels[i]["name"] for i in desc_order(counts)]
-        await pilot.press("r")
+        await pilot.press("ctrl+r")
         assert not grid.descending
         assert grid_names(grid) == [kernels[i]["name"] for i in asc_order(counts)]
         assert [by[n]["count"] for n in grid_names(grid)] == sorted(counts)
-        await pilot.press("r", "greater_than_sign")  # back to total, descending
+        await pilot.press("ctrl+r", "greater_than_sign")  # back to total, descending
         assert grid.sort_key == "total_us" and grid_names(grid) == names
 
         # typing starts the filter: exactly the names with "gemm" in them
@@ -216,12 +287,12 @@ async def test_kernel_table_sort_filter_instances_and_back():
         # t: by short name; the filter stays; Esc clears it first, then closes
         scr = app.screen
         assert isinstance(scr, KernelScreen)
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         assert scr.short
         assert len(scr.grid.order) == len(report(path)["kernel_groups"])
         totals = grid_names(scr.grid, "total_us")
         assert totals == sorted(totals, reverse=True)
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         assert not scr.short and len(scr.grid.order) == len(kernels)
         await pilot.press("g", "e", "m", "m", "enter")
         await pilot.pause()
@@ -496,7 +567,7 @@ async def test_exports_csv_and_svg(tmp_path, monkeypatch):
         assert isinstance(scr, KernelScreen) and scr.grid.sort_key == "count"
         gemm = [k for k in kernels if "gemm" in k["name"].lower()]
         want = [gemm[i] for i in desc_order([k["count"] for k in gemm])]
-        await pilot.press("e")
+        await pilot.press("ctrl+e")
         await pilot.pause()
         (one,) = files(tmp_path)
         assert one.name.startswith("tracetui-") and one.suffix == ".csv"
@@ -509,7 +580,7 @@ async def test_exports_csv_and_svg(tmp_path, monkeypatch):
         # the grid's visible rows, in its order
         assert [r[0] for r in body] == grid_names(scr.grid)
 
-        await pilot.press("e")
+        await pilot.press("ctrl+e")
         await pilot.pause()
         two = files(tmp_path)
         assert len(two) == 2 and one in two  # a new name: the first file is kept
@@ -594,10 +665,10 @@ async def test_hostile_names_stay_text(tmp_path, monkeypatch):
         assert "[red]x[/red]" in body and "[@click=app.quit]y[/]" in body and "^[]52" in body
         assert clean(app.export_screenshot())
         await pilot.click(Grid, offset=(2, 3))  # a "[@click=...]" name is no link
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         assert all(clean(t) for t in grid_lines(scr.grid))
-        await pilot.press("t")
-        await pilot.press("e")
+        await pilot.press("ctrl+t")
+        await pilot.press("ctrl+e")
         await pilot.pause()
         (exported,) = [p for p in files(tmp_path) if p.suffix == ".csv"]
         text = exported.read_text(encoding="utf-8")
@@ -758,7 +829,8 @@ async def test_exported_csv_says_what_the_table_shows(view, tmp_path, monkeypatc
             await pilot.press("k", *(["enter"] if view == "instances" else []))
             await pilot.pause()
             grid = app.screen.grid
-        await pilot.press("e")
+        # a table exports on ^e (its letters are filter text); the overlap view on e
+        await pilot.press("e" if view == "annotations" else "ctrl+e")
         await pilot.pause()
         (f,) = files(tmp_path)
         rows = list(csv.reader(f.open(newline="", encoding="utf-8")))

@@ -79,13 +79,20 @@ class HelpScreen(ModalScreen[None]):
             if isinstance(b, Binding) and b.description:
                 t.append(f"{b.key_display or b.key:>14}  ", style="bold")
                 t.append(b.description + "\n")
-        t.append("\nin the kernel table and the overlap view\n\n", style="bold")
-        for key, what in (("⏎", "open / go to the timeline"), ("< >", "sort column"),
-                          ("r", "reverse the sort"), ("type, /", "filter by name"),
-                          ("t", "short / full names (kernels)"),
-                          ("← → w s a d", "heatmap bin, zoom, pan"),
-                          ("tab", "next panel"), ("e", "export CSV"),
+        t.append("\nin the tables (kernels, instances, ranks, diff)\n\n", style="bold")
+        for key, what in (("type", "filter by name: every letter, digit and symbol but "
+                                   "< > / ? is text"),
+                          ("⏎", "open / go to the timeline"), ("< >", "sort column (the "
+                                                                     "cursor to the top)"),
+                          ("^r", "reverse the sort"), ("^t", "short / full names"),
+                          ("^e", "export CSV"), ("tab", "next table (diff)"),
                           ("esc", "clear the filter, then back")):
+            t.append(f"{key:>14}  ", style="bold")
+            t.append(what + "\n")
+        t.append("\nin the overlap view\n\n", style="bold")
+        for key, what in (("⏎", "go to the timeline"), ("< > ^r", "sort column, reverse"),
+                          ("← → w s a d", "heatmap bin, zoom, pan"),
+                          ("tab", "next panel"), ("e", "export CSV"), ("esc q", "back")):
             t.append(f"{key:>14}  ", style="bold")
             t.append(what + "\n")
         t.append("\nmouse: wheel zooms, click selects", style="dim")

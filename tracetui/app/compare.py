@@ -84,12 +84,11 @@ class CompareScreen(TableScreen):
 
     BINDINGS = [b for b in TableScreen.BINDINGS if b.action != "back"] + [
         Binding("escape", "back", "quit"),
-        Binding("q", "app.quit_compare", "quit", show=False),
-        Binding("k", "table('kernels')", "kernels"),
-        Binding("t", "table('groups')", "short names"),
-        Binding("a", "table('annotations')", "annotations"),
-        Binding("g", "table('devices')", "GPUs"),
+        Binding("tab", "next_table(1)", "next table: kernels, short names, annotations, GPUs"),
+        Binding("shift+tab", "next_table(-1)", "previous table", show=False),
+        Binding("ctrl+t", "table('groups')", "short/full names", key_display="^t"),
     ]
+    TABLES = ("kernels", "groups", "annotations", "devices")
     what = "diff"
 
     def __init__(self, diff: dict[str, Any]) -> None:
@@ -113,11 +112,15 @@ class CompareScreen(TableScreen):
         yield from self.compose_table(Grid(model, key, descending=desc,
                                            cursor_bg=self.app.palette.cursor_bg))
 
-    def action_table(self, table: str) -> None:
+    def action_next_table(self, step: int) -> None:
+        self.action_table(self.TABLES[(self.TABLES.index(self.table) + int(step)) % 4],
+                          toggle=False)
+
+    def action_table(self, table: str, toggle: bool = True) -> None:
         if self.grid is None:
             return
-        if table == "groups" and self.table == "groups":
-            table = "kernels"  # t again: back to full names
+        if toggle and table == "groups" and self.table == "groups":
+            table = "kernels"  # ^t again: back to full names
         self.table = table
         self.grid.set_model(*self._model(table))
         self.what = f"diff-{table}"
@@ -172,9 +175,6 @@ class CompareApp(App[None]):
         self.push_screen(CompareScreen(self.diff))
         for w in self.diff.get("warnings", [])[:3]:
             self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
-
-    def action_quit_compare(self) -> None:
-        self.exit()
 
     def export_csv(self, what: str, header: list[str], rows: list[list[Any]]) -> None:
         try:

@@ -8,6 +8,8 @@ kernel or annotation name can never act as markup or as a terminal sequence.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -104,7 +106,7 @@ class Grid(ScrollView, can_focus=True):
         Binding("end", "move(1000000000)", "last", show=False),
         Binding("less_than_sign", "sort_column(-1)", "sort by previous column", key_display="<"),
         Binding("greater_than_sign", "sort_column(1)", "sort by next column", key_display=">"),
-        Binding("r", "reverse", "reverse sort"),
+        Binding("ctrl+r", "reverse", "reverse sort", key_display="^r"),
         Binding("enter", "choose", "open"),
     ]
 
@@ -217,17 +219,17 @@ class Grid(ScrollView, can_focus=True):
         k = (keys.index(self.sort_key) + int(step)) % len(keys)
         self.sort_key = keys[k]
         self.descending = self.model.columns[k].numeric  # numbers: largest first
-        self._reorder(keep=self.current)
+        self._reorder()  # the cursor on the first row: ⏎ opens what now leads the table
         self.post_message(self.Sorted())
 
     def sort_by(self, key: str, descending: bool = True) -> None:
         self.sort_key, self.descending = key, descending
-        self._reorder(keep=self.current)
+        self._reorder()
         self.post_message(self.Sorted())
 
     def action_reverse(self) -> None:
         self.descending = not self.descending
-        self._reorder(keep=self.current)
+        self._reorder()
         self.post_message(self.Sorted())
 
     def action_choose(self) -> None:
@@ -298,11 +300,21 @@ class Grid(ScrollView, can_focus=True):
             i = int(self.order[r])
             vals = [c.fmt(self.model.value(i, c.key)) for c in cols]
             text = self._cells(vals, widths, numeric)
-            st = Style(bgcolor=self.cursor_bg, bold=True) if on and self.has_focus else \
-                Style(reverse=True) if on else BLANK
+            # without colour (NO_COLOR) a background is dropped: the cursor row is reversed
+            st = Style(bgcolor=self.cursor_bg, bold=True) if on and self.has_focus \
+                and not self._mono else Style(reverse=True, bold=self.has_focus) \
+                if on else BLANK
             strip = Strip([Segment(text, st)]).adjust_cell_length(width, st if on else BLANK)
             self._cache[key] = strip
         return strip
+
+    @property
+    def _mono(self) -> bool:
+        """No colour (NO_COLOR): backgrounds are dropped, so the cursor row is reversed."""
+        try:
+            return bool(self.app.no_color)
+        except Exception:  # noqa: BLE001 - drawn with no app (a widget test)
+            return bool(os.environ.get("NO_COLOR"))
 
     def on_resize(self) -> None:
         size = Size(0, len(self.order) + 1)

@@ -80,15 +80,20 @@ ANNOTATION_COLUMNS = [
 
 
 class TableScreen(Screen[None]):
-    """A title line, a filter box (shown while filtering) and a :class:`Grid`; typing a
-    character the grid does not use starts the filter, Esc clears it, then closes."""
+    """A title line, a filter box (shown while filtering) and a :class:`Grid`.
+
+    Every printable key is text for the filter (typing starts it: ``triton``, ``qkv`` and
+    ``elementwise`` filter on exactly that), except the few symbols bound here (``<`` ``>``
+    ``/`` ``?``); commands are on ctrl (``^r`` reverse, ``^e`` export, ...). Esc clears the
+    filter, then closes."""
 
     BINDINGS = [
         Binding("escape", "back", "back"),
-        Binding("q", "back", "back", show=False),
         Binding("slash", "filter", "filter", key_display="/"),
-        Binding("e", "export", "export CSV"),
+        Binding("ctrl+e", "export", "export CSV", key_display="^e"),
     ]
+    #: printable keys that stay commands in a table (the app's help)
+    COMMAND_CHARS = frozenset("?")
     DEFAULT_CSS = """
     TableScreen #title { height: 1; background: $boost; }
     TableScreen #filter { height: 1; border: none; padding: 0 1; display: none; }
@@ -180,10 +185,11 @@ class TableScreen(Screen[None]):
                 event.stop()
             return
         if self.grid is not None and self.grid.has_focus and event.is_printable \
-                and event.character and event.character.isalnum() \
+                and event.character and event.character not in self.COMMAND_CHARS \
                 and not self._bound(event.key):
             self.action_filter(event.character)
             event.stop()
+            event.prevent_default()
 
     def _bound(self, key: str) -> bool:
         keys = set()
@@ -219,7 +225,8 @@ class TableScreen(Screen[None]):
 class KernelScreen(TableScreen):
     """The kernel statistics (per full name, or per short name with ``t``)."""
 
-    BINDINGS = TableScreen.BINDINGS + [Binding("t", "toggle_names", "short/full names")]
+    BINDINGS = TableScreen.BINDINGS + [Binding("ctrl+t", "toggle_names", "short/full names",
+                                               key_display="^t")]
     what = "kernels"
 
     def __init__(self, kernels: list[dict[str, Any]], groups: list[dict[str, Any]],
