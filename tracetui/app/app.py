@@ -183,6 +183,10 @@ class TraceApp(App[None]):
         Binding("plus,equals_sign", "detail_size(4)", "wider detail", key_display="+",
                 show=False),
         Binding("minus", "detail_size(-4)", "narrower detail", key_display="-", show=False),
+        Binding("right_curly_bracket", "label_size(4)", "wider lane labels", key_display="}",
+                show=False),
+        Binding("left_curly_bracket", "label_size(-4)", "narrower lane labels",
+                key_display="{", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("ctrl+c", "cancel_load", "stop loading", show=False),
         Binding("q", "quit", "quit"),
@@ -656,6 +660,10 @@ class TraceApp(App[None]):
             pane.styles.height = max(4, min(30, int(pane.size.height or 9) + int(delta) // 2))
         else:
             pane.styles.width = max(24, min(100, int(pane.size.width or 44) + int(delta)))
+
+    def action_label_size(self, delta: int) -> None:
+        """``{`` ``}``: the lane label column narrower or wider (labels shorten to fit)."""
+        self.timeline.widen_labels(delta)
 
     _EVERYWHERE = frozenset({"quit", "help", "screenshot_svg", "cancel_load", "command_palette",
                              "focus_next", "focus_previous", "pop_screen"})

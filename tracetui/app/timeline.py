@@ -29,13 +29,14 @@ from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
 from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render, runs
 from .heat import half_block, level
+from .labels import lane_labels, middle
 
 if TYPE_CHECKING:
     from ..analysis.window import OverlapModel
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 BLANK = Style()  # every segment has a style: Textual's NO_COLOR filter needs one
-LABEL_WIDTH = 24
+LABEL_WIDTH = 24  # the label column at 100 columns and below; it widens with the terminal
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class Timeline(ScrollView, can_focus=True):
         self._matches_version = 0
         self.moved = False  # the user zoomed, panned or selected
         self.collapsed: set[int] = set()  # lanes shown as their top row only
+        self.label_extra = 0  # cells the user added to (or took from) the label column
+        self._labels: dict[tuple, list[str]] = {}  # lane labels per (trace, width)
         self.palette = palette or Palette()
         self._frame: Frame | None = None
         self._frame_key: tuple | None = None
@@ -214,8 +217,39 @@ class Timeline(ScrollView, can_focus=True):
         self.refresh()
 
     @property
+    def label_width(self) -> int:
+        """The label column: 24 cells up to a 100-column terminal, a quarter of the
+        terminal's further columns on top (48 at most), widened or narrowed by the user
+        (``{`` ``}``), never more than half the widget."""
+        w = self.size.width
+        try:
+            term = self.app.size.width
+        except Exception:  # noqa: BLE001 - drawn with no app (a widget test)
+            term = w
+        base = min(LABEL_WIDTH + max(term - 100, 0) // 4, 48) + self.label_extra
+        return max(12, min(base, max(w // 2, 12)))
+
+    def widen_labels(self, step: int) -> None:
+        self.label_extra = max(-12, min(self.label_extra + int(step), 80))
+        self._strips.clear()
+        self.refresh()
+
+    def lane_label(self, lane: int, collapsed: bool = False) -> str:
+        """The lane's label in the label column: shortened, never cut, unique (labels.py)."""
+        tr = self.trace
+        assert tr is not None
+        width = self.label_width - (3 if collapsed else 1)
+        key = (id(tr), len(tr.lanes), width)
+        got = self._labels.get(key)
+        if got is None:
+            if len(self._labels) > 8:
+                self._labels.clear()
+            got = self._labels[key] = lane_labels(tr.lanes, width)
+        return got[lane]
+
+    @property
     def plot_width(self) -> int:
-        return max(self.size.width - LABEL_WIDTH, 1)
+        return max(self.size.width - self.label_width, 1)
 
     @property
     def rows(self) -> list[Row]:
@@ -347,7 +381,7 @@ class Timeline(ScrollView, can_focus=True):
                        Segment("hidden", self.style(p.label, bg)),
                        Segment(" ▄", self.style(p.exposed, bg)),
                        Segment("exposed", self.style(p.label, bg))]
-                      ).adjust_cell_length(LABEL_WIDTH, self.style(p.label, bg))
+                      ).adjust_cell_length(self.label_width, self.style(p.label, bg))
         segs = list(label)
         if model is not None:
             key = (self._frame_key, id(model))
@@ -372,7 +406,7 @@ class Timeline(ScrollView, can_focus=True):
         bg = p.cursor_bg if r == self.cursor else None
         segs = list(Strip([Segment(f"GPU {dev} ", self.style(p.label, bg, bold=r == self.cursor)),
                            Segment("in flight", self.style(p.label, bg))]
-                          ).adjust_cell_length(LABEL_WIDTH, self.style(p.label, bg)))
+                          ).adjust_cell_length(self.label_width, self.style(p.label, bg)))
         if model is None or model.spans is None:
             return Strip(segs).adjust_cell_length(width, BLANK)
         key = (self._frame_key, id(model))
@@ -424,7 +458,8 @@ class Timeline(ScrollView, can_focus=True):
         chars = "".join(" " if v < 0 else BLOCKS[max(1, min(8, int(round(v * 8))))]
                         for v in levels.tolist())
         bg = self.palette.cursor_bg if r == self.cursor else None
-        label = safe_text(tr.counters[k].name)[: LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
+        lw = self.label_width
+        label = middle(safe_text(tr.counters[k].name), lw - 1).ljust(lw)
         return Strip([Segment(label, self.style(self.palette.label, bg, bold=r == self.cursor)),
                       Segment(chars, self.style(self.palette.other, bg))]
                      ).adjust_cell_length(width, BLANK)
@@ -439,7 +474,8 @@ class Timeline(ScrollView, can_focus=True):
             for i, ch in enumerate("│" + text):
                 if c + i < pw:
                     cells[c + i] = ch
-        label = ("time " + fmt_time(span) + " shown").ljust(LABEL_WIDTH)[:LABEL_WIDTH]
+        lw = self.label_width
+        label = ("time " + fmt_time(span) + " shown").ljust(lw)[:lw]
         st = self.style(self.palette.ruler)
         segs = [Segment(label, st)]
         if self.range is None:
@@ -471,12 +507,15 @@ class Timeline(ScrollView, can_focus=True):
         row = self.rows[r]
         lane = tr.lanes[row.lane]
         first = row.depth == 0
-        label = safe_text(lane.name) if first else f"  {'·' * min(row.depth, 3)} depth {row.depth}"
-        if first and lane.index in self.collapsed and lane.max_depth:
+        lw = self.label_width
+        collapsed = first and lane.index in self.collapsed and lane.max_depth > 0
+        label = self.lane_label(lane.index, collapsed) if first else \
+            f"  {'·' * min(row.depth, 3)} depth {row.depth}"
+        if collapsed:
             label = "▸ " + label
         elif row.depth == 8 and lane.max_depth > 8:
             label = f"  ··· +{lane.max_depth - 8} deeper"
-        label = label[: LABEL_WIDTH - 1].ljust(LABEL_WIDTH)
+        label = label[: lw - 1].ljust(lw)
         on_cursor = r == self.cursor
         bg = self.palette.cursor_bg if on_cursor else None
         segs = [Segment(label, self.style(self.palette.label, bg, bold=on_cursor))]
@@ -611,13 +650,13 @@ class Timeline(ScrollView, can_focus=True):
 
     def on_click(self, event) -> None:  # mouse: click selects; never required
         tr = self.trace
-        if tr is None or event.y < 1 or event.x < LABEL_WIDTH:
+        if tr is None or event.y < 1 or event.x < self.label_width:
             return
         r = int(self.scroll_offset.y) + event.y - 1
         if r >= len(self.rows) or self.rows[r].lane < 0:
             return
         self.cursor = r
-        t = self.t0 + (self.t1 - self.t0) * (event.x - LABEL_WIDTH + 0.5) / self.plot_width
+        t = self.t0 + (self.t1 - self.t0) * (event.x - self.label_width + 0.5) / self.plot_width
         row = self.rows[r]
         hit = tr.lanes[row.lane].slice_at(int(t), row.depth)
         if hit >= 0:

@@ -1,0 +1,98 @@
+"""Lane labels that fit the label column without losing what tells lanes apart.
+
+A lane's name ("python3.10 2910249 · thread 2919752 (pt_autograd_0)", "GPU 0 · stream 7 ·
+annotations", "r3 · pyper:trainer:0:0 · thread 7") is shortened step by step - words
+abbreviated, the process name dropped before its pid, the thread's name shortened in the
+middle - and never simply cut: what is left out is marked with "…". Labels of different
+lanes stay different: where two still read the same, their ends (where tids and stream
+numbers are) are kept instead, and a last resort numbers them. No UI library here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from ..textutil import safe_text
+
+ELLIPSIS = "…"
+_THREAD = re.compile(r"^thread (-?\d+)(?: \((.*)\))?$")
+_PROC = re.compile(r"^(.*?)\s*(-?\d+)$")
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells: its start and end kept, "…" between."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    head = (width - 1 + 1) // 2
+    tail = width - 1 - head
+    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+
+
+def tail(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, its end kept."""
+    if len(text) <= width:
+        return text
+    return ELLIPSIS + text[-(width - 1):] if width > 1 else ELLIPSIS[:width]
+
+
+def lane_label(lane: Any, width: int) -> str:
+    """The fullest form of the lane's name that fits ``width`` cells."""
+    name = safe_text(lane.name)
+    if len(name) <= width:
+        return name
+    rank, rest = "", name
+    m = re.match(r"^(r\d+ · )(.*)$", name)
+    if m:  # a rank view's lane: "r3 · ..." keeps its rank first
+        rank, rest = m.group(1), m.group(2)
+    parts = rest.split(" · ")
+    forms: list[str] = []
+    if len(parts) >= 2 and parts[0].startswith("GPU "):
+        gpu = "GPU" + parts[0][4:]
+        stream = parts[1].replace("stream ", "s")
+        extra = [p.replace("annotations", "annot.") for p in parts[2:]]
+        forms = [" · ".join([gpu, stream, *extra]), " ".join([gpu, stream, *extra])]
+    elif len(parts) == 2 and (pm := _PROC.match(parts[0])) and (tm := _THREAD.match(parts[1])):
+        pname, pid = pm.group(1), pm.group(2)
+        tid, tname = tm.group(1), tm.group(2) or ""
+        tn = f" ({tname})" if tname else ""
+        forms = [f"{pname} {pid} · {tid}{tn}", f"{pid} · {tid}{tn}", f"{pid}·{tid}{tn}"]
+        for f in forms:
+            if len(rank) + len(f) <= width:
+                return rank + f
+        # the thread's name shortened in the middle: the pid and tid stay whole
+        fixed = f"{rank}{pid}·{tid}"
+        room = width - len(fixed) - 1
+        if tname and room >= 4:
+            return f"{fixed} {middle(tname, room)}"
+        if len(fixed) <= width:
+            return fixed
+        return tail(fixed, width)  # the tid: what tells a process's threads apart
+    else:
+        forms = [" · ".join(parts)]
+    for f in forms:
+        if len(rank) + len(f) <= width:
+            return rank + f
+    return middle(rank + forms[-1], width)
+
+
+def lane_labels(lanes: Sequence[Any], width: int) -> list[str]:
+    """Labels of ``lanes`` in ``width`` cells, different lanes never reading the same."""
+    labels = [lane_label(ln, width) for ln in lanes]
+    seen: dict[str, list[int]] = {}
+    for i, t in enumerate(labels):
+        seen.setdefault(t, []).append(i)
+    for same in seen.values():
+        if len(same) < 2:
+            continue
+        ends = [tail(safe_text(lanes[i].name), width) for i in same]
+        if len(set(ends)) == len(ends):  # their ends differ (tids, streams): keep those
+            for i, t in zip(same, ends):
+                labels[i] = t
+            continue
+        for k, i in enumerate(same):  # the very same name twice: numbered
+            tag = f" #{k + 1}"
+            labels[i] = middle(safe_text(lanes[i].name), max(width - len(tag), 1)) + tag
+    return labels
