@@ -391,6 +391,35 @@ def test_short_names(decode_report):
     assert short_name("rotary_kernel") == "rotary_kernel"
 
 
+def test_wrappers_are_unwrapped_to_the_kernel_they_launch():
+    """cutlass::device_kernel<K> and its kin are named by K, the name people use."""
+    gemm = ("void cutlass::device_kernel<dpsk::grouped_gemm::cuda::fp8_dptp128c_acc::GemmKernel>"
+            "(dpsk::grouped_gemm::cuda::fp8_dptp128c_acc::GemmKernel::Params)")
+    attn = ("void cutlass::device_kernel<flash::FlashAttnBwd<flash::CollectiveMainloopBwd<2, "
+            "cute::tuple<cute::C<1>, cute::C<1> >, cutlass::bfloat16_t, float>, "
+            "flash::CollectiveEpilogueBwd<cute::tuple<cute::C<64> > > > >"
+            "(flash::FlashAttnBwd<int>::Params)")
+    k2 = "void cutlass::Kernel2<cutlass_80_tensorop_s16816gemm_relu_bf16_64x64_32x6_tn_align8>(Params)"
+    two = "void cutlass::device_kernel<A, B>(int)"  # not a wrapper of one class: as it was
+    assert short_name(gemm) == "dpsk::grouped_gemm::cuda::fp8_dptp128c_acc::GemmKernel"
+    assert short_name(attn) == "flash::FlashAttnBwd<…>"
+    assert short_name(k2) == "cutlass_80_tensorop_s16816gemm_relu_bf16_64x64_32x6_tn_align8"
+    assert short_name(two) == "cutlass::device_kernel<…>"
+    assert short_name("void cutlass::device_kernel<") == "cutlass::device_kernel<…>"
+    assert short_name("void f<1, g<2, 3>, 4>(int)", keep_arguments=True) == "f<1, g<…>, 4>"
+
+
+def test_display_names_never_read_alike():
+    from tracetui.analysis.kernels import display_names
+
+    names = ["void ns::dispatch<false, 8, false, 8>(int*)", "void ns::dispatch<false, 8, true, 8>(int*)",
+             "void ns::k<1>(int)", "void ns::k<1>(float)", "rotary_kernel",
+             "void cutlass::device_kernel<a::GemmKernel>(P)", "void cutlass::device_kernel<b::GemmKernel>(P)"]
+    got = display_names(names)
+    assert got == ["ns::dispatch<false, 8, false, 8>", "ns::dispatch<false, 8, true, 8>",
+                   "ns::k<1> #1", "ns::k<1> #2", "rotary_kernel", "a::GemmKernel", "b::GemmKernel"]
+
+
 # --------------------------------------------------------------------------------------------
 # 5. Interval algebra: randomized against per-nanosecond sets
 # --------------------------------------------------------------------------------------------

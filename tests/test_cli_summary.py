@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SHARED_TRACES = ROOT.parent / "shared" / "traces"
 DECODE = ROOT / "sample_traces" / "annotated.json"
 PREFILL = ROOT / "sample_traces" / "prefill.json.gz"
 
@@ -122,3 +123,30 @@ def test_without_a_terminal_the_summary_comes_with_a_pointer(term):
     assert "not a terminal" in out.stderr and "tracetui summary" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert "GPU 0" in out.stdout
+
+
+
+@pytest.mark.skipif(not (SHARED_TRACES / "deepseek_train.json").exists(),
+                    reason="needs ../shared/traces")
+def test_summary_kernel_rows_read_apart_at_120_columns():
+    """DeepSeek's training trace: three GEMMs and FlashAttnBwd used to read
+    cutlass::device_kernel<…> alike; no two rows of the kernel table read the same."""
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "120"}
+    out = subprocess.run([sys.executable, "-m", "tracetui", "summary",
+                          str(SHARED_TRACES / "deepseek_train.json"), "--top", "0"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    block = out[out.index("GPU kernels by total time"):]
+    block = block[: block.index("annotations")] if "annotations" in block else block
+    rows = [ln for ln in block.splitlines()
+            if re.search(r"\s(comm|comp|mem|other)\s+\d", ln)]
+    names = [re.split(r"\s{2,}", ln.strip())[0] for ln in rows]
+    assert len(names) >= 80 and max(len(ln) for ln in rows) <= 120
+    assert len(set(names)) == len(names), [n for n in names if names.count(n) > 1]
+    for part in ("fp8_dptp128c_acc::GemmKernel", "m_grouped_fp8_ptp128c::GemmKernel",
+                 "cuda::fp8_ptp128c::GemmKernel", "flash::FlashAttnBwd<…>"):
+        assert any(part in n for n in names), part
+    assert not any(n.startswith("cutlass::device_kernel") for n in names)

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .export import csv_text
-from .textutil import fmt_time, safe_text
+from .textutil import fit_apart, fmt_time, safe_text
 from .trace import Progress, TraceError
 
 _COMMANDS = ("summary", "diff")
@@ -221,9 +221,11 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         return Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=title,
                      title_justify="left", title_style="bold")
 
-    def name_col(t: Table, header: str, fixed: int) -> None:
-        t.add_column(header, overflow="ellipsis", no_wrap=True,
-                     max_width=max(16, min(64, width - fixed)))
+    def name_col(t: Table, header: str, fixed: int) -> int:
+        """A name column; returns its width, for names shortened in the middle to it."""
+        w = max(16, min(64, width - fixed))
+        t.add_column(header, overflow="ellipsis", no_wrap=True, max_width=w)
+        return w
 
     def num(t: Table, header: str, width: int = 0) -> None:
         t.add_column(header, justify="right", no_wrap=True, min_width=max(width, len(header)))
@@ -307,24 +309,27 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
     if r["kernels"] and group:
         kt = table("GPU kernels by short name (total ms; avg, max µs)")
-        name_col(kt, "kernel", 62)
+        nw = name_col(kt, "kernel", 62)
         kt.add_column("class", no_wrap=True, min_width=5)
         for h, w in (("names", 5), ("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("max", 6)):
             num(kt, h, w)
-        for k in limit(r["kernel_groups"]):
-            kt.add_row(Text(safe_text(k["short_name"], 80)), k["class"], str(k["names"]),
+        shown = limit(r["kernel_groups"])
+        for k, label in zip(shown, fit_apart([safe_text(k["short_name"]) for k in shown], nw)):
+            kt.add_row(Text(label), k["class"], str(k["names"]),
                        f"{k['count']:,}", _ms(k["total_us"]), f"{k['pct']:.1f}",
                        _us(k["avg_us"]), _us(k["max_us"]))
         console.print(kt)
         more(r["kernel_groups"], "kernel groups")
     elif r["kernels"]:
         kt = table("GPU kernels by total time (total ms; avg, median µs)")
-        name_col(kt, "kernel", 52)
+        nw = name_col(kt, "kernel", 52)
         kt.add_column("class", no_wrap=True, min_width=5)
         for h, w in (("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("median", 6)):
             num(kt, h, w)
-        for k in limit(r["kernels"]):
-            kt.add_row(Text(safe_text(k["short_name"], 80)), k["class"], f"{k['count']:,}",
+        shown = limit(r["kernels"])
+        # no two rows alike: the short name, with what tells it apart where needed
+        for k, label in zip(shown, fit_apart([safe_text(k["display_name"]) for k in shown], nw)):
+            kt.add_row(Text(label), k["class"], f"{k['count']:,}",
                        _ms(k["total_us"]), f"{k['pct']:.1f}", _us(k["avg_us"]),
                        _us(k["median_us"]))
         console.print(kt)

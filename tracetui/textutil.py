@@ -58,3 +58,38 @@ def fmt_tick(ns: float, step: float) -> str:
     while decimals < 9 and step > 0 and step / scale < 10 ** -decimals * 2:
         decimals += 1  # and enough to tell neighbouring ticks apart
     return f"{ns / scale:.{decimals}f} {unit}"
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells: its start and end kept, "…" between (what tells
+    names apart is often at their end: a tid, a kernel's own name after its namespaces)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:max(width, 0)]
+    head = width // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def fit_apart(texts: list[str], width: int) -> list[str]:
+    """Each of ``texts`` in at most ``width`` cells (:func:`middle`), different texts never
+    reading the same: where shortened ones collide, their ends are kept instead, and where
+    those collide too they are numbered."""
+    out = [middle(t, width) for t in texts]
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(out):
+        groups.setdefault(t, []).append(i)
+    for same in groups.values():
+        if len(same) < 2 or len({texts[i] for i in same}) < 2:
+            continue
+        ends = [texts[i] if len(texts[i]) <= width else "…" + texts[i][-(width - 1):]
+                for i in same]
+        if len(set(ends)) == len(ends):
+            for i, t in zip(same, ends):
+                out[i] = t
+            continue
+        for k, i in enumerate(same):
+            tag = f" #{k + 1}"
+            out[i] = middle(texts[i], max(width - len(tag), 1)) + tag
+    return out

@@ -14,24 +14,66 @@ from .rules import NOT_GPU, SHORT_CLASS
 _LEADING_TYPE = re.compile(r"^(?:void|int|float|bool|auto|[\w:]+(?:<…>)?[*&]*)\s+(?=[\w:~]+::)")
 
 
-def short_name(name: str) -> str:
-    """A C++ kernel name without template arguments, parameter list or return type:
-    ``void deep_ep::internode_ll::dispatch<3, 10>(void*, int)`` -> ``deep_ep::internode_ll::dispatch<…>``.
-    Names that are not C++ (``Memcpy HtoD (Pageable -> Device)``) are left as they are.
-    """
-    s = name.replace("(anonymous namespace)", "(anon)")
+#: Kernels that only launch the kernel class they are given: the class is the name people use
+#: (``cutlass::device_kernel<flash::FlashAttnBwd<…>>`` is FlashAttnBwd).
+_WRAPPERS = re.compile(r"^(?:void\s+)?(?:cutlass::device_kernel|cutlass::Kernel2?|"
+                       r"cute::device_kernel|cutlass::gemm::kernel::GemmUniversal)<")
+
+
+def _unwrap(name: str) -> str:
+    """The kernel class inside a known wrapper (its only template argument), else ``name``."""
+    m = _WRAPPERS.match(name)
+    if not m:
+        return name
+    depth, start = 1, m.end()
+    for j in range(start, len(name)):
+        ch = name[j]
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+            if depth == 0:
+                inner = name[start:j].strip()
+                return inner if inner else name
+        elif ch == "," and depth == 1:
+            return name  # several arguments: not a wrapper of one kernel class
+    return name
+
+
+def _elide_templates(s: str, keep_first: bool) -> str:
+    """Template arguments become ``<…>``; with ``keep_first`` the outermost ones stay and
+    only the arguments nested in them are elided (``dispatch<false, 8, true, 8>``)."""
     out: list[str] = []
     depth = 0
-    for ch in s:  # template arguments, however nested, become <…>
+    for ch in s:
         if ch == "<":
-            if depth == 0:
+            if depth == 0 and not keep_first:
+                out.append("<…>")
+            elif depth == 0:
+                out.append("<")
+            elif depth == 1 and keep_first:
                 out.append("<…>")
             depth += 1
         elif ch == ">" and depth:
             depth -= 1
-        elif depth == 0:
+            if depth == 0 and keep_first:
+                out.append(">")
+        elif depth == 0 or (keep_first and depth == 1):
             out.append(ch)
-    s = "".join(out).strip()
+    return "".join(out).strip()
+
+
+def short_name(name: str, keep_arguments: bool = False) -> str:
+    """A C++ kernel name without template arguments, parameter list or return type:
+    ``void deep_ep::internode_ll::dispatch<3, 10>(void*, int)`` -> ``deep_ep::internode_ll::dispatch<…>``.
+    A known wrapper is unwrapped to the kernel class it launches:
+    ``void cutlass::device_kernel<flash::FlashAttnBwd<…>>(…)`` -> ``flash::FlashAttnBwd<…>``.
+    ``keep_arguments``: the outermost template arguments stay (to tell apart kernels that
+    differ only in them). Names that are not C++ (``Memcpy HtoD (Pageable -> Device)``)
+    are left as they are.
+    """
+    s = _unwrap(name.replace("(anonymous namespace)", "(anon)"))
+    s = _elide_templates(s, keep_arguments)
     if s.endswith(")"):  # a parameter list follows the name directly: foo(int, float*)
         d = 0
         for j in range(len(s) - 1, -1, -1):
@@ -47,6 +89,29 @@ def short_name(name: str) -> str:
         s = s[5:]
     s = _LEADING_TYPE.sub("", s, count=1)
     return s.strip() or name
+
+
+def display_names(names: list[str], shorts: list[str] | None = None) -> list[str]:
+    """A short name per kernel name that no other name of ``names`` shares: the short name
+    (``shorts``, if already made); where two kernels still read the same, with their
+    template arguments; where even those are the same (overloads), numbered. Only the
+    names that collide are looked at again."""
+    out = list(shorts) if shorts is not None else [short_name(n) for n in names]
+    seen: dict[str, list[int]] = {}
+    for i, t in enumerate(out):
+        seen.setdefault(t, []).append(i)
+    for same in seen.values():
+        if len(same) > 1:
+            for i in same:
+                out[i] = short_name(names[i], keep_arguments=True)
+    seen = {}
+    for i, t in enumerate(out):
+        seen.setdefault(t, []).append(i)
+    for same in seen.values():
+        if len(same) > 1:
+            for k, i in enumerate(same):
+                out[i] = f"{out[i]} #{k + 1}"
+    return out
 
 
 def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
@@ -91,6 +156,9 @@ def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
             else round(float(delay_median[k]) / 1000, 3),
         })
     out.sort(key=lambda r: (-r["total_us"], r["name"]))
+    for r, shown in zip(out, display_names([r["name"] for r in out],
+                                           [r["short_name"] for r in out])):
+        r["display_name"] = shown
     return out
 
 

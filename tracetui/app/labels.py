@@ -13,22 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from ..textutil import safe_text
+from ..textutil import middle, safe_text
 
 ELLIPSIS = "…"
 _THREAD = re.compile(r"^thread (-?\d+)(?: \((.*)\))?$")
 _PROC = re.compile(r"^(.*?)\s*(-?\d+)$")
-
-
-def middle(text: str, width: int) -> str:
-    """``text`` in at most ``width`` cells: its start and end kept, "…" between."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return ELLIPSIS[:width]
-    head = (width - 1 + 1) // 2
-    tail = width - 1 - head
-    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
 
 
 def tail(text: str, width: int) -> str:
