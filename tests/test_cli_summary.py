@@ -150,3 +150,60 @@ def test_summary_kernel_rows_read_apart_at_120_columns():
                  "cuda::fp8_ptp128c::GemmKernel", "flash::FlashAttnBwd<…>"):
         assert any(part in n for n in names), part
     assert not any(n.startswith("cutlass::device_kernel") for n in names)
+
+
+def _with_stray_instant(tmp_path: Path) -> tuple[Path, dict]:
+    """annotated.json plus one 'Record Window End' instant a whole trace length after its
+    last slice (real Kineto traces carry such stray events)."""
+    src = json.loads((ROOT / "sample_traces" / "annotated.json").read_text())
+    xs = [e for e in src["traceEvents"] if e.get("ph") == "X"]
+    first = min(e["ts"] for e in xs)
+    last = max(e["ts"] + e.get("dur", 0) for e in xs)
+    src["traceEvents"].append({"ph": "i", "name": "Record Window End", "s": "t", "pid": 1,
+                               "tid": 1, "ts": last + (last - first)})
+    path = tmp_path / "stray.json"
+    path.write_text(json.dumps(src))
+    return path, {"first": first, "last": last, "xs": xs}
+
+
+def test_a_stray_instant_does_not_stretch_the_span_or_halve_utilisation(tmp_path):
+    from tracetui.analysis.report import analyze
+    from tracetui.trace import load
+
+    path, raw = _with_stray_instant(tmp_path)
+    r = analyze(load(str(path)))
+    span_us = raw["last"] - raw["first"]
+    assert r["slices_end_ns"] - r["slices_start_ns"] == round(span_us * 1000)
+    assert r["span_ns"] == round(2 * span_us * 1000)  # every event: twice as long
+    # utilisation of GPU 0 · stream 7 over the slices' span, from the raw JSON
+    ivs = sorted((e["ts"], e["ts"] + e["dur"]) for e in raw["xs"]
+                 if e.get("pid") == 0 and e.get("tid") == 7
+                 and e.get("cat") != "gpu_user_annotation")
+    busy, end = 0.0, -1e18
+    for s, e in ivs:
+        if e > end:
+            busy += e - max(s, end)
+            end = e
+    row = next(s for s in r["streams"] if s["lane"] == "GPU 0 · stream 7")
+    assert row["utilization_pct"] == pytest.approx(100 * busy / span_us, abs=0.01)
+    out = subprocess.run([sys.executable, "-m", "tracetui", "summary", str(path)],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "COLUMNS": "160"}).stdout
+    assert "of slices (" in out and "with every event)" in out
+
+
+async def test_the_first_screen_fits_the_slices_not_a_stray_instant(tmp_path):
+    from tracetui.app.app import TraceApp
+
+    path, raw = _with_stray_instant(tmp_path)
+    app = TraceApp(str(path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.trace is not None and app.trace.complete:
+                break
+        await pilot.pause()
+        tl = app.timeline
+        assert (tl.t0, tl.t1) == (0, round((raw["last"] - raw["first"]) * 1000))
+        await pilot.press("w", "0")  # zoom in, then reset: the slices again
+        assert (tl.t0, tl.t1) == (0, round((raw["last"] - raw["first"]) * 1000))

@@ -243,7 +243,11 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     console.print(t)
     size = _fmt_bytes(r["size_bytes"]) + (" (gzip)" if r["compressed"] else "")
     ndev = len(r["devices"])
-    console.print(Text(f"{size} · {r['events']:,} events · span {fmt_time(r['span_ns'], 3)}"
+    s0, s1 = r.get("slices_start_ns", 0), r.get("slices_end_ns", r["span_ns"])
+    span = f"span {fmt_time(s1 - s0, 3)}"
+    if s0 > 0 or s1 < r["span_ns"]:  # instants or counters beyond the slices
+        span += f" of slices ({fmt_time(r['span_ns'], 3)} with every event)"
+    console.print(Text(f"{size} · {r['events']:,} events · {span}"
                        f" · {ndev} GPU{'' if ndev == 1 else 's'}"))
     console.print(Text(f"{r['slices']:,} slices · {r['flows']:,} flows · "
                        f"{r['kernel_launch_links']:,} kernel↔launch links"))

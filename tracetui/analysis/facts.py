@@ -43,6 +43,9 @@ def trace_facts(trace: Trace) -> dict[str, Any]:
         "flows": int(len(trace.flow_src)),
         "kernel_launch_links": len(trace.launch_of),
         "span_ns": trace.end_ns,
+        # the slices' time: what the view opens on and utilisation is measured over
+        "slices_start_ns": trace.slices_span[0],
+        "slices_end_ns": trace.slices_span[1],
         "start_abs_ns": trace.t0_abs_ns,
         "devices": trace.devices,
         "distributed_info": {k: _jsonable(v) for k, v in trace.distributed_info.items()},

@@ -96,7 +96,8 @@ class StreamGaps:
 def stream_stats(trace: Trace, classes: np.ndarray,
                  kernel_wait_us: float = KERNEL_WAIT_US) -> list[dict[str, Any]]:
     """GPU stream lanes (their GPU work) and CPU thread lanes (top-level slices)."""
-    span = max(trace.end_ns, 1)
+    s0, s1 = trace.slices_span  # utilisation over the slices' time, not a stray instant's
+    span = max(s1 - s0, 1)
     kernel_wait_ns = kernel_wait(kernel_wait_us)
     out = []
     for ln in trace.lanes:

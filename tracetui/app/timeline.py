@@ -180,8 +180,9 @@ class Timeline(ScrollView, can_focus=True):
         self.rows = self._default_rows()
         self.cursor = min(self.cursor, max(len(self.rows) - 1, 0))
         if not keep_view or old is None or not self.moved:
-            # until the user moves, the view follows the trace as it grows
-            self.t0, self.t1 = 0, max(trace.end_ns, 1)
+            # until the user moves, the view follows the trace as it grows; it fits the
+            # slices (a stray instant far after them would halve the first screen)
+            self.t0, self.t1 = trace.slices_span
         self._sync_virtual()
         self._frame_key = None
         self.refresh()
@@ -568,7 +569,7 @@ class Timeline(ScrollView, can_focus=True):
 
     def reset(self) -> None:
         if self.trace is not None:
-            self.set_window(0, max(self.trace.end_ns, 1))
+            self.set_window(*self.trace.slices_span)
             self.moved = False
 
     def focus_time(self) -> int:

@@ -292,6 +292,17 @@ class Trace:
     def slice_count(self) -> int:
         return len(self.start)
 
+    @cached_property
+    def slices_span(self) -> tuple[int, int]:
+        """(first start, last end) of the slices, ns: the time the trace's work covers. A
+        lone instant or counter sample far from them ("Record Window End") widens
+        ``end_ns`` but not this; (0, end_ns) when there are no slices."""
+        if not len(self.start):
+            return (0, max(int(self.end_ns), 0))
+        first = int(self.start.min())
+        last = int((self.start + np.maximum(self.dur, 0)).max())
+        return (first, max(last, first + 1))
+
     @property
     def end(self) -> np.ndarray:
         return self.start + self.dur
