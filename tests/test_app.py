@@ -232,12 +232,18 @@ async def test_detail_pane_draws_the_selection_and_scrolls():
         lines = [pane.render_line(y).text for y in range(pane.size.height)]
         assert all(len(ln) == pane.content_size.width for ln in lines)
         flat = "".join(lines).replace(" ", "")
-        assert flat.startswith(name.replace(" ", "")[:20])
+        # under the timeline the pane leads with duration, start and lane, then the name
+        from tracetui.analysis.kernels import short_name
+        from tracetui.textutil import fmt_time
+
+        row = tl.selected
+        assert lines[0].startswith(f"{fmt_time(int(app.trace.dur[row]))} at +")
+        assert name.replace(" ", "")[:20] in flat
         size = tl.size
         await pilot.press("full_stop")
         await pilot.pause()
-        assert tl.size == size and app.trace.name_of(tl.selected)[:10] in \
-            "".join(pane.render_line(y).text for y in range(3))
+        assert tl.size == size and short_name(app.trace.name_of(tl.selected))[:10] in \
+            "".join(pane.render_line(y).text for y in range(5))
         first = pane.render_line(0).text
         pane.focus()
         await pilot.press("down", "down")
@@ -274,3 +280,40 @@ async def test_terminal_too_small_shows_a_notice_until_it_grows():
         await pilot.pause()
         await pilot.press("q")
     assert app.return_code in (0, None)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 40)])
+async def test_a_small_detail_pane_leads_with_time_lane_and_launch(size):
+    """Under the timeline (narrow terminals) the pane's first lines are the duration,
+    start, lane and launch chain, then the short name; beside it (wide) the name leads."""
+    from tracetui.app.detail import DetailPane
+    from tracetui.textutil import fmt_time
+
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=size) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.trace is not None and app.trace.complete:
+                break
+        tr = app.trace
+        # a kernel with a launch chain: the first GPU slice that has one
+        row = next(r for r in range(tr.slice_count)
+                   if tr.lanes[tr.lane_index(np.array([r]))[0]].kind == "gpu"
+                   and tr.detail(r).get("launched_by"))
+        app.timeline.selected = row
+        app.show_selection(row)
+        await pilot.pause()
+        lines = app.query_one("#detail", DetailPane).text.plain.splitlines()
+        d = tr.detail(row)
+        if size[0] < 110:
+            assert lines[0].startswith(f"{fmt_time(d['dur_ns'])} at +{fmt_time(d['start_ns'])}")
+            assert d["lane"] in lines[0]
+            assert lines[1].startswith("← ") and "cudaLaunchKernel" in lines[1]
+            from tracetui.analysis.kernels import short_name
+            assert short_name(d["name"])[:10] in "\n".join(lines[2:4])
+        else:
+            assert lines[0] == d["name"]
+        await pilot.resize_terminal(*((140, 40) if size[0] < 110 else (80, 24)))
+        await pilot.pause()
+        lines = app.query_one("#detail", DetailPane).text.plain.splitlines()
+        assert (lines[0] == d["name"]) == (size[0] < 110)  # the pane moved: the text too

@@ -37,7 +37,7 @@ from ..analysis.kernels import group_by_short_name, kernel_table, short_name
 from ..analysis.overlap import device_unions
 from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
 from ..export import csv_text, export_name, write_new
-from ..textutil import fmt_time
+from ..textutil import fmt_time, middle
 from .detail import DetailPane
 from .keybar import KeyBar
 from .timeline import Timeline
@@ -267,9 +267,19 @@ class TraceApp(App[None]):
             self.screen.show(width, height)
 
     def _place_detail(self, width: int | None = None) -> None:
-        """Beside the timeline on wide terminals, under it on narrow ones."""
+        """Beside the timeline on wide terminals, under it on narrow ones (there the text
+        leads with what a few rows can show: see :meth:`describe`)."""
         width = self.size.width if width is None else width
-        self.query_one("#detail").set_class(width < 110, "bottom")
+        pane = self.query_one("#detail")
+        bottom = width < 110
+        if bottom != pane.has_class("bottom"):
+            pane.set_class(bottom, "bottom")
+            try:
+                row = self.timeline.selected
+            except Exception:  # noqa: BLE001 - before the timeline is mounted
+                row = -1
+            if row >= 0:
+                self.show_selection(row)
 
     # ---------------------------------------------------------------- loading
     @work(thread=True, exclusive=True, name="load")
@@ -1112,9 +1122,25 @@ class TraceApp(App[None]):
         d = tr.detail(row)
         tl = self.timeline
         cls = int(tl.classes_of[row]) if tl.classes_of is not None else NOT_GPU
-        t.append(safe_text(d["name"]) + "\n", style="bold")
-        t.append(f"{CLASS_NAMES[cls] if cls != NOT_GPU else safe_text(d['cat'])}"
-                 f" · {safe_text(d['lane'])}\n", style="dim")
+        kind = CLASS_NAMES[cls] if cls != NOT_GPU else safe_text(d["cat"])
+        pane = self.query_one("#detail")
+        if pane.has_class("bottom"):
+            # a few rows under the timeline (80x24): duration, start, lane and the launch
+            # chain first, then the name shortened; the whole name and the rest below
+            width = max((pane.size.width or self.size.width) - 2, 20)
+            t.append(f"{fmt_time(d['dur_ns'])}", style="bold")
+            t.append(f" at +{fmt_time(d['start_ns'])} · {kind} · {safe_text(d['lane'])}\n")
+            chain = d.get("launched_by") or []
+            if chain:
+                t.append("← " + " ← ".join(safe_text(short_name(c["name"]), 40)
+                                           for c in chain) + "\n", style="dim")
+            short = safe_text(short_name(d["name"]))
+            t.append(middle(short, width) + "\n", style="bold")
+            if short != safe_text(d["name"]):
+                t.append(safe_text(d["name"]) + "\n", style="dim")
+        else:
+            t.append(safe_text(d["name"]) + "\n", style="bold")
+            t.append(f"{kind} · {safe_text(d['lane'])}\n", style="dim")
         an = self._shown_analyses()
         graph = an.graphs.of_kernel(row) if an is not None else None
         if graph is not None:  # near the top: a small pane shows it too
@@ -1127,8 +1153,11 @@ class TraceApp(App[None]):
                 t.append(f"launched before the trace began (correlation {g.correlation})")
             t.append("  ] next  [ launch\n", style="dim")
         t.append("\n")
-        t.append(f"start  +{fmt_time(d['start_ns'])}\ndur    {fmt_time(d['dur_ns'])}\n"
-                 f"end    +{fmt_time(d['end_ns'])}\n")
+        if pane.has_class("bottom"):  # start and duration lead the pane already
+            t.append(f"end    +{fmt_time(d['end_ns'])}\n")
+        else:
+            t.append(f"start  +{fmt_time(d['start_ns'])}\ndur    {fmt_time(d['dur_ns'])}\n"
+                     f"end    +{fmt_time(d['end_ns'])}\n")
         k = d.get("kernel")
         if k:
             t.append("\n")
