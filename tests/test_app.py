@@ -291,10 +291,7 @@ async def test_a_small_detail_pane_leads_with_time_lane_and_launch(size):
 
     app = TraceApp(str(DECODE))
     async with app.run_test(size=size) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if app.trace is not None and app.trace.complete:
-                break
+        await loaded(app, pilot)
         tr = app.trace
         # a kernel with a launch chain: the first GPU slice that has one
         row = next(r for r in range(tr.slice_count)

@@ -196,13 +196,11 @@ async def test_the_first_screen_fits_the_slices_not_a_stray_instant(tmp_path):
     from tracetui.app.app import TraceApp
 
     path, raw = _with_stray_instant(tmp_path)
+    from test_app import loaded
+
     app = TraceApp(str(path))
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if app.trace is not None and app.trace.complete:
-                break
-        await pilot.pause()
+        await loaded(app, pilot)
         tl = app.timeline
         assert (tl.t0, tl.t1) == (0, round((raw["last"] - raw["first"]) * 1000))
         await pilot.press("w", "0")  # zoom in, then reset: the slices again

@@ -89,12 +89,11 @@ async def test_every_lane_label_on_screen_is_distinct(size):
     the label column shows every lane apart, at every terminal size; } widens it."""
     from tracetui.app.app import TraceApp
 
+    from test_app import loaded
+
     app = TraceApp(str(SHARED / "hta_nccl_data.json.gz"))
     async with app.run_test(size=size) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if app.trace is not None and app.timeline.rows:
-                break
+        await loaded(app, pilot)
         tl = app.timeline
         lw = tl.label_width
         assert lw == min(24 + max(size[0] - 100, 0) // 4, 48)

@@ -72,16 +72,17 @@ def middle(text: str, width: int) -> str:
     return text[:head] + "…" + (text[-tail:] if tail else "")
 
 
-def fit_apart(texts: list[str], width: int) -> list[str]:
-    """Each of ``texts`` in at most ``width`` cells (:func:`middle`), different texts never
-    reading the same: where shortened ones collide, their ends are kept instead, and where
-    those collide too they are numbered."""
-    out = [middle(t, width) for t in texts]
+def fit_apart(texts: list[str], width: int, shown: list[str] | None = None) -> list[str]:
+    """Each of ``texts`` in at most ``width`` cells (``shown``, forms made to fit, or
+    :func:`middle`), different texts never reading the same: where shortened ones collide,
+    their ends are kept instead, and where those collide too (or the texts are the very
+    same) they are numbered."""
+    out = list(shown) if shown is not None else [middle(t, width) for t in texts]
     groups: dict[str, list[int]] = {}
     for i, t in enumerate(out):
         groups.setdefault(t, []).append(i)
     for same in groups.values():
-        if len(same) < 2 or len({texts[i] for i in same}) < 2:
+        if len(same) < 2:
             continue
         ends = [texts[i] if len(texts[i]) <= width else "…" + texts[i][-(width - 1):]
                 for i in same]

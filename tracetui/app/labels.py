@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from ..textutil import middle, safe_text
+from ..textutil import fit_apart, middle, safe_text
 
 ELLIPSIS = "…"
 _THREAD = re.compile(r"^thread (-?\d+)(?: \((.*)\))?$")
 _PROC = re.compile(r"^(.*?)\s*(-?\d+)$")
 
 
-def tail(text: str, width: int) -> str:
+def _tail(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells, its end kept."""
     if len(text) <= width:
         return text
@@ -58,7 +58,7 @@ def lane_label(lane: Any, width: int) -> str:
             return f"{fixed} {middle(tname, room)}"
         if len(fixed) <= width:
             return fixed
-        return tail(fixed, width)  # the tid: what tells a process's threads apart
+        return _tail(fixed, width)  # the tid: what tells a process's threads apart
     else:
         forms = [" · ".join(parts)]
     for f in forms:
@@ -69,19 +69,5 @@ def lane_label(lane: Any, width: int) -> str:
 
 def lane_labels(lanes: Sequence[Any], width: int) -> list[str]:
     """Labels of ``lanes`` in ``width`` cells, different lanes never reading the same."""
-    labels = [lane_label(ln, width) for ln in lanes]
-    seen: dict[str, list[int]] = {}
-    for i, t in enumerate(labels):
-        seen.setdefault(t, []).append(i)
-    for same in seen.values():
-        if len(same) < 2:
-            continue
-        ends = [tail(safe_text(lanes[i].name), width) for i in same]
-        if len(set(ends)) == len(ends):  # their ends differ (tids, streams): keep those
-            for i, t in zip(same, ends):
-                labels[i] = t
-            continue
-        for k, i in enumerate(same):  # the very same name twice: numbered
-            tag = f" #{k + 1}"
-            labels[i] = middle(safe_text(lanes[i].name), max(width - len(tag), 1)) + tag
-    return labels
+    return fit_apart([safe_text(ln.name) for ln in lanes], width,
+                     [lane_label(ln, width) for ln in lanes])
