@@ -72,6 +72,13 @@ def middle(text: str, width: int) -> str:
     return text[:head] + "…" + (text[-tail:] if tail else "")
 
 
+def tail(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, its end kept ("…" first)."""
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1):] if width > 1 else "…"[:max(width, 0)]
+
+
 def fit_apart(texts: list[str], width: int, shown: list[str] | None = None) -> list[str]:
     """Each of ``texts`` in at most ``width`` cells (``shown``, forms made to fit, or
     :func:`middle`), different texts never reading the same: where shortened ones collide,
@@ -84,8 +91,7 @@ def fit_apart(texts: list[str], width: int, shown: list[str] | None = None) -> l
     for same in groups.values():
         if len(same) < 2:
             continue
-        ends = [texts[i] if len(texts[i]) <= width else "…" + texts[i][-(width - 1):]
-                for i in same]
+        ends = [tail(texts[i], width) for i in same]
         if len(set(ends)) == len(ends):
             for i, t in zip(same, ends):
                 out[i] = t

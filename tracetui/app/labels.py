@@ -13,18 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from ..textutil import fit_apart, middle, safe_text
+from ..textutil import fit_apart, middle, safe_text, tail
 
 ELLIPSIS = "…"
 _THREAD = re.compile(r"^thread (-?\d+)(?: \((.*)\))?$")
 _PROC = re.compile(r"^(.*?)\s*(-?\d+)$")
-
-
-def _tail(text: str, width: int) -> str:
-    """``text`` in at most ``width`` cells, its end kept."""
-    if len(text) <= width:
-        return text
-    return ELLIPSIS + text[-(width - 1):] if width > 1 else ELLIPSIS[:width]
 
 
 def lane_label(lane: Any, width: int) -> str:
@@ -58,7 +51,7 @@ def lane_label(lane: Any, width: int) -> str:
             return f"{fixed} {middle(tname, room)}"
         if len(fixed) <= width:
             return fixed
-        return _tail(fixed, width)  # the tid: what tells a process's threads apart
+        return tail(fixed, width)  # the tid: what tells a process's threads apart
     else:
         forms = [" · ".join(parts)]
     for f in forms:
