@@ -98,9 +98,9 @@ def test_the_build_in_threads_is_the_build_in_one(path, monkeypatch):
     """Depth segments and flow chunks worked on by several threads (the load's cores) give
     the index one thread gives, to the row; tiny segments and chunks, so that every lane
     is cut into many."""
-    from tracetui.trace import index
+    from tracetui.trace import depth, index
 
-    monkeypatch.setattr(index, "_SEGMENT", 8)
+    monkeypatch.setattr(depth, "_SEGMENT", 8)
     monkeypatch.setattr(index, "_FLOW_CHUNK", 24)
     one = Loader(str(path), workers=1).run()
     threaded = Loader(str(path), workers=3, parallel_min=1 << 40).run()  # one stream

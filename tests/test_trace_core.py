@@ -15,7 +15,7 @@ import pytest
 
 from tracetui.trace import LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, Loader, TraceError, load
 from tracetui.trace.source import GzipStream, Source
-from tracetui.trace.index import _depth_stack, compute_depth
+from tracetui.trace.depth import _depth_stack, compute_depth
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"

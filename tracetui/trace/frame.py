@@ -20,32 +20,45 @@ class Row:
     """A visible row: one depth of one lane (``kind`` "slices"); a counter track
     (``lane`` = -1 - k, kind "counter"); a device's overlap bins (kind "overlap",
     ``depth`` = the device, ``lane`` = -1); or a device's transfers in flight (kind
-    "in_flight", the same)."""
+    "in_flight", the same). ``folded``: the lane's Python frames are folded away, and
+    ``depth`` counts the other slices only (:meth:`Lane.folded`)."""
 
     lane: int
     depth: int
     kind: str = "slices"
+    folded: bool = False
 
 
 @dataclass
 class Frame:
     """``coverage[r, c]``: fraction of column c's time bin that row r is busy (0..1);
     ``slice_at[r, c]``: the slice covering the middle of the bin (or, if none does, the one
-    covering most of it), else -1; ``edges``: the ncols + 1 bin edges in ns."""
+    that starts first in it), else -1; ``position[r, c]``: that slice's place among its
+    row's slices in start order (neighbours differ by one: the widget shades them apart);
+    ``edges``: the ncols + 1 bin edges in ns."""
 
     rows: list[Row]
     edges: np.ndarray
     coverage: np.ndarray
     slice_at: np.ndarray
+    position: np.ndarray
 
 
-def default_rows(trace: Trace, max_depth: int = 8, collapsed: frozenset[int] = frozenset(),
-                 counters: bool = True, overlap: bool = False,
-                 in_flight: frozenset[int] = frozenset()) -> list[Row]:
-    """Every lane, one row per depth up to ``max_depth`` (a collapsed lane: its top row only);
-    after a device's last GPU lane its in-flight row (devices in ``in_flight``) and, with
-    ``overlap``, its overlap row; then one row per counter track (``Row(-1 - k, 0,
-    "counter")`` for counter k)."""
+#: Rows one lane may take: every depth of any real trace (57 is the deepest seen, Python
+#: frames included); a hostile million-deep nesting stops here, with the rest reachable
+#: through the slices' details.
+MAX_LANE_ROWS = 1024
+
+
+def default_rows(trace: Trace, max_depth: int = MAX_LANE_ROWS - 1,
+                 collapsed: frozenset[int] = frozenset(), counters: bool = True,
+                 overlap: bool = False, in_flight: frozenset[int] = frozenset(),
+                 fold_python: bool = False, unfolded: frozenset[int] = frozenset()) -> list[Row]:
+    """Every lane, one row per depth (up to ``max_depth``; a collapsed lane: its top row
+    only); with ``fold_python``, the lanes with Python frames (but those in ``unfolded``)
+    show the depths of their other slices only. After a device's last GPU lane its in-flight
+    row (devices in ``in_flight``) and, with ``overlap``, its overlap row; then one row per
+    counter track (``Row(-1 - k, 0, "counter")`` for counter k)."""
     rows = []
     last_of_device: dict[int, int] = {}
     if overlap or in_flight:
@@ -53,9 +66,9 @@ def default_rows(trace: Trace, max_depth: int = 8, collapsed: frozenset[int] = f
             if ln.device >= 0:
                 last_of_device[ln.device] = ln.index
     for ln in trace.lanes:
-        deepest = 0 if ln.index in collapsed else min(ln.max_depth, max_depth)
-        for d in range(deepest + 1):
-            rows.append(Row(ln.index, d))
+        fold = fold_python and ln.index not in unfolded and ln.folded() is not None
+        deepest = 0 if ln.index in collapsed else min(ln.depths(fold) - 1, max_depth)
+        rows += [Row(ln.index, d, "slices", fold) for d in range(deepest + 1)]
         if ln.device >= 0 and last_of_device.get(ln.device) == ln.index:
             if ln.device in in_flight:
                 rows.append(Row(-1, ln.device, "in_flight"))
@@ -89,11 +102,12 @@ def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame
     mids = edges[:-1] + width // 2
     cov = np.zeros((len(rows), ncols), np.float32)
     at = np.full((len(rows), ncols), -1, np.int64)
+    pos = np.full((len(rows), ncols), -1, np.int64)
     for r, row in enumerate(rows):
         if row.kind != "slices":  # counters and overlap bins: the widget draws them
             continue
         lane: Lane = trace.lanes[row.lane]
-        di = lane.depth_index(row.depth)
+        di = lane.index_at(row.depth, row.folded)
         if not len(di):
             continue
         busy = np.diff(di.busy_before(edges))
@@ -106,8 +120,10 @@ def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame
         first = np.searchsorted(di.ends, edges[:-1], side="right")  # first ending after bin start
         ff = np.minimum(first, len(di) - 1)
         inside = (first < len(di)) & (di.starts[ff] < edges[1:])
-        at[r] = np.where(hit, di.lo + kk, np.where(inside & (busy > 0), di.lo + ff, -1))
-    return Frame(rows, edges, cov, at)
+        pos[r] = np.where(hit, kk, np.where(inside & (busy > 0), ff, -1))
+        on = pos[r] >= 0
+        at[r][on] = di.rows_at(pos[r][on])
+    return Frame(rows, edges, cov, at, pos)
 
 
 def runs(slice_row: np.ndarray) -> list[tuple[int, int, int]]:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .depth import compute_depth
 from .events import args_of as event_args
 from .strings import StringTable
 
@@ -34,25 +35,51 @@ LANE_GPU = "gpu"  # one GPU stream: kernels, memcpy, memset
 LANE_GPU_ANNOTATION = "gpu_annotation"  # gpu_user_annotation spans of one stream
 LANE_CPU = "cpu"  # one CPU thread (or any other pid/tid)
 
+#: Categories of the Python frames a profile recorded with ``with_stack=True`` holds.
+PYTHON_CATS = frozenset({"python_function", "python"})
+
+
 class DepthIndex:
-    """The slices of one (lane, depth): rows [lo, hi) of the trace's columns, sorted by start.
+    """The slices of one (lane, depth): rows [lo, hi) of the trace's columns, sorted by start
+    (or, for a lane whose Python frames are folded, the gathered ``rows``, start-sorted).
 
     Slices at one depth never overlap, so ends are sorted too and a prefix sum of durations
     answers "how busy is [t0, t1)" with two binary searches. Starts are a view of the
     global column; ends and the prefix sum are made on first use.
     """
 
-    __slots__ = ("lo", "hi", "starts", "_dur", "_ends", "_cum")
+    __slots__ = ("lo", "hi", "rows", "starts", "_dur", "_ends", "_cum")
 
-    def __init__(self, lo: int, hi: int, start: np.ndarray, dur: np.ndarray) -> None:
+    def __init__(self, lo: int, hi: int, start: np.ndarray, dur: np.ndarray,
+                 rows: np.ndarray | None = None) -> None:
         self.lo, self.hi = lo, hi
-        self.starts = start[lo:hi]
-        self._dur = dur[lo:hi]
+        self.rows = rows
+        if rows is None:
+            self.starts = start[lo:hi]
+            self._dur = dur[lo:hi]
+        else:
+            self.starts = start[rows]
+            self._dur = dur[rows]
         self._ends: np.ndarray | None = None
         self._cum: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return self.hi - self.lo
+        return len(self.starts)
+
+    def row(self, k: int) -> int:
+        """The trace row of the k-th slice."""
+        return self.lo + k if self.rows is None else int(self.rows[k])
+
+    def rows_at(self, k: np.ndarray) -> np.ndarray:
+        """The trace rows of the slices at positions ``k`` (vectorised)."""
+        return self.lo + k if self.rows is None else self.rows[k]
+
+    def position(self, row: int) -> int:
+        """Where trace row ``row`` is in this index, or -1."""
+        if self.rows is None:
+            return row - self.lo if self.lo <= row < self.hi else -1
+        hit = np.flatnonzero(self.rows == row)
+        return int(hit[0]) if len(hit) else -1
 
     @property
     def ends(self) -> np.ndarray:
@@ -104,6 +131,8 @@ class Lane:
     instants: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # instant rows
     _trace: "Trace | None" = field(default=None, repr=False)
     _depths: dict[int, DepthIndex] = field(default_factory=dict, repr=False)
+    _fold: "list[DepthIndex] | None | bool" = field(default=False, repr=False)
+    _fold_depth: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32), repr=False)
 
     @property
     def count(self) -> int:
@@ -125,6 +154,60 @@ class Lane:
             got = DepthIndex(lo, hi, tr.start, tr.dur)
             self._depths[depth] = got
         return got
+
+    def folded(self) -> list[DepthIndex] | None:
+        """The lane with its Python frames (:data:`PYTHON_CATS`) folded away: one index per
+        depth of the other slices (ops, runtime calls, annotations), each slice as deep as it
+        has non-Python ancestors. None when the lane has no Python frames, or nothing else."""
+        if self._fold is False:
+            tr = self._trace
+            assert tr is not None
+            lo, hi = self.lo, self.hi
+            py = np.zeros(hi - lo, bool)
+            for cid in tr.python_cats:
+                py |= tr.cat[lo:hi] == cid
+            if not py.any() or py.all():
+                self._fold = None
+            else:
+                keep = lo + np.flatnonzero(~py)
+                order = np.lexsort((-tr.dur[keep], tr.start[keep]))  # by start, longest first
+                keep = keep[order]
+                dep = compute_depth(tr.start[keep], tr.dur[keep])
+                o = np.argsort(dep, kind="stable")
+                keep, dep = keep[o], dep[o]
+                self._fold_depth = np.full(hi - lo, -1, np.int32)
+                self._fold_depth[keep - lo] = dep
+                bounds = np.searchsorted(dep, np.arange(int(dep.max(initial=0)) + 2))
+                self._fold = [DepthIndex(0, 0, tr.start, tr.dur, keep[a:b])
+                              for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+        return self._fold  # type: ignore[return-value]
+
+    def depths(self, folded: bool = False) -> int:
+        """How many depths the lane shows (with its Python frames folded, if asked)."""
+        f = self.folded() if folded else None
+        return len(f) if f is not None else self.max_depth + 1
+
+    def index_at(self, depth: int, folded: bool = False) -> DepthIndex:
+        """The slices of one depth, with the Python frames folded away if asked (and the
+        lane has any); an empty index past the last depth."""
+        f = self.folded() if folded else None
+        if f is None:
+            return self.depth_index(depth)
+        if 0 <= depth < len(f):
+            return f[depth]
+        tr = self._trace
+        assert tr is not None
+        return DepthIndex(self.hi, self.hi, tr.start, tr.dur)
+
+    def depth_of(self, row: int, folded: bool = False) -> int:
+        """The depth ``row`` is drawn at: its own, or with the Python frames folded its
+        depth among the other slices (-1: a folded Python frame, not drawn)."""
+        tr = self._trace
+        assert tr is not None
+        f = self.folded() if folded else None
+        if f is None:
+            return int(tr.depth[row])
+        return int(self._fold_depth[row - self.lo])
 
     def busy(self, t0: int, t1: int, depth: int = 0) -> int:
         """Time in [t0, t1) covered by this lane's slices at ``depth``."""
@@ -155,12 +238,12 @@ class Lane:
             return np.zeros(0, np.int64)
         return np.concatenate(parts)
 
-    def slice_at(self, t: int, depth: int) -> int:
+    def slice_at(self, t: int, depth: int, folded: bool = False) -> int:
         """Row of the slice at ``depth`` covering time t, or -1."""
-        di = self.depth_index(depth)
+        di = self.index_at(depth, folded)
         k = int(np.searchsorted(di.starts, t, side="right")) - 1
         if k >= 0 and (di.ends[k] > t or di.starts[k] == t):
-            return di.lo + k
+            return di.row(k)
         return -1
 
 
@@ -291,6 +374,15 @@ class Trace:
     @property
     def slice_count(self) -> int:
         return len(self.start)
+
+    @cached_property
+    def python_cats(self) -> frozenset[int]:
+        """String ids of the Python frames' categories (:data:`PYTHON_CATS`) in this trace."""
+        if not len(self.cat):
+            return frozenset()
+        used = np.flatnonzero(np.bincount(self.cat.astype(np.int64, copy=False)))
+        return frozenset(int(i) for i in used.tolist()
+                         if str(self.strings[int(i)]).lower() in PYTHON_CATS)
 
     @cached_property
     def slices_span(self) -> tuple[int, int]:
