@@ -265,7 +265,7 @@ async def test_x_and_g_restart_on_new_aggregates():
         tl = app.query_one(Timeline)
         lane = next(ln for ln in app.trace.lanes if ln.kind == "gpu")
         tl.cursor_to_lane(lane.index)
-        await pilot.press(*["x"] * 5, *["g"] * 5)
+        await pilot.press(*["x"] * 5, *["i"] * 5)
         await pilot.pause()
         app.analyses = Analyses(app.trace, tl.classes_of)
         tl.cursor_to_lane(lane.index)
@@ -274,7 +274,7 @@ async def test_x_and_g_restart_on_new_aggregates():
         assert app.is_running and app._stretch[0] is app.analyses
         app.analyses = Analyses(app.trace, tl.classes_of)
         tl.cursor_to_lane(lane.index)
-        await pilot.press("x", "g")  # largest first, from the first again
+        await pilot.press("x", "i")  # largest first, from the first again
         await pilot.pause()
         assert app._stretch[1] == 0 and app._gap[2] == 0
 
@@ -289,9 +289,9 @@ async def test_x_without_exposed_communication():
         assert any("no exposed communication" in n.message for n in app._notifications)
 
 
-# ---------------------------------------------------------------- g / G: idle gaps
+# ---------------------------------------------------------------- i / I: idle gaps
 @pytest.mark.parametrize("path", traces())
-async def test_g_steps_through_a_streams_largest_gaps(path):
+async def test_i_steps_through_a_streams_largest_gaps(path):
     rep = report(str(path))
     app = TraceApp(str(path))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -301,14 +301,14 @@ async def test_g_steps_through_a_streams_largest_gaps(path):
         s = next(x for x in rep["streams"] if x["lane"] == lane.name)
         tl.cursor_to_lane(lane.index)
         for k, g in enumerate(s["gaps"][:3]):
-            await pilot.press("g")
+            await pilot.press("i")
             await pilot.pause()
             a, b = round(g["start_us"] * 1000), round(g["end_us"] * 1000)
             assert app.range == (a, b), k
             assert tr.name_of(tl.selected) == g["next"] and int(tr.start[tl.selected]) == b
             text = " ".join(pane_text(app).split())
             assert f"idle gap {k + 1} of {s['idle_gaps']}" in text and g["kind"] in text
-        await pilot.press("G")  # in time: the gap after the third largest
+        await pilot.press("I")  # in time: the gap after the third largest
         await pilot.pause()
         third = s["gaps"][2]
         assert app.range is not None and app.range[0] > round(third["start_us"] * 1000)
@@ -316,7 +316,7 @@ async def test_g_steps_through_a_streams_largest_gaps(path):
         cpu = next(ln for ln in tr.lanes if ln.kind == "cpu" and ln.count)
         tl.selected = -1
         tl.cursor_to_lane(cpu.index)
-        await pilot.press("g")
+        await pilot.press("i")
         await pilot.pause()
         assert any("GPU stream" in n.message for n in app._notifications)
 

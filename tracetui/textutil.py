@@ -7,6 +7,7 @@ must never reach the terminal as they are. This module is pure: no textual or ri
 
 from __future__ import annotations
 
+import math
 import re
 
 # C0 controls except none, DEL, C1 controls, and the Unicode bidi/format characters that
@@ -41,6 +42,41 @@ def fmt_time(ns: float, decimals: int | None = None) -> str:
             v = ns / scale
             return f"{v:.{decimals}f} {unit}" if decimals is not None else f"{v:.4g} {unit}"
     return f"{ns:.0f} ns"
+
+
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_TIME = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(ns|us|µs|μs|ms|s)?\s*",
+                   re.IGNORECASE)
+
+
+def parse_time(text: str, default_unit: str = "ms") -> int:
+    """A typed time ("12.5 ms", "830us", "1.2s", "4e3 ns"; a bare number is in
+    ``default_unit``) in ns; ValueError with a one-line reason when it is not one."""
+    m = _TIME.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not a time: {text.strip()[:40]!r} (e.g. 12.5ms, 830us, 1.2s)")
+    unit = (m.group(2) or default_unit).lower().replace("μ", "µ")
+    v = float(m.group(1)) * _UNITS[unit if unit in _UNITS else "ms"]
+    if not math.isfinite(v) or abs(v) > 2**62:
+        raise ValueError(f"time out of range: {text.strip()[:40]!r}")
+    return int(round(v))
+
+
+def parse_window(text: str, default_unit: str = "ms") -> tuple[int, int | None]:
+    """"T" (a time) or "A-B"/"A..B" (a range) typed by the user, in ns from the trace's
+    start: (t, None) or (a, b) with a < b."""
+    t = text.strip()
+    for sep in ("..", " - ", "-"):
+        k = t.find(sep, 1)  # not a leading minus
+        while k > 0 and t[k - 1:k].lower() == "e":  # an exponent's sign
+            k = t.find(sep, k + 1)
+        if k > 0:
+            a = parse_time(t[:k], default_unit)
+            b = parse_time(t[k + len(sep):], default_unit)
+            if b <= a:
+                raise ValueError("the end of a range comes after its start")
+            return a, b
+    return parse_time(t, default_unit), None
 
 
 def fmt_tick(ns: float, step: float) -> str:

@@ -14,12 +14,12 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from ..analysis.rules import (CLASS_NAMES, DEFAULT_RULES, NOT_GPU, Rule, classify,
-                              in_flight_patterns)
+from ..analysis.rules import (CLASS_NAMES, COMM, COMP, DEFAULT_RULES, MEM, NOT_GPU, Rule,
+                              classify, in_flight_patterns)
 from ..textutil import safe_text
 from ..trace import LANE_GPU, Loader, Progress, Trace, TraceError
 from ..trace.loader import EarlyLoad
@@ -37,10 +37,11 @@ from ..analysis.kernels import group_by_short_name, kernel_table, short_name
 from ..analysis.overlap import device_unions
 from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
 from ..export import csv_text, export_name, write_new
-from ..textutil import fmt_time, middle
+from ..textutil import fmt_time, middle, parse_window
 from .detail import DetailPane
+from .helpscreen import HelpScreen, palette_rows
 from .keybar import KeyBar
-from .timeline import Timeline
+from .timeline import CLASS_GLYPH, OTHER_GLYPH, Timeline
 from .views import InstancesScreen, KernelScreen, OverlapScreen
 
 SNAPSHOT_EVERY_S = 0.3
@@ -49,55 +50,6 @@ SNAPSHOT_EVERY_S = 0.3
 # load 1.7x slower and peak at 3x the memory (measured: 148 s and 3.4 GB against 89 s and
 # 1.1 GB headless).
 SNAPSHOT_MAX_EVENTS = 2_000_000
-
-
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 64; height: auto; max-height: 100%;
-                                  border: round $accent; background: $surface; }
-    HelpScreen Static { padding: 1 2; }
-    """
-
-    def __init__(self, warnings: list[str] | None = None) -> None:
-        super().__init__()
-        self.warnings = list(warnings or [])
-
-    def compose(self) -> ComposeResult:
-        t = Text()
-        if self.warnings:
-            t.append("this trace\n\n", style="bold")
-            for w in self.warnings[:12]:
-                t.append("  ⚠ ", style="yellow")
-                t.append(safe_text(w, 400) + "\n")
-            if len(self.warnings) > 12:
-                t.append(f"  … {len(self.warnings) - 12} more (tracetui summary lists all)\n")
-            t.append("\n")
-        t.append("keys\n\n", style="bold")
-        for b in TraceApp.BINDINGS:
-            if isinstance(b, Binding) and b.description:
-                t.append(f"{b.key_display or b.key:>14}  ", style="bold")
-                t.append(b.description + "\n")
-        t.append("\nin the tables (kernels, instances, ranks, diff)\n\n", style="bold")
-        for key, what in (("type", "filter by name: every letter, digit and symbol but "
-                                   "< > / ? is text"),
-                          ("⏎", "open / go to the timeline"), ("< >", "sort column (the "
-                                                                     "cursor to the top)"),
-                          ("^r", "reverse the sort"), ("^t", "short / full names"),
-                          ("^e", "export CSV"), ("tab", "next table (diff)"),
-                          ("esc", "clear the filter, then back")):
-            t.append(f"{key:>14}  ", style="bold")
-            t.append(what + "\n")
-        t.append("\nin the overlap view\n\n", style="bold")
-        for key, what in (("⏎", "go to the timeline"), ("< > ^r", "sort column, reverse"),
-                          ("← → w s a d", "heatmap bin, zoom, pan"),
-                          ("tab", "next panel"), ("e", "export CSV"), ("esc q", "back")):
-            t.append(f"{key:>14}  ", style="bold")
-            t.append(what + "\n")
-        t.append("\nmouse: wheel zooms, click selects", style="dim")
-        with VerticalScroll():
-            yield Static(t)
 
 
 ALIGN_NAMES = {"start": "each rank's start", "step": "the first ProfilerStep",
@@ -130,16 +82,20 @@ class TooSmallScreen(Screen[None]):
 
 class TraceApp(App[None]):
     TITLE = "tracetui"
+    HELP_TITLE = "timeline"
+    HELP_NOTES = [("/ then esc", "an empty search, or esc on the timeline, clears the hits"),
+                  ("mouse", "the wheel zooms, a click selects")]
     CSS = """
     #status { height: 1; background: $boost; color: $text; }
+    #legend { height: 1; color: $text-muted; }
     #main { height: 1fr; }
     Timeline { width: 1fr; height: 1fr; }
     #detail { width: 44; border-left: solid $primary; padding: 0 1; }
     #detail.bottom { dock: bottom; width: 100%; height: 9; border-left: none;
                      border-top: solid $primary; }
     #detail.hidden { display: none; }
-    #search { dock: bottom; display: none; }
-    #search.visible { display: block; }
+    #search, #goto { dock: bottom; display: none; }
+    #search.visible, #goto.visible { display: block; }
     """
     BINDINGS = [
         Binding("w", "zoom(0.5)", "zoom in"),
@@ -157,8 +113,10 @@ class TraceApp(App[None]):
         Binding("m", "mark", "mark range"),
         Binding("x", "exposed", "exposed comm, largest first"),
         Binding("X", "exposed(True)", "exposed comm, in time order", show=False),
-        Binding("g", "gap", "stream's idle gaps, largest first", show=False),
-        Binding("G", "gap(True)", "stream's idle gaps, in time order", show=False),
+        Binding("i", "gap", "stream's idle gaps, largest first", show=False),
+        Binding("I", "gap(True)", "stream's idle gaps, in time order", show=False),
+        Binding("g", "goto_time", "go to a time (12.5ms, 3-4ms)", show=False),
+        Binding("P", "python", "Python frames: fold / show", show=False),
         Binding("shift+left", "widen(-1)", "widen range left", show=False),
         Binding("shift+right", "widen(1)", "widen range right", show=False),
         Binding("e", "export", "export CSV", show=False),
@@ -240,7 +198,10 @@ class TraceApp(App[None]):
         with Horizontal(id="main"):
             yield Timeline(self.palette, on_select=self.show_selection, id="timeline")
             yield DetailPane(id="detail", classes="hidden")
+        yield Static(id="legend")
         yield Input(placeholder="find: substring or /regex/ over all names", id="search")
+        yield Input(placeholder="go to: a time from the start (12.5ms, 830us, 1.2s) or a "
+                                "range (3ms-4.5ms); a bare number is in ms", id="goto")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -436,6 +397,7 @@ class TraceApp(App[None]):
         tl = self.query_one(Timeline)
         tl.set_trace(trace, classes, keep_view=not first)
         self._status()
+        self._legend()
         if final:
             for w in trace.warnings[:3]:
                 self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
@@ -462,6 +424,26 @@ class TraceApp(App[None]):
             what = "truncated file" if tr.truncated else f"{n} warning{'s' if n > 1 else ''}"
             t.append(f"   ⚠ {what}: ? shows {'them' if n > 1 else 'it'}", style="yellow")
         self.query_one("#status", Static).update(t, layout=False)  # one line, always
+
+    def _legend(self) -> None:
+        """The line under the timeline: what the colours (or, without colour, the glyphs)
+        mean, the search's hits, and whether Python frames are folded."""
+        tl = self.timeline
+        p, mono = tl.palette, tl.mono
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for cls, color, what in ((COMP, p.comp, "compute"), (COMM, p.comm, "communication"),
+                                 (MEM, p.mem, "memory"), (None, p.other, "other GPU"),
+                                 (None, p.cpu, "CPU")):
+            glyph = "█" if not mono or what == "CPU" else CLASS_GLYPH.get(cls, OTHER_GLYPH)
+            t.append(f" {glyph}", style=color)
+            t.append(f" {what}")
+        if len(tl.matches):
+            t.append("  ▀", style=f"{p.match} on {p.comp}" if not mono else "")
+            t.append(f" {len(tl.matches):,} hits (n N, esc clears)")
+        if tl.has_python():
+            t.append("  Python frames " + ("folded (P shows)" if tl.fold_python
+                                            else "shown (P folds)"), style="italic")
+        self.query_one("#legend", Static).update(t, layout=False)
 
     # ---------------------------------------------------------------- actions
     @property
@@ -533,17 +515,65 @@ class TraceApp(App[None]):
         box.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "search":
+        if event.input.id not in ("search", "goto"):
             return
-        box = self.query_one("#search", Input)
-        box.remove_class("visible")
+        event.input.remove_class("visible")
         self.timeline.focus()
-        self.find(event.value)
+        if event.input.id == "goto":
+            self.goto_time(event.value)
+        else:
+            self.find(event.value)
+
+    def action_goto_time(self) -> None:
+        box = self.query_one("#goto", Input)
+        box.value = ""
+        box.add_class("visible")
+        box.focus()
+
+    def goto_time(self, text: str) -> bool:
+        """``g``: the view centred on a typed time (its zoom kept), or on a typed range."""
+        tl, tr = self.timeline, self.trace
+        if tr is None or not text.strip():
+            return False
+        try:
+            a, b = parse_window(text)
+        except ValueError as e:
+            self.notify(safe_text(e, 100), severity="error", timeout=4, markup=False)
+            return False
+        if b is None:
+            half = (tl.t1 - tl.t0) // 2
+            tl.set_window(a - half, a - half + 2 * half)
+            where = fmt_time(a) if a else "0"
+        else:
+            tl.set_window(a, b)
+            where = f"{fmt_time(a) if a else '0'} – {fmt_time(b)}"
+        if a > tr.end_ns or (b if b is not None else a) < 0:
+            self.notify(f"{where} is outside the trace (0 – {fmt_time(tr.end_ns)})",
+                        severity="warning", timeout=4, markup=False)
+        return True
+
+    def action_python(self) -> None:
+        """``P``: fold the Python frames of a with_stack profile away, or show them."""
+        tl = self.timeline
+        if not tl.has_python():
+            self.notify("no Python frames here (the profile was recorded without "
+                        "with_stack=True)", timeout=3, markup=False)
+            return
+        folded = tl.toggle_python()
+        self.notify("Python frames folded: the lanes show ops, runtime calls and annotations "
+                    "(P shows the frames)" if folded else
+                    "Python frames shown: every depth (P folds them)", timeout=3, markup=False)
+        self._legend()
 
     def find(self, query: str) -> int:
         """Select the first slice whose name matches; return the number of matches."""
         tr, tl = self.trace, self.timeline
-        if tr is None or not query:
+        if tr is None:
+            return 0
+        if not query.strip():  # an empty search clears the hits
+            tl.matches = np.zeros(0, np.int64)
+            tl.refresh()
+            self._legend()
             return 0
         if len(query) > 2 and query.startswith("/") and query.endswith("/"):
             try:
@@ -559,6 +589,7 @@ class TraceApp(App[None]):
         hit[ids] = True
         rows = np.flatnonzero(hit[tr.name])  # in row order; stepped through by time
         tl.matches = rows
+        self._legend()
         if not len(rows):
             self.notify(f"no slice matches {safe_text(query, 60)}", timeout=3, markup=False)
             tl.refresh()
@@ -601,7 +632,34 @@ class TraceApp(App[None]):
         self.query_one("#detail").toggle_class("hidden")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.trace.warnings if self.trace is not None else []))
+        """``?``: the keys of the screen in front (the trace's warnings too, on the timeline)."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        main = len(self.screen_stack) == 1
+        warnings = self.trace.warnings if self.trace is not None and main else []
+        self.push_screen(HelpScreen(self.screen, warnings, self.applies))
+
+    def applies(self, action: str) -> bool:
+        """Whether an action means anything on this trace now (help and the command
+        palette list only those): rank keys need ranks, Python folding Python frames,
+        the overlap views GPUs, stepping through matches a search."""
+        tr, tl = self.trace, self.timeline
+        action = action.split("(", 1)[0].removeprefix("app.")
+        if action in ("ranks", "align", "collapse_rank"):
+            return self._lane_ranks() is not None
+        if action == "python":
+            return tl.has_python()
+        if action == "cancel_load":
+            return not self.loaded
+        if action in ("overlap", "overlap_row", "exposed", "phases", "kernels", "gap"):
+            return tr is None or bool(tr.devices) or not self.loaded
+        if action == "match":
+            return bool(len(tl.matches))
+        if action in ("widen",):
+            return self.range is not None
+        if action in ("flow", "fit"):
+            return tl.selected >= 0
+        return True
 
     def action_collapse(self) -> None:
         self.timeline.toggle_collapse()
@@ -685,14 +743,16 @@ class TraceApp(App[None]):
         return True
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
-        """Every action in the command palette (ctrl+p), beside Textual's own."""
+        """The command palette (ctrl+p): Textual's own commands, then the keys of the screen
+        it was opened on that apply there (a table's on a table, the timeline's on the
+        timeline, no rank alignment on one trace)."""
         yield from super().get_system_commands(screen)
-        for b in self.BINDINGS:
-            if not isinstance(b, Binding) or not b.description or b.action in ("quit",):
+        main = screen is self.screen_stack[0]
+        for keys, what, action, node in palette_rows(screen, self.applies, main):
+            if action in ("quit", "help", "command_palette"):
                 continue
-            yield SystemCommand(b.description.capitalize(),
-                                f"key: {b.key_display or b.key}",
-                                lambda action=b.action: self.run_action(action))
+            yield SystemCommand(what[:1].upper() + what[1:], f"key: {keys}",
+                                lambda a=action, n=node: self.run_action(a, n))
 
     # ---------------------------------------------------------------- drill-down views
     def _view(self, name: str, make: Any) -> Any:
@@ -1077,12 +1137,20 @@ class TraceApp(App[None]):
     def on_key(self, event: Any) -> None:
         if event.key == "escape" and len(self.screen_stack) == 1:
             box = self.query_one("#search", Input)
-            if box.has_class("visible"):
+            goto = self.query_one("#goto", Input)
+            if box.has_class("visible") or goto.has_class("visible"):
                 box.remove_class("visible")
+                goto.remove_class("visible")
                 self.timeline.focus()
                 event.stop()
-            elif self.range is not None:
-                self.set_range(None)
+            elif len(self.timeline.matches) or self.range is not None:
+                # the search's hits and the marked range go; the selection stays
+                if len(self.timeline.matches):
+                    self.timeline.matches = np.zeros(0, np.int64)
+                    self.timeline.refresh()
+                    self._legend()
+                if self.range is not None:
+                    self.set_range(None)
                 event.stop()
 
     # ---------------------------------------------------------------- detail

@@ -164,6 +164,13 @@ class CompareApp(App[None]):
     """``tracetui diff BASE NEW`` in a terminal: one :class:`CompareScreen`."""
 
     TITLE = "tracetui diff"
+    BINDINGS = [Binding("question_mark", "help", "help", key_display="?")]
+
+    def action_help(self) -> None:
+        from .helpscreen import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
 
     def __init__(self, diff: dict[str, Any], label: str, theme: str = DEFAULT_THEME) -> None:
         super().__init__()

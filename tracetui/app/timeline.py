@@ -9,10 +9,13 @@ after control characters are made visible.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from itertools import groupby
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -27,7 +30,7 @@ from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
 from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
-from ..trace.frame import Frame, Row, counter_levels, default_rows, label_runs, render, runs
+from ..trace.frame import Frame, Row, counter_levels, default_rows, render, runs
 from .heat import half_block, level
 from .labels import lane_labels, middle
 
@@ -37,6 +40,24 @@ if TYPE_CHECKING:
 BLOCKS = " ▁▂▃▄▅▆▇█"
 BLANK = Style()  # every segment has a style: Textual's NO_COLOR filter needs one
 LABEL_WIDTH = 24  # the label column at 100 columns and below; it widens with the terminal
+REVEAL_CELLS = 6  # a jump to a slice narrower than this many cells zooms in on it
+#: Under NO_COLOR the class of a slice shows in its glyph (colour does, otherwise)
+CLASS_GLYPH = {COMP: "█", COMM: "▓", MEM: "▒"}
+OTHER_GLYPH = "░"
+BOUNDARY = "▉"  # a slice's last cell when the next slice follows at once: a thin gap
+HIT_GLYPH = "▀"  # a search hit's full cells: the hit colour over the class colour
+SELECTED = Style(color="#000000", bgcolor="#ffffff", bold=True)  # the selection: reversed
+SELECTED_MONO = Style(reverse=True, bold=True)
+
+
+def slice_label(name: str, width: int) -> str:
+    """A slice's name in ``width`` cells: shortened in the middle when there is room for
+    both ends to mean something, else its start and "…"."""
+    if len(name) <= width:
+        return name
+    if width >= 12:
+        return middle(name, width)
+    return name[: max(width - 1, 0)] + "…"
 
 
 @dataclass(frozen=True)
@@ -95,12 +116,18 @@ class Timeline(ScrollView, can_focus=True):
         self._matches_version = 0
         self.moved = False  # the user zoomed, panned or selected
         self.collapsed: set[int] = set()  # lanes shown as their top row only
+        #: Python frames (with_stack=True) folded away: a lane's rows are the depths of its
+        #: ops, runtime calls and annotations; ``unfolded`` lanes show them anyway (a
+        #: selected frame opens its lane)
+        self.fold_python = True
+        self.unfolded: set[int] = set()
         self.label_extra = 0  # cells the user added to (or took from) the label column
         self._labels: dict[tuple, list[str]] = {}  # lane labels per (trace, width)
         self.palette = palette or Palette()
         self._frame: Frame | None = None
         self._frame_key: tuple | None = None
         self._styles: dict[str, Style] = {}
+        self._shades: dict[str, str] = {}
         self._strips: dict[tuple, Strip] = {}  # rows drawn for the current frame
         self.show_overlap = False  # a row of overlap bins per device
         self.overlap_model: OverlapModel | None = None  # set by the app once computed
@@ -191,6 +218,7 @@ class Timeline(ScrollView, can_focus=True):
         assert self.trace is not None
         model = self.overlap_model
         return default_rows(self.trace, collapsed=frozenset(self.collapsed),
+                            fold_python=self.fold_python, unfolded=frozenset(self.unfolded),
                             overlap=self.show_overlap and model is not None,
                             in_flight=frozenset(model.flight_devices())
                             if model is not None and model.trace is self.trace else frozenset())
@@ -337,17 +365,51 @@ class Timeline(ScrollView, can_focus=True):
         return Strip([Segment(text, self.style(self.palette.ruler)),
                       Segment(" " * (width - len(text)), BLANK)])
 
+    def _relayout(self, lane: int) -> None:
+        """New rows (folding or collapsing changed), the cursor kept on ``lane``."""
+        self.rows = self._default_rows()
+        hit = next((i for i, rw in enumerate(self.rows) if rw.lane == lane), None)
+        self.cursor = hit if hit is not None else min(self.cursor, max(len(self.rows) - 1, 0))
+        self._sync_virtual()
+        self._frame_key = None
+        self._strips.clear()
+        self.refresh()
+
+    def has_python(self) -> bool:
+        """Whether any lane has Python frames to fold (a with_stack=True profile)."""
+        tr = self.trace
+        return tr is not None and any(ln.folded() is not None for ln in tr.lanes
+                                      if ln.kind == LANE_CPU)
+
+    def toggle_python(self) -> bool:
+        """Fold the Python frames away, or show them (every lane); returns whether they are
+        folded now. The selection stays selected and in view."""
+        self.fold_python = not self.fold_python
+        self.unfolded.clear()
+        lane = self.rows[self.cursor].lane if self.rows else -1
+        self._relayout(lane)
+        if self.selected >= 0:
+            self.select(self.selected)
+        return self.fold_python
+
+    def row_of_slice(self, row: int) -> int:
+        """Index into :attr:`rows` of the row that draws slice ``row`` (-1: not drawn)."""
+        tr = self.trace
+        if tr is None:
+            return -1
+        lane = tr.lane_of(row)
+        folded = next((rw.folded for rw in self.rows if rw.lane == lane.index), False)
+        depth = lane.depth_of(row, folded)
+        return next((i for i, rw in enumerate(self.rows)
+                     if rw.lane == lane.index and rw.depth == depth), -1)
+
     def toggle_collapse(self) -> None:
         """Show the cursor's lane as its top row only, or all its depths again."""
         if self.trace is None or not self.rows or self.rows[self.cursor].lane < 0:
             return
         lane = self.rows[self.cursor].lane
         self.collapsed ^= {lane}
-        self.rows = self._default_rows()
-        self.cursor = next(i for i, rw in enumerate(self.rows) if rw.lane == lane)
-        self._sync_virtual()
-        self._frame_key = None
-        self.refresh()
+        self._relayout(lane)
 
     def set_collapsed(self, lanes: list[int], collapse: bool, keep_lane: int) -> None:
         """Collapse (or expand) ``lanes`` together, the cursor staying on ``keep_lane``."""
@@ -495,55 +557,131 @@ class Timeline(ScrollView, can_focus=True):
                          Segment("".join(cells[c1:]), st)]
         return Strip(segs).adjust_cell_length(width, BLANK)
 
+    def _class(self, slice_row: int, lane_kind: str) -> int:
+        if lane_kind == LANE_CPU or self.classes_of is None or slice_row < 0:
+            return NOT_GPU
+        return int(self.classes_of[slice_row])
+
     def _color(self, slice_row: int, lane_kind: str) -> str:
         p = self.palette
         if lane_kind == LANE_CPU:
             return p.cpu
-        c = NOT_GPU if self.classes_of is None or slice_row < 0 else int(self.classes_of[slice_row])
-        return {COMM: p.comm, COMP: p.comp, MEM: p.mem}.get(c, p.other)
+        return {COMM: p.comm, COMP: p.comp, MEM: p.mem}.get(self._class(slice_row, lane_kind),
+                                                           p.other)
+
+    def shade(self, color: str) -> str:
+        """The colour a slice's neighbour on its row gets: 30 % darker, so that back to
+        back slices of one class read as two."""
+        got = self._shades.get(color)
+        if got is None:
+            try:
+                r, g, b = Color.parse(color).triplet  # type: ignore[union-attr]
+                got = f"#{int(r * .7):02x}{int(g * .7):02x}{int(b * .7):02x}"
+            except Exception:  # noqa: BLE001 - a theme's colour Rich cannot blend
+                got = color
+            self._shades[color] = got
+        return got
+
+    @property
+    def mono(self) -> bool:
+        """No colour (NO_COLOR): classes show as glyphs, the selection as reverse video."""
+        try:
+            return bool(self.app.no_color)
+        except Exception:  # noqa: BLE001 - drawn with no app (a widget test)
+            return bool(os.environ.get("NO_COLOR"))
+
+    def _label(self, row: Row, lane, on_cursor: bool) -> str:
+        lw = self.label_width
+        if row.depth:
+            return f"  {'·' * min(row.depth, 3)} depth {row.depth}"[: lw - 1].ljust(lw)
+        hidden = lane.depths(row.folded) - 1 if lane.index in self.collapsed else 0
+        if hidden <= 0:
+            return self.lane_label(lane.index).ljust(lw)
+        more = f" +{hidden}"
+        name = middle(self.lane_label(lane.index, True), lw - 3 - len(more))
+        return ("▸ " + name + more).ljust(lw)
 
     def _row(self, r: int, fr: int, f: Frame, width: int) -> Strip:
+        """One depth of one lane: per slice a box in its class colour, neighbours shaded
+        apart and split by a thin gap, the name inside where it fits; search hits keep
+        their class colour under a mark, the selection is drawn reversed."""
         tr = self.trace
         assert tr is not None
+        p = self.palette
         row = self.rows[r]
         lane = tr.lanes[row.lane]
-        first = row.depth == 0
-        lw = self.label_width
-        collapsed = first and lane.index in self.collapsed and lane.max_depth > 0
-        label = self.lane_label(lane.index, collapsed) if first else \
-            f"  {'·' * min(row.depth, 3)} depth {row.depth}"
-        if collapsed:
-            label = "▸ " + label
-        elif row.depth == 8 and lane.max_depth > 8:
-            label = f"  ··· +{lane.max_depth - 8} deeper"
-        label = label[: lw - 1].ljust(lw)
         on_cursor = r == self.cursor
-        bg = self.palette.cursor_bg if on_cursor else None
-        segs = [Segment(label, self.style(self.palette.label, bg, bold=on_cursor))]
+        bg = p.cursor_bg if on_cursor else None
+        segs = [Segment(self._label(row, lane, on_cursor),
+                        self.style(p.label, bg, bold=on_cursor))]
         cov = f.coverage[fr]
         at = f.slice_at[fr]
+        pos = f.position[fr]
         levels = np.minimum((cov * 8 + 0.999).astype(np.int64), 8)
         levels[cov <= 0] = 0
-        chars = [BLOCKS[v] for v in levels.tolist()]
-        # names over runs of the same slice that are wide enough
-        for c0, n, s in label_runs(at):
-            if n >= 4 and cov[c0: c0 + n].min() > 0.5:
-                name = safe_text(short_name(tr.name_of(s)))[: n - 1]
-                for i, ch in enumerate(name):
-                    chars[c0 + i] = ch
+        lv = levels.tolist()
+        mono = self.mono
         row_runs = runs(at)
         # which of this row's slices are search hits: one vectorised test, not a set of all hits
         hit = self.is_match(np.array([x[2] for x in row_runs], np.int64))
-        for (c0, n, s), is_hit in zip(row_runs, hit.tolist()):
-            text = "".join(chars[c0: c0 + n])
+        for k, ((c0, n, s), is_hit) in enumerate(zip(row_runs, hit.tolist())):
             if s < 0:
-                segs.append(Segment(text, self.style(self.palette.label, bg)))
-            else:
-                sel = s == self.selected
-                color = self.palette.match if is_hit else self._color(s, lane.kind)
-                st = Style(color="black", bgcolor=color, bold=True) if sel else \
-                    self.style(color, bg, underline=is_hit)
-                segs.append(Segment(text, st))
+                segs.append(Segment("".join(BLOCKS[v] for v in lv[c0: c0 + n]),
+                                    self.style(p.label, bg)))
+                continue
+            color = self._color(s, lane.kind)
+            if pos[c0] & 1 and not mono:
+                color = self.shade(color)
+            full = CLASS_GLYPH.get(self._class(s, lane.kind), OTHER_GLYPH) \
+                if mono and lane.kind != LANE_CPU else "█"
+            cells = [full if v == 8 else BLOCKS[v] for v in lv[c0: c0 + n]]
+            nxt = row_runs[k + 1][2] if k + 1 < len(row_runs) else -1
+            if nxt >= 0 and lv[c0 + n - 1] == 8:
+                cells[-1] = BOUNDARY  # the next slice follows at once
+            # the name over the run's well-covered cells (a slice's first and last cells
+            # are often part-covered), one cell short of its end
+            name, at = "", 0
+            if n >= 6:
+                good = np.flatnonzero(cov[c0: c0 + n] > 0.5)
+                if len(good) >= 6 and good[-1] - good[0] + 1 == len(good):
+                    at = int(good[0])
+                    name = slice_label(safe_text(short_name(tr.name_of(s))), len(good) - 1)
+            if s == self.selected:  # reversed: a bright box, the name in it
+                box = SELECTED_MONO if mono else SELECTED
+                edge = BLANK if mono else self.style("#ffffff", bg)
+                text = (" " * at + name).ljust(n)
+                i = 0
+                while i < n:  # full cells (and the name) boxed; part cells as blocks
+                    boxed = lv[c0 + i] == 8 or at <= i < at + len(name)
+                    j = i + 1
+                    while j < n and (lv[c0 + j] == 8 or at <= j < at + len(name)) == boxed:
+                        j += 1
+                    segs.append(Segment(text[i:j], box) if boxed else
+                                Segment("".join(BLOCKS[v] for v in lv[c0 + i: c0 + j]), edge))
+                    i = j
+                continue
+            name_st = (Style(underline=is_hit, bold=True) if mono else
+                       self.style("#000000", color, bold=True, underline=is_hit))
+            part_st = self.style(color, p.match if is_hit and not mono else bg)
+            full_st = Style(underline=True) if mono else self.style(p.match, color)
+            for piece, lvs, named in ((cells[:at], lv[c0: c0 + at], False),
+                                      (list(name), (), True),
+                                      (cells[at + len(name):], lv[c0 + at + len(name): c0 + n],
+                                       False)):
+                if not piece:
+                    continue
+                if named:
+                    segs.append(Segment("".join(piece), name_st))
+                elif not is_hit:
+                    segs.append(Segment("".join(piece), self.style(color, bg)))
+                else:
+                    # a hit: full cells get the hit colour in their upper half, part cells
+                    # above their block: the class colour stays, the mark shows one cell wide
+                    for full_cell, group in groupby(zip(lvs, piece),
+                                                    key=lambda c: c[0] == 8 and c[1] != BOUNDARY):
+                        chars = [ch for _, ch in group]
+                        segs.append(Segment(HIT_GLYPH * len(chars), full_st) if full_cell
+                                    else Segment("".join(chars), part_st))
         return Strip(segs).adjust_cell_length(width, BLANK)
 
     # ---------------------------------------------------------------- navigation
@@ -599,17 +737,18 @@ class Timeline(ScrollView, can_focus=True):
         if tr is None or not self.rows or self.rows[self.cursor].lane < 0:
             return
         row = self.rows[self.cursor]
-        di = tr.lanes[row.lane].depth_index(row.depth)
+        di = tr.lanes[row.lane].index_at(row.depth, row.folded)
         if not len(di):
             return
-        if self.selected >= 0 and di.lo <= self.selected < di.hi:
-            k = self.selected - di.lo + direction
+        at = di.position(self.selected) if self.selected >= 0 else -1
+        if at >= 0:
+            k = at + direction
         else:
             ref = self.t0 if direction > 0 else self.t1
             k = int(np.searchsorted(di.starts, ref, side="left" if direction > 0 else "right"))
             k = k if direction > 0 else k - 1
         if 0 <= k < len(di):
-            self.select(di.lo + k, reveal=True)
+            self.select(di.row(k), reveal=True)
 
     def select(self, row: int, reveal: bool = False) -> None:
         """Select slice ``row``; move the cursor to its row and, if asked, bring it in view."""
@@ -619,14 +758,25 @@ class Timeline(ScrollView, can_focus=True):
         self.selected = int(row)
         self.moved = True
         lane = tr.lane_of(row)
-        depth = int(tr.depth[row])
-        for i, rw in enumerate(self.rows):
-            if rw.lane == lane.index and rw.depth == depth:
-                self.move_cursor(i - self.cursor)
-                break
+        i = self.row_of_slice(row)
+        if i < 0 and (lane.index in self.collapsed or self.fold_python):
+            # a folded Python frame or a collapsed lane's deeper slice: open the lane
+            self.collapsed.discard(lane.index)
+            if int(tr.cat[row]) in tr.python_cats:
+                self.unfolded.add(lane.index)
+            self._relayout(lane.index)
+            i = self.row_of_slice(row)
+        if i >= 0:
+            self.move_cursor(i - self.cursor)
         if reveal:
             s, e = int(tr.start[row]), int(tr.start[row] + tr.dur[row])
-            if e < self.t0 or s > self.t1 or (e - s) > (self.t1 - self.t0):
+            span = self.t1 - self.t0
+            if (e - s) * self.plot_width < REVEAL_CELLS * span:
+                # narrower than a few cells: zoom until it is a name's width, centred
+                new = max((e - s) * self.plot_width // (2 * REVEAL_CELLS), 2000)
+                mid = (s + e) // 2
+                self.set_window(mid - new // 2, mid - new // 2 + new)
+            elif e < self.t0 or s > self.t1 or (e - s) > span:
                 self.fit(s, e)
         if self.on_select is not None:
             self.on_select(self.selected)
@@ -635,6 +785,8 @@ class Timeline(ScrollView, can_focus=True):
         self.refresh()
 
     def fit(self, s: int, e: int) -> None:
+        """Show [s, e) with a tenth on either side; a target narrower than a few cells at
+        the widest zoom keeps 1 µs of context."""
         pad = max((e - s) // 10, 500)
         self.set_window(s - pad, e + pad)
 
@@ -659,7 +811,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = r
         t = self.t0 + (self.t1 - self.t0) * (event.x - self.label_width + 0.5) / self.plot_width
         row = self.rows[r]
-        hit = tr.lanes[row.lane].slice_at(int(t), row.depth)
+        hit = tr.lanes[row.lane].slice_at(int(t), row.depth, row.folded)
         if hit >= 0:
             self.select(hit)
         self.refresh()

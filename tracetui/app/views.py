@@ -94,6 +94,13 @@ class TableScreen(Screen[None]):
     ]
     #: printable keys that stay commands in a table (the app's help)
     COMMAND_CHARS = frozenset("?")
+    HELP_NOTES = [("type", "filter by name: every letter, digit and symbol but < > / ? is "
+                           "text"),
+                  ("esc", "clear the filter first, then back")]
+
+    @property
+    def HELP_TITLE(self) -> str:  # noqa: N802 - read like the class constants of other screens
+        return f"{self.what} table"
     DEFAULT_CSS = """
     TableScreen #title { height: 1; background: $boost; }
     TableScreen #filter { height: 1; border: none; padding: 0 1; display: none; }
@@ -687,6 +694,10 @@ def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[
 
 class OverlapScreen(Screen[None]):
     """Where communication hides behind computation, and where it does not."""
+
+    HELP_TITLE = "overlap view"
+    HELP_NOTES = [("tab", "the heatmap, then the annotation table: its keys are the tables' "
+                          "(< > sort, ^r reverse)")]
 
     BINDINGS = [
         Binding("escape,q", "back", "back"),
