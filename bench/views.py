@@ -49,8 +49,12 @@ SESSION = [
     ("clear range escape", ["escape"]), ("overlap o again", ["o"]),
     ("heatmap enter", ["enter"]),
     ("exposed stretch x", ["x"]), ("next exposed x", ["x"]), ("exposed in time X", ["X"]),
-    ("reset 0 again", ["0"]), ("stream gap g", ["g"]), ("next gap g", ["g"]),
-    ("gap in time G", ["G"]),
+    ("reset 0 again", ["0"]), ("stream gap i", ["i"]), ("next gap i", ["i"]),
+    ("gap in time I", ["I"]),
+    ("python frames shown P", ["P"]), ("timeline w (frames shown)", ["w"]),
+    ("python frames folded P", ["P"]), ("clear escape", ["escape"]),
+    ("go to g", ["g"]), ("go to typing", ["1", "m", "s"]), ("go to enter", ["enter"]),
+    ("help ?", ["question_mark"]), ("help closed ?", ["question_mark"]),
 ]
 
 

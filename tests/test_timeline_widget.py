@@ -134,9 +134,9 @@ async def test_the_selection_is_a_bright_box_not_a_hole(tmp_path):
         tl.select(mm)
         row = plot(tl, line_of(tl, 0))
         text = "".join(c for c, _ in row)
-        box = [(c, s) for c, s in row[:text.index("aten::add")] if bgcolor(s) == "#ffffff"]
+        box = [(c, s) for c, s in row[:text.index("aten::add")] if bgcolor(s) == P.selected_bg]
         assert "".join(c for c, _ in box).startswith("aten::mm")
-        assert all(color(s) == "#000000" for _, s in box)  # dark text on a light box
+        assert all(color(s) == P.selected_fg for _, s in box)  # dark text on a light box
         assert len(box) >= 25  # every full cell of the 300 µs of 900 (width 76)
         assert not any(c == "█" for c, _ in box)  # no block drawn black: not a hole
 

@@ -214,6 +214,8 @@ class TraceApp(App[None]):
     def on_resize(self, event: Any) -> None:
         self._place_detail(event.size.width)
         self._check_size(event.size.width, event.size.height)
+        if self.trace is not None:
+            self._legend()  # its long or short words
 
     def _check_size(self, width: int, height: int) -> None:
         """Below MIN_SIZE a notice takes the screen instead of a broken layout; it goes
@@ -430,19 +432,25 @@ class TraceApp(App[None]):
         mean, the search's hits, and whether Python frames are folded."""
         tl = self.timeline
         p, mono = tl.palette, tl.mono
+        short = self.size.width < 110  # at 80 columns every part still fits, in short words
         t = Text(no_wrap=True, overflow="ellipsis")
-        for cls, color, what in ((COMP, p.comp, "compute"), (COMM, p.comm, "communication"),
-                                 (MEM, p.mem, "memory"), (None, p.other, "other GPU"),
-                                 (None, p.cpu, "CPU")):
+        for cls, color, what, brief in ((COMP, p.comp, "compute", "comp"),
+                                        (COMM, p.comm, "communication", "comm"),
+                                        (MEM, p.mem, "memory", "mem"),
+                                        (None, p.other, "other GPU", "other"),
+                                        (None, p.cpu, "CPU", "CPU")):
             glyph = "█" if not mono or what == "CPU" else CLASS_GLYPH.get(cls, OTHER_GLYPH)
             t.append(f" {glyph}", style=color)
-            t.append(f" {what}")
+            t.append(f" {brief if short else what}")
         if len(tl.matches):
             t.append("  ▀", style=f"{p.match} on {p.comp}" if not mono else "")
-            t.append(f" {len(tl.matches):,} hits (n N, esc clears)")
+            t.append(f" {len(tl.matches):,} hits" + (" (esc clears)" if short else
+                                                     " (n N step, esc clears)"))
         if tl.has_python():
-            t.append("  Python frames " + ("folded (P shows)" if tl.fold_python
-                                            else "shown (P folds)"), style="italic")
+            state = ("folded" if tl.fold_python else "shown") if short else \
+                ("folded (P shows)" if tl.fold_python else "shown (P folds)")
+            t.append(f"  py frames {state} (P)" if short else f"  Python frames {state}",
+                     style="italic")
         self.query_one("#legend", Static).update(t, layout=False)
 
     # ---------------------------------------------------------------- actions

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..textutil import safe_text
+from ..textutil import middle, safe_text
 
 BLANK = Style()
 
@@ -36,6 +36,12 @@ class Column:
     fmt: Callable[[Any], str] = str
     min_width: int = 16
     optional: int = 0  # > 0: hidden when the terminal is too narrow (highest first)
+    #: a text too long for the column: "end" keeps its start, "middle" its start and end
+    #: (a kernel's own name, after its namespaces and template arguments)
+    cut: str = "end"
+    #: the whole text the cells stand for (the full kernel name behind its short form):
+    #: what the filter searches besides the cell, and an export's last column
+    full_key: str | None = None
 
 
 class GridModel:
@@ -75,6 +81,9 @@ class GridModel:
             return [""] * len(self)
         col = next(c for c in self.columns if c.key == self.text_key)
         if self.records is not None:
+            if col.full_key:  # what the cell shows and the whole text behind it
+                return [f"{col.fmt(r.get(self.text_key, ''))}\n{r.get(col.full_key, '')}"
+                        for r in self.records]
             return [col.fmt(r.get(self.text_key, "")) for r in self.records]
         return [col.fmt(v) for v in self.data[self.text_key].tolist()]
 
@@ -195,8 +204,13 @@ class Grid(ScrollView, can_focus=True):
     def visible_records(self) -> tuple[list[str], list[list[Any]]]:
         """(titles, rows in the current order): what an export writes."""
         cols = self.model.columns
-        return ([c.title for c in cols],
-                [[self.model.shown(int(i), c) for c in cols] for i in self.order.tolist()])
+        # a column that shows a short form: the whole text after the columns as shown
+        full = [c for c in cols if c.full_key] if self.model.records is not None else []
+        recs = self.model.records
+        return ([c.title for c in cols] + [f"{c.title} (full)" for c in full],
+                [[self.model.shown(int(i), c) for c in cols]
+                 + [str(recs[int(i)].get(c.full_key, "")) for c in full]  # type: ignore[index]
+                 for i in self.order.tolist()])
 
     # ---------------------------------------------------------------- actions
     def action_move(self, delta: int) -> None:
@@ -255,14 +269,16 @@ class Grid(ScrollView, can_focus=True):
         each = max(room // max(len(flex), 1) - 1, least)
         return [0 if k in hidden else (c.width or each) for k, c in enumerate(cols)]
 
-    def _cells(self, values: list[str], widths: list[int], numeric: list[bool]) -> str:
+    def _cells(self, values: list[str], widths: list[int], numeric: list[bool],
+               cuts: list[str] | None = None) -> str:
         parts = []
-        for v, w, num in zip(values, widths, numeric):
+        for k, (v, w, num) in enumerate(zip(values, widths, numeric)):
             if w <= 0:
                 continue  # hidden on a narrow terminal
             v = safe_text(v)
             if len(v) > w:
-                v = v[: max(w - 1, 0)] + "…" if w > 0 else ""
+                v = middle(v, w) if cuts is not None and cuts[k] == "middle" else \
+                    v[: max(w - 1, 0)] + "…"
             parts.append(v.rjust(w) if num else v.ljust(w))
         return " ".join(parts)
 
@@ -299,7 +315,7 @@ class Grid(ScrollView, can_focus=True):
                 self._cache.clear()
             i = int(self.order[r])
             vals = [c.fmt(self.model.value(i, c.key)) for c in cols]
-            text = self._cells(vals, widths, numeric)
+            text = self._cells(vals, widths, numeric, [c.cut for c in cols])
             # without colour (NO_COLOR) a background is dropped: the cursor row is reversed
             st = Style(bgcolor=self.cursor_bg, bold=True) if on and self.has_focus \
                 and not self._mono else Style(reverse=True, bold=self.has_focus) \

@@ -30,7 +30,7 @@ from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
 from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
-from ..trace.frame import Frame, Row, counter_levels, default_rows, render, runs
+from ..trace.frame import Frame, Row, counter_levels, default_rows, render
 from .heat import half_block, level
 from .labels import lane_labels, middle
 
@@ -46,8 +46,11 @@ CLASS_GLYPH = {COMP: "█", COMM: "▓", MEM: "▒"}
 OTHER_GLYPH = "░"
 BOUNDARY = "▉"  # a slice's last cell when the next slice follows at once: a thin gap
 HIT_GLYPH = "▀"  # a search hit's full cells: the hit colour over the class colour
-SELECTED = Style(color="#000000", bgcolor="#ffffff", bold=True)  # the selection: reversed
 SELECTED_MONO = Style(reverse=True, bold=True)
+_BLOCK_CHARS = np.array(list(BLOCKS), dtype="<U1")
+#: full-cell glyph by class + 1 (no class, computation, communication, memory, other)
+_CLASS_CHARS = np.array([OTHER_GLYPH, CLASS_GLYPH[COMP], CLASS_GLYPH[COMM], CLASS_GLYPH[MEM],
+                         OTHER_GLYPH], dtype="<U1")
 
 
 def slice_label(name: str, width: int) -> str:
@@ -75,6 +78,10 @@ class Palette:
     exposed: str = "#ff5f5f"
     heat_bg: str = "#1c1c1c"
     range_bg: str = "#5f5f87"
+    #: the selected slice: a box in the terminal's foreground colours, reversed against
+    #: the background (and unlike any class colour)
+    selected_fg: str = "#000000"
+    selected_bg: str = "#ffffff"
 
 
 class Timeline(ScrollView, can_focus=True):
@@ -128,6 +135,7 @@ class Timeline(ScrollView, can_focus=True):
         self._frame_key: tuple | None = None
         self._styles: dict[str, Style] = {}
         self._shades: dict[str, str] = {}
+        self._run_style_cache: dict[tuple, dict[tuple[int, int], Style]] = {}
         self._strips: dict[tuple, Strip] = {}  # rows drawn for the current frame
         self.show_overlap = False  # a row of overlap bins per device
         self.overlap_model: OverlapModel | None = None  # set by the app once computed
@@ -621,52 +629,78 @@ class Timeline(ScrollView, can_focus=True):
         levels[cov <= 0] = 0
         lv = levels.tolist()
         mono = self.mono
-        row_runs = runs(at)
+        cpu = lane.kind == LANE_CPU
+        if not len(at):
+            return Strip(segs).adjust_cell_length(width, BLANK)
+        # runs of columns showing one slice (or none), all at once
+        change = np.flatnonzero(at[1:] != at[:-1]) + 1
+        starts = np.concatenate(([0], change))
+        ends = np.concatenate((change, [len(at)]))
+        sl = at[starts]
+        on = sl >= 0
+        if cpu or self.classes_of is None:
+            cls = np.full(len(sl), NOT_GPU, np.int64)
+        else:
+            cls = np.where(on, self.classes_of[np.maximum(sl, 0)], NOT_GPU)
+        par = np.zeros(len(sl), np.int64) if mono else pos[starts] & 1
+        # cells: a block per coverage level; a run's last full cell split off when the
+        # next slice follows at once; without colour, full cells in their class's glyph
+        chars = _BLOCK_CHARS[levels]
+        if mono and not cpu:
+            run_of = np.repeat(np.arange(len(sl)), ends - starts)
+            glyph = _CLASS_CHARS[np.clip(cls + 1, 0, len(_CLASS_CHARS) - 1)][run_of]
+            full = (levels == 8) & on[run_of]
+            chars[full] = glyph[full]
+        split = on & np.concatenate((on[1:], [False])) & (levels[ends - 1] == 8)
+        chars[ends[split] - 1] = BOUNDARY
+        cells = chars.tolist()
         # which of this row's slices are search hits: one vectorised test, not a set of all hits
-        hit = self.is_match(np.array([x[2] for x in row_runs], np.int64))
-        for k, ((c0, n, s), is_hit) in enumerate(zip(row_runs, hit.tolist())):
+        hit = self.is_match(np.where(on, sl, -1)) & on
+        styles = self._run_styles(cpu, on_cursor, mono)
+        label_st = self.style(p.label, bg)
+        selected = self.selected
+        for c0, c1, s, c, odd, is_hit in zip(starts.tolist(), ends.tolist(), sl.tolist(),
+                                             cls.tolist(), par.tolist(), hit.tolist()):
             if s < 0:
-                segs.append(Segment("".join(BLOCKS[v] for v in lv[c0: c0 + n]),
-                                    self.style(p.label, bg)))
+                segs.append(Segment("".join(cells[c0:c1]), label_st))
+                continue
+            n = c1 - c0
+            if n < 6 and not is_hit and s != selected:  # most runs: narrow, plain
+                segs.append(Segment("".join(cells[c0:c1]), styles[c, odd]))
                 continue
             color = self._color(s, lane.kind)
-            if pos[c0] & 1 and not mono:
+            if odd:
                 color = self.shade(color)
-            full = CLASS_GLYPH.get(self._class(s, lane.kind), OTHER_GLYPH) \
-                if mono and lane.kind != LANE_CPU else "█"
-            cells = [full if v == 8 else BLOCKS[v] for v in lv[c0: c0 + n]]
-            nxt = row_runs[k + 1][2] if k + 1 < len(row_runs) else -1
-            if nxt >= 0 and lv[c0 + n - 1] == 8:
-                cells[-1] = BOUNDARY  # the next slice follows at once
             # the name over the run's well-covered cells (a slice's first and last cells
             # are often part-covered), one cell short of its end
-            name, at = "", 0
+            name, at0 = "", 0
             if n >= 6:
-                good = np.flatnonzero(cov[c0: c0 + n] > 0.5)
+                good = np.flatnonzero(cov[c0:c1] > 0.5)
                 if len(good) >= 6 and good[-1] - good[0] + 1 == len(good):
-                    at = int(good[0])
+                    at0 = int(good[0])
                     name = slice_label(safe_text(short_name(tr.name_of(s))), len(good) - 1)
-            if s == self.selected:  # reversed: a bright box, the name in it
-                box = SELECTED_MONO if mono else SELECTED
-                edge = BLANK if mono else self.style("#ffffff", bg)
-                text = (" " * at + name).ljust(n)
+            if s == selected:  # reversed: a bright box, the name in it
+                box = SELECTED_MONO if mono else self.style(p.selected_fg, p.selected_bg, bold=True)
+                edge = BLANK if mono else self.style(p.selected_bg, bg)
+                text = (" " * at0 + name).ljust(n)
                 i = 0
                 while i < n:  # full cells (and the name) boxed; part cells as blocks
-                    boxed = lv[c0 + i] == 8 or at <= i < at + len(name)
+                    boxed = lv[c0 + i] == 8 or at0 <= i < at0 + len(name)
                     j = i + 1
-                    while j < n and (lv[c0 + j] == 8 or at <= j < at + len(name)) == boxed:
+                    while j < n and (lv[c0 + j] == 8 or at0 <= j < at0 + len(name)) == boxed:
                         j += 1
                     segs.append(Segment(text[i:j], box) if boxed else
                                 Segment("".join(BLOCKS[v] for v in lv[c0 + i: c0 + j]), edge))
                     i = j
                 continue
+            run = cells[c0:c1]
             name_st = (Style(underline=is_hit, bold=True) if mono else
                        self.style("#000000", color, bold=True, underline=is_hit))
             part_st = self.style(color, p.match if is_hit and not mono else bg)
             full_st = Style(underline=True) if mono else self.style(p.match, color)
-            for piece, lvs, named in ((cells[:at], lv[c0: c0 + at], False),
+            for piece, lvs, named in ((run[:at0], lv[c0: c0 + at0], False),
                                       (list(name), (), True),
-                                      (cells[at + len(name):], lv[c0 + at + len(name): c0 + n],
+                                      (run[at0 + len(name):], lv[c0 + at0 + len(name): c1],
                                        False)):
                 if not piece:
                     continue
@@ -678,11 +712,27 @@ class Timeline(ScrollView, can_focus=True):
                     # a hit: full cells get the hit colour in their upper half, part cells
                     # above their block: the class colour stays, the mark shows one cell wide
                     for full_cell, group in groupby(zip(lvs, piece),
-                                                    key=lambda c: c[0] == 8 and c[1] != BOUNDARY):
-                        chars = [ch for _, ch in group]
-                        segs.append(Segment(HIT_GLYPH * len(chars), full_st) if full_cell
-                                    else Segment("".join(chars), part_st))
+                                                    key=lambda x: x[0] == 8 and x[1] != BOUNDARY):
+                        got = [ch for _, ch in group]
+                        segs.append(Segment(HIT_GLYPH * len(got), full_st) if full_cell
+                                    else Segment("".join(got), part_st))
         return Strip(segs).adjust_cell_length(width, BLANK)
+
+    def _run_styles(self, cpu: bool, on_cursor: bool, mono: bool) -> dict[tuple[int, int], Style]:
+        """Style of a plain run by (class, odd): the class colour, or its shade for every
+        other slice of a row; on the cursor row over the cursor's background."""
+        key = (cpu, on_cursor, mono)
+        got = self._run_style_cache.get(key)
+        if got is None:
+            p = self.palette
+            bg = p.cursor_bg if on_cursor else None
+            got = {}
+            for c in (NOT_GPU, *range(16)):
+                base = p.cpu if cpu else {COMM: p.comm, COMP: p.comp, MEM: p.mem}.get(c, p.other)
+                for odd in (0, 1):
+                    got[c, odd] = self.style(self.shade(base) if odd else base, bg)
+            self._run_style_cache[key] = got
+        return got
 
     # ---------------------------------------------------------------- navigation
     def zoom(self, factor: float, around: int | None = None) -> None:

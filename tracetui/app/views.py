@@ -45,7 +45,9 @@ def _us(v: Any) -> str:
 
 
 KERNEL_COLUMNS = [
-    Column("name", "name", numeric=False, min_width=20),
+    # the short form that still tells the kernel apart (display_names); the full name is
+    # what the filter also searches, what an export writes and what ⏎ titles
+    Column("name", "display_name", numeric=False, min_width=20, cut="middle", full_key="name"),
     Column("class", "class", 5, numeric=False),
     Column("count", "count", 7, fmt=fmt_int),
     Column("total ms", "total_us", 10, fmt=fmt_us),
@@ -57,7 +59,7 @@ KERNEL_COLUMNS = [
     Column("launch µs", "launch_delay_median_us", 9, fmt=_us, optional=4),
 ]
 GROUP_COLUMNS = [
-    Column("short name", "short_name", numeric=False, min_width=20),
+    Column("short name", "short_name", numeric=False, min_width=20, cut="middle"),
     Column("class", "class", 5, numeric=False),
     Column("names", "names", 5, fmt=fmt_int, optional=3),
     Column("count", "count", 7, fmt=fmt_int),
@@ -249,7 +251,8 @@ class KernelScreen(TableScreen):
 
     def title_text(self) -> Text:
         t = Text("kernels", style="bold")
-        t.append(" by short name" if self.short else " by full name", style="dim")
+        t.append(" by short name" if self.short else
+                 " by full name (shown short where that still tells them apart)", style="dim")
         return t
 
     def action_toggle_names(self) -> None:
