@@ -432,25 +432,31 @@ class TraceApp(App[None]):
         mean, the search's hits, and whether Python frames are folded."""
         tl = self.timeline
         p, mono = tl.palette, tl.mono
-        short = self.size.width < 110  # at 80 columns every part still fits, in short words
-        t = Text(no_wrap=True, overflow="ellipsis")
-        for cls, color, what, brief in ((COMP, p.comp, "compute", "comp"),
-                                        (COMM, p.comm, "communication", "comm"),
-                                        (MEM, p.mem, "memory", "mem"),
-                                        (None, p.other, "other GPU", "other"),
-                                        (None, p.cpu, "CPU", "CPU")):
-            glyph = "█" if not mono or what == "CPU" else CLASS_GLYPH.get(cls, OTHER_GLYPH)
-            t.append(f" {glyph}", style=color)
-            t.append(f" {brief if short else what}")
-        if len(tl.matches):
-            t.append("  ▀", style=f"{p.match} on {p.comp}" if not mono else "")
-            t.append(f" {len(tl.matches):,} hits" + (" (esc clears)" if short else
-                                                     " (n N step, esc clears)"))
-        if tl.has_python():
-            state = ("folded" if tl.fold_python else "shown") if short else \
-                ("folded (P shows)" if tl.fold_python else "shown (P folds)")
-            t.append(f"  py frames {state} (P)" if short else f"  Python frames {state}",
-                     style="italic")
+
+        def line(short: bool) -> Text:
+            t = Text(no_wrap=True, overflow="ellipsis")
+            for cls, color, what, brief in ((COMP, p.comp, "compute", "comp"),
+                                            (COMM, p.comm, "communication", "comm"),
+                                            (MEM, p.mem, "memory", "mem"),
+                                            (None, p.other, "other GPU", "other"),
+                                            (None, p.cpu, "CPU", "CPU")):
+                glyph = "█" if not mono or what == "CPU" else CLASS_GLYPH.get(cls, OTHER_GLYPH)
+                t.append(f" {glyph}", style=color)
+                t.append(f" {brief if short else what}")
+            if len(tl.matches):
+                t.append("  ▀", style=f"{p.match} on {p.comp}" if not mono else "")
+                t.append(f" {len(tl.matches):,} hits" + (" (esc clears)" if short else
+                                                         " (n N step, esc clears)"))
+            if tl.has_python():
+                state = ("folded" if tl.fold_python else "shown") if short else \
+                    ("folded (P shows)" if tl.fold_python else "shown (P folds)")
+                t.append(f"  py frames {state} (P)" if short else f"  Python frames {state}",
+                         style="italic")
+            return t
+
+        t = line(short=False)  # in short words where the long ones do not fit
+        if t.cell_len > self.size.width:
+            t = line(short=True)
         self.query_one("#legend", Static).update(t, layout=False)
 
     # ---------------------------------------------------------------- actions

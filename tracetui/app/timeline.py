@@ -651,7 +651,9 @@ class Timeline(ScrollView, can_focus=True):
             glyph = _CLASS_CHARS[np.clip(cls + 1, 0, len(_CLASS_CHARS) - 1)][run_of]
             full = (levels == 8) & on[run_of]
             chars[full] = glyph[full]
-        split = on & np.concatenate((on[1:], [False])) & (levels[ends - 1] == 8)
+        # (a run one cell wide is a sliver, not a box: its shade tells it apart)
+        split = on & np.concatenate((on[1:], [False])) & (levels[ends - 1] == 8) & \
+            (ends - starts >= 2)
         chars[ends[split] - 1] = BOUNDARY
         cells = chars.tolist()
         # which of this row's slices are search hits: one vectorised test, not a set of all hits
