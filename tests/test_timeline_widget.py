@@ -273,3 +273,106 @@ async def test_rows_are_the_widget_width(tmp_path, cols):
         tl = pilot.app.query_one(Timeline)
         for y in range(HEIGHT):
             assert tl.render_line(y).cell_length == tl.size.width
+
+
+# ---------------------------------------------------------------- found walking the app
+async def test_wide_characters_never_shift_the_time_axis(tmp_path):
+    """A name or a thread name of wide characters (CJK, emoji) takes two cells a character:
+    the slices after it still start at their time."""
+    ev = [x("wide 漢字漢字漢字漢字漢字漢字", 0, 300), x("emoji 🔥🔥🔥🔥🔥🔥", 300, 500),
+          x("after", 800, 200),
+          {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1,
+           "args": {"name": "漢字スレッド漢字スレッド漢字"}}]
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps({"traceEvents": ev}))
+    async with One(path).run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        from rich.cells import cell_len
+
+        strip = line_of(tl, 0)
+        assert strip.cell_length == WIDTH
+        text = strip.text
+        at = cell_len(text[: text.index("after")]) - tl.label_width
+        want = 800_000 * tl.plot_width / (tl.t1 - tl.t0)  # 800 µs into a 1 ms view
+        assert abs(at - want) <= 1, (at, want)
+        assert cell_len(text[: text.index("wide")]) == tl.label_width  # the label column
+
+
+async def test_a_jump_brings_the_whole_slice_on_screen(tmp_path):
+    path = write(tmp_path, [x("aten::first", 0, 100), x("aten::late", 9_000, 900),
+                            x("aten::end", 9_950, 50)])
+    async with One(path).run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        tr = tl.trace
+        late = next(i for i in range(tr.slice_count) if tr.name_of(i) == "aten::late")
+        tl.set_window(0, 9_100_000)  # its first 100 µs only on screen
+        tl.select(late, reveal=True)
+        s, e = int(tr.start[late]), int(tr.start[late] + tr.dur[late])
+        assert tl.t0 <= s and e <= tl.t1 and tl.t1 - tl.t0 == 9_100_000  # panned, not zoomed
+
+
+async def test_a_jump_to_a_50_ns_slice_zooms_until_it_is_a_box(tmp_path):
+    path = write(tmp_path, [x("aten::outer", 0, 1000), x("aten::tiny", 500, 0.05)])
+    async with One(path).run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        tr = tl.trace
+        tiny = next(i for i in range(tr.slice_count) if tr.name_of(i) == "aten::tiny")
+        assert int(tr.dur[tiny]) == 50
+        tl.select(tiny, reveal=True)
+        await pilot.pause()
+        cells = 50 * tl.plot_width / (tl.t1 - tl.t0)
+        assert cells >= 6, (tl.t0, tl.t1)
+        row = plot(tl, line_of(tl, tl.cursor))
+        assert sum(1 for _, s in row if bgcolor(s) == P.selected_bg) >= 6
+
+
+async def test_a_zero_length_slice_is_drawn_and_can_be_selected(tmp_path):
+    path = write(tmp_path, [x("aten::a", 0, 400), x("aten::zero", 600, 0), x("aten::b", 700, 300)])
+    async with One(path).run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        text = plot_text = "".join(c for c, _ in plot(tl, line_of(tl, 0)))
+        col = int(600_000 * tl.plot_width / (tl.t1 - tl.t0))
+        assert "▏" in plot_text[col - 1: col + 2], text
+        tl.selected = -1
+        tl.step_slice(1)
+        tl.step_slice(1)  # a, then the zero-length one
+        assert tl.trace.name_of(tl.selected) == "aten::zero"
+
+
+async def test_a_collapsed_cpu_lane_keeps_its_pid_and_tid(tmp_path):
+    ev = [x(f"op{k}", k, 100 - 2 * k, tid=2571, pid=1166) for k in range(8)]
+    ev += [{"ph": "M", "name": "process_name", "pid": 1166, "args": {"name": "python3"}},
+           {"ph": "M", "name": "thread_name", "pid": 1166, "tid": 2571,
+            "args": {"name": "thread 2571 (python3)"}}]  # as Kineto names threads
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"traceEvents": ev}))
+    async with One(path).run_test(size=(80, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        tl.cursor_to_lane(0)
+        tl.toggle_collapse()
+        await pilot.pause()
+        label = line_of(tl, 0).text[: tl.label_width]
+        assert label.startswith("▸ ") and "+7" in label
+        assert "1166" in label and "2571" in label, label
+
+
+@pytest.mark.parametrize("t0,span", [(5_000_000, 1), (120_000_000, 300),
+                                     (1_200_000_000, 150), (0, 50_000)])
+async def test_ruler_ticks_stay_whole_and_distinct_at_any_zoom(tmp_path, t0, span):
+    path = write(tmp_path, [x("aten::a", 0, 1_300_000)])
+    async with One(path).run_test(size=(80, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        tl.set_window(t0, t0 + span)
+        await pilot.pause()
+        assert tl.t1 - tl.t0 >= 100  # the closest zoom
+        ruler = tl.render_line(0).text[tl.label_width:]
+        ticks = [t.strip() for t in ruler.split("│")[1:]]
+        assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ruler
+        for t in ticks:  # each with its unit, none cut at the edge or by its neighbour
+            assert t.endswith(("ns", "µs", "ms", " s")) or t == "0", ruler

@@ -8,6 +8,7 @@ must never reach the terminal as they are. This module is pure: no textual or ri
 from __future__ import annotations
 
 import math
+import os
 import re
 
 # C0 controls except none, DEL, C1 controls, and the Unicode bidi/format characters that
@@ -71,10 +72,12 @@ def parse_window(text: str, default_unit: str = "ms") -> tuple[int, int | None]:
         while k > 0 and t[k - 1:k].lower() == "e":  # an exponent's sign
             k = t.find(sep, k + 1)
         if k > 0:
+            if not t[k + len(sep):].strip():
+                raise ValueError(f"a range needs an end: {t[:40]!r} (e.g. 3ms-4.5ms)")
             a = parse_time(t[:k], default_unit)
             b = parse_time(t[k + len(sep):], default_unit)
             if b <= a:
-                raise ValueError("the end of a range comes after its start")
+                raise ValueError("a range's end must come after its start")
             return a, b
     return parse_time(t, default_unit), None
 
@@ -115,11 +118,36 @@ def tail(text: str, width: int) -> str:
     return "…" + text[-(width - 1):] if width > 1 else "…"[:max(width, 0)]
 
 
+def _from_difference(texts: list[str], width: int) -> list[str] | None:
+    """Each text from where the group's common beginning ends (backed up to a token's
+    start), as ``…rest`` in ``width`` cells; None if two would still read the same."""
+    common = len(os.path.commonprefix(texts))
+    cut = max((texts[0].rfind(sep, 0, common) + len(sep) for sep in (", ", "<", "::", " ", "(")
+               if texts[0].rfind(sep, 0, common) >= 0), default=0)
+    if cut <= 1 or width < 8 or len(set(texts)) < len(texts):
+        return None
+    # led by the name they share (a kernel template's own name, after its namespaces)
+    common = texts[0][:cut]
+    lt = common.find("<")
+    base = common[:lt] if lt >= 0 else common.rstrip(" ,:(")
+    own = middle(base.rsplit("::", 1)[-1].strip(), max(width // 2 - 2, 3))
+    lead = own + ("<" if lt >= 0 and cut == lt + 1 and base.endswith(own) else "…")
+    # the lead only where the first token that differs still shows whole after it
+    token = max(len(re.split(r"[<(, ]", t[cut:], maxsplit=1)[0]) for t in texts)
+    for lead in ((lead, "…") if token <= (width - len(lead) - 1) // 2  # middle() keeps it
+                 else ("…",)):  # else the rest only
+        got = [lead + middle(t[cut:], width - len(lead)) for t in texts]
+        if len(set(got)) == len(got):
+            return got
+    return None
+
+
 def fit_apart(texts: list[str], width: int, shown: list[str] | None = None) -> list[str]:
     """Each of ``texts`` in at most ``width`` cells (``shown``, forms made to fit, or
     :func:`middle`), different texts never reading the same: where shortened ones collide,
     their ends are kept instead, and where those collide too (or the texts are the very
-    same) they are numbered."""
+    same) they are numbered. Shortened ones that still collide show where they differ,
+    and only those that differ nowhere that fits are numbered."""
     out = list(shown) if shown is not None else [middle(t, width) for t in texts]
     groups: dict[str, list[int]] = {}
     for i, t in enumerate(out):
@@ -130,6 +158,13 @@ def fit_apart(texts: list[str], width: int, shown: list[str] | None = None) -> l
         ends = [tail(texts[i], width) for i in same]
         if len(set(ends)) == len(ends):
             for i, t in zip(same, ends):
+                out[i] = t
+            continue
+        # where they differ: from the start of the token their common beginning ends in
+        # (``…CUDAFunctor_add<…>, at::detail…`` for a family of elementwise kernels)
+        diff = _from_difference([texts[i] for i in same], width)
+        if diff is not None:
+            for i, t in zip(same, diff):
                 out[i] = t
             continue
         for k, i in enumerate(same):

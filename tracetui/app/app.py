@@ -83,7 +83,8 @@ class TooSmallScreen(Screen[None]):
 class TraceApp(App[None]):
     TITLE = "tracetui"
     HELP_TITLE = "timeline"
-    HELP_NOTES = [("/ then esc", "an empty search, or esc on the timeline, clears the hits"),
+    HELP_NOTES = [("esc", "clears the search's hits and the marked range (so does an "
+                          "empty search); the selection stays"),
                   ("mouse", "the wheel zooms, a click selects")]
     CSS = """
     #status { height: 1; background: $boost; color: $text; }
@@ -215,7 +216,7 @@ class TraceApp(App[None]):
         self._place_detail(event.size.width)
         self._check_size(event.size.width, event.size.height)
         if self.trace is not None:
-            self._legend()  # its long or short words
+            self._legend(event.size.width)  # its long or short words
 
     def _check_size(self, width: int, height: int) -> None:
         """Below MIN_SIZE a notice takes the screen instead of a broken layout; it goes
@@ -401,6 +402,8 @@ class TraceApp(App[None]):
         self._status()
         self._legend()
         if final:
+            self.query_one(KeyBar).refresh_keys()  # keys for GPUs only on GPU traces
+        if final:
             for w in trace.warnings[:3]:
                 self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
 
@@ -427,7 +430,7 @@ class TraceApp(App[None]):
             t.append(f"   ⚠ {what}: ? shows {'them' if n > 1 else 'it'}", style="yellow")
         self.query_one("#status", Static).update(t, layout=False)  # one line, always
 
-    def _legend(self) -> None:
+    def _legend(self, width: int | None = None) -> None:
         """The line under the timeline: what the colours (or, without colour, the glyphs)
         mean, the search's hits, and whether Python frames are folded."""
         tl = self.timeline
@@ -445,17 +448,21 @@ class TraceApp(App[None]):
                 t.append(f" {brief if short else what}")
             if len(tl.matches):
                 t.append("  ▀", style=f"{p.match} on {p.comp}" if not mono else "")
-                t.append(f" {len(tl.matches):,} hits" + (" (esc clears)" if short else
+                n = len(tl.matches)
+                t.append(f" {n:,} hit{'' if n == 1 else 's'}" + (" (esc clears)" if short else
                                                          " (n N step, esc clears)"))
             if tl.has_python():
                 state = ("folded" if tl.fold_python else "shown") if short else \
                     ("folded (P shows)" if tl.fold_python else "shown (P folds)")
+                if tl.fold_python and tl.unfolded:  # a selected frame opened its lane
+                    k = len(tl.unfolded)
+                    state += f", {k} lane{'' if k == 1 else 's'} open"
                 t.append(f"  py frames {state} (P)" if short else f"  Python frames {state}",
                          style="italic")
             return t
 
         t = line(short=False)  # in short words where the long ones do not fit
-        if t.cell_len > self.size.width:
+        if t.cell_len > (width if width is not None else self.size.width):
             t = line(short=True)
         self.query_one("#legend", Static).update(t, layout=False)
 
@@ -554,16 +561,17 @@ class TraceApp(App[None]):
         except ValueError as e:
             self.notify(safe_text(e, 100), severity="error", timeout=4, markup=False)
             return False
+        where = (fmt_time(a) if a else "0") if b is None else \
+            f"{fmt_time(a) if a else '0'} – {fmt_time(b)}"
+        if a > tr.end_ns or (b if b is not None else a) < 0:  # nothing there: stay
+            self.notify(f"{where} is outside the trace (0 – {fmt_time(tr.end_ns)})",
+                        severity="warning", timeout=4, markup=False)
+            return False
         if b is None:
             half = (tl.t1 - tl.t0) // 2
             tl.set_window(a - half, a - half + 2 * half)
-            where = fmt_time(a) if a else "0"
         else:
             tl.set_window(a, b)
-            where = f"{fmt_time(a) if a else '0'} – {fmt_time(b)}"
-        if a > tr.end_ns or (b if b is not None else a) < 0:
-            self.notify(f"{where} is outside the trace (0 – {fmt_time(tr.end_ns)})",
-                        severity="warning", timeout=4, markup=False)
         return True
 
     def action_python(self) -> None:
@@ -609,7 +617,8 @@ class TraceApp(App[None]):
             tl.refresh()
             return 0
         tl.select(self._best_match(rows, ids, query), reveal=True)
-        self.notify(f"{len(rows):,} matches · n / N to step", timeout=3, markup=False)
+        self.notify(f"{len(rows):,} match{'' if len(rows) == 1 else 'es'} · n / N to step",
+                    timeout=3, markup=False)
         return len(rows)
 
     def _best_match(self, rows: np.ndarray, ids: np.ndarray, query: str) -> int:
@@ -1043,8 +1052,8 @@ class TraceApp(App[None]):
         kind = GAP_KINDS[int(sg.kind[i])]
         t = Text()
         t.append(f"idle gap {cur + 1:,} of {len(sg):,}", style="bold")
-        t.append(f" on {safe_text(tr.lanes[lane].name, 40)} (largest first) · g next · "
-                 "G in time\n", style="dim")
+        t.append(f" on {safe_text(tr.lanes[lane].name, 40)} (largest first) · i next · "
+                 "I in time\n", style="dim")
         t.append(f"+{fmt_time(g0)} → +{fmt_time(g1)} · {fmt_time(g1 - g0)} · ")
         t.append(kind + "\n", style="bold")
         t.append("then " + safe_text(short_name(tr.name_of(nxt)), 60))

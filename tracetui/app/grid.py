@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..textutil import middle, safe_text
+from ..textutil import fit_apart, middle, safe_text
 
 BLANK = Style()
 
@@ -37,7 +37,8 @@ class Column:
     min_width: int = 16
     optional: int = 0  # > 0: hidden when the terminal is too narrow (highest first)
     #: a text too long for the column: "end" keeps its start, "middle" its start and end
-    #: (a kernel's own name, after its namespaces and template arguments)
+    #: (a kernel's own name, after its namespaces and template arguments), "apart" the
+    #: middle too, made so that no two rows of the table read the same (textutil.fit_apart)
     cut: str = "end"
     #: the whole text the cells stand for (the full kernel name behind its short form):
     #: what the filter searches besides the cell, and an export's last column
@@ -148,6 +149,7 @@ class Grid(ScrollView, can_focus=True):
         self.filter_text = ""
         self.cursor = 0
         self._cache: dict[tuple, Strip] = {}
+        self._apart: dict[tuple, list[str]] = {}  # "apart" columns: every row's text, by width
         self.set_model(model, sort_key, descending)
 
     # ---------------------------------------------------------------- data
@@ -282,6 +284,19 @@ class Grid(ScrollView, can_focus=True):
             parts.append(v.rjust(w) if num else v.ljust(w))
         return " ".join(parts)
 
+    def _apart_texts(self, col: Column, width: int) -> list[str]:
+        """Column ``col`` of every row (filtered out or not: a row reads the same whatever
+        the filter) fitted to ``width`` so that no two read alike."""
+        key = (id(self.model), col.key, width)
+        got = self._apart.get(key)
+        if got is None:
+            if len(self._apart) > 8:
+                self._apart.clear()
+            texts = [safe_text(col.fmt(self.model.value(i, col.key)))
+                     for i in range(len(self.model))]
+            got = self._apart[key] = fit_apart(texts, width)
+        return got
+
     @property
     def text_width(self) -> int:
         """Columns for text: the widget less its scrollbar."""
@@ -314,7 +329,8 @@ class Grid(ScrollView, can_focus=True):
             if len(self._cache) > 200:
                 self._cache.clear()
             i = int(self.order[r])
-            vals = [c.fmt(self.model.value(i, c.key)) for c in cols]
+            vals = [c.fmt(self.model.value(i, c.key)) if c.cut != "apart" or w <= 0
+                    else self._apart_texts(c, w)[i] for c, w in zip(cols, widths)]
             text = self._cells(vals, widths, numeric, [c.cut for c in cols])
             # without colour (NO_COLOR) a background is dropped: the cursor row is reversed
             st = Style(bgcolor=self.cursor_bg, bold=True) if on and self.has_focus \

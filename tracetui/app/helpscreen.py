@@ -4,6 +4,7 @@ the screen's and the app's, as Textual resolves them), and that screen's notes."
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from typing import Any, Callable
 
 from rich.text import Text
@@ -30,10 +31,13 @@ def palette_rows(screen: Screen, applies: Callable[[str], bool] | None = None,
     if main:  # under the palette the app leaves its timeline keys out of active_bindings
         found += [(app, dataclasses.replace(b, key=k.strip()), True) for b in type(app).BINDINGS
                   if isinstance(b, Binding) for k in b.key.split(",")]
+    typed = hasattr(screen, "COMMAND_CHARS")  # a table: its printable keys are filter text
     for node, binding, enabled in found:
         if not enabled or not binding.description or \
                 (binding.action, binding.description) not in _ours(type(node)):
             continue  # Textual's own (scrolling, focus, copy) are not this screen's keys
+        if typed and len(binding.key) == 1 and binding.key.isprintable():
+            continue  # "q" types a q into a table's filter
         action = binding.action
         if applies is not None and not applies(action):
             continue
@@ -66,6 +70,10 @@ def help_rows(screen: Screen, applies: Callable[[str], bool] | None = None
     return [(keys, what) for keys, what, _a, _n in palette_rows(screen, applies)]
 
 
+KEYS = 14  # the keys' column
+WRAP = 72 - 2 - 4 - KEYS - 2  # the box, less its border, padding and the keys' column
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
     DEFAULT_CSS = """
@@ -96,8 +104,10 @@ class HelpScreen(ModalScreen[None]):
                 t.append(f"  … {len(self.warnings) - 12} more (tracetui summary lists all)\n")
             t.append("\n")
         t.append(f"keys · {self.title_text}\n\n", style="bold")
-        for keys, what in self.rows + self.notes + [("^p", "these commands, to search")]:
-            t.append(f"{keys:>14}  ", style="bold")
-            t.append(what + "\n")
+        for key, what in self.rows + self.notes + [("^p", "these commands, to search")]:
+            t.append(f"{key:>{KEYS}}  ", style="bold")
+            # a description that wraps goes on under itself, not under the keys
+            lines = textwrap.wrap(what, WRAP) or [""]
+            t.append(("\n" + " " * (KEYS + 2)).join(lines) + "\n")
         with VerticalScroll():
             yield Static(t)

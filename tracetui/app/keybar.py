@@ -24,13 +24,20 @@ class KeyBar(Static):
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
+    def refresh_keys(self) -> None:
+        """Again, now: what applies changed (the trace finished loading)."""
+        self._changed(self.screen)
+
     def _changed(self, screen: Screen) -> None:
         if not self.is_attached or screen is not self.screen:
             return
         t = Text(no_wrap=True, overflow="ellipsis")
         seen: set[str] = set()
+        applies = getattr(self.app, "applies", None)  # what means something on this trace
         for _node, binding, enabled, _tip in screen.active_bindings.values():
             if not binding.show or not enabled or binding.action in seen:
+                continue
+            if applies is not None and not applies(binding.action):
                 continue
             seen.add(binding.action)
             t.append(f" {self.app.get_key_display(binding)} ", style="bold")

@@ -15,6 +15,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from rich.cells import cell_len, set_cell_size
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -30,7 +31,7 @@ from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
 from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
-from ..trace.frame import Frame, Row, counter_levels, default_rows, render
+from ..trace.frame import MAX_LANE_ROWS, Frame, Row, counter_levels, default_rows, render
 from .heat import half_block, level
 from .labels import lane_labels, middle
 
@@ -41,6 +42,7 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 BLANK = Style()  # every segment has a style: Textual's NO_COLOR filter needs one
 LABEL_WIDTH = 24  # the label column at 100 columns and below; it widens with the terminal
 REVEAL_CELLS = 6  # a jump to a slice narrower than this many cells zooms in on it
+MIN_SPAN_NS = 100  # the closest zoom (a trace's times are whole ns at best)
 #: Under NO_COLOR the class of a slice shows in its glyph (colour does, otherwise)
 CLASS_GLYPH = {COMP: "█", COMM: "▓", MEM: "▒"}
 OTHER_GLYPH = "░"
@@ -51,6 +53,17 @@ _BLOCK_CHARS = np.array(list(BLOCKS), dtype="<U1")
 #: full-cell glyph by class + 1 (no class, computation, communication, memory, other)
 _CLASS_CHARS = np.array([OTHER_GLYPH, CLASS_GLYPH[COMP], CLASS_GLYPH[COMM], CLASS_GLYPH[MEM],
                          OTHER_GLYPH], dtype="<U1")
+
+
+def fit_cells(text: str, width: int) -> str:
+    """``text`` in at most ``width`` terminal cells (a wide character takes two): cut at
+    its end with "…" if it needs more."""
+    if cell_len(text) <= width:
+        return text
+    out = text
+    while out and cell_len(out) > max(width - 1, 0):
+        out = out[:-1]
+    return out + "…" if width > 0 else ""
 
 
 def slice_label(name: str, width: int) -> str:
@@ -93,8 +106,8 @@ class Timeline(ScrollView, can_focus=True):
         Binding("down", "cursor(1)", "lane down", show=False),
         Binding("left", "pan_view(-0.2)", "pan left", show=False),
         Binding("right", "pan_view(0.2)", "pan right", show=False),
-        Binding("pageup", "cursor(-10)", show=False),
-        Binding("pagedown", "cursor(10)", show=False),
+        Binding("pageup", "cursor(-10)", "ten rows up", show=False),
+        Binding("pagedown", "cursor(10)", "ten rows down", show=False),
     ]
 
     class Selected(Message):
@@ -271,11 +284,13 @@ class Timeline(ScrollView, can_focus=True):
         self._strips.clear()
         self.refresh()
 
-    def lane_label(self, lane: int, collapsed: bool = False) -> str:
-        """The lane's label in the label column: shortened, never cut, unique (labels.py)."""
+    def lane_label(self, lane: int, collapsed: bool = False, width: int | None = None) -> str:
+        """The lane's label in the label column: shortened, never cut, unique (labels.py);
+        ``width``: in that many cells instead (a collapsed lane's, beside its marks)."""
         tr = self.trace
         assert tr is not None
-        width = self.label_width - (3 if collapsed else 1)
+        if width is None:
+            width = self.label_width - (3 if collapsed else 1)
         key = (id(tr), len(tr.lanes), width)
         got = self._labels.get(key)
         if got is None:
@@ -315,7 +330,11 @@ class Timeline(ScrollView, can_focus=True):
     def set_window(self, t0: int, t1: int) -> None:
         """Show [t0, t1) (a user action: the view stops following the load)."""
         self.moved = True
-        self.t0, self.t1 = int(t0), int(max(t1, t0 + 1))
+        t0, t1 = int(t0), int(t1)
+        if t1 - t0 < MIN_SPAN_NS:  # the closest zoom: MIN_SPAN_NS around the middle
+            mid = (t0 + t1) // 2
+            t0, t1 = mid - MIN_SPAN_NS // 2, mid - MIN_SPAN_NS // 2 + MIN_SPAN_NS
+        self.t0, self.t1 = t0, t1
 
     def watch_t1(self) -> None:
         self.refresh()
@@ -530,7 +549,7 @@ class Timeline(ScrollView, can_focus=True):
                         for v in levels.tolist())
         bg = self.palette.cursor_bg if r == self.cursor else None
         lw = self.label_width
-        label = middle(safe_text(tr.counters[k].name), lw - 1).ljust(lw)
+        label = set_cell_size(middle(safe_text(tr.counters[k].name), lw - 1), lw)
         return Strip([Segment(label, self.style(self.palette.label, bg, bold=r == self.cursor)),
                       Segment(chars, self.style(self.palette.other, bg))]
                      ).adjust_cell_length(width, BLANK)
@@ -540,11 +559,20 @@ class Timeline(ScrollView, can_focus=True):
         span = self.t1 - self.t0
         cells = [" "] * pw
         step = max(pw // 5, 12)
-        for c in range(0, pw - 8, step):
-            text = fmt_tick(self.t0 + span * c / pw, span * step / pw)
+        ticks = [(c, fmt_tick(self.t0 + span * c / pw, span * step / pw))
+                 for c in range(0, pw - 8, step)]
+        if any(len(text) + 2 > step for _, text in ticks):
+            # deep zoom far into a trace ("1.200000012 s"): the first tick whole, the
+            # others as offsets from it
+            ticks = ticks[:1] + [(c, "+" + fmt_time(span * (c - ticks[0][0]) / pw))
+                                 for c, _ in ticks[1:]]
+        free = 0  # the first column the ticks drawn so far leave free
+        for c, text in ticks:
+            if c + len(text) + 1 > pw or c < free:
+                continue  # a tick that would be cut (at the edge, or by the one before) is left out
             for i, ch in enumerate("│" + text):
-                if c + i < pw:
-                    cells[c + i] = ch
+                cells[c + i] = ch
+            free = c + len(text) + 2
         lw = self.label_width
         label = ("time " + fmt_time(span) + " shown").ljust(lw)[:lw]
         st = self.style(self.palette.ruler)
@@ -606,7 +634,7 @@ class Timeline(ScrollView, can_focus=True):
         if hidden <= 0:
             return self.lane_label(lane.index).ljust(lw)
         more = f" +{hidden}"
-        name = middle(self.lane_label(lane.index, True), lw - 3 - len(more))
+        name = self.lane_label(lane.index, width=max(lw - 3 - len(more), 4))
         return ("▸ " + name + more).ljust(lw)
 
     def _row(self, r: int, fr: int, f: Frame, width: int) -> Strip:
@@ -620,7 +648,9 @@ class Timeline(ScrollView, can_focus=True):
         lane = tr.lanes[row.lane]
         on_cursor = r == self.cursor
         bg = p.cursor_bg if on_cursor else None
-        segs = [Segment(self._label(row, lane, on_cursor),
+        # in exactly the column's cells: a wide character in a thread name must not shift
+        # the time axis
+        segs = [Segment(set_cell_size(self._label(row, lane, on_cursor), self.label_width),
                         self.style(p.label, bg, bold=on_cursor))]
         cov = f.coverage[fr]
         at = f.slice_at[fr]
@@ -646,8 +676,9 @@ class Timeline(ScrollView, can_focus=True):
         # cells: a block per coverage level; a run's last full cell split off when the
         # next slice follows at once; without colour, full cells in their class's glyph
         chars = _BLOCK_CHARS[levels]
+        run_of = np.repeat(np.arange(len(sl)), ends - starts)
+        chars[(levels == 0) & on[run_of]] = "▏"  # a zero-length slice: a sliver
         if mono and not cpu:
-            run_of = np.repeat(np.arange(len(sl)), ends - starts)
             glyph = _CLASS_CHARS[np.clip(cls + 1, 0, len(_CLASS_CHARS) - 1)][run_of]
             full = (levels == 8) & on[run_of]
             chars[full] = glyph[full]
@@ -680,20 +711,22 @@ class Timeline(ScrollView, can_focus=True):
                 good = np.flatnonzero(cov[c0:c1] > 0.5)
                 if len(good) >= 6 and good[-1] - good[0] + 1 == len(good):
                     at0 = int(good[0])
-                    name = slice_label(safe_text(short_name(tr.name_of(s))), len(good) - 1)
+                    name = fit_cells(slice_label(safe_text(short_name(tr.name_of(s))),
+                                                 len(good) - 1), len(good) - 1)
+            nw = cell_len(name)  # the cells the name takes (wide characters take two)
             if s == selected:  # reversed: a bright box, the name in it
                 box = SELECTED_MONO if mono else self.style(p.selected_fg, p.selected_bg, bold=True)
                 edge = BLANK if mono else self.style(p.selected_bg, bg)
-                text = (" " * at0 + name).ljust(n)
-                i = 0
-                while i < n:  # full cells (and the name) boxed; part cells as blocks
-                    boxed = lv[c0 + i] == 8 or at0 <= i < at0 + len(name)
-                    j = i + 1
-                    while j < n and (lv[c0 + j] == 8 or at0 <= j < at0 + len(name)) == boxed:
-                        j += 1
-                    segs.append(Segment(text[i:j], box) if boxed else
-                                Segment("".join(BLOCKS[v] for v in lv[c0 + i: c0 + j]), edge))
-                    i = j
+                for a, b in ((c0, c0 + at0), (-1, -1), (c0 + at0 + nw, c1)):
+                    if a < 0:
+                        if name:
+                            segs.append(Segment(name, box))
+                        continue
+                    # full cells boxed, part cells as blocks in the box's colour
+                    for full_cell, group in groupby(lv[a:b], key=lambda v: v == 8):
+                        got = list(group)
+                        segs.append(Segment(" " * len(got), box) if full_cell else
+                                    Segment("".join(BLOCKS[v] if v else "▏" for v in got), edge))
                 continue
             run = cells[c0:c1]
             name_st = (Style(underline=is_hit, bold=True) if mono else
@@ -701,9 +734,8 @@ class Timeline(ScrollView, can_focus=True):
             part_st = self.style(color, p.match if is_hit and not mono else bg)
             full_st = Style(underline=True) if mono else self.style(p.match, color)
             for piece, lvs, named in ((run[:at0], lv[c0: c0 + at0], False),
-                                      (list(name), (), True),
-                                      (run[at0 + len(name):], lv[c0 + at0 + len(name): c1],
-                                       False)):
+                                      ([name] if name else [], (), True),
+                                      (run[at0 + nw:], lv[c0 + at0 + nw: c1], False)):
                 if not piece:
                     continue
                 if named:
@@ -742,7 +774,7 @@ class Timeline(ScrollView, can_focus=True):
             return
         span = self.t1 - self.t0
         mid = around if around is not None else self.focus_time()
-        new = int(min(max(span * factor, 1000), max(self.trace.end_ns, 1) * 1.2))
+        new = int(min(max(span * factor, MIN_SPAN_NS), max(self.trace.end_ns, 1) * 1.2))
         frac = (mid - self.t0) / span if span else 0.5
         t0 = int(mid - frac * new)
         self.set_window(t0, t0 + new)
@@ -820,16 +852,25 @@ class Timeline(ScrollView, can_focus=True):
             i = self.row_of_slice(row)
         if i >= 0:
             self.move_cursor(i - self.cursor)
+        else:  # past the rows a lane may take (hostile nesting): said, not silently lost
+            try:
+                self.notify(f"this slice is at depth {int(tr.depth[row])}: past the "
+                            f"{MAX_LANE_ROWS} rows a lane shows (its detail is below)",
+                            severity="warning", timeout=5, markup=False)
+            except Exception:  # noqa: BLE001 - drawn with no app (a widget test)
+                pass
         if reveal:
             s, e = int(tr.start[row]), int(tr.start[row] + tr.dur[row])
             span = self.t1 - self.t0
+            mid = (s + e) // 2
             if (e - s) * self.plot_width < REVEAL_CELLS * span:
                 # narrower than a few cells: zoom until it is a name's width, centred
-                new = max((e - s) * self.plot_width // (2 * REVEAL_CELLS), 2000)
-                mid = (s + e) // 2
+                new = max((e - s) * self.plot_width // (2 * REVEAL_CELLS), MIN_SPAN_NS)
                 self.set_window(mid - new // 2, mid - new // 2 + new)
-            elif e < self.t0 or s > self.t1 or (e - s) > span:
+            elif (e - s) > span:
                 self.fit(s, e)
+            elif s < self.t0 or e > self.t1:  # in part or not at all on screen: centred
+                self.set_window(mid - span // 2, mid - span // 2 + span)
         if self.on_select is not None:
             self.on_select(self.selected)
         else:

@@ -47,7 +47,7 @@ def _us(v: Any) -> str:
 KERNEL_COLUMNS = [
     # the short form that still tells the kernel apart (display_names); the full name is
     # what the filter also searches, what an export writes and what ⏎ titles
-    Column("name", "display_name", numeric=False, min_width=20, cut="middle", full_key="name"),
+    Column("name", "display_name", numeric=False, min_width=20, cut="apart", full_key="name"),
     Column("class", "class", 5, numeric=False),
     Column("count", "count", 7, fmt=fmt_int),
     Column("total ms", "total_us", 10, fmt=fmt_us),
@@ -59,7 +59,7 @@ KERNEL_COLUMNS = [
     Column("launch µs", "launch_delay_median_us", 9, fmt=_us, optional=4),
 ]
 GROUP_COLUMNS = [
-    Column("short name", "short_name", numeric=False, min_width=20, cut="middle"),
+    Column("short name", "short_name", numeric=False, min_width=20, cut="apart"),
     Column("class", "class", 5, numeric=False),
     Column("names", "names", 5, fmt=fmt_int, optional=3),
     Column("count", "count", 7, fmt=fmt_int),

@@ -113,14 +113,15 @@ def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame
         busy = np.diff(di.busy_before(edges))
         cov[r] = busy / width
         # the slice under each column's middle; narrow slices between middles still show,
-        # through the one that starts first inside the bin
+        # through the one that starts first inside the bin (a zero-length one too: the
+        # widget draws it as a sliver, and it can be selected)
         k = np.searchsorted(di.starts, mids, side="right") - 1
         kk = np.maximum(k, 0)
         hit = (k >= 0) & (di.ends[kk] > mids)
         first = np.searchsorted(di.ends, edges[:-1], side="right")  # first ending after bin start
         ff = np.minimum(first, len(di) - 1)
         inside = (first < len(di)) & (di.starts[ff] < edges[1:])
-        pos[r] = np.where(hit, kk, np.where(inside & (busy > 0), ff, -1))
+        pos[r] = np.where(hit, kk, np.where(inside, ff, -1))
         on = pos[r] >= 0
         at[r][on] = di.rows_at(pos[r][on])
     return Frame(rows, edges, cov, at, pos)
