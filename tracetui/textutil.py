@@ -121,9 +121,9 @@ def tail(text: str, width: int) -> str:
 def _from_difference(texts: list[str], width: int) -> list[str] | None:
     """Each text from where the group's common beginning ends (backed up to a token's
     start), as ``…rest`` in ``width`` cells; None if two would still read the same."""
-    common = len(os.path.commonprefix(texts))
-    cut = max((texts[0].rfind(sep, 0, common) + len(sep) for sep in (", ", "<", "::", " ", "(")
-               if texts[0].rfind(sep, 0, common) >= 0), default=0)
+    same = len(os.path.commonprefix(texts))
+    cut = max((texts[0].rfind(sep, 0, same) + len(sep) for sep in (", ", "<", "::", " ", "(")
+               if texts[0].rfind(sep, 0, same) >= 0), default=0)
     if cut <= 1 or width < 8 or len(set(texts)) < len(texts):
         return None
     # led by the name they share (a kernel template's own name, after its namespaces)
