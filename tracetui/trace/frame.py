@@ -121,9 +121,9 @@ def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame
         first = np.searchsorted(di.ends, edges[:-1], side="right")  # first ending after bin start
         ff = np.minimum(first, len(di) - 1)
         inside = (first < len(di)) & (di.starts[ff] < edges[1:])
-        pos[r] = np.where(hit, kk, np.where(inside, ff, -1))
-        on = pos[r] >= 0
-        at[r][on] = di.rows_at(pos[r][on])
+        p = np.where(hit, kk, np.where(inside, ff, -1))
+        pos[r] = p
+        at[r] = np.where(p >= 0, di.rows_at(np.maximum(p, 0)), -1)
     return Frame(rows, edges, cov, at, pos)
 
 
