@@ -258,6 +258,7 @@ class TraceApp(App[None]):
                     and self.loader.builder.events <= SNAPSHOT_MAX_EVENTS:
                 snap = self.loader.snapshot()
                 classes = classify(snap, self.rules)
+                snap.fold_python()  # here, not in the frame the UI draws it
                 self.call_from_thread(self._show, snap, classes)
                 # a snapshot re-sorts what is loaded so far: keep it under ~20% of the time
                 cost = time.perf_counter() - now
@@ -274,6 +275,7 @@ class TraceApp(App[None]):
             self.loader = early.loader
             if early.thread.is_alive():
                 snap = early.loader.snapshot()
+                snap.fold_python()
                 self.call_from_thread(self._show, snap, classify(snap, self.rules))
             early.resume(progress)
             early.thread.join()
@@ -289,6 +291,7 @@ class TraceApp(App[None]):
                 self.call_from_thread(self._failed, str(e))
                 return
         classes = classify(trace, self.rules)
+        trace.fold_python()
         self.call_from_thread(self._show, trace, classes, True)
         # the views' aggregates, ready before the user asks for them
         analyses = Analyses(trace, classes, self.phase_groups, self.rules)

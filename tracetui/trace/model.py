@@ -375,6 +375,14 @@ class Trace:
     def slice_count(self) -> int:
         return len(self.start)
 
+    def fold_python(self) -> None:
+        """Work out every CPU lane's folded view (:meth:`Lane.folded`) now: a load thread
+        calls this before the UI gets the trace, so that the first frame does not (0.2 s
+        for 1.6 M CPU slices)."""
+        for ln in self.lanes:
+            if ln.kind == LANE_CPU:
+                ln.folded()
+
     @cached_property
     def python_cats(self) -> frozenset[int]:
         """String ids of the Python frames' categories (:data:`PYTHON_CATS`) in this trace."""
