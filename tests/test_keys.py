@@ -30,6 +30,8 @@ async def test_g_goes_to_a_typed_time_or_range():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(app, pilot)
         tl = app.query_one(Timeline)
+        await pilot.press("w", "w", "w", "w")  # zoomed in: room to centre on a time
+        await pilot.pause()
         span = tl.t1 - tl.t0
         await type_goto(pilot, "0.5ms")  # centred there, the zoom kept
         assert abs((tl.t0 + tl.t1) // 2 - 500_000) <= 1 and abs((tl.t1 - tl.t0) - span) <= 1
@@ -199,3 +201,34 @@ async def test_the_legend_fits_the_terminal_after_a_resize():
         await pilot.pause()
         legend = str(app.query_one("#legend").render())
         assert "comm " in legend and "py frames folded (P)" in legend and len(legend) <= 80
+
+
+async def test_keys_typed_ahead_of_a_prompt_go_into_it(tmp_path, monkeypatch):
+    """'/combine⏎' or 'g50ms⏎' in one burst (a paste, fast typing): the letters land in the
+    box even before it has the focus, and run no timeline command (o opened the overlap
+    view, e wrote a CSV, 0 m s reset, marked and zoomed)."""
+    from textual import events
+
+    monkeypatch.chdir(tmp_path)
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tl = app.query_one(Timeline)
+
+        def burst(keys: list[tuple[str, str | None]]) -> None:
+            for key, ch in keys:  # queued at once: none is handled before the next arrives
+                app.post_message(events.Key(key, ch))
+
+        burst([("slash", "/")] + [(c, c) for c in "combine"] + [("enter", None)])
+        await pilot.pause(0.3)
+        assert len(app.screen_stack) == 1 and not list(tmp_path.iterdir())
+        assert len(tl.matches) and all("combine" in tl.trace.name_of(int(r)).lower()
+                                       for r in tl.matches[:50])
+        before = (tl.t0, tl.t1)
+        burst([("g", "g")] + [(c, c) for c in "0.2ms"] + [("enter", None)])
+        await pilot.pause(0.3)
+        assert app.range is None and (tl.t0 + tl.t1) // 2 != (before[0] + before[1]) // 2
+        assert abs((tl.t0 + tl.t1) // 2 - 200_000) <= max((tl.t1 - tl.t0) // 2, 1)
+        await pilot.press("w")  # the prompt closed: keys are commands again
+        await pilot.pause()
+        assert tl.t1 - tl.t0 < before[1] - before[0]

@@ -103,3 +103,26 @@ async def test_every_lane_label_on_screen_is_distinct(size):
         assert all(len(t) < lw for t in shown)
         await pilot.press("right_curly_bracket")
         assert tl.label_width == min(lw + 4, max(tl.size.width // 2, 12))
+
+
+@pytest.mark.parametrize("width", [20, 23, 30, 38, 47])
+def test_labels_of_wide_characters_fit_their_cells_and_stay_apart(width):
+    """Thread names in CJK or with emoji take two cells a character: still within the
+    column, still distinct, the pid and tid kept."""
+    from tracetui.textutil import cell_width
+
+    lanes = [L("进程进程进程进程进程 1 · thread 11 (线程🔥主线程🔥主线程🔥主线程🔥主)"),
+             L("进程进程进程进程进程 1 · thread 12 (线程🔥主线程🔥主线程🔥主线程🔥副)"),
+             L("GPU 0 · stream 7")]
+    got = lane_labels(lanes, width)
+    assert all(cell_width(t) <= width for t in got), got
+    assert len(set(got)) == 3, got
+    assert "11" in got[0] and "12" in got[1], got
+
+
+def test_cell_width_counts_wide_and_combining_characters():
+    from tracetui.textutil import cell_width
+
+    assert cell_width("abc") == 3
+    assert cell_width("漢字") == 4 and cell_width("🔥") == 2
+    assert cell_width("e\u0301") == 1  # e and a combining acute accent

@@ -376,3 +376,21 @@ async def test_ruler_ticks_stay_whole_and_distinct_at_any_zoom(tmp_path, t0, spa
         assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ruler
         for t in ticks:  # each with its unit, none cut at the edge or by its neighbour
             assert t.endswith(("ns", "µs", "ms", " s")) or t == "0", ruler
+
+
+async def test_the_view_stays_on_the_trace(tmp_path):
+    """Zooming out or panning stops a twentieth of the view past either end."""
+    path = write(tmp_path, [x("aten::a", 0, 500), x("aten::b", 500, 500)])
+    async with One(path).run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        end = tl.trace.end_ns
+        tl.zoom(8)
+        assert tl.t0 >= -end // 20 and tl.t1 <= end + end // 20
+        tl.set_window(100_000, 200_000)
+        for _ in range(30):
+            tl.pan(-0.8)
+        assert tl.t0 == -(tl.t1 - tl.t0) // 20 and tl.t1 - tl.t0 == 100_000
+        for _ in range(30):
+            tl.pan(0.8)
+        assert tl.t1 == end + 100_000 // 20

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import unicodedata
 
 # C0 controls except none, DEL, C1 controls, and the Unicode bidi/format characters that
 # can reorder or hide text (LRE..RLO, LRI..PDI, LRM/RLM/ALM, zero-width joiners are fine).
@@ -97,6 +98,15 @@ def fmt_tick(ns: float, step: float) -> str:
     while decimals < 9 and step > 0 and step / scale < 10 ** -decimals * 2:
         decimals += 1  # and enough to tell neighbouring ticks apart
     return f"{ns / scale:.{decimals}f} {unit}"
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells ``text`` takes: two for a wide (East Asian wide or full-width)
+    character, none for a combining mark, one for the rest."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def middle(text: str, width: int) -> str:

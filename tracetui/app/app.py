@@ -191,6 +191,7 @@ class TraceApp(App[None]):
         self._stretch: tuple[Any, int] = (None, -1)
         self._gap: tuple[Any, int, int] = (None, -1, -1)
         self._views: dict[str, tuple[tuple[str, int], Any]] = {}
+        self._prompt: Input | None = None  # the find or go-to box while it is open
         self.views_ready = False  # the views are built off screen (after the aggregates)
         self._stale_views: list[Any] = []
 
@@ -541,13 +542,25 @@ class TraceApp(App[None]):
 
     def action_search(self) -> None:
         box = self.query_one("#search", Input)
+        self._open_prompt(box)
+
+    def _open_prompt(self, box: Input) -> None:
+        """Show a prompt (find, go to) and give it the keys: those typed before it has the
+        focus (a paste, fast typing: "/combine⏎" in one burst) go into it, not to the
+        timeline's commands (o would open a view and e write a file)."""
         box.add_class("visible")
+        self._prompt = box
         box.focus()
+
+    def _close_prompts(self) -> None:
+        self._prompt = None
+        for box in self.query("#search, #goto").results(Input):
+            box.remove_class("visible")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id not in ("search", "goto"):
             return
-        event.input.remove_class("visible")
+        self._close_prompts()
         self.timeline.focus()
         if event.input.id == "goto":
             self.goto_time(event.value)
@@ -557,8 +570,7 @@ class TraceApp(App[None]):
     def action_goto_time(self) -> None:
         box = self.query_one("#goto", Input)
         box.value = ""
-        box.add_class("visible")
-        box.focus()
+        self._open_prompt(box)
 
     def goto_time(self, text: str) -> bool:
         """``g``: the view centred on a typed time (its zoom kept), or on a typed range."""
@@ -772,13 +784,20 @@ class TraceApp(App[None]):
         """The timeline's keys work on the timeline only, not inside a view or dialog."""
         if len(self.screen_stack) > 1 and action not in self._EVERYWHERE:
             return False
+        prompt = self._prompt
+        if prompt is not None and not prompt.has_focus and action != "cancel_load":
+            return False  # a prompt is opening: what is typed goes into it (on_key)
         return True
 
     def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
         """The command palette (ctrl+p): Textual's own commands, then the keys of the screen
         it was opened on that apply there (a table's on a table, the timeline's on the
         timeline, no rank alignment on one trace)."""
-        yield from super().get_system_commands(screen)
+        for cmd in super().get_system_commands(screen):
+            # Textual's own theme picker would not recolour the timeline (themes/*.toml
+            # and --theme do), its screenshot is ours (^s), maximise means nothing here
+            if cmd.title not in ("Theme", "Screenshot", "Maximize"):
+                yield cmd
         main = screen is self.screen_stack[0]
         for keys, what, action, node in palette_rows(screen, self.applies, main):
             if action in ("quit", "help", "command_palette"):
@@ -1166,13 +1185,26 @@ class TraceApp(App[None]):
             self.loader.cancel()
             self.notify("loading stopped: showing what was read", timeout=4, markup=False)
 
+    def on_descendant_blur(self, event: Any) -> None:
+        if event.widget is self._prompt:  # it had the keys and gave them up (a click)
+            self._prompt = None
+
     def on_key(self, event: Any) -> None:
+        box = self._prompt
+        if box is not None and not box.has_focus:  # typed ahead of the prompt's focus
+            if event.key == "enter":
+                self.call_later(box.action_submit)
+            elif event.key != "escape" and event.is_printable and event.character:
+                box.insert_text_at_cursor(event.character)
+            if event.key != "escape":
+                event.stop()
+                event.prevent_default()
+                return
         if event.key == "escape" and len(self.screen_stack) == 1:
             box = self.query_one("#search", Input)
             goto = self.query_one("#goto", Input)
             if box.has_class("visible") or goto.has_class("visible"):
-                box.remove_class("visible")
-                goto.remove_class("visible")
+                self._close_prompts()
                 self.timeline.focus()
                 event.stop()
             elif len(self.timeline.matches) or self.range is not None:

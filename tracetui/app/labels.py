@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from ..textutil import fit_apart, middle, safe_text, tail
+from ..textutil import cell_width, fit_apart, middle, safe_text, tail
 
 ELLIPSIS = "…"
 _THREAD = re.compile(r"^thread (-?\d+)(?: \((.*)\))?$")
@@ -62,5 +62,27 @@ def lane_label(lane: Any, width: int) -> str:
 
 def lane_labels(lanes: Sequence[Any], width: int) -> list[str]:
     """Labels of ``lanes`` in ``width`` cells, different lanes never reading the same."""
-    return fit_apart([safe_text(ln.name) for ln in lanes], width,
-                     [lane_label(ln, width) for ln in lanes])
+    out = fit_apart([safe_text(ln.name) for ln in lanes], width,
+                    [lane_label(ln, width) for ln in lanes])
+    wide = [i for i, t in enumerate(out) if cell_width(t) > width]
+    if not wide:
+        return out
+    # names of wide characters (CJK, emoji) take two cells a character: shortened again,
+    # on fewer characters, until they fit the cells; alike ones then numbered
+    for i in wide:
+        chars = width
+        while chars > 1 and cell_width(out[i]) > width:
+            chars -= 1
+            out[i] = lane_label(lanes[i], chars)
+    seen: dict[str, list[int]] = {}
+    for i, t in enumerate(out):
+        seen.setdefault(t, []).append(i)
+    for same in seen.values():
+        if len(same) > 1:
+            for k, i in enumerate(same):
+                tag = f" #{k + 1}"
+                text = out[i]
+                while text and cell_width(text + tag) > width:
+                    text = text[:-2] + ELLIPSIS if len(text) > 1 else ""
+                out[i] = text + tag
+    return out

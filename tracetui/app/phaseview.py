@@ -236,7 +236,7 @@ def phase_table(blocks: list[dict[str, Any]], figures: dict[str, dict[str, Any]]
 
 class PhaseScreen(Screen[None]):
     HELP_TITLE = "phase view"
-    HELP_NOTES = [("tab", "the phase map, then the phase table (< > sort, ^r reverse)")]
+    HELP_NOTES = [("< > ^r", "in the phase table (tab reaches it): sort, reverse")]
     BINDINGS = [
         Binding("escape,q", "back", "back"),
         Binding("plus,equals_sign", "level(1)", "deeper annotations", key_display="+"),

@@ -334,6 +334,18 @@ class Timeline(ScrollView, can_focus=True):
         if t1 - t0 < MIN_SPAN_NS:  # the closest zoom: MIN_SPAN_NS around the middle
             mid = (t0 + t1) // 2
             t0, t1 = mid - MIN_SPAN_NS // 2, mid - MIN_SPAN_NS // 2 + MIN_SPAN_NS
+        if self.trace is not None:
+            # never far past the trace: a twentieth of the view beyond either end at most
+            lo, hi = 0, max(int(self.trace.end_ns), 1)
+            span = t1 - t0
+            room = span // 20
+            if span > (hi - lo) + 2 * room:
+                room = (hi - lo) // 20
+                t0, t1 = lo - room, hi + room
+            elif t0 < lo - room:
+                t0, t1 = lo - room, lo - room + span
+            elif t1 > hi + room:
+                t0, t1 = hi + room - span, hi + room
         self.t0, self.t1 = t0, t1
 
     def watch_t1(self) -> None:
@@ -412,11 +424,12 @@ class Timeline(ScrollView, can_focus=True):
         """Fold the Python frames away, or show them (every lane); returns whether they are
         folded now. The selection stays selected and in view."""
         self.fold_python = not self.fold_python
-        self.unfolded.clear()
+        self.unfolded.clear()  # every lane, the ones a selected frame opened too
         lane = self.rows[self.cursor].lane if self.rows else -1
         self._relayout(lane)
-        if self.selected >= 0:
-            self.select(self.selected)
+        tr = self.trace
+        if self.selected >= 0 and tr is not None and self.row_of_slice(self.selected) >= 0:
+            self.select(self.selected)  # still drawn: the cursor follows it
         return self.fold_python
 
     def row_of_slice(self, row: int) -> int:
@@ -564,8 +577,9 @@ class Timeline(ScrollView, can_focus=True):
         if any(len(text) + 2 > step for _, text in ticks):
             # deep zoom far into a trace ("1.200000012 s"): the first tick whole, the
             # others as offsets from it
-            ticks = ticks[:1] + [(c, "+" + fmt_time(span * (c - ticks[0][0]) / pw))
-                                 for c, _ in ticks[1:]]
+            base = fmt_tick(self.t0 + span * ticks[0][0] / pw, 1.0)  # to the ns: the sum
+            ticks = [(ticks[0][0], base)] + [(c, "+" + fmt_time(span * (c - ticks[0][0]) / pw))
+                                             for c, _ in ticks[1:]]
         free = 0  # the first column the ticks drawn so far leave free
         for c, text in ticks:
             if c + len(text) + 1 > pw or c < free:
@@ -685,6 +699,8 @@ class Timeline(ScrollView, can_focus=True):
         # (a run one cell wide is a sliver, not a box: its shade tells it apart)
         split = on & np.concatenate((on[1:], [False])) & (levels[ends - 1] == 8) & \
             (ends - starts >= 2)
+        if mono and not cpu:  # without colour the glyph is the class: only "█" is split
+            split &= chars[np.maximum(ends - 1, 0)] == "█"
         chars[ends[split] - 1] = BOUNDARY
         cells = chars.tolist()
         # which of this row's slices are search hits: one vectorised test, not a set of all hits

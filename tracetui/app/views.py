@@ -96,8 +96,9 @@ class TableScreen(Screen[None]):
     ]
     #: printable keys that stay commands in a table (the app's help)
     COMMAND_CHARS = frozenset("?")
-    HELP_NOTES = [("type", "filter by name: every letter, digit and symbol but < > / ? is "
-                           "text"),
+    HELP_NOTES = [("type", "filter by name: every letter, digit and symbol but < > / ? "
+                           "starts the filter, and while it is typed every key is text "
+                           "(⏎ ends it)"),
                   ("esc", "clear the filter first, then back")]
 
     @property
@@ -251,8 +252,7 @@ class KernelScreen(TableScreen):
 
     def title_text(self) -> Text:
         t = Text("kernels", style="bold")
-        t.append(" by short name" if self.short else
-                 " by full name (shown short where that still tells them apart)", style="dim")
+        t.append(" by short name" if self.short else " by full name", style="dim")
         return t
 
     def action_toggle_names(self) -> None:
@@ -699,8 +699,7 @@ class OverlapScreen(Screen[None]):
     """Where communication hides behind computation, and where it does not."""
 
     HELP_TITLE = "overlap view"
-    HELP_NOTES = [("tab", "the heatmap, then the annotation table: its keys are the tables' "
-                          "(< > sort, ^r reverse)")]
+    HELP_NOTES = [("< > ^r", "in the annotation table (tab reaches it): sort, reverse")]
 
     BINDINGS = [
         Binding("escape,q", "back", "back"),
