@@ -45,7 +45,7 @@ import gzip
 import json
 import random
 import re
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -969,7 +969,28 @@ def _dsv3_graph(g: GraphReplay, layers: int, dense: int) -> None:
         g.receive("combine", 1)
 
 
-def generate_decode(seed: int = 0, steps: int = 2, layers: int = 16, dense: int = 1) -> dict:
+#: The Python frames above SGLang's scheduler when a server is profiled with_stack=True, outermost
+#: first (a real profile has 30-40 of them): repeated to make ``stack_depth`` levels.
+SGLANG_STACK = (
+    "<string>(1): <module>", "multiprocessing/spawn.py(122): spawn_main",
+    "multiprocessing/spawn.py(135): _main", "multiprocessing/process.py(314): _bootstrap",
+    "multiprocessing/process.py(108): run",
+    "sglang/srt/managers/scheduler.py(2431): run_scheduler_process",
+    "sglang/srt/managers/scheduler.py(679): event_loop_overlap",
+    "torch/utils/_contextlib.py(116): decorate_context",
+    "sglang/srt/managers/scheduler.py(1452): process_batch",
+    "sglang/srt/managers/tp_worker_overlap_thread.py(167): forward_thread_func_",
+    "torch/utils/_contextlib.py(116): decorate_context",
+    "sglang/srt/managers/tp_worker.py(209): forward_batch_generation",
+    "sglang/srt/model_executor/model_runner.py(1267): forward",
+    "sglang/srt/model_executor/model_runner.py(1221): _forward_raw",
+    "sglang/srt/model_executor/cuda_graph_runner.py(640): replay",
+    "sglang/srt/model_executor/cuda_graph_runner.py(612): replay_prepare",
+)
+
+
+def generate_decode(seed: int = 0, steps: int = 2, layers: int = 16, dense: int = 1,
+                    stack_depth: int = 0) -> dict:
     """The decode trace as a Kineto object (integer µs). ``steps`` decode steps are
     simulated; the profile window opens during the first one's last MoE layer, while a
     dispatch and a combine are in flight, so their sends are not in the file, nor is the
@@ -982,7 +1003,10 @@ def generate_decode(seed: int = 0, steps: int = 2, layers: int = 16, dense: int 
     window_open = None
     for step in range(steps):
         rec.chunk = step
-        with main.python("sglang/srt/managers/scheduler.py(742): run_batch"):
+        outer = ExitStack()  # with stack_depth: that many frames above the scheduler's
+        for k in range(stack_depth):
+            outer.enter_context(main.python(SGLANG_STACK[k % len(SGLANG_STACK)]))
+        with outer, main.python("sglang/srt/managers/scheduler.py(742): run_batch"):
             with main.python("sglang/srt/model_executor/model_runner.py(1190): forward_decode"):
                 for op in DSV3_PREPARE:
                     main.op(op, gpu, DSV3_STREAM)
@@ -1295,6 +1319,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--annotated-layers", type=int, default=3, help="layers per step")
     parser.add_argument("--decode-steps", type=int, default=2)
     parser.add_argument("--decode-layers", type=int, default=16, help="layers per decode step")
+    parser.add_argument("--decode-stack-depth", type=int, default=0, metavar="N",
+                        help="Python frames above the decode scheduler (0: the committed "
+                             "sample; a with_stack server profile has 30-40)")
     parser.add_argument("--prefill-steps", type=int, default=4)
     parser.add_argument("--prefill-layers", type=int, default=4, help="layers per prefill step")
     args = parser.parse_args(argv)
@@ -1302,7 +1329,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     annotated = generate_annotated(args.seed, args.annotated_steps, args.annotated_layers)
     (args.out / "annotated.json").write_text(dumps_annotated(annotated), encoding="utf-8")
-    decode = generate_decode(args.seed, args.decode_steps, args.decode_layers)
+    decode = generate_decode(args.seed, args.decode_steps, args.decode_layers,
+                             stack_depth=args.decode_stack_depth)
     (args.out / "decode.json").write_text(dumps_decode(decode), encoding="utf-8")
     prefill = generate_prefill(args.seed, args.prefill_steps, args.prefill_layers)
     write_gzip(args.out / "prefill.json.gz", dumps_prefill(prefill))
