@@ -137,3 +137,26 @@ def test_lanes_without_python_frames_or_with_nothing_else_are_not_folded(tmp_pat
     assert all(ln.folded() is None for ln in tr.lanes)
     assert default_rows(tr, fold_python=True) == default_rows(tr)
     assert len([r for r in default_rows(tr, fold_python=True) if r.lane == 0]) == 5
+
+
+@pytest.mark.parametrize("path", [SAMPLES / "cpu_torch.json", SAMPLES / "annotated.json",
+                                  SHARED / "tracelens_mi300_rccl.json.gz"],
+                         ids=["cpu_torch", "annotated", "tracelens"])
+def test_the_build_folds_as_the_lane_would_on_its_own(path):
+    """The build works the folded view out while it has each lane in start order; the
+    same lane folded from scratch (a combined rank trace does that) gives the same."""
+    if not path.is_file():
+        pytest.skip("needs ../shared/traces")
+    tr = load(str(path))
+    folded = 0
+    for ln in tr.lanes:
+        built = ln.folded()
+        ln.set_fold(None)
+        ln._fold = False  # forget it: from scratch
+        again = ln.folded()
+        assert (built is None) == (again is None), ln.name
+        if built is None:
+            continue
+        folded += 1
+        assert [d.rows.tolist() for d in built] == [d.rows.tolist() for d in again], ln.name
+    assert folded

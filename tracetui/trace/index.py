@@ -17,8 +17,8 @@ import numpy as np
 from . import _alloc
 from .builder import Snapshot
 from .depth import _threaded, compute_depth
-from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, EventReader,
-                    KernelFields, Lane, SparseColumn, Trace)
+from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, PYTHON_CATS, CounterTrack,
+                    EventReader, KernelFields, Lane, SparseColumn, Trace)
 
 _NUM = re.compile(r"(-?\d+)")
 
@@ -72,6 +72,39 @@ def _by_start_longest_first(idx: np.ndarray, s: np.ndarray,
         o = np.lexsort((-d[sel], s[sel]))  # stable; s is sorted: runs stay in place
         idx[sel], d[sel] = idx[sel][o], d[sel][o]
     return idx, s, d
+
+
+def _python_cat_ids(snap: Snapshot, cat: np.ndarray, infos: list) -> frozenset[int]:
+    """The string ids of the Python frames' categories among the slices (none: no CPU
+    lane, or no frames)."""
+    if not len(cat) or not any(info[4] == LANE_CPU for info in infos):
+        return frozenset()
+    used = np.flatnonzero(np.bincount(cat.astype(np.int64, copy=False)))
+    return frozenset(int(k) for k in used.tolist()
+                     if str(snap.strings[int(k)]).lower() in PYTHON_CATS)
+
+
+def _fold_python(idx: np.ndarray, s: np.ndarray, d: np.ndarray, o: np.ndarray,
+                 cat: np.ndarray, python: frozenset[int], lo: int,
+                 threads: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """One CPU lane with its Python frames folded away (Lane.folded), while the build has
+    the lane in (start, longest first) order at hand: the depth pass over its other
+    slices alone, no sort of its own. (rows in their final places, grouped by folded
+    depth and in start order within one; the folded depths), or None: no frames, or
+    nothing else. ``o`` is the build's grouping by depth (the final order)."""
+    c = cat[idx]
+    py = np.zeros(len(idx), bool)
+    for k in python:
+        py |= c == k
+    del c
+    if not py.any() or py.all():
+        return None
+    keep = np.flatnonzero(~py)  # positions in start order
+    fd = compute_depth(s[keep], d[keep], threads)
+    place = np.empty(len(o), np.int64)  # start-order position -> final row
+    place[o] = np.arange(lo, lo + len(o))
+    g = np.argsort(fd, kind="stable")  # by folded depth, keeping start order
+    return place[keep[g]], fd[g]
 
 
 @dataclass(frozen=True)
@@ -193,13 +226,19 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     np.cumsum(np.bincount(lane, minlength=len(infos))[: len(infos)], out=bounds[1:])
     del lane
     depth = np.zeros(len(start), np.int16)
+    python = _python_cat_ids(snap, cat, infos)
+    folds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for new in range(len(infos)):
         lo, hi = int(bounds[new]), int(bounds[new + 1])
         idx = by_lane[lo:hi]
         idx, s, d = _by_start_longest_first(idx, start[idx], dur)
         dep = compute_depth(s, d, facts.threads)
-        del s, d
         o = np.argsort(dep, kind="stable")  # group by depth, keeping start order
+        if python and infos[new][4] == LANE_CPU:
+            got = _fold_python(idx, s, d, o, cat, python, lo, facts.threads)
+            if got is not None:
+                folds[new] = got
+        del s, d
         by_lane[lo:hi] = idx[o]
         if dep.dtype != depth.dtype:
             depth = depth.astype(dep.dtype)
@@ -221,6 +260,8 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         lanes.append(Lane(index=new, name=lname, kind=kind, pid=pid, tid=tid, device=device,
                           stream=stream, lo=lo, hi=hi, depth_bounds=dbounds.astype(np.int64),
                           process=process, thread=thread))
+        if kind == LANE_CPU:
+            lanes[-1].set_fold(folds.pop(new, None))
 
     _alloc.trim()
     # ---- args row -> slice row
