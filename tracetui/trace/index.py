@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Iterator
@@ -84,23 +85,15 @@ def _python_cat_ids(snap: Snapshot, cat: np.ndarray, infos: list) -> frozenset[i
                      if str(snap.strings[int(k)]).lower() in PYTHON_CATS)
 
 
-def _fold_python(idx: np.ndarray, s: np.ndarray, d: np.ndarray, o: np.ndarray,
-                 cat: np.ndarray, python: frozenset[int], lo: int,
-                 threads: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """One CPU lane with its Python frames folded away (Lane.folded), while the build has
-    the lane in (start, longest first) order at hand: the depth pass over its other
-    slices alone, no sort of its own. (rows in their final places, grouped by folded
-    depth and in start order within one; the folded depths), or None: no frames, or
-    nothing else. ``o`` is the build's grouping by depth (the final order)."""
-    c = cat[idx]
-    py = np.zeros(len(idx), bool)
-    for k in python:
-        py |= c == k
-    del c
-    if not py.any() or py.all():
-        return None
+def _fold_python(py: np.ndarray, s: np.ndarray, d: np.ndarray, o: np.ndarray,
+                 lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """One CPU lane with its Python frames (``py``) folded away (Lane.folded), while the
+    build has the lane in (start, longest first) order at hand: the depth pass over its
+    other slices alone, no sort of its own. (rows in their final places, grouped by
+    folded depth and in start order within one; the folded depths). ``o`` is the build's
+    grouping by depth (the final order)."""
     keep = np.flatnonzero(~py)  # positions in start order
-    fd = compute_depth(s[keep], d[keep], threads)
+    fd = compute_depth(s[keep], d[keep])
     place = np.empty(len(o), np.int64)  # start-order position -> final row
     place[o] = np.arange(lo, lo + len(o))
     g = np.argsort(fd, kind="stable")  # by folded depth, keeping start order
@@ -227,17 +220,25 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     del lane
     depth = np.zeros(len(start), np.int16)
     python = _python_cat_ids(snap, cat, infos)
-    folds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    # folds run in a thread beside the rest of the build (numpy lets go of the GIL in the
+    # depth pass and the sorts): the lanes' depths and the columns' gathers go on meanwhile
+    folder = ThreadPoolExecutor(1, thread_name_prefix="tracetui-fold") if python else None
+    folds: dict[int, Future[tuple[np.ndarray, np.ndarray] | None]] = {}
     for new in range(len(infos)):
         lo, hi = int(bounds[new]), int(bounds[new + 1])
         idx = by_lane[lo:hi]
         idx, s, d = _by_start_longest_first(idx, start[idx], dur)
         dep = compute_depth(s, d, facts.threads)
         o = np.argsort(dep, kind="stable")  # group by depth, keeping start order
-        if python and infos[new][4] == LANE_CPU:
-            got = _fold_python(idx, s, d, o, cat, python, lo, facts.threads)
-            if got is not None:
-                folds[new] = got
+        if folder is not None and infos[new][4] == LANE_CPU:
+            # the frames found here: idx may be a view of the order rewritten just below
+            c = cat[idx]
+            py = np.zeros(len(idx), bool)
+            for k in python:
+                py |= c == k
+            del c
+            if py.any() and not py.all():
+                folds[new] = folder.submit(_fold_python, py, s, d, o, lo)
         del s, d
         by_lane[lo:hi] = idx[o]
         if dep.dtype != depth.dtype:
@@ -261,7 +262,10 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
                           stream=stream, lo=lo, hi=hi, depth_bounds=dbounds.astype(np.int64),
                           process=process, thread=thread))
         if kind == LANE_CPU:
-            lanes[-1].set_fold(folds.pop(new, None))
+            fold = folds.pop(new, None)
+            lanes[-1].set_fold(fold.result() if fold is not None else None)
+    if folder is not None:
+        folder.shutdown()
 
     _alloc.trim()
     # ---- args row -> slice row
