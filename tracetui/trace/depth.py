@@ -1,5 +1,5 @@
-"""Nesting depth of one lane's slices: the builder's pass over the whole trace, and the
-folded view of a lane (its slices without the Python frames) on demand.
+"""Nesting depth of one lane's slices, for the build and for a lane's slices without its
+Python frames (Lane.folded).
 
 Depths are computed for all slices of a lane at once (a sort and a binary search); lanes
 whose slices overlap without nesting fall back to a stack pass. Long lanes are cut into

@@ -18,8 +18,8 @@ import numpy as np
 from . import _alloc
 from .builder import Snapshot
 from .depth import _threaded, compute_depth
-from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, PYTHON_CATS, CounterTrack,
-                    EventReader, KernelFields, Lane, SparseColumn, Trace)
+from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, EventReader,
+                    KernelFields, Lane, SparseColumn, Trace, python_cat_ids)
 
 _NUM = re.compile(r"(-?\d+)")
 
@@ -73,16 +73,6 @@ def _by_start_longest_first(idx: np.ndarray, s: np.ndarray,
         o = np.lexsort((-d[sel], s[sel]))  # stable; s is sorted: runs stay in place
         idx[sel], d[sel] = idx[sel][o], d[sel][o]
     return idx, s, d
-
-
-def _python_cat_ids(snap: Snapshot, cat: np.ndarray, infos: list) -> frozenset[int]:
-    """The string ids of the Python frames' categories among the slices (none: no CPU
-    lane, or no frames)."""
-    if not len(cat) or not any(info[4] == LANE_CPU for info in infos):
-        return frozenset()
-    used = np.flatnonzero(np.bincount(cat.astype(np.int64, copy=False)))
-    return frozenset(int(k) for k in used.tolist()
-                     if str(snap.strings[int(k)]).lower() in PYTHON_CATS)
 
 
 def _fold_python(py: np.ndarray, s: np.ndarray, d: np.ndarray, o: np.ndarray,
@@ -219,7 +209,8 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     np.cumsum(np.bincount(lane, minlength=len(infos))[: len(infos)], out=bounds[1:])
     del lane
     depth = np.zeros(len(start), np.int16)
-    python = _python_cat_ids(snap, cat, infos)
+    python = python_cat_ids(snap.strings) if any(x[4] == LANE_CPU for x in infos) \
+        else frozenset()
     # folds run in a thread beside the rest of the build (numpy lets go of the GIL in the
     # depth pass and the sorts): the lanes' depths and the columns' gathers go on meanwhile
     folder = ThreadPoolExecutor(1, thread_name_prefix="tracetui-fold") if python else None

@@ -39,6 +39,14 @@ LANE_CPU = "cpu"  # one CPU thread (or any other pid/tid)
 PYTHON_CATS = frozenset({"python_function", "python"})
 
 
+def python_cat_ids(strings: StringTable) -> frozenset[int]:
+    """The string ids of :data:`PYTHON_CATS` (as written, or capitalised) in a trace's
+    table: dictionary lookups, no pass over the slices."""
+    ids = (strings.find(form) for cat in PYTHON_CATS
+           for form in (cat, cat.capitalize(), cat.upper()))
+    return frozenset(i for i in ids if i >= 0)
+
+
 class DepthIndex:
     """The slices of one (lane, depth): rows [lo, hi) of the trace's columns, sorted by start
     (or, for a lane whose Python frames are folded, the gathered ``rows``, start-sorted).
@@ -402,11 +410,7 @@ class Trace:
     @cached_property
     def python_cats(self) -> frozenset[int]:
         """String ids of the Python frames' categories (:data:`PYTHON_CATS`) in this trace."""
-        if not len(self.cat):
-            return frozenset()
-        used = np.flatnonzero(np.bincount(self.cat.astype(np.int64, copy=False)))
-        return frozenset(int(i) for i in used.tolist()
-                         if str(self.strings[int(i)]).lower() in PYTHON_CATS)
+        return python_cat_ids(self.strings)
 
     @cached_property
     def slices_span(self) -> tuple[int, int]:
