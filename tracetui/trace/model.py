@@ -173,37 +173,36 @@ class Lane:
         """The lane with its Python frames (:data:`PYTHON_CATS`) folded away: one index per
         depth of the other slices (ops, runtime calls, annotations), each slice as deep as it
         has non-Python ancestors. None when the lane has no Python frames, or nothing else."""
-        if isinstance(self._fold, tuple):  # from the build: made into indexes on first use
-            tr = self._trace
-            assert tr is not None
+        tr = self._trace
+        assert tr is not None
+        if self._fold is False:  # not from the build (a combined rank trace): worked out here
+            self._fold = self._fold_rows()
+        if isinstance(self._fold, tuple):  # (rows, depths): made into indexes on first use
             keep, dep = self._fold
             self._fold_depth = np.full(self.hi - self.lo, -1, np.int32)
             self._fold_depth[keep - self.lo] = dep
             bounds = np.searchsorted(dep, np.arange(int(dep.max(initial=0)) + 2))
             self._fold = [DepthIndex(0, 0, tr.start, tr.dur, keep[a:b])
                           for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
-        if self._fold is False:
-            tr = self._trace
-            assert tr is not None
-            lo, hi = self.lo, self.hi
-            py = np.zeros(hi - lo, bool)
-            for cid in tr.python_cats:
-                py |= tr.cat[lo:hi] == cid
-            if not py.any() or py.all():
-                self._fold = None
-            else:
-                keep = lo + np.flatnonzero(~py)
-                order = np.lexsort((-tr.dur[keep], tr.start[keep]))  # by start, longest first
-                keep = keep[order]
-                dep = compute_depth(tr.start[keep], tr.dur[keep])
-                o = np.argsort(dep, kind="stable")
-                keep, dep = keep[o], dep[o]
-                self._fold_depth = np.full(hi - lo, -1, np.int32)
-                self._fold_depth[keep - lo] = dep
-                bounds = np.searchsorted(dep, np.arange(int(dep.max(initial=0)) + 2))
-                self._fold = [DepthIndex(0, 0, tr.start, tr.dur, keep[a:b])
-                              for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
         return self._fold  # type: ignore[return-value]
+
+    def _fold_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, folded depths) as the build makes them (index._fold_python), from the
+        lane's columns alone: a sort by start (longest first) and the depth pass over the
+        slices that are not Python frames; None if there are no frames, or nothing else."""
+        tr = self._trace
+        assert tr is not None
+        lo, hi = self.lo, self.hi
+        py = np.zeros(hi - lo, bool)
+        for cid in tr.python_cats:
+            py |= tr.cat[lo:hi] == cid
+        if not py.any() or py.all():
+            return None
+        keep = lo + np.flatnonzero(~py)
+        keep = keep[np.lexsort((-tr.dur[keep], tr.start[keep]))]  # by start, longest first
+        dep = compute_depth(tr.start[keep], tr.dur[keep])
+        o = np.argsort(dep, kind="stable")
+        return keep[o], dep[o]
 
     def depths(self, folded: bool = False) -> int:
         """How many depths the lane shows (with its Python frames folded, if asked)."""
