@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tracetui.trace import load
-from tracetui.trace.frame import bin_edges, default_rows, label_runs, render
+from tracetui.trace.frame import bin_edges, default_rows, render, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,8 @@ def test_frame_matches_brute_force(trace):
 def test_bins_and_runs():
     e = bin_edges(100, 1100, 10)
     assert e[0] == 100 and e[-1] == 1100 and len(e) == 11 and (np.diff(e) == 100).all()
-    assert label_runs(np.array([-1, 5, 5, 5, -1, 7, 7])) == [(1, 3, 5), (5, 2, 7)]
+    assert runs(np.array([-1, 5, 5, 5, -1, 7, 7])) == [(0, 1, -1), (1, 3, 5), (4, 1, -1),
+                                                       (5, 2, 7)]
 
 
 def test_whole_trace_frame_accounts_for_all_busy_time(trace):

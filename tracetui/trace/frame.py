@@ -136,8 +136,3 @@ def runs(slice_row: np.ndarray) -> list[tuple[int, int, int]]:
     starts = np.r_[0, change]
     ends = np.r_[change, len(slice_row)]
     return [(int(a), int(b - a), int(slice_row[a])) for a, b in zip(starts, ends)]
-
-
-def label_runs(slice_row: np.ndarray) -> list[tuple[int, int, int]]:
-    """The runs that show a slice."""
-    return [r for r in runs(slice_row) if r[2] >= 0]
