@@ -150,6 +150,10 @@ async def test_help_lists_the_keys_of_the_screen_in_front():
         assert app.screen.title_text == "kernels table"
         assert keys["reverse sort"] == "^r" and keys["short/full names"] == "^t"
         assert "quit" not in keys  # q types a q into the filter there
+        from tracetui.app.keybar import KeyBar
+
+        bar = str(app.screen_stack[-2].query_one(KeyBar).render())
+        assert "^r reverse sort" in bar and "quit" not in bar  # nor does the key bar offer it
         assert "zoom in" not in keys and "kernel table" not in keys
         assert any(k == "type" for k, _ in app.screen.notes)
         await pilot.press("escape", "escape", "o")

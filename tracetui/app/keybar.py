@@ -34,11 +34,14 @@ class KeyBar(Static):
         t = Text(no_wrap=True, overflow="ellipsis")
         seen: set[str] = set()
         applies = getattr(self.app, "applies", None)  # what means something on this trace
+        typed = hasattr(screen, "COMMAND_CHARS")  # a table: its printable keys are filter text
         for _node, binding, enabled, _tip in screen.active_bindings.values():
             if not binding.show or not enabled or binding.action in seen:
                 continue
             if applies is not None and not applies(binding.action):
                 continue
+            if typed and len(binding.key) == 1 and binding.key.isprintable():
+                continue  # "q" types a q into a table's filter
             seen.add(binding.action)
             t.append(f" {self.app.get_key_display(binding)} ", style="bold")
             t.append(binding.description + " ")
