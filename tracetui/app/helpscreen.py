@@ -20,7 +20,7 @@ from ..textutil import safe_text
 def palette_rows(screen: Screen, applies: Callable[[str], bool] | None = None,
                  main: bool = False) -> list[tuple[str, str, str, Any]]:
     """(keys, what they do, action, the node that binds it) for every enabled binding with
-    a description on ``screen``, one row per action (its keys together), in the order
+    a description on ``screen``, one row per job (its keys together), in the order
     Textual lists them; actions for which ``applies`` says no (rank keys on one trace, …)
     are left out. ``main``: ``screen`` is the app's first screen, under the command
     palette: the app's keys count as enabled there (the palette on top disables them)."""
