@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
 
 from ..analysis.rules import (CLASS_NAMES, COMM, COMP, DEFAULT_RULES, MEM, NOT_GPU, Rule,
                               classify, in_flight_patterns)
@@ -100,65 +101,75 @@ class TraceApp(App[None]):
     #search.visible, #goto.visible { display: block; }
     """
     BINDINGS = [
-        Binding("w", "zoom(0.5)", "zoom in"),
-        Binding("s", "zoom(2)", "zoom out"),
-        Binding("a", "pan(-0.2)", "pan left"),
-        Binding("d", "pan(0.2)", "pan right"),
-        Binding("A", "pan(-0.8)", "pan left (fast)", show=False),
-        Binding("D", "pan(0.8)", "pan right (fast)", show=False),
-        Binding("up", "row(-1)", "lane up", show=False),
-        Binding("down,j", "row(1)", "lane down", show=False),
-        Binding("k", "kernels", "kernel table"),
-        Binding("o", "overlap", "overlap view"),
-        Binding("p", "phases", "phase view"),
-        Binding("O", "overlap_row", "overlap rows on the timeline", show=False),
-        Binding("m", "mark", "mark range"),
-        Binding("x", "exposed", "exposed comm, largest first"),
-        Binding("X", "exposed(True)", "exposed comm, in time order", show=False),
-        Binding("i", "gap", "stream's idle gaps, largest first", show=False),
-        Binding("I", "gap(True)", "stream's idle gaps, in time order", show=False),
-        Binding("g", "goto_time", "go to a time (12.5ms, 3-4ms)", show=False),
-        Binding("P", "python", "Python frames: fold / show", show=False),
-        Binding("shift+left", "widen(-1)", "widen range left", show=False),
-        Binding("shift+right", "widen(1)", "widen range right", show=False),
-        Binding("e", "export", "export CSV", show=False),
-        Binding("ctrl+s", "screenshot_svg", "save SVG screenshot", show=False),
-        Binding("full_stop", "step(1)", "next slice", key_display="."),
-        Binding("comma", "step(-1)", "previous slice", key_display=",", show=False),
-        Binding("f", "fit", "fit selection", show=False),
-        Binding("0,z", "reset", "reset zoom", show=False),
+        Binding("w", "zoom(0.5)", "zoom in", id="zoom_in"),
+        Binding("s", "zoom(2)", "zoom out", id="zoom_out"),
+        Binding("a", "pan(-0.2)", "pan left", id="pan_left"),
+        Binding("d", "pan(0.2)", "pan right", id="pan_right"),
+        Binding("A", "pan(-0.8)", "pan left (fast)", show=False, id="pan_left_fast"),
+        Binding("D", "pan(0.8)", "pan right (fast)", show=False, id="pan_right_fast"),
+        Binding("up", "row(-1)", "lane up", show=False, id="lane_up"),
+        Binding("down,j", "row(1)", "lane down", show=False, id="lane_down"),
+        Binding("k", "kernels", "kernel table", id="kernels"),
+        Binding("o", "overlap", "overlap view", id="overlap"),
+        Binding("p", "phases", "phase view", id="phases"),
+        Binding("O", "overlap_row", "overlap rows on the timeline", show=False, id="overlap_rows"),
+        Binding("m", "mark", "mark range", id="mark_range"),
+        Binding("x", "exposed", "exposed comm, largest first", id="exposed"),
+        Binding("X", "exposed(True)", "exposed comm, in time order", show=False,
+                id="exposed_in_time"),
+        Binding("i", "gap", "stream's idle gaps, largest first", show=False, id="gaps"),
+        Binding("I", "gap(True)", "stream's idle gaps, in time order", show=False,
+                id="gaps_in_time"),
+        Binding("g", "goto_time", "go to a time (12.5ms, 3-4ms)", show=False, id="go_to"),
+        Binding("P", "python", "Python frames: fold / show", show=False, id="python_frames"),
+        Binding("shift+left", "widen(-1)", "widen range left", show=False, id="widen_left"),
+        Binding("shift+right", "widen(1)", "widen range right", show=False, id="widen_right"),
+        Binding("e", "export", "export CSV", show=False, id="export"),
+        Binding("ctrl+s", "screenshot_svg", "save SVG screenshot", show=False, id="screenshot"),
+        Binding("full_stop", "step(1)", "next slice", key_display=".", id="next_slice"),
+        Binding("comma", "step(-1)", "previous slice", key_display=",", show=False,
+                id="previous_slice"),
+        Binding("f", "fit", "fit selection", show=False, id="fit"),
+        Binding("0,z", "reset", "reset zoom", show=False, id="reset_zoom"),
         Binding("right_square_bracket", "flow(1)",
                 "follow flow (to the kernel; in a CUDA graph, its next kernel)",
-                key_display="]", show=False),
+                key_display="]", show=False, id="flow_forward"),
         Binding("left_square_bracket", "flow(-1)", "follow flow (to the launch)",
-                key_display="[", show=False),
-        Binding("slash", "search", "find", key_display="/"),
-        Binding("n", "match(1)", "next match", show=False),
-        Binding("N", "match(-1)", "previous match", show=False),
-        Binding("enter", "detail", "detail"),
-        Binding("c", "collapse", "collapse/expand lane", show=False),
-        Binding("C", "collapse_rank", "collapse/expand the rank's lanes", show=False),
-        Binding("R", "ranks", "rank view", show=False),
-        Binding("T", "align", "align ranks: start, first step, clock", show=False),
+                key_display="[", show=False, id="flow_back"),
+        Binding("slash", "search", "find", key_display="/", id="find"),
+        Binding("n", "match(1)", "next match", show=False, id="next_match"),
+        Binding("N", "match(-1)", "previous match", show=False, id="previous_match"),
+        Binding("enter", "detail", "detail", id="detail"),
+        Binding("c", "collapse", "collapse/expand lane", show=False, id="collapse"),
+        Binding("C", "collapse_rank", "collapse/expand the rank's lanes", show=False,
+                id="collapse_rank"),
+        Binding("R", "ranks", "rank view", show=False, id="ranks"),
+        Binding("T", "align", "align ranks: start, first step, clock", show=False, id="align"),
         Binding("plus,equals_sign", "detail_size(4)", "wider detail", key_display="+",
-                show=False),
-        Binding("minus", "detail_size(-4)", "narrower detail", key_display="-", show=False),
+                show=False, id="wider_detail"),
+        Binding("minus", "detail_size(-4)", "narrower detail", key_display="-", show=False,
+                id="narrower_detail"),
         Binding("right_curly_bracket", "label_size(4)", "wider lane labels", key_display="}",
-                show=False),
+                show=False, id="wider_labels"),
         Binding("left_curly_bracket", "label_size(-4)", "narrower lane labels",
-                key_display="{", show=False),
-        Binding("question_mark", "help", "help", key_display="?"),
-        Binding("ctrl+c", "cancel_load", "stop loading", show=False),
-        Binding("q", "quit", "quit"),
+                key_display="{", show=False, id="narrower_labels"),
+        Binding("question_mark", "help", "help", key_display="?", id="help"),
+        Binding("ctrl+c", "cancel_load", "stop loading", show=False, id="cancel_load"),
+        Binding("q", "quit", "quit", id="quit"),
     ]
 
     def __init__(self, path: str, rules: list[Rule] | None = None,
                  theme: str = DEFAULT_THEME, early: "EarlyLoad | None" = None,
                  ranks: list[str] | None = None, align: str = "start",
-                 phase_groups: Iterable[str] | None = None) -> None:
+                 phase_groups: Iterable[str] | None = None,
+                 keymap: dict[str, str] | None = None) -> None:
         """``ranks``: several trace files shown as one timeline, lanes grouped by rank
         (``path`` is then only the name shown), on the time origin ``align``."""
         super().__init__()
+        #: the config's [keys]: binding id -> keys (keys.load_keymap)
+        self.keymap = dict(keymap or {})
+        if self.keymap:
+            self.set_keymap(self.keymap)
         self.early = early
         self.rank_files = list(ranks) if ranks else None
         self.align = align
@@ -248,7 +259,7 @@ class TraceApp(App[None]):
                 self.show_selection(row)
 
     # ---------------------------------------------------------------- loading
-    @work(thread=True, exclusive=True, name="load")
+    @work(thread=True, exclusive=True, name="load", exit_on_error=False)
     def load(self) -> None:
         next_at = [0.0]
 
@@ -764,7 +775,8 @@ class TraceApp(App[None]):
                                                       Analyses(trace, classes,
                                                                self.phase_groups,
                                                                self.rules)),
-                        thread=True, exclusive=True, group="align")
+                        thread=True, exclusive=True, group="align", name="align",
+                        exit_on_error=False)
 
     def action_detail_size(self, delta: int) -> None:
         pane = self.query_one("#detail")
@@ -879,7 +891,8 @@ class TraceApp(App[None]):
                     an.phase_blocks = blocks  # last: what action_phases waits for
                     self.call_from_thread(self.action_phases)
 
-                self.run_worker(work, thread=True, group="phases")
+                self.run_worker(work, thread=True, group="phases", name="phases",
+                                exit_on_error=False)
             return
         tl = self.timeline
         t0, t1 = self.range if self.range is not None else (tl.t0, tl.t1)
@@ -977,7 +990,7 @@ class TraceApp(App[None]):
         self._update_detail()
         self._range_worker(rng)
 
-    @work(thread=True, exclusive=True, group="range")
+    @work(thread=True, exclusive=True, group="range", name="range", exit_on_error=False)
     def _range_worker(self, rng: tuple[int, int]) -> None:
         tr, tl = self.trace, self.timeline
         an = self._shown_analyses()
@@ -1184,6 +1197,36 @@ class TraceApp(App[None]):
         if self.loader is not None and not self.loaded:
             self.loader.cancel()
             self.notify("loading stopped: showing what was read", timeout=4, markup=False)
+
+    #: what each worker does, for the one line that says it failed
+    WORKER_JOBS = {"load": "loading the trace", "phases": "finding the phases",
+                   "range": "the marked range's figures", "align": "aligning the ranks"}
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that fails (a bug in an analysis, a trace it did not expect) ends in a
+        notification that says what failed; the session goes on (its workers are started
+        with exit_on_error=False). What waited on it is let go: the phases can be asked for
+        again, the range's pane says its figures failed."""
+        if event.state != WorkerState.ERROR:
+            return
+        worker = event.worker
+        job = self.WORKER_JOBS.get(worker.name, worker.name or "a background task")
+        if worker.name == "load" and self.loaded:  # the trace is in: its aggregates failed
+            job = "working out the trace's figures (kernels, overlap, phases)"
+        err = worker.error
+        what = f"{type(err).__name__}: {err}" if err is not None else "unknown error"
+        self.notify(safe_text(f"{job} failed: {what}", 300), severity="error", timeout=12,
+                    markup=False)
+        an = self.analyses
+        if worker.name == "phases" and an is not None:
+            an._phases_pending = False  # p tries again
+        elif worker.name == "range" and self.range is not None:
+            self.range_stats = None
+            self._detail_range = Text(f"the range's figures failed: {safe_text(what, 200)}",
+                                      style="red")
+            self._update_detail()
+        elif worker.name == "load" and not self.loaded:
+            self._failed(f"loading failed: {what}")
 
     def on_descendant_blur(self, event: Any) -> None:
         if event.widget is self._prompt:  # it had the keys and gave them up (a click)
