@@ -5,6 +5,7 @@ palette that list the keys of the screen in front (only those that apply)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,56 @@ async def test_keys_typed_ahead_of_a_prompt_go_into_it(tmp_path, monkeypatch):
         await pilot.press("w")  # the prompt closed: keys are commands again
         await pilot.pause()
         assert tl.t1 - tl.t0 < before[1] - before[0]
+
+
+# ---------------------------------------------------------------- the config's [keys]
+def _ids() -> list[str]:
+    return [b.id for b in TraceApp.BINDINGS if b.id]
+
+
+async def test_a_keymap_in_the_config_rebinds_a_key_and_help_shows_it(tmp_path):
+    from tracetui.app.keys import load_keymap
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[keys]\nzoom_in = "W"\nfind = "ctrl+f, ?"\n', encoding="utf-8")
+    keymap = load_keymap(str(cfg), _ids())
+    assert keymap == {"zoom_in": "W", "find": "ctrl+f,?"}
+    app = TraceApp(str(ANNOTATED), keymap=keymap)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tl = app.query_one(Timeline)
+        span = tl.t1 - tl.t0
+        await pilot.press("w")  # no longer bound
+        await pilot.pause()
+        assert tl.t1 - tl.t0 == span
+        await pilot.press("W")
+        await pilot.pause()
+        assert tl.t1 - tl.t0 < span
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert app.query_one("#search").has_class("visible")
+        await pilot.press("escape")  # ? finds now: help by its action
+        await pilot.pause()
+        app.action_help()
+        await pilot.pause()
+        keys = _help_keys(app)
+        assert keys["zoom in"] == "W" and keys["find"] == "^f ?"
+        await pilot.press("escape")
+        titles = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert titles["Zoom in"] == "key: W"
+
+
+def test_a_keymap_names_what_is_wrong_in_one_line(tmp_path):
+    from tracetui.app.keys import load_keymap
+    from tracetui.trace import TraceError
+
+    cfg = tmp_path / "config.toml"
+    for text, why in (('[keys]\nzoom = "W"\n', "no key called 'zoom' (ids: "),
+                      ('[keys]\nzoom_in = 3\n', "keys.zoom_in must be a key"),
+                      ('[keys]\nzoom_in = "a,,b"\n', "keys.zoom_in must be a key"),
+                      ('keys = 1\n', "[keys] must be a table"),
+                      ('[keys\n', "cannot read the config")):
+        cfg.write_text(text, encoding="utf-8")
+        with pytest.raises(TraceError, match=re.escape(why)) as e:
+            load_keymap(str(cfg), _ids())
+        assert "\n" not in str(e.value)

@@ -88,6 +88,14 @@ def _rules(args: argparse.Namespace) -> Any:
                       no_in_flight=getattr(args, "no_in_flight", False))
 
 
+def _keymap(args: argparse.Namespace) -> dict[str, str]:
+    """The config's [keys] for the app (an unknown id: one line, before the screen changes)."""
+    from .app.app import TraceApp
+    from .app.keys import load_keymap
+
+    return load_keymap(args.config, (b.id for b in TraceApp.BINDINGS if b.id))
+
+
 def _summary(args: argparse.Namespace) -> int:
     from .analysis.report import analyze
 
@@ -492,8 +500,9 @@ def _ranks_view(args: argparse.Namespace) -> int:
     load_theme(args.theme)
     label = os.path.basename(os.path.normpath(args.trace[0])) if len(args.trace) == 1 \
         else f"{len(files)} traces"
+    keymap = _keymap(args)
     TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
-             align=args.align, phase_groups=args.phase_groups).run()
+             align=args.align, phase_groups=args.phase_groups, keymap=keymap).run()
     return 0
 
 
@@ -521,8 +530,9 @@ def _view(args: argparse.Namespace) -> int:
     from .app.themes import load_theme
 
     load_theme(args.theme)  # an unknown theme: one line, before the screen changes
+    keymap = _keymap(args)
     TraceApp(args.trace, rules, theme=args.theme, early=early,
-             phase_groups=args.phase_groups).run()
+             phase_groups=args.phase_groups, keymap=keymap).run()
     return 0
 
 

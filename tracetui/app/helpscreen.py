@@ -29,8 +29,10 @@ def palette_rows(screen: Screen, applies: Callable[[str], bool] | None = None,
     found = [(node, binding, enabled) for node, binding, enabled, _tip
              in screen.active_bindings.values()]
     if main:  # under the palette the app leaves its timeline keys out of active_bindings
+        keymap = getattr(app, "keymap", {})  # as the user rebound them
         found += [(app, dataclasses.replace(b, key=k.strip()), True) for b in type(app).BINDINGS
-                  if isinstance(b, Binding) for k in b.key.split(",")]
+                  if isinstance(b, Binding)
+                  for k in keymap.get(b.id or "", b.key).split(",")]
     typed = hasattr(screen, "COMMAND_CHARS")  # a table: its printable keys are filter text
     for node, binding, enabled in found:
         if not enabled or not binding.description or \
