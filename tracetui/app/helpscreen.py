@@ -73,7 +73,7 @@ def help_rows(screen: Screen, applies: Callable[[str], bool] | None = None
 
 
 KEYS = 14  # the keys' column
-WRAP = 72 - 2 - 4 - KEYS - 2  # the box, less its border, padding and the keys' column
+WRAP = 72 - 2 - 4 - KEYS - 2 - 2  # the box less its border, padding, keys and a scrollbar
 
 
 class HelpScreen(ModalScreen[None]):
