@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import loaded  # noqa: F401 - the shared wait; other modules import it from here
 
 from tracetui.analysis.rules import DEFAULT_RULES, classify
 from tracetui.app.app import TraceApp
@@ -22,12 +23,6 @@ async def search(pilot, text: str) -> None:
     await pilot.pause()
 
 
-async def loaded(app: TraceApp, pilot) -> None:
-    for _ in range(200):
-        if app.loaded or app.error:
-            break
-        await pilot.pause(0.05)
-    await pilot.pause()
 
 
 async def test_loads_draws_zooms_and_quits():

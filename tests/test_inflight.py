@@ -28,6 +28,7 @@ from tracetui.analysis.report import analyze
 from tracetui.analysis.rules import DEFAULT_RULES, classify, in_flight_patterns, load_rules
 from tracetui.trace import load
 
+from conftest import loaded
 from reference import ref_intersect, ref_subtract, ref_total, ref_union  # tests/reference.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -414,11 +415,7 @@ def test_summary_explains_kernel_time_and_transfers_in_flight():
 
 
 async def _loaded(app, pilot) -> None:
-    for _ in range(300):
-        await pilot.pause(0.05)
-        if app.loaded and app.analyses is not None:
-            return
-    raise AssertionError("never loaded")
+    await loaded(app, pilot, analyses=True)
 
 
 async def test_every_graph_kernel_is_reachable_from_its_launch_and_back():

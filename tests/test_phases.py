@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import loaded
 from tracetui.analysis.phases import (DEFAULT_GROUPS, _group, diagram_lines, phase_blocks,
                                       phase_rows, row_sms)
 from tracetui.analysis.rules import DEFAULT_RULES, classify
@@ -22,11 +23,7 @@ needs_train = pytest.mark.skipif(not TRAIN.is_file(), reason="needs ../shared/tr
 
 
 async def _loaded(app, pilot) -> None:
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if app.loaded and app.analyses is not None:
-            return
-    raise AssertionError("never loaded")
+    await loaded(app, pilot, analyses=True)
 
 
 async def _open_phase_view(pilot) -> None:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import loaded
 from tracetui.app.app import TraceApp
 
 DECODE = str(Path(__file__).resolve().parent.parent / "sample_traces" / "annotated.json")
 
 
 async def _loaded(pilot) -> None:
-    for _ in range(200):
-        if pilot.app.loaded or pilot.app.error:
-            break
-        await pilot.pause(0.05)
-    await pilot.pause()
+    await loaded(pilot.app, pilot)
 
 
 def test_overview(snap_compare):

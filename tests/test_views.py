@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from rich.color import Color
 
+from conftest import loaded as shared_loaded, until  # noqa: F401 - until: test_where_exposed's
 from reference import ref_union
 from tracetui.analysis.report import analyze
 from tracetui.app.app import TraceApp
@@ -87,20 +88,7 @@ def asc_order(values: list[Any]) -> list[int]:
 
 # ---------------------------------------------------------------- driving the app
 async def loaded(app: TraceApp, pilot) -> None:
-    for _ in range(400):
-        if app.loaded or app.error:
-            break
-        await pilot.pause(0.02)
-    await pilot.pause()
-    assert app.loaded and not app.error
-
-
-async def until(pilot, cond, tries: int = 300) -> None:
-    for _ in range(tries):
-        if cond():
-            return
-        await pilot.pause(0.02)
-    assert cond()
+    await shared_loaded(app, pilot, ok=True)
 
 
 def grid_names(grid: Grid, key: str = "name") -> list[Any]:
