@@ -142,14 +142,25 @@ def _from_difference(texts: list[str], width: int) -> list[str] | None:
     base = common[:lt] if lt >= 0 else common.rstrip(" ,:(")
     own = middle(base.rsplit("::", 1)[-1].strip(), max(width // 2 - 2, 3))
     lead = own + ("<" if lt >= 0 and cut == lt + 1 and base.endswith(own) else "…")
-    # the lead only where the first token that differs still shows whole after it
+    # the lead only where the first token that differs still shows whole after it; the
+    # rest shortened in the middle, but never inside that token
     token = max(len(re.split(r"[<(, ]", t[cut:], maxsplit=1)[0]) for t in texts)
-    for lead in ((lead, "…") if token <= (width - len(lead) - 1) // 2  # middle() keeps it
-                 else ("…",)):  # else the rest only
-        got = [lead + middle(t[cut:], width - len(lead)) for t in texts]
+    for lead in ((lead, "…") if token <= (width - len(lead) - 1) // 2 else ("…",)):
+        room = width - len(lead)
+        got = [lead + _head_and_end(t[cut:], room, token) for t in texts]
         if len(set(got)) == len(got):
             return got
     return None
+
+
+def _head_and_end(text: str, width: int, head: int) -> str:
+    """``text`` in ``width`` cells as :func:`middle` shortens it, but keeping at least its
+    first ``head`` characters (the part that tells it from its neighbours)."""
+    if len(text) <= width or head <= (width - 1) // 2:
+        return middle(text, width)
+    head = min(head, width - 1)
+    end = width - 1 - head
+    return text[:head] + "…" + (text[len(text) - end:] if end > 0 else "")
 
 
 def fit_apart(texts: list[str], width: int, shown: list[str] | None = None) -> list[str]:
