@@ -95,3 +95,54 @@ async def test_the_detail_pane_wraps_to_its_width_and_scrolls():
         assert pane.render_line(0).text.strip() != "title"  # scrolled: the title is above
         pane.set_text(Text("new"))  # a new text starts at its top again
         assert pane.render_line(0).text.strip() == "new"
+
+
+# ---------------------------------------------------------------- the overlap heatmap
+async def test_the_heatmap_shows_hidden_and_exposed_communication_where_they_are(tmp_path):
+    """One GPU: computation [0, 500) µs on one stream, communication [250, 1000) µs on
+    another. Over [0, 1000): the first quarter is computation alone, the second has both
+    (the communication hidden), the second half communication alone (exposed)."""
+    import json
+
+    from tracetui.analysis.rules import DEFAULT_RULES, classify
+    from tracetui.analysis.window import OverlapModel
+    from tracetui.app.heat import LEVELS, shade
+    from tracetui.app.timeline import Palette
+    from tracetui.app.views import HEAT_LABEL, Heatmap
+    from tracetui.trace import load
+
+    ev = [{"ph": "X", "cat": "kernel", "name": "sm90_gemm", "pid": 0, "tid": 7, "ts": 0,
+           "dur": 500, "args": {"device": 0, "stream": 7}},
+          {"ph": "X", "cat": "kernel", "name": "ncclDevKernel_AllReduce_Sum_f32", "pid": 0,
+           "tid": 20, "ts": 250, "dur": 750, "args": {"device": 0, "stream": 20}}]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"traceEvents": ev}))
+    tr = load(str(path))
+    model = OverlapModel(tr, classify(tr, DEFAULT_RULES))
+    p = Palette()
+    cols = 40
+    async with One(lambda: Heatmap(model, 0, 1_000_000, p, tr.end_ns)).run_test(
+            size=(HEAT_LABEL + cols, 8)) as pilot:
+        await pilot.pause()
+        heat = pilot.app.query_one(Heatmap)
+        assert heat.ncols == cols
+        full, none = LEVELS, 0
+
+        def halves(y: int) -> list[tuple[str, str]]:
+            styles = [s.style for s in heat.render_line(y) for _ in s.text][HEAT_LABEL:]
+            return [(st.color.name, st.bgcolor.name) for st in styles]
+
+        comp_comm = halves(heat.top)  # upper: computation, lower: communication
+        hidden_exposed = halves(heat.top + 1)  # upper: hidden, lower: exposed
+        q = cols // 4
+        for c in range(cols):
+            if c in (q - 1, q, 2 * q - 1, 2 * q):
+                continue  # bins across an edge are partly of each
+            comp = full if c < 2 * q else none
+            comm = full if c >= q else none
+            hidden = full if q <= c < 2 * q else none
+            exposed = full if c >= 2 * q else none
+            assert comp_comm[c] == (shade(p.heat_bg, p.comp, comp),
+                                    shade(p.heat_bg, p.comm, comm)), c
+            assert hidden_exposed[c] == (shade(p.heat_bg, p.hidden, hidden),
+                                         shade(p.heat_bg, p.exposed, exposed)), c
