@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import loaded  # noqa: F401 - the shared wait; other modules import it from here
+from conftest import loaded
 
 from tracetui.analysis.rules import DEFAULT_RULES, classify
 from tracetui.app.app import TraceApp

@@ -196,7 +196,7 @@ async def test_the_first_screen_fits_the_slices_not_a_stray_instant(tmp_path):
     from tracetui.app.app import TraceApp
 
     path, raw = _with_stray_instant(tmp_path)
-    from test_app import loaded
+    from conftest import loaded
 
     app = TraceApp(str(path))
     async with app.run_test(size=(120, 40)) as pilot:

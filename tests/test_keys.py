@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from test_app import loaded
+from conftest import loaded
 from tracetui.app.app import TraceApp
 from tracetui.app.helpscreen import HelpScreen
 from tracetui.app.timeline import REVEAL_CELLS, Timeline

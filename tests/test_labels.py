@@ -89,7 +89,7 @@ async def test_every_lane_label_on_screen_is_distinct(size):
     the label column shows every lane apart, at every terminal size; } widens it."""
     from tracetui.app.app import TraceApp
 
-    from test_app import loaded
+    from conftest import loaded
 
     app = TraceApp(str(SHARED / "hta_nccl_data.json.gz"))
     async with app.run_test(size=size) as pilot:

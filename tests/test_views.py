@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from rich.color import Color
 
-from conftest import loaded as shared_loaded, until  # noqa: F401 - until: test_where_exposed's
+from conftest import loaded as shared_loaded, until
 from reference import ref_union
 from tracetui.analysis.report import analyze
 from tracetui.app.app import TraceApp

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from test_attribution import DPSK_COMM, Ref, nccl_name, read_events
-from test_views import grid_lines, loaded, report, until
+from conftest import until
+from test_views import grid_lines, loaded, report
 from tracetui.app.app import TraceApp
 from tracetui.app.detail import DetailPane
 from tracetui.app.grid import Grid

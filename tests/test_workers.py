@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_app import loaded
+from conftest import loaded
 from tracetui.app.app import TraceApp
 from tracetui.app.timeline import Timeline
 
