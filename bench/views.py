@@ -95,7 +95,7 @@ async def _session(path: str) -> dict:
                     await pilot.pause(0.01)
                 st = app.range_stats
                 t = time.perf_counter()
-                range_stats(app.trace, app.timeline.classes_of, app.analyses.model,
+                range_stats(app.trace, app.session.classes, app.analyses.model,
                             st["t0"], st["t1"])
                 out["range_stats_background_ms"] = round((time.perf_counter() - t) * 1000, 1)
                 out["range_span_pct_of_trace"] = round(100 * st["span_ns"] / app.trace.end_ns)

@@ -332,10 +332,10 @@ async def test_collapse_a_rank_and_align_the_ranks(eight):
         assert tl.collapsed == set(rank0) and len(tl.rows) < before
         await pilot.press("C")
         assert not tl.collapsed and len(tl.rows) == before
-        assert app.align == "start"
+        assert app.session.align == "start"
         await pilot.press("T")  # the first ProfilerStep of every rank at the same time
         await pilot.pause()
-        assert app.align == "step" and app.trace is not tr
+        assert app.session.align == "step" and app.trace is not tr
         steps = []
         for r in range(8):
             lanes = [ln for ln in app.trace.lanes if app.trace.rank_of_lane[ln.index] == r]
@@ -346,7 +346,7 @@ async def test_collapse_a_rank_and_align_the_ranks(eight):
         assert len(set(steps)) == 1
         await pilot.press("T")
         await pilot.pause()
-        assert app.align == "clock"
+        assert app.session.align == "clock"
 
 
 def test_tracetui_dir_in_a_terminal(eight):

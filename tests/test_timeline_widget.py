@@ -14,7 +14,8 @@ import pytest
 from textual.app import App, ComposeResult
 
 from tracetui.analysis.rules import DEFAULT_RULES, classify
-from tracetui.app.timeline import BOUNDARY, CLASS_GLYPH, HIT_GLYPH, Palette, Timeline
+from tracetui.app.themes import Palette
+from tracetui.app.timeline import BOUNDARY, CLASS_GLYPH, HIT_GLYPH, Timeline
 from tracetui.trace import load
 from tracetui.trace.frame import MAX_LANE_ROWS
 
@@ -394,3 +395,4 @@ async def test_the_view_stays_on_the_trace(tmp_path):
         for _ in range(30):
             tl.pan(0.8)
         assert tl.t1 == end + 100_000 // 20
+

@@ -538,7 +538,7 @@ async def test_mark_widen_and_clear_a_range():
 async def test_exports_csv_and_svg(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # one timestamp for every export: two exports in a row get the same proposed name
-    import tracetui.app.app as app_module
+    import tracetui.app.exports as app_module
     real = app_module.export_name
     monkeypatch.setattr(app_module, "export_name",
                         lambda p, what, ext, when=None: real(p, what, ext, 1_700_000_000))
@@ -926,7 +926,7 @@ async def test_command_palette_opens_the_views():
 
 
 async def test_views_are_kept_until_the_aggregates_change():
-    from tracetui.app.app import Analyses
+    from tracetui.app.session import Analyses
 
     app = TraceApp(str(DECODE))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -258,7 +258,7 @@ async def test_x_and_g_restart_on_new_aggregates():
     """The stretch and gap being shown index the aggregates of one trace: when the load's end
     replaces them (here: new ones made for the same trace), X and G start again instead of
     indexing the old ones."""
-    from tracetui.app.app import Analyses
+    from tracetui.app.session import Analyses
 
     app = TraceApp(str(DECODE))
     async with app.run_test(size=(120, 40)) as pilot:

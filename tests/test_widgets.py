@@ -107,7 +107,7 @@ async def test_the_heatmap_shows_hidden_and_exposed_communication_where_they_are
     from tracetui.analysis.rules import DEFAULT_RULES, classify
     from tracetui.analysis.window import OverlapModel
     from tracetui.app.heat import LEVELS, shade
-    from tracetui.app.timeline import Palette
+    from tracetui.app.themes import Palette
     from tracetui.app.views import HEAT_LABEL, Heatmap
     from tracetui.trace import load
 

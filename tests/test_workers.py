@@ -28,7 +28,7 @@ async def _still_answers(app: TraceApp, pilot) -> None:
 
 
 async def test_range_figures_that_fail_are_said_and_the_app_goes_on(monkeypatch):
-    import tracetui.app.app as appmod
+    import tracetui.app.navigate as appmod  # where the range worker calls it
 
     monkeypatch.setattr(appmod, "range_stats", boom)
     app = TraceApp(str(ANNOTATED))
@@ -48,7 +48,7 @@ async def test_range_figures_that_fail_are_said_and_the_app_goes_on(monkeypatch)
 
 
 async def test_phases_that_fail_are_said_and_can_be_asked_for_again(monkeypatch):
-    from tracetui.app.app import Analyses
+    from tracetui.app.session import Analyses
 
     calls = []
 

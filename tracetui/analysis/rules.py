@@ -29,6 +29,12 @@ import numpy as np
 
 from ..trace import GPU_CATS, LANE_GPU, Trace, TraceError
 
+
+class ConfigError(TraceError):
+    """A config file, rule or option that cannot be used: one line for the user, like every
+    input error (the trace's own are :class:`TraceError`, a theme's ThemeError)."""
+
+
 COMP, COMM, MEM, OTHER = 0, 1, 2, 3
 CLASS_NAMES = ("computation", "communication", "memory", "other")
 SHORT_CLASS = ("comp", "comm", "mem", "other")
@@ -60,7 +66,7 @@ def _compile(pattern: str, origin: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as e:
-        raise TraceError(f"bad regex {pattern!r} ({origin}): {e}") from None
+        raise ConfigError(f"bad regex {pattern!r} ({origin}): {e}") from None
 
 
 #: Built-in rules, in order (first match wins).
@@ -100,21 +106,21 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None,
             with open(path, "rb") as f:
                 data = tomllib.load(f)
         except FileNotFoundError:
-            raise TraceError(f"{path}: no such config file") from None
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise TraceError(f"{path}: cannot read the config ({e})") from None
+            raise ConfigError(f"{path}: no such config file") from None
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read the config ({e})") from None
         section = data.get("classify", {})
         if not isinstance(section, dict):
-            raise TraceError(f"{path}: [classify] must be a table")
+            raise ConfigError(f"{path}: [classify] must be a table")
         replace = section.get("replace", False)
         if not isinstance(replace, bool):
-            raise TraceError(f"{path}: classify.replace must be true or false")
+            raise ConfigError(f"{path}: classify.replace must be true or false")
         for key, cls in (("comp", COMP), ("comm", COMM), ("in_flight", IN_FLIGHT)):
             pats = section.get(key, [])
             if isinstance(pats, str):
                 pats = [pats]
             if not isinstance(pats, list) or not all(isinstance(p, str) for p in pats):
-                raise TraceError(f"{path}: classify.{key} must be a list of regex strings")
+                raise ConfigError(f"{path}: classify.{key} must be a list of regex strings")
             rules += [Rule(cls, p, path) for p in pats]
     if not replace:
         rules += DEFAULT_RULES

@@ -13,7 +13,8 @@ from textual.binding import Binding
 from ..export import csv_text, export_name, write_new
 from ..textutil import safe_text
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
-from .themes import DEFAULT_THEME, load_theme
+from .messages import ExportRows
+from .themes import DEFAULT_THEME, Palette, load_theme
 from .views import TableScreen
 
 
@@ -91,9 +92,9 @@ class CompareScreen(TableScreen):
     TABLES = ("kernels", "groups", "annotations", "devices")
     what = "diff"
 
-    def __init__(self, diff: dict[str, Any]) -> None:
+    def __init__(self, diff: dict[str, Any], palette: Palette) -> None:
         super().__init__()
-        self.diff = diff
+        self.diff, self.palette = diff, palette
         self.table = "kernels"
         self.rows = {"kernels": diff["kernels"], "groups": diff["kernel_groups"],
                      "annotations": diff["annotations"], "devices": diff["devices"]}
@@ -110,7 +111,7 @@ class CompareScreen(TableScreen):
     def compose(self) -> Any:
         model, key, desc = self._model(self.table)
         yield from self.compose_table(Grid(model, key, descending=desc,
-                                           cursor_bg=self.app.palette.cursor_bg))
+                                           cursor_bg=self.palette.cursor_bg))
 
     def action_next_table(self, step: int) -> None:
         self.action_table(self.TABLES[(self.TABLES.index(self.table) + int(step)) % 4],
@@ -174,14 +175,20 @@ class CompareApp(App[None]):
 
     def __init__(self, diff: dict[str, Any], label: str, theme: str = DEFAULT_THEME) -> None:
         super().__init__()
-        self.palette, self.theme = load_theme(theme)
+        ui = load_theme(theme)
+        self.palette = ui.palette
+        self.register_theme(ui.textual)
+        self.theme = ui.textual.name
         self.diff = diff
         self.label = label  # names exported files: tracetui-LABEL-WHAT-DATE.csv
 
     def on_mount(self) -> None:
-        self.push_screen(CompareScreen(self.diff))
+        self.push_screen(CompareScreen(self.diff, self.palette))
         for w in self.diff.get("warnings", [])[:3]:
             self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
+
+    def on_export_rows(self, message: ExportRows) -> None:
+        self.export_csv(message.what, message.header, message.rows)
 
     def export_csv(self, what: str, header: list[str], rows: list[list[Any]]) -> None:
         try:

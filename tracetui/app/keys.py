@@ -8,8 +8,7 @@ import os
 import tomllib
 from typing import Iterable
 
-from ..analysis.rules import CONFIG_PATH
-from ..trace import TraceError
+from ..analysis.rules import CONFIG_PATH, ConfigError
 
 
 def load_keymap(config: str | None, ids: Iterable[str]) -> dict[str, str]:
@@ -24,20 +23,20 @@ def load_keymap(config: str | None, ids: Iterable[str]) -> dict[str, str]:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise TraceError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such config file") from None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise TraceError(f"{path}: cannot read the config ({e})") from None
+        raise ConfigError(f"{path}: cannot read the config ({e})") from None
     section = data.get("keys", {})
     if not isinstance(section, dict):
-        raise TraceError(f"{path}: [keys] must be a table (id = \"key\")")
+        raise ConfigError(f"{path}: [keys] must be a table (id = \"key\")")
     known = sorted(set(ids))
     out: dict[str, str] = {}
     for bid, keys in section.items():
         if bid not in known:
-            raise TraceError(f"{path}: [keys] has no key called {bid!r} (ids: "
+            raise ConfigError(f"{path}: [keys] has no key called {bid!r} (ids: "
                              f"{', '.join(known)})")
         if not isinstance(keys, str) or not all(k.strip() for k in keys.split(",")):
-            raise TraceError(f"{path}: keys.{bid} must be a key or keys split by commas "
+            raise ConfigError(f"{path}: keys.{bid} must be a key or keys split by commas "
                              "(\"i\", \"ctrl+f,/\")")
         out[bid] = ",".join(k.strip() for k in keys.split(","))
     return out

@@ -4,7 +4,7 @@ micro-batch, with a table of the phases beside it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from rich.segment import Segment
@@ -24,10 +24,8 @@ from ..textutil import fmt_time, safe_text
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
 from .heat import pad_strip
 from .keybar import KeyBar
-from .timeline import Palette
-
-if TYPE_CHECKING:
-    from .app import TraceApp
+from .messages import GotoAnnotation, GotoRange, ShowUnattributed
+from .themes import Palette
 
 LABEL = 24
 PHASE_COLUMNS = [
@@ -265,10 +263,6 @@ class PhaseScreen(Screen[None]):
         self.relevel = relevel
         self.level: int | None = None  # None: the innermost that repeat
 
-    @property
-    def tapp(self) -> "TraceApp":
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield Static(id="ph-title")
         yield PhaseMap(self.blocks, self.t0, self.t1, self.palette, self.end_ns)
@@ -308,18 +302,18 @@ class PhaseScreen(Screen[None]):
         self.refresh_panels()
 
     def on_phase_map_chosen(self, event: PhaseMap.Chosen) -> None:
-        self.tapp.goto_range(event.t0, event.t1)
+        self.post_message(GotoRange(event.t0, event.t1))
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
         row = self.rows[event.index]
         if row["source"] == "none":  # (no phase): the GPU work no phase launched
-            self.tapp.show_unattributed()
+            self.post_message(ShowUnattributed())
             return
         if row["source"] == "kernels":  # a block of the kernel sequence: its first one
-            self.tapp.goto_range(_ns(row["first"][0]), _ns(row["first"][1]))
+            self.post_message(GotoRange(_ns(row["first"][0]), _ns(row["first"][1])))
             return
-        self.tapp.goto_annotation(row["name"], "cpu")
+        self.post_message(GotoAnnotation(row["name"], "cpu"))
 
     def action_level(self, delta: int) -> None:
         """The phases at the next deeper / shallower annotation depth."""

@@ -15,7 +15,8 @@ from textual.widget import Widget
 
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
 from .heat import LEVELS, cell, level, pad_strip
-from .timeline import Palette
+from .messages import GotoRank
+from .themes import Palette
 from .views import TableScreen
 
 #: the heatmap's rows: (title, key, the colour of its scale)
@@ -121,15 +122,15 @@ class RanksScreen(TableScreen):
 
     what = "ranks"
 
-    def __init__(self, summary: dict[str, Any]) -> None:
+    def __init__(self, summary: dict[str, Any], palette: Palette) -> None:
         super().__init__()
-        self.summary = summary
+        self.summary, self.palette = summary, palette
         self.rows = [{**r, "name": os.path.basename(r["file"])} for r in summary["ranks"]]
 
     def compose(self) -> Any:
         model = GridModel(RANK_COLUMNS, self.rows, text_key="name")
-        self.heat = RankHeat(self.rows, self.app.palette)  # type: ignore[attr-defined]
-        grid = Grid(model, "rank", descending=False, cursor_bg=self.app.palette.cursor_bg)
+        self.heat = RankHeat(self.rows, self.palette)
+        grid = Grid(model, "rank", descending=False, cursor_bg=self.palette.cursor_bg)
         for w in self.compose_table(grid):
             yield w
             if w.id == "title":
@@ -159,4 +160,4 @@ class RanksScreen(TableScreen):
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
-        self.app.goto_rank(self.rows[event.index]["rank"])  # type: ignore[attr-defined]
+        self.post_message(GotoRank(int(self.rows[event.index]["rank"])))

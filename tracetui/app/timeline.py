@@ -10,7 +10,6 @@ after control characters are made visible.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Callable
 
@@ -34,6 +33,7 @@ from ..trace import LANE_CPU, Trace
 from ..trace.frame import MAX_LANE_ROWS, Frame, Row, counter_levels, default_rows, render
 from .heat import half_block, level
 from .labels import lane_labels, middle
+from .themes import Palette
 
 if TYPE_CHECKING:
     from ..analysis.window import OverlapModel
@@ -74,27 +74,6 @@ def slice_label(name: str, width: int) -> str:
     if width >= 12:
         return middle(name, width)
     return name[: max(width - 1, 0)] + "…"
-
-
-@dataclass(frozen=True)
-class Palette:
-    comp: str = "#5fafff"
-    comm: str = "#ff5fd7"
-    mem: str = "#ffd75f"
-    other: str = "#aaaaaa"
-    cpu: str = "#5fd7af"
-    label: str = "#c0c0c0"
-    ruler: str = "#808080"
-    cursor_bg: str = "#303a50"
-    match: str = "#ffff00"
-    hidden: str = "#5fd75f"
-    exposed: str = "#ff5f5f"
-    heat_bg: str = "#1c1c1c"
-    range_bg: str = "#5f5f87"
-    #: the selected slice: a box in the terminal's foreground colours, reversed against
-    #: the background (and unlike any class colour)
-    selected_fg: str = "#000000"
-    selected_bg: str = "#ffffff"
 
 
 class Timeline(ScrollView, can_focus=True):

@@ -8,7 +8,7 @@ shown. Every name is drawn as plain text after ``safe_text``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from rich.segment import Segment
@@ -32,10 +32,10 @@ from ..trace.frame import bin_edges
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
 from .keybar import KeyBar
 from .heat import cell, half_block, level
-from .timeline import Palette
-
-if TYPE_CHECKING:
-    from .app import TraceApp
+from .messages import ExportRows, GotoAnnotation, GotoRange, GotoRows, ShowInstances, \
+    ShowUnattributed
+from .session import Session
+from .themes import Palette
 
 HEAT_LABEL = 24
 
@@ -116,10 +116,6 @@ class TableScreen(Screen[None]):
         super().__init__()
         self.grid: Grid | None = None
         self._filtering = False  # the filter was started: keys go to it, focused or not yet
-
-    @property
-    def tapp(self) -> "TraceApp":
-        return self.app  # type: ignore[return-value]
 
     def compose_table(self, grid: Grid) -> ComposeResult:
         self.grid = grid
@@ -226,7 +222,7 @@ class TableScreen(Screen[None]):
         if self.grid is None:
             return
         header, rows = self.grid.visible_records()
-        self.tapp.export_csv(self.what.split(" ", 1)[0], header, rows)
+        self.post_message(ExportRows(self.what.split(" ", 1)[0], header, rows))
 
     def on_grid_sorted(self, _: Grid.Sorted) -> None:
         self.update_title()
@@ -239,9 +235,10 @@ class KernelScreen(TableScreen):
                                                key_display="^t")]
     what = "kernels"
 
-    def __init__(self, kernels: list[dict[str, Any]], groups: list[dict[str, Any]],
-                 palette: Palette) -> None:
+    def __init__(self, session: Session, kernels: list[dict[str, Any]],
+                 groups: list[dict[str, Any]], palette: Palette) -> None:
         super().__init__()
+        self.session = session
         self.kernels, self.groups = kernels, groups
         self.short = False
         self.palette = palette
@@ -268,8 +265,7 @@ class KernelScreen(TableScreen):
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
-        tr = self.tapp.trace
-        classes = self.tapp.timeline.classes_of
+        tr, classes = self.session.trace, self.session.classes
         if tr is None or classes is None:
             return
         if self.short:
@@ -281,7 +277,7 @@ class KernelScreen(TableScreen):
             title = names[0]
         ids = [i for i in (tr.strings.find(n) for n in names) if i >= 0]
         rows = kernel_instances(tr, classes, ids)
-        self.tapp.show_instances(title, rows)
+        self.post_message(ShowInstances(title, rows))
 
 
 class InstancesScreen(TableScreen):
@@ -289,8 +285,9 @@ class InstancesScreen(TableScreen):
 
     what = "instances"
 
-    def __init__(self, name: str, rows: np.ndarray, palette: Palette) -> None:
+    def __init__(self, session: Session, name: str, rows: np.ndarray, palette: Palette) -> None:
         super().__init__()
+        self.session = session
         self.kernel_name, self.rows, self.palette = name, rows, palette
 
     def compose(self) -> ComposeResult:
@@ -311,7 +308,7 @@ class InstancesScreen(TableScreen):
             self.update_title()
 
     def _model(self) -> GridModel:
-        tr = self.tapp.trace
+        tr = self.session.trace
         assert tr is not None
         lanes = tr.lane_index(self.rows) if len(self.rows) else np.zeros(0, np.int64)
         lane_names = [ln.name for ln in tr.lanes]
@@ -334,7 +331,7 @@ class InstancesScreen(TableScreen):
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
-        self.tapp.goto_rows(self.rows, event.index)
+        self.post_message(GotoRows(self.rows, event.index))
 
 
 # -------------------------------------------------------------------- overlap view
@@ -716,9 +713,11 @@ class OverlapScreen(Screen[None]):
     OverlapScreen Heatmap:focus { background: $boost; }
     """
 
-    def __init__(self, model: OverlapModel, annotations: list[dict[str, Any]],
-                 t0: int, t1: int, palette: Palette, phases: LaunchPhases | None = None) -> None:
+    def __init__(self, session: Session, model: OverlapModel,
+                 annotations: list[dict[str, Any]], t0: int, t1: int, palette: Palette,
+                 phases: LaunchPhases | None = None) -> None:
         super().__init__()
+        self.session = session
         self.model = model
         self.phases = phases
         self.annotations = annotations
@@ -727,12 +726,8 @@ class OverlapScreen(Screen[None]):
         self._matrix_key: tuple[int, int, int] | None = None
         self._matrix_lines = -1
 
-    @property
-    def tapp(self) -> "TraceApp":
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        tr = self.tapp.trace
+        tr = self.session.trace
         assert tr is not None
         yield Static(id="ov-title")
         yield Heatmap(self.model, self.t0, self.t1, self.palette, tr.end_ns, self.phases,
@@ -774,7 +769,7 @@ class OverlapScreen(Screen[None]):
         key = (hm.dev, hm.t0, hm.t1)
         if key != self._matrix_key:  # the matrix follows the window and GPU, not the bin
             self._matrix_key = key
-            text = matrix_text(self.tapp.trace, self.model, hm.dev, (hm.t0, hm.t1), self.palette)
+            text = matrix_text(self.session.trace, self.model, hm.dev, (hm.t0, hm.t1), self.palette)
             lines = text.plain.count("\n")
             self.query_one("#ov-matrix", Static).update(text, layout=lines != self._matrix_lines)
             self._matrix_lines = lines
@@ -783,15 +778,15 @@ class OverlapScreen(Screen[None]):
         self.refresh_panels()
 
     def on_heatmap_chosen(self, event: Heatmap.Chosen) -> None:
-        self.tapp.goto_range(event.t0, event.t1)
+        self.post_message(GotoRange(event.t0, event.t1))
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
         a = self.annotations[event.index]
         if a["source"] == "none":  # (no phase): the GPU work no phase launched
-            self.tapp.show_unattributed()
+            self.post_message(ShowUnattributed())
             return
-        self.tapp.goto_annotation(a["name"], a["source"])
+        self.post_message(GotoAnnotation(a["name"], a["source"]))
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_panels)
@@ -804,7 +799,7 @@ class OverlapScreen(Screen[None]):
         hm = self.heatmap
         if hm.has_focus:
             header, rows = hm.records()
-            self.tapp.export_csv("overlap-bins", header, rows)
+            self.post_message(ExportRows("overlap-bins", header, rows))
             return
         header, rows = self.query_one(Grid).visible_records()
-        self.tapp.export_csv("annotations", header, rows)
+        self.post_message(ExportRows("annotations", header, rows))
