@@ -134,7 +134,12 @@ class PhaseMap(Widget, can_focus=True):
             keep = np.r_[c[1:] != c[:-1], True]
             keep[np.flatnonzero(shown == self.cur)] = True
             shown = shown[keep]
-        for i in shown.tolist():
+        # the current block last: where many share a cell it is drawn, not drawn over
+        order = shown.tolist()
+        if self.cur in order:
+            order.remove(self.cur)
+            order.append(self.cur)
+        for i in order:
             b = self.blocks[i]
             s, e = _ns(b["start_us"]), _ns(b["end_us"])
             if e <= self.t0 or s >= self.t1:
