@@ -396,3 +396,47 @@ async def test_the_view_stays_on_the_trace(tmp_path):
             tl.pan(0.8)
         assert tl.t1 == end + 100_000 // 20
 
+
+# ---------------------------------------------------------------- the strip cache
+async def test_rows_drawn_from_the_cache_are_those_a_fresh_draw_gives(tmp_path):
+    """Rows are kept drawn (an LRU keyed by what they depend on): going back to a state
+    gives the kept strips, and each is what drawing that state afresh gives; a state that
+    differs in what a row shows (selection, hits, cursor, label width, window) gets new ones."""
+    evs = [x(f"op{i}", i * 10, 8) for i in range(50)] + \
+          [x(f"inner{i}", i * 10 + 1, 3) for i in range(50)]
+    async with One(write(tmp_path, evs)).run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await pilot.pause()
+        tl = pilot.app.query_one(Timeline)
+        tl.set_window(0, 200_000)
+        await pilot.pause()
+        rows = range(1, min(len(tl.rows), 3) + 1)
+
+        def draw() -> list[list[tuple[str, object]]]:
+            return [cells(tl.render_line(y)) for y in rows]
+
+        def fresh() -> list[list[tuple[str, object]]]:
+            kept = tl._strips
+            tl._strips = type(kept)(kept.maxsize)  # nothing kept: drawn now
+            try:
+                return draw()
+            finally:
+                tl._strips = kept
+
+        states = [lambda: tl.select(3), lambda: setattr(tl, "matches", [5, 55]),
+                  lambda: tl.move_cursor(1), lambda: tl.widen_labels(8),
+                  lambda: tl.set_window(100_000, 300_000)]
+        seen = [draw()]
+        for change in states:
+            change()
+            await pilot.pause()
+            got = draw()
+            assert got == fresh()
+            assert got != seen[-1], states.index(change)  # each change shows in some row
+            seen.append(got)
+        hits = tl._strips.hits
+        tl.set_window(0, 200_000)  # back to the first window: the rows come from the cache
+        tl.widen_labels(-8)
+        tl.move_cursor(-1)
+        await pilot.pause()
+        back = draw()
+        assert back == fresh() and tl._strips.hits > hits

@@ -32,6 +32,7 @@ from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
 from ..trace.frame import MAX_LANE_ROWS, Frame, Row, counter_levels, default_rows, render
 from .heat import half_block, level
+from .cache import LRU
 from .labels import lane_labels, middle
 from .themes import Palette
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 BLOCKS = " ▁▂▃▄▅▆▇█"
 BLANK = Style()  # every segment has a style: Textual's NO_COLOR filter needs one
 LABEL_WIDTH = 24  # the label column at 100 columns and below; it widens with the terminal
+STRIP_FRAMES = 2  # rows kept drawn: this many frames' worth (now and the one before)
 REVEAL_CELLS = 6  # a jump to a slice narrower than this many cells zooms in on it
 MIN_SPAN_NS = 100  # the closest zoom (a trace's times are whole ns at best)
 #: Under NO_COLOR the class of a slice shows in its glyph (colour does, otherwise)
@@ -121,14 +123,16 @@ class Timeline(ScrollView, can_focus=True):
         self.fold_python = True
         self.unfolded: set[int] = set()
         self.label_extra = 0  # cells the user added to (or took from) the label column
-        self._labels: dict[tuple, list[str]] = {}  # lane labels per (trace, width)
+        self._labels: LRU[list[str]] = LRU(8)  # lane labels per (trace, lanes, width)
         self.palette = palette or Palette()
         self._frame: Frame | None = None
         self._frame_key: tuple | None = None
         self._styles: dict[str, Style] = {}
         self._shades: dict[str, str] = {}
         self._run_style_cache: dict[tuple, dict[tuple[int, int], Style]] = {}
-        self._strips: dict[tuple, Strip] = {}  # rows drawn for the current frame
+        # rows drawn, by all they depend on: the frame (trace, window, widths, rows shown),
+        # the row, the cursor, the selection, the hits; a few frames' worth (on_resize)
+        self._strips: LRU[Strip] = LRU(STRIP_FRAMES * 40)
         self.show_overlap = False  # a row of overlap bins per device
         self.overlap_model: OverlapModel | None = None  # set by the app once computed
         self._overlap_bins: tuple[tuple, dict[int, np.ndarray]] | None = None
@@ -260,8 +264,7 @@ class Timeline(ScrollView, can_focus=True):
 
     def widen_labels(self, step: int) -> None:
         self.label_extra = max(-12, min(self.label_extra + int(step), 80))
-        self._strips.clear()
-        self.refresh()
+        self.refresh()  # a new plot width: a new frame key, so new rows
 
     def lane_label(self, lane: int, collapsed: bool = False, width: int | None = None) -> str:
         """The lane's label in the label column: shortened, never cut, unique (labels.py);
@@ -273,9 +276,7 @@ class Timeline(ScrollView, can_focus=True):
         key = (id(tr), len(tr.lanes), width)
         got = self._labels.get(key)
         if got is None:
-            if len(self._labels) > 8:
-                self._labels.clear()
-            got = self._labels[key] = lane_labels(tr.lanes, width)
+            got = self._labels.put(key, lane_labels(tr.lanes, width))
         return got[lane]
 
     @property
@@ -357,8 +358,6 @@ class Timeline(ScrollView, can_focus=True):
         key = (self._frame_key, r, r == self.cursor, self.selected, self._matches_version, width)
         strip = self._strips.get(key)
         if strip is None:
-            if len(self._strips) > 4 * max(self.size.height, 1):
-                self._strips.clear()  # only the current frame's rows are worth keeping
             if self.rows[r].kind == "overlap":
                 strip = self._overlap_row(r, f, width)
             elif self.rows[r].kind == "in_flight":
@@ -367,7 +366,7 @@ class Timeline(ScrollView, can_focus=True):
                 strip = self._counter_row(r, f, width)
             else:
                 strip = self._row(r, r - top, f, width)
-            self._strips[key] = strip
+            self._strips.put(key, strip)
         return strip
 
     def _empty_note(self, width: int) -> Strip:
@@ -881,6 +880,9 @@ class Timeline(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._sync_virtual()
         self._frame_key = None
+        # two frames' worth: back and forth costs no redraw, and no more is kept alive for
+        # the cyclic collector to walk (256 at 40 rows made some keys ~1 ms slower)
+        self._strips.maxsize = STRIP_FRAMES * max(self.size.height, 1)
 
     def _sync_virtual(self) -> None:
         """Rows to scroll through; no width of its own (a width that trails a resize would

@@ -29,6 +29,7 @@ from ..analysis.window import SERIES, OverlapModel, kernel_instances
 from ..trace.frame import runs
 from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace.frame import bin_edges
+from .cache import LRU
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
 from .keybar import KeyBar
 from .heat import cell, half_block, level
@@ -373,7 +374,7 @@ class Heatmap(Widget, can_focus=True):
         self.dev = 0  # cursor device (index into model.devices)
         self._bins: tuple[tuple, dict[int, np.ndarray], np.ndarray] | None = None
         self._fbins: tuple[tuple, dict[int, np.ndarray]] | None = None
-        self._lines: dict[tuple, Strip] = {}
+        self._lines: LRU[Strip] = LRU(64)  # lines drawn, by all they depend on (on_resize)
 
     @property
     def ncols(self) -> int:
@@ -425,9 +426,7 @@ class Heatmap(Widget, can_focus=True):
                self.has_focus)
         strip = self._lines.get(key)
         if strip is None:
-            if len(self._lines) > 4 * self.lines():
-                self._lines.clear()
-            strip = self._lines[key] = self._render_line(y)
+            strip = self._lines.put(key, self._render_line(y))
         return strip
 
     def _render_line(self, y: int) -> Strip:
@@ -656,6 +655,7 @@ class Heatmap(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         self._bins = None
+        self._lines.maxsize = 2 * max(self.lines(), 1)  # this state's lines and the last's
 
 
 def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[int, int],
