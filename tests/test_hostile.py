@@ -105,3 +105,49 @@ async def test_hostile_names_export_and_screenshot_from_the_app(tmp_path, monkey
     text = csvs[0].read_bytes()
     assert b"\\ud800lone high" in text and b"\x1b" not in text
     assert app.return_code in (0, None)
+
+
+# ---------------------------------------------------------------- huge spans
+@pytest.mark.parametrize("t0, t1, n", [(0, 2**63 - 1, 100), (-2**62, 2**62, 7),
+                                       (1_700_000_000_000_000_000, 1_700_000_000_000_000_100, 3),
+                                       (5, 5, 4), (0, 10**18 * 9, 1920)])
+def test_bin_edges_are_exact_for_any_span(t0, t1, n):
+    from tracetui.trace.frame import bin_edges
+
+    got = [int(v) for v in bin_edges(t0, t1, n)]
+    hi = max(t1, t0 + n)  # (a window narrower than its columns: 1 ns each)
+    want = [t0 + (k * (hi - t0)) // n for k in range(n + 1)]  # Python ints: no overflow
+    assert got == want
+
+
+def epoch_trace(tmp: Path) -> Path:
+    """Kernels at epoch-µs timestamps (2023) and one CPU op at ts 0: 54 years of span."""
+    evs = [{"ph": "X", "name": f"k{i}", "cat": "kernel", "pid": 0, "tid": 7,
+            "ts": 1_700_000_000_000_000 + i * 10, "dur": 5, "args": {"device": 0, "stream": 7}}
+           for i in range(50)]
+    evs += [{"ph": "X", "name": "nccl:all_reduce", "cat": "kernel", "pid": 0, "tid": 8,
+             "ts": 1_700_000_000_000_100, "dur": 50, "args": {"device": 0, "stream": 8}},
+            {"ph": "X", "name": "stray", "cat": "cpu_op", "pid": 1, "tid": 1, "ts": 0, "dur": 1}]
+    path = tmp / "epoch.json"
+    path.write_text(json.dumps({"traceEvents": evs}))
+    return path
+
+
+async def test_a_span_of_decades_pans_zooms_and_opens_every_view(tmp_path):
+    from conftest import loaded
+
+    from tracetui.app.app import TraceApp
+
+    app = TraceApp(str(epoch_trace(tmp_path)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        for keys in (["D"] * 12, ["s"] * 6, ["A"] * 12, ["w"] * 3, ["o", "right", "w", "escape"],
+                     ["x"], ["m", "escape"], ["p"], ["escape"], ["0"]):
+            await pilot.press(*keys)
+            await pilot.pause()
+        tl = app.timeline
+        assert 0 <= tl.t0 < tl.t1 and tl.t1 - tl.t0 <= 2 * max(app.trace.end_ns, 1)
+        for y in range(0, 6):  # the rows still draw
+            tl.render_line(y)
+        await pilot.press("q")
+    assert app.return_code == 0

@@ -130,7 +130,7 @@ class PhaseMap(Widget, can_focus=True):
         hi = int(np.searchsorted(st, self.t1, side="left"))
         shown = idx[lo:hi]
         if len(shown) > 2 * plot:  # many per cell: the last to start in each cell shows
-            c = (st[lo:hi] - self.t0) * plot // span
+            c = ((st[lo:hi] - self.t0) * (plot / span)).astype(np.int64)  # (no overflow)
             keep = np.r_[c[1:] != c[:-1], True]
             keep[np.flatnonzero(shown == self.cur)] = True
             shown = shown[keep]

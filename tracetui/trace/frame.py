@@ -92,8 +92,13 @@ def counter_levels(trace: Trace, k: int, edges: np.ndarray) -> np.ndarray:
 
 def bin_edges(t0: int, t1: int, ncols: int) -> np.ndarray:
     """ncols equal bins over [t0, t1) in whole nanoseconds (the last edge is exactly t1)."""
+    t0, t1 = int(t0), int(t1)
     t1 = max(t1, t0 + ncols)
-    return t0 + (np.arange(ncols + 1, dtype=np.int64) * (t1 - t0)) // ncols
+    # k * span would overflow int64 for spans past ~2^63 / ncols (epoch-µs timestamps and
+    # one stray "ts": 0 make days of span): k * (span // n) + k * (span % n) // n is exact
+    q, r = divmod(t1 - t0, ncols)
+    k = np.arange(ncols + 1, dtype=np.int64)
+    return t0 + k * q + (k * r) // ncols
 
 
 def render(trace: Trace, rows: list[Row], t0: int, t1: int, ncols: int) -> Frame:
