@@ -151,3 +151,43 @@ async def test_a_span_of_decades_pans_zooms_and_opens_every_view(tmp_path):
             tl.render_line(y)
         await pilot.press("q")
     assert app.return_code == 0
+
+
+# ---------------------------------------------------------------- numbers too large to be numbers
+def _x(**kw) -> dict:
+    return {"ph": "X", "name": "op", "cat": "cpu_op", "pid": 1, "tid": 1, "ts": 1, "dur": 1,
+            **kw}
+
+
+def test_a_timestamp_past_any_exponent_drops_that_event_not_the_trace(tmp_path):
+    # an absolute-µs float sends the load to exact (Decimal) mode; 1.5e999999999 then
+    # overflowed decimal's default context (abs() of it), an internal error
+    path = tmp_path / "dec.json"
+    path.write_text('{"traceEvents":[' + json.dumps(_x(name="a", ts=0)) + ","
+                    + json.dumps(_x(name="b")).replace('"ts": 1', '"ts": 1700000000000000.5')
+                    + "," + json.dumps(_x(name="c")).replace('"ts": 1', '"ts": 1.5e999999999')
+                    + "]}")
+    p = _cli(["summary", str(path), "--json"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["events"] == 2 and r["span_ns"] == 1_700_000_000_000_001_500  # every digit kept
+    assert any("skipped 1 events" in w for w in r["warnings"])
+    ranks = tmp_path / "ranks"
+    ranks.mkdir()
+    (ranks / "r0.json").write_text(path.read_text())
+    (ranks / "r1.json").write_text(DECODE.read_text())
+    p = _cli(["summary", str(ranks)], tmp_path)
+    assert p.returncode == 0 and b"skipped" not in p.stderr, p.stderr
+
+
+def test_ids_and_ranks_of_1e400_are_text_in_the_json(tmp_path):
+    path = tmp_path / "inf.json"
+    path.write_text(json.dumps({"traceEvents": [_x(pid=1, tid=2)],
+                                "distributedInfo": {"rank": 7}})
+                    .replace('"pid": 1', '"pid": 1e400').replace('"tid": 2', '"tid": -1e400')
+                    .replace('"rank": 7', '"rank": 1e400'))
+    p = _cli(["summary", str(path), "--json"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)  # strict JSON: no Infinity
+    assert r["distributed_info"]["rank"] == "inf"
+    assert [(ln["pid"], ln["tid"]) for ln in r["lanes"]] == [("inf", "-inf")]

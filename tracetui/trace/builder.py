@@ -77,9 +77,13 @@ def _one_us_to_ns(v: Any) -> int | None:
         frac = v - whole
         return int(whole) * 1000 + round(frac * 1000)
     if t is Decimal:
-        if not v.is_finite() or abs(v) > _MAX_US:
+        # the exponent first: abs() of 1.5e999999999 overflows the default context
+        if not v.is_finite() or v.adjusted() > 18:
             return None
-        return int((v * 1000).to_integral_value())
+        try:
+            return int((v * 1000).to_integral_value()) if abs(v) <= _MAX_US else None
+        except ArithmeticError:  # (a context that traps more than the default)
+            return None
     return None
 
 
@@ -158,13 +162,37 @@ def _dim3(v: Any) -> tuple[int, int, int]:
 
 
 def canonical_id(v: Any) -> Any:
-    """A pid/tid as Kineto means it: numeric strings ("25738") become ints."""
+    """A pid/tid as Kineto means it: numeric strings ("25738") become ints. A number that is
+    not finite (1e400 reads as inf; NaN is not even equal to itself, so every event would be
+    a lane of its own) or a Decimal (exact mode) becomes its text, as JSON can hold it."""
     if isinstance(v, str):
         t = v.strip()
         if t.lstrip("-").isdigit() and len(t) < 20:
             return int(t)
-    elif isinstance(v, float) and v.is_integer():
-        return int(v)
+    elif isinstance(v, float):
+        if v.is_integer():
+            return int(v)
+        if v != v or v in (float("inf"), float("-inf")):
+            return str(v)
+    elif isinstance(v, Decimal):
+        return json_safe(v)
+    return v
+
+
+def json_safe(v: Any) -> Any:
+    """A value from the trace's header (distributedInfo, deviceProperties, …) that JSON can
+    write: non-finite floats and Decimals become text (whole Decimals ints), checked once at
+    load so that ``summary --json`` never meets inf."""
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
+    if isinstance(v, Decimal):
+        if v.is_finite() and v.adjusted() < 19 and v == v.to_integral_value():
+            return int(v)
+        return float(v) if v.is_finite() and v.adjusted() < 300 else str(v)
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
     return v
 
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 import ijson
 
 from . import _alloc, parallel
-from .builder import BATCH, NeedExact, TraceBuilder
+from .builder import BATCH, NeedExact, TraceBuilder, json_safe
 from .events import decode_piece_in, decode_tail
 from .index import LoadFacts, build
 from .model import Trace
@@ -207,7 +207,8 @@ class Loader:
         self.ranges = 1
 
     def _parse(self, where: dict[str, Any], exact: bool) -> None:
-        self.builder.header = {k: v for k, v in where["header"].items() if not k.startswith("__")}
+        self.builder.header = {k: json_safe(v) for k, v in where["header"].items()
+                               if not k.startswith("__")}
         raw, stream = self.source.open_stream(record=True, defer_errors=True)
         self._raw = raw
         try:
@@ -479,7 +480,7 @@ class Loader:
             try:
                 tail = json.loads("{" + rest[1:])
                 if isinstance(tail, dict):
-                    self.builder.header.update(tail)
+                    self.builder.header.update(json_safe(tail))
             except ValueError:
                 self.warnings.append("the JSON after the events is damaged (ignored)")
         elif rest and rest != "}":
