@@ -191,3 +191,44 @@ def test_ids_and_ranks_of_1e400_are_text_in_the_json(tmp_path):
     r = json.loads(p.stdout)  # strict JSON: no Infinity
     assert r["distributed_info"]["rank"] == "inf"
     assert [(ln["pid"], ln["tid"]) for ln in r["lanes"]] == [("inf", "-inf")]
+
+
+# ---------------------------------------------------------------- the app under key mashing
+async def test_phases_ready_under_the_palette_never_open_a_second_palette(monkeypatch):
+    """p, then ctrl+p while the phases are still being found, then ctrl+p again once they
+    are: the phase view used to open over the palette, and the second ctrl+p crashed the
+    app (DuplicateIds '--command-palette')."""
+    import threading
+
+    from conftest import loaded, until
+    from textual.command import CommandPalette
+
+    from tracetui.app.app import TraceApp
+    from tracetui.app.session import Analyses
+
+    go = threading.Event()
+    real = Analyses.find_phases
+
+    def slow(self):
+        go.wait(10)
+        real(self)
+
+    monkeypatch.setattr(Analyses, "find_phases", slow)
+    app = TraceApp(str(SAMPLES / "annotated.json"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("p", "ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        go.set()
+        await until(pilot, lambda: app.analyses.phase_blocks is not None)
+        await until(pilot, lambda: any("phases are ready" in n.message
+                                       for n in app._notifications))
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert sum(isinstance(s, CommandPalette) for s in app.screen_stack) == 1
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1)
+        await pilot.press("p")  # the view the notification promised
+        await until(pilot, lambda: type(app.screen).__name__ == "PhaseScreen")
+        await pilot.press("escape", "q")
+    assert app.return_code == 0

@@ -532,7 +532,7 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
 
                 def work() -> None:
                     an.find_phases()
-                    self.call_from_thread(self.action_phases)
+                    self.call_from_thread(self._phases_found, an)
 
                 self.run_worker(work, thread=True, group="phases", name="phases",
                                 exit_on_error=False)
@@ -541,6 +541,25 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         t0, t1 = self.session.window((tl.t0, tl.t1))
         self.push_screen(PhaseScreen(an.phase_blocks, an.phase_figures, t0, t1, self.palette,
                                      an.trace.end_ns, relevel=an.phases_at))
+
+    def _phases_found(self, an: Analyses) -> None:
+        """The phases asked for with ``p`` are ready: their view opens over the timeline,
+        not over whatever the user opened meanwhile (the command palette, a table, help:
+        a palette under the phase view made the next ctrl+p a DuplicateIds crash)."""
+        if an is not self.session.shown_analyses():
+            return  # another trace (ranks realigned) since
+        if len(self.screen_stack) == 1:
+            self.action_phases()
+        else:
+            self.notify("the phases are ready: p shows them", timeout=4, markup=False)
+
+    def action_command_palette(self) -> None:
+        """One palette at a time: not another over a screen that opened above one."""
+        from textual.command import CommandPalette
+
+        if any(isinstance(s, CommandPalette) for s in self.screen_stack):
+            return
+        super().action_command_palette()
 
     def action_overlap_row(self) -> None:
         an = self.get_analyses()
