@@ -232,3 +232,52 @@ async def test_phases_ready_under_the_palette_never_open_a_second_palette(monkey
         await until(pilot, lambda: type(app.screen).__name__ == "PhaseScreen")
         await pilot.press("escape", "q")
     assert app.return_code == 0
+
+
+# ---------------------------------------------------------------- where the output goes
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+@pytest.mark.parametrize("args", [["summary", "T"], ["summary", "T", "--json"],
+                                  ["summary", "DIR"], ["diff", "T", "T"], ["summary", "--rules"]],
+                         ids=["text", "json", "dir", "diff", "rules"])
+def test_a_full_disk_is_one_line_and_status_1(tmp_path, args):
+    argv = [str(DECODE) if a == "T" else str(SAMPLES) if a == "DIR" else a for a in args]
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "tracetui", *argv], stdout=full,
+                           stderr=subprocess.PIPE, timeout=120, check=False)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.strip().splitlines() == [
+        "tracetui: error: cannot write the output: No space left on device"], err
+
+
+@pytest.mark.parametrize("args", [["summary", "T"], ["summary", "DIR"], ["summary", "T", "--csv"],
+                                  ["diff", "T", "T"]], ids=["text", "dir", "csv", "diff"])
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path, args):
+    argv = " ".join(str(DECODE) if a == "T" else str(SAMPLES) if a == "DIR" else a
+                    for a in args)
+    p = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m tracetui {argv}"
+                        " | head -1 > /dev/null"], capture_output=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr  # the README's promise: `| head` exits 0
+    assert p.stderr == b""
+
+
+def test_a_closed_stderr_is_no_internal_error_and_nothing_lands_on_stdout(tmp_path):
+    p = subprocess.run(["bash", "-c", f"{sys.executable} -m tracetui summary nope.json 2>&-"],
+                       capture_output=True, cwd=tmp_path, timeout=60, check=False)
+    assert p.returncode == 2 and p.stdout == b""  # the error had nowhere to go: not stdout
+    p = subprocess.run(["bash", "-c", f"{sys.executable} -m tracetui summary {DECODE} 2>&-"],
+                       capture_output=True, timeout=60, check=False)
+    assert p.returncode == 0 and p.stdout.startswith(b"trace ")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--phases", "--phase-groups", "("], "argument --phase-groups: bad regex '('"),
+    (["--top", "-5"], "argument --top: -5 is negative"),
+    (["--level", "-3"], "argument --level: -3 is not a depth"),
+    (["--kernel-wait", "nan"], "argument --kernel-wait: not a duration"),
+    (["--comm", "("], "bad regex '('"),
+])
+def test_bad_option_values_are_refused_with_a_reason(tmp_path, args, says):
+    p = _cli(["summary", str(DECODE), *args], tmp_path)
+    err = p.stderr.decode()
+    assert p.returncode == 2 and says in err and "internal error" not in err, err
+    assert p.stdout == b""

@@ -149,11 +149,11 @@ def _print_rules(rules: Any, as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     from rich import box
-    from rich.console import Console
+    from .output import console as out_console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = out_console()
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="classification rules, first match wins",
                   title_justify="left", caption="no match: comp · memcpy/memset: mem",
                   caption_justify="left")
@@ -216,13 +216,13 @@ def _graph_line(graphs: list[dict[str, Any]], count: int) -> Any:
 
 def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     from rich import box
-    from rich.console import Console
+    from .output import console as out_console
     from rich.table import Table
     from rich.text import Text
 
     from .analysis.kernels import short_name
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = out_console()
     width = console.width
 
     def table(title: str) -> Table:
@@ -575,21 +575,21 @@ def _parser_summary() -> argparse.ArgumentParser:
                         "directory: the per-rank figures and the straggler")
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
     p.add_argument("--csv", action="store_true", help="the kernel table as CSV on stdout")
-    p.add_argument("--top", type=int, default=15, metavar="N",
+    p.add_argument("--top", type=_count, default=15, metavar="N",
                    help="rows per table in the text output (0: all; default 15)")
     p.add_argument("--group", action="store_true",
                    help="kernel table by short name (templates and arguments elided)")
     p.add_argument("--phases", action="store_true",
                    help="the phase diagram: per GPU, computation and communication rows of "
                         "the repeating annotations' kernels (and `phases` in --json)")
-    p.add_argument("--level", type=int, default=None, metavar="DEPTH",
+    p.add_argument("--level", type=_depth, default=None, metavar="DEPTH",
                    help="the phases are the repeating annotations at this nesting depth "
                         "(default: the innermost that repeat)")
-    p.add_argument("--phase-groups", action="append", metavar="REGEX",
+    p.add_argument("--phase-groups", action="append", metavar="REGEX", type=_regex,
                    help="--phases: the chunk or micro-batch of a phase: the first group of "
                         "the first REGEX that matches its name (repeatable; default: (F)/(B)/"
                         "(W) and mb0/micro_batch_1-style names)")
-    p.add_argument("--kernel-wait", type=float, default=KERNEL_WAIT_US, metavar="US",
+    p.add_argument("--kernel-wait", type=_duration_us, default=KERNEL_WAIT_US, metavar="US",
                    help="idle split: gaps shorter than US µs between kernels a stream already "
                         f"had are kernel wait (default {KERNEL_WAIT_US:g})")
     _rule_args(p)
@@ -607,7 +607,7 @@ def _parser_diff() -> argparse.ArgumentParser:
     p.add_argument("base", help="the baseline trace")
     p.add_argument("new", help="the trace to compare with it")
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
-    p.add_argument("--top", type=int, default=20, metavar="N",
+    p.add_argument("--top", type=_count, default=20, metavar="N",
                    help="rows per table in the text output (0: all; default 20)")
     p.add_argument("--group", action="store_true",
                    help="kernels by short name (survives changed template arguments)")
@@ -628,6 +628,47 @@ def _diff(args: argparse.Namespace) -> int:
         load_theme(args.theme)  # an unknown theme: one line, before the screen changes
     return diff(_spooled(args.base), _spooled(args.new), _rules(args), as_json=args.json,
                 top=args.top, group=args.group, view=interactive, theme=args.theme)
+
+
+def _count(text: str) -> int:
+    """A row count (0: all): a negative one used to drop rows silently."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {safe_text(text, 40)!r}") \
+            from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} is negative (0 shows every row)")
+    return v
+
+
+def _depth(text: str) -> int:
+    v = _count(text) if not text.strip().startswith("-") else -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{safe_text(text, 40)} is not a depth (0 is the "
+                                         "outermost annotations)")
+    return v
+
+
+def _regex(text: str) -> str:
+    """A regular expression, checked here: a bad one was an internal error later."""
+    import re
+
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"bad regex {safe_text(text, 60)!r}: {e}") from None
+    return text
+
+
+def _duration_us(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (0 <= v < 1e12):  # (NaN fails too)
+        raise argparse.ArgumentTypeError(f"not a duration in µs: {safe_text(text, 40)!r}")
+    return v
 
 
 def _rule_args(p: argparse.ArgumentParser) -> None:
@@ -660,10 +701,10 @@ def _parser_main() -> argparse.ArgumentParser:
                    help="several ranks: their common time origin: start (each trace's "
                         "start), step (the first ProfilerStep), clock (as recorded), or the "
                         "name of an annotation (its first occurrence); T cycles in the app")
-    p.add_argument("--phase-groups", action="append", metavar="REGEX",
+    p.add_argument("--phase-groups", action="append", metavar="REGEX", type=_regex,
                    help="the phase view's chunk or micro-batch of a phase name: the first "
                         "group of the first REGEX that matches (repeatable)")
-    p.add_argument("--top", type=int, default=15, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--top", type=_count, default=15, metavar="N", help=argparse.SUPPRESS)
     _rule_args(p)
     p.add_argument("--version", action="version", version=f"tracetui {__version__}")
     return p
@@ -671,24 +712,13 @@ def _parser_main() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .output import usable_streams
+
+    usable_streams()
     try:
-        if argv and argv[0] == "summary":
-            args = _parser_summary().parse_args(argv[1:])
-            return _summary(args)
-        if argv and argv[0] == "diff":
-            return _diff(_parser_diff().parse_args(argv[1:]))
-        parser = _parser_main()
-        args = parser.parse_args(argv)
-        if args.demo:
-            args.trace = [demo_path()]
-        if not args.trace:
-            parser.print_usage(sys.stderr)
-            print("tracetui: error: a trace file is needed (or --demo)", file=sys.stderr)
-            return 2
-        if len(args.trace) > 1 or os.path.isdir(args.trace[0]):
-            return _ranks_view(args)
-        args.trace = args.trace[0]
-        return _view(args)
+        rc = _main(argv)
+        sys.stdout.flush()  # here, not at exit: a full disk is one line, not a traceback
+        return rc
     except TraceError as e:
         from .trace.source import relabel
 
@@ -707,10 +737,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print("tracetui: error: out of memory", file=sys.stderr)
         return 2
+    except OSError as e:  # the output: a full disk (> /dev/full), a dead terminal
+        try:
+            sys.stdout = open(os.devnull, "w")  # (what is left unwritten goes nowhere)
+        except OSError:
+            pass
+        what = e.strerror or type(e).__name__
+        print(f"tracetui: error: cannot write the output: {safe_text(what, 100)}",
+              file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - never a traceback for the user
         print(f"tracetui: internal error: {type(e).__name__}: {safe_text(str(e), 200)} "
               "(please report this with the trace if you can)", file=sys.stderr)
         return 1
+
+
+def _main(argv: list[str]) -> int:
+    if argv and argv[0] == "summary":
+        args = _parser_summary().parse_args(argv[1:])
+        return _summary(args)
+    if argv and argv[0] == "diff":
+        return _diff(_parser_diff().parse_args(argv[1:]))
+    parser = _parser_main()
+    args = parser.parse_args(argv)
+    if args.demo:
+        args.trace = [demo_path()]
+    if not args.trace:
+        parser.print_usage(sys.stderr)
+        print("tracetui: error: a trace file is needed (or --demo)", file=sys.stderr)
+        return 2
+    if len(args.trace) > 1 or os.path.isdir(args.trace[0]):
+        return _ranks_view(args)
+    args.trace = args.trace[0]
+    return _view(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,11 +88,11 @@ def rank_summary(paths: Sequence[str], rules: Any, as_json: bool) -> int:
 
 def _print_ranks(s: dict[str, Any]) -> None:
     from rich import box
-    from rich.console import Console
+    from .output import console as out_console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = out_console()
     rows = s["ranks"]
     heads = ["rank", "steps", "step", "GPU busy", "busy %", "comp/step", "comm", "exposed",
              "ovl %"]
@@ -185,10 +185,10 @@ def _table(console: Any, title: str, heads: Sequence[str], rows: list[list[Any]]
 
 
 def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
-    from rich.console import Console
+    from .output import console as out_console
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = out_console()
 
     def limit(rows: list[Any]) -> list[Any]:
         return rows[:top] if top else rows
