@@ -281,3 +281,59 @@ def test_bad_option_values_are_refused_with_a_reason(tmp_path, args, says):
     err = p.stderr.decode()
     assert p.returncode == 2 and says in err and "internal error" not in err, err
     assert p.stdout == b""
+
+
+# ---------------------------------------------------------------- one huge string
+def _one_string_trace(path: Path, mb: int, tail_events: int = 3) -> Path:
+    with open(path, "w") as f:
+        f.write('{"traceEvents":[{"ph":"X","name":"')
+        chunk = "ab" * (1 << 19)
+        for _ in range(mb):
+            f.write(chunk)
+        f.write('","cat":"cpu_op","pid":1,"tid":1,"ts":1,"dur":1}')
+        for i in range(tail_events):
+            f.write(f',{{"ph":"X","name":"after{i}","cat":"cpu_op","pid":1,"tid":1,'
+                    f'"ts":{3 + i},"dur":1,"args":{{"k":{i}}}}}')
+        f.write("]}")
+    return path
+
+
+def test_a_huge_name_is_read_as_one_piece_and_kept_cut(tmp_path):
+    """A 96 MB name (past the 64 MB a piece may take before ijson takes over): read on in
+    doubling steps to the event's end, never streamed by ijson (whose time grows faster
+    than the string: 800 MB took 41 s); kept cut to MAX_NAME, with its length, and said."""
+    from tracetui.trace.loader import Loader
+    from tracetui.trace.pieces import KIND_IJSON, MAX_PIECE
+    from tracetui.trace.strings import MAX_NAME
+
+    mb = MAX_PIECE // (1 << 20) + 32
+    loader = Loader(str(_one_string_trace(tmp_path / "one.json", mb)))
+    tr = loader.run()
+    assert tr.events == 4
+    assert all(kind != KIND_IJSON for kind, _, _ in loader.pieces.pieces)
+    name = tr.name_of(int(np_argmin_start(tr)))
+    assert len(name) == MAX_NAME and name.startswith("abab")
+    assert name.endswith(f"(cut: {mb << 20:,} characters in all)")
+    assert any("1 names longer than 64 K characters" in w for w in tr.warnings)
+    # the events after it are whole, args too (re-read from their piece)
+    last = tr.events - 1
+    assert tr.name_of(last) == "after2" and tr.detail(last)["args"] == {"k": 2}
+
+
+def np_argmin_start(tr) -> int:
+    import numpy as np
+
+    return int(np.argmin(tr.start))
+
+
+def test_names_are_cut_once_when_first_seen_in_every_table():
+    from tracetui.trace.strings import MAX_NAME, StringTable, cut_name
+
+    st = StringTable()
+    huge = "x" * (MAX_NAME + 1)
+    a, b = st.intern(huge), st.intern(huge)
+    assert a == b and st.strings[a] == cut_name(huge) and len(st.strings[a]) == MAX_NAME
+    assert st.cut == 2 and huge not in st._ids  # the whole name is not kept alive as a key
+    assert st.intern(st.strings[a]) == a and st.cut == 2  # a cut name is not cut again
+    ok = "y" * MAX_NAME
+    assert st.strings[st.intern(ok)] == ok

@@ -262,6 +262,7 @@ _ALLOWED = {
     ("trace/source.py", "_remove"),      # ... removed at exit
     ("cli.py", "_keys_from_tty"),        # opens /dev/tty to read keys (O_RDWR, writes nothing)
     ("cli.py", "main"),                  # stdout to /dev/null after a broken pipe
+    ("output.py", "usable_streams"),     # a closed stdout/stderr becomes /dev/null
 }
 
 

@@ -443,6 +443,7 @@ class TraceBuilder:
             "items": self.items, "events": self.events, "phase_counts": self.phase_counts,
             "skipped": self.skipped, "notes": self.notes,
             "strings": self.strings.strings, "non_text": self.strings.non_text,
+            "cut_names": self.strings.cut,
             "non_str": self.strings.non_str_ids(),
             "lanes": [(lk.pid, lk.tid, lk.sub, lk.gpu, lk.device, lk.stream)
                       for lk in self.lanes],
@@ -489,6 +490,7 @@ class TraceBuilder:
             st = self.strings
             slut = np.array([st.intern(t) for t in m["strings"]], np.int32)
             st.merge_non_str(m["non_str"], slut, m["non_text"])
+            st.cut += m.get("cut_names", 0)
             luts = {"string": slut, "lane": self._merge_lanes(m["lanes"]),
                     "track": self._merge_tracks(m["counter_tracks"])}
             fk_old, fk_new = self._merge_flow_keys(m["flow_keys"], slut)

@@ -18,6 +18,7 @@ import numpy as np
 from . import _alloc
 from .builder import Snapshot
 from .depth import _threaded, compute_depth
+from .strings import MAX_NAME
 from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, EventReader,
                     KernelFields, Lane, SparseColumn, Trace, python_cat_ids)
 
@@ -126,6 +127,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     n_rows = snap.items
     header = snap.header
     non_text = snap.strings.non_text
+    cut_names = snap.strings.cut
     final = facts.final
 
     lane, start, dur, name, cat, row = (cols.pop(k) for k in
@@ -343,6 +345,9 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         warnings.append(f"{ob_n:,} B events never ended (shown up to the end of the trace)")
     if non_text:
         warnings.append(f"{non_text:,} names or categories were not strings (kept as text)")
+    if cut_names:
+        warnings.append(f"{cut_names:,} names longer than {MAX_NAME // 1024} K characters "
+                        "(kept cut, with their length)")
 
     return Trace(
         path=facts.path, size=facts.size, compressed=facts.compressed,

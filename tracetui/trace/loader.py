@@ -453,8 +453,10 @@ class Loader:
                     failed += 1  # candidates exist but none parses: damage, or deep nesting
                 # Damaged data never starts to parse by reading more: hand over to ijson,
                 # which keeps every whole event before the damage. Only a lack of any
-                # candidate (a huge event) is worth reading on for, up to MAX_PIECE.
-                if failed >= FAILED_READS or len(buf) - 1 > MAX_PIECE:
+                # candidate (a huge event) is worth reading on for: to its end, however big
+                # (ijson builds one huge string in superlinear time: 800 MB took 41 s, and
+                # holds it whole just the same); past MAX_PIECE for nothing else.
+                if failed >= FAILED_READS or (len(buf) - 1 > MAX_PIECE and not no_cut):
                     self._fallback(bytes(buf[1:]), base, row, stream, exact)
                     return False
                 continue  # read more and try again

@@ -20,6 +20,19 @@ def as_text(value: Any) -> str:
         return str(value)
 
 
+#: A name longer than this many characters is kept cut to it (its start, then how long it
+#: was). No profiler writes such names (long C++ kernel names are ~10 K); a hostile or broken
+#: trace can (one 800 MB name), and every use of a name - search, the tables, the detail
+#: pane, drawing - would then cost its length. Cut once, when first seen.
+MAX_NAME = 64 * 1024
+
+
+def cut_name(text: str) -> str:
+    """``text`` in at most :data:`MAX_NAME` characters, saying how long it was."""
+    note = f"… (cut: {len(text):,} characters in all)"
+    return text[: MAX_NAME - len(note)] + note
+
+
 class StringTable:
     """Append-only table of unique strings. Id 0 is always the empty string."""
 
@@ -27,6 +40,7 @@ class StringTable:
         self.strings: list[str] = [""]
         self._ids: dict[Any, int] = {"": 0}
         self.non_text = 0  # names/categories that were not strings in the trace
+        self.cut = 0  # names longer than MAX_NAME (kept cut)
 
     def __len__(self) -> int:
         return len(self.strings)
@@ -44,15 +58,20 @@ class StringTable:
         text = as_text(value)
         if not isinstance(value, str) and value is not None:
             self.non_text += 1
+        long = len(text) > MAX_NAME
+        if long:
+            text = cut_name(text)
+            self.cut += 1
         got = self._ids.get(text)
         if got is None:
             got = len(self.strings)
             self.strings.append(text)
             self._ids[text] = got
-        try:
-            self._ids[value] = got
-        except TypeError:
-            pass
+        if not long:  # (a key would keep the whole long name alive)
+            try:
+                self._ids[value] = got
+            except TypeError:
+                pass
         return got
 
     def intern_many(self, values: list[Any]) -> np.ndarray:
