@@ -337,3 +337,41 @@ def test_names_are_cut_once_when_first_seen_in_every_table():
     assert st.intern(st.strings[a]) == a and st.cut == 2  # a cut name is not cut again
     ok = "y" * MAX_NAME
     assert st.strings[st.intern(ok)] == ok
+
+
+# ---------------------------------------------------------------- what the user is told
+def _warnings_of(tmp: Path, text: str) -> dict:
+    path = tmp / "t.json"
+    path.write_text(text)
+    p = _cli(["summary", str(path), "--json"], tmp)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+@pytest.mark.parametrize("wrap", ['{{"traceEvents":[{0},]}}', "[{0},]",
+                                  '{{"traceEvents":[{0} , \n ] \n}}\n'],
+                         ids=["object", "array", "spaced"])
+def test_a_trailing_comma_is_not_a_truncated_file(tmp_path, wrap):
+    events = ",".join(json.dumps(_x(ts=i)) for i in range(3))
+    r = _warnings_of(tmp_path, wrap.format(events))
+    assert r["events"] == 3 and r["truncated"] is False
+    assert r["warnings"] == ["a comma before the events' closing ] (not valid JSON) was "
+                             "ignored: every event was read"]
+
+
+def test_a_second_traceevents_array_is_said_not_silently_dropped(tmp_path):
+    first = json.dumps([_x(name="a")])
+    second = json.dumps([_x(name="b"), _x(name="c", ts=2)])
+    r = _warnings_of(tmp_path, f'{{"traceEvents":{first},"traceEvents":{second}}}')
+    assert r["events"] == 1
+    assert any("traceEvents appears twice" in w and "(2 events" in w for w in r["warnings"])
+    assert "traceEvents" not in json.dumps(r.get("header", {}))  # not kept in the header
+
+
+def test_diff_of_stdin_names_stdin_not_its_temporary_copy(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "tracetui", "diff", "-", str(DECODE)],
+                       input=DECODE.read_bytes(), capture_output=True, timeout=120,
+                       env={**os.environ, "TMPDIR": str(tmp_path)}, check=False)
+    assert p.returncode == 0, p.stderr
+    first = p.stdout.decode().splitlines()[0]
+    assert first.split()[:2] == ["base", "stdin"] and "tracetui-pipe" not in p.stdout.decode()

@@ -139,14 +139,16 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
 
     from .many import reports
 
+    from .trace.source import relabel, shown_path
+
     got = reports([base_path, new_path], rules)
-    for _path, _report, err in got:
+    for _path, report, err in got:
         if err is not None:
-            raise TraceError(err)
+            raise TraceError(relabel(err))
+        report["file"] = shown_path(report["file"])  # "stdin", not the pipe's temporary copy
     result = compare(got[0][1], got[1][1])
     if view and not as_json:
         from .app.compare import CompareApp
-        from .trace.source import shown_path
 
         label = "diff-" + os.path.basename(shown_path(new_path))
         CompareApp(result, label, theme=theme).run()

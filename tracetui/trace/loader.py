@@ -19,6 +19,7 @@ import gc
 import itertools
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -66,6 +67,10 @@ def _raise_deferred(stream: Any) -> None:
     """Raise the broken gzip data a stream ended at (see ``GzipStream(defer_errors=True)``)."""
     if isinstance(stream, GzipStream) and stream.error is not None:
         raise stream.error
+
+
+#: the end of a file whose events array closes after a comma: "…},]}" or "…},]"
+_TRAILING_COMMA = re.compile(rb"\}\s*,\s*\]\s*\}?\s*\Z")
 
 
 class Loader:
@@ -482,6 +487,12 @@ class Loader:
             try:
                 tail = json.loads("{" + rest[1:])
                 if isinstance(tail, dict):
+                    again = tail.pop("traceEvents", None)
+                    if again is not None:  # JSON.parse (chrome://tracing) would keep this one
+                        n = len(again) if isinstance(again, list) else 0
+                        self.warnings.append(
+                            f"traceEvents appears twice: the first array is shown; the second "
+                            f"({n:,} events, what chrome://tracing would show) is ignored")
                     self.builder.header.update(json_safe(tail))
             except ValueError:
                 self.warnings.append("the JSON after the events is damaged (ignored)")
@@ -553,6 +564,12 @@ class Loader:
             at_end = True
         if b.items + self.items_before == 0 and not at_end:
             raise TraceError(f"{self.source.path}: not valid JSON ({msg})")
+        if raw.pos >= min(size_now, self.source.size) and _TRAILING_COMMA.search(tail[-4096:]):
+            # '…},]}': every event is whole; only the comma is not JSON (some hand-written
+            # and JS-made traces): neither truncated nor damaged
+            self.warnings.append("a comma before the events' closing ] (not valid JSON) was "
+                                 "ignored: every event was read")
+            return
         self.truncated = True
         if at_end:
             why = "the writer was probably killed"
