@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 DECODE = SAMPLES / "decode.json"
@@ -273,7 +275,6 @@ def test_a_closed_stderr_is_no_internal_error_and_nothing_lands_on_stdout(tmp_pa
     (["--phases", "--phase-groups", "("], "argument --phase-groups: bad regex '('"),
     (["--top", "-5"], "argument --top: -5 is negative"),
     (["--level", "-3"], "argument --level: -3 is not a depth"),
-    (["--kernel-wait", "nan"], "argument --kernel-wait: not a duration"),
     (["--comm", "("], "bad regex '('"),
 ])
 def test_bad_option_values_are_refused_with_a_reason(tmp_path, args, says):
@@ -375,3 +376,44 @@ def test_diff_of_stdin_names_stdin_not_its_temporary_copy(tmp_path):
     assert p.returncode == 0, p.stderr
     first = p.stdout.decode().splitlines()[0]
     assert first.split()[:2] == ["base", "stdin"] and "tracetui-pipe" not in p.stdout.decode()
+
+
+# ---------------------------------------------------------------- per-name work
+def _elide_by_characters(s: str, keep_first: bool) -> str:
+    """The template elision as it was written first: one character at a time (reference)."""
+    out: list[str] = []
+    depth = 0
+    for ch in s:
+        if ch == "<":
+            if depth == 0 and not keep_first:
+                out.append("<…>")
+            elif depth == 0:
+                out.append("<")
+            elif depth == 1 and keep_first:
+                out.append("<…>")
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+            if depth == 0 and keep_first:
+                out.append(">")
+        elif depth == 0 or (keep_first and depth == 1):
+            out.append(ch)
+    return "".join(out).strip()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="<>a b,:()", max_size=30), st.booleans())
+def test_template_elision_by_brackets_is_the_character_walk(s, keep_first):
+    from tracetui.analysis.kernels import _elide_templates
+
+    assert _elide_templates(s, keep_first) == _elide_by_characters(s, keep_first)
+
+
+def test_display_names_number_only_what_still_collides():
+    from tracetui.analysis.kernels import display_names
+
+    names = ["void k<1>(int)", "void k<2>(int)", "void k<2>(float)", "void k<2>(int )",
+             "void other(int)"]
+    got = display_names(names)
+    # k<1> and k<2> read apart with their arguments; the three k<2> overloads are numbered
+    assert got == ["k<1>", "k<2> #1", "k<2> #2", "k<2> #3", "other"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Sequence
@@ -126,8 +125,9 @@ def _summary(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         # ensure_ascii: every control or bidi character in a name is written as \uXXXX
-        json.dump(report, sys.stdout, indent=2, ensure_ascii=True, allow_nan=False)
-        sys.stdout.write("\n")
+        from .output import write_json
+
+        write_json(report)
         return 0
     _print_summary(report, args.top, group=getattr(args, "group", False))
     return 0
@@ -145,8 +145,9 @@ def _print_rules(rules: Any, as_json: bool) -> None:
     from .analysis.rules import describe
 
     if as_json:
-        json.dump({"rules": describe(rules)}, sys.stdout, indent=2, ensure_ascii=True)
-        sys.stdout.write("\n")
+        from .output import write_json
+
+        write_json({"rules": describe(rules)})
         return
     from rich import box
     from .output import console as out_console
@@ -589,7 +590,7 @@ def _parser_summary() -> argparse.ArgumentParser:
                    help="--phases: the chunk or micro-batch of a phase: the first group of "
                         "the first REGEX that matches its name (repeatable; default: (F)/(B)/"
                         "(W) and mb0/micro_batch_1-style names)")
-    p.add_argument("--kernel-wait", type=_duration_us, default=KERNEL_WAIT_US, metavar="US",
+    p.add_argument("--kernel-wait", type=float, default=KERNEL_WAIT_US, metavar="US",
                    help="idle split: gaps shorter than US µs between kernels a stream already "
                         f"had are kernel wait (default {KERNEL_WAIT_US:g})")
     _rule_args(p)
@@ -659,16 +660,6 @@ def _regex(text: str) -> str:
     except re.error as e:
         raise argparse.ArgumentTypeError(f"bad regex {safe_text(text, 60)!r}: {e}") from None
     return text
-
-
-def _duration_us(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not (0 <= v < 1e12):  # (NaN fails too)
-        raise argparse.ArgumentTypeError(f"not a duration in µs: {safe_text(text, 40)!r}")
-    return v
 
 
 def _rule_args(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Sequence
@@ -79,8 +78,9 @@ def rank_summary(paths: Sequence[str], rules: Any, as_json: bool) -> int:
 
     summary = summarize_ranks(load_reports(paths, rules))
     if as_json:
-        json.dump(summary, sys.stdout, indent=2, ensure_ascii=True, allow_nan=False)
-        sys.stdout.write("\n")
+        from .output import write_json
+
+        write_json(summary)
         return 0
     _print_ranks(summary)
     return 0
@@ -154,8 +154,9 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
         CompareApp(result, label, theme=theme).run()
         return 0
     if as_json:
-        json.dump(result, sys.stdout, indent=2, ensure_ascii=True, allow_nan=False)
-        sys.stdout.write("\n")
+        from .output import write_json
+
+        write_json(result)
         return 0
     _print_diff(result, top, group)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -40,26 +41,38 @@ def _unwrap(name: str) -> str:
     return name
 
 
+_BRACKETS = re.compile("[<>]")
+
+
 def _elide_templates(s: str, keep_first: bool) -> str:
     """Template arguments become ``<…>``; with ``keep_first`` the outermost ones stay and
-    only the arguments nested in them are elided (``dispatch<false, 8, true, 8>``)."""
+    only the arguments nested in them are elided (``dispatch<false, 8, true, 8>``).
+    A ``>`` with no ``<`` open is kept (``operator>``, ``->``); an unclosed ``<`` elides the
+    rest. The text between brackets is copied whole: one step per bracket, not per
+    character (1 M names took 4.7 s character by character)."""
+    if "<" not in s:  # nothing to elide (most names)
+        return s.strip()
     out: list[str] = []
-    depth = 0
-    for ch in s:
-        if ch == "<":
-            if depth == 0 and not keep_first:
-                out.append("<…>")
-            elif depth == 0:
-                out.append("<")
+    depth = pos = 0
+    for m in _BRACKETS.finditer(s):
+        j = m.start()
+        if depth == 0 or (keep_first and depth == 1):
+            out.append(s[pos:j])
+        if s[j] == "<":
+            if depth == 0:
+                out.append("<" if keep_first else "<…>")
             elif depth == 1 and keep_first:
                 out.append("<…>")
             depth += 1
-        elif ch == ">" and depth:
+        elif depth:
             depth -= 1
             if depth == 0 and keep_first:
                 out.append(">")
-        elif depth == 0 or (keep_first and depth == 1):
-            out.append(ch)
+        else:
+            out.append(">")
+        pos = j + 1
+    if depth == 0 or (keep_first and depth == 1):
+        out.append(s[pos:])
     return "".join(out).strip()
 
 
@@ -97,20 +110,19 @@ def display_names(names: list[str], shorts: list[str] | None = None) -> list[str
     template arguments; where even those are the same (overloads), numbered. Only the
     names that collide are looked at again."""
     out = list(shorts) if shorts is not None else [short_name(n) for n in names]
-    seen: dict[str, list[int]] = {}
-    for i, t in enumerate(out):
-        seen.setdefault(t, []).append(i)
-    for same in seen.values():
-        if len(same) > 1:
-            for i in same:
+    # only the names that collide are looked at again (a count first: a list per name cost
+    # 4.7 s at 1 M distinct names)
+    twice = {t for t, n in Counter(out).items() if n > 1}
+    if twice:
+        for i, t in enumerate(out):
+            if t in twice:
                 out[i] = short_name(names[i], keep_arguments=True)
-    seen = {}
-    for i, t in enumerate(out):
-        seen.setdefault(t, []).append(i)
-    for same in seen.values():
-        if len(same) > 1:
-            for k, i in enumerate(same):
-                out[i] = f"{out[i]} #{k + 1}"
+        twice = {t for t, n in Counter(out).items() if n > 1}
+        seen: dict[str, int] = {}
+        for i, t in enumerate(out):
+            if t in twice:
+                seen[t] = seen.get(t, 0) + 1
+                out[i] = f"{t} #{seen[t]}"
     return out
 
 
@@ -137,24 +149,24 @@ def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
     grand = int(durs.sum())
     delay_median = _median_launch_delays(trace, rws, names, names[first])
     strings = trace.strings
-    out = []
-    for k in range(len(first)):
-        name = strings[int(names[first[k]])]
-        out.append({
-            "name": name,
-            "short_name": short_name(name),
-            "class": SHORT_CLASS[int(classes[rws[first[k]]])],
-            "count": int(counts[k]),
-            "total_us": round(int(totals[k]) / 1000, 3),
-            "pct": round(100 * int(totals[k]) / grand, 3) if grand else 0.0,
-            "avg_us": round(float(means[k]) / 1000, 3),
-            "median_us": round(float(medians[k]) / 1000, 3),
-            "min_us": round(int(mins[k]) / 1000, 3),
-            "max_us": round(int(maxs[k]) / 1000, 3),
-            "stddev_us": round(float(std[k]) / 1000, 3) if counts[k] > 1 else 0.0,
-            "launch_delay_median_us": None if np.isnan(delay_median[k])
-            else round(float(delay_median[k]) / 1000, 3),
-        })
+    # Whole columns at a time (1 M distinct names made this loop 19 s). n / 1000 of a whole
+    # number of ns is already what round(n / 1000, 3) gives; the rest is rounded as before.
+    text = [strings[i] for i in names[first].tolist()]
+    cls_names = [SHORT_CLASS[c] for c in classes[rws[first]].tolist()]
+    count_l = counts.tolist()
+    total_l = (totals / 1000).tolist()
+    min_l, max_l = (mins / 1000).tolist(), (maxs / 1000).tolist()
+    pct_l = [round(100 * t / grand, 3) for t in totals.tolist()] if grand else \
+        [0.0] * len(first)
+    avg_l = [round(v / 1000, 3) for v in means.tolist()]
+    med_l = [round(v / 1000, 3) for v in medians.tolist()]
+    std_l = [round(v / 1000, 3) if n > 1 else 0.0 for v, n in zip(std.tolist(), count_l)]
+    delay_l = [None if v != v else round(v / 1000, 3) for v in delay_median.tolist()]
+    out = [{"name": name, "short_name": short_name(name), "class": cls_names[k],
+            "count": count_l[k], "total_us": total_l[k], "pct": pct_l[k],
+            "avg_us": avg_l[k], "median_us": med_l[k], "min_us": min_l[k],
+            "max_us": max_l[k], "stddev_us": std_l[k], "launch_delay_median_us": delay_l[k]}
+           for k, name in enumerate(text)]
     out.sort(key=lambda r: (-r["total_us"], r["name"]))
     for r, shown in zip(out, display_names([r["name"] for r in out],
                                            [r["short_name"] for r in out])):
