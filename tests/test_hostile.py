@@ -417,3 +417,62 @@ def test_display_names_number_only_what_still_collides():
     got = display_names(names)
     # k<1> and k<2> read apart with their arguments; the three k<2> overloads are numbered
     assert got == ["k<1>", "k<2> #1", "k<2> #2", "k<2> #3", "other"]
+
+
+# ---------------------------------------------------------------- args off the UI thread
+def test_only_streamed_pieces_are_costly_to_re_read(tmp_path):
+    from tracetui.trace.pieces import KIND_ARRAY, KIND_IJSON, KIND_TAIL, PieceTable
+    from tracetui.trace.source import Source
+
+    path = tmp_path / "t.json"
+    path.write_text("[]")
+    table = PieceTable(Source(str(path), 2, False), exact=False)
+    table.add(0, KIND_ARRAY, 1, 100)
+    table.add(10, KIND_ARRAY, 101, 100)
+    table.add(20, KIND_IJSON, 201, -1)  # the rest of a damaged file, streamed
+    table.add(30, KIND_TAIL, 5000, 10)
+    assert [table.costly(r) for r in (0, 9, 10, 19, 20, 29, 30, 40)] == \
+        [False, False, False, False, True, True, False, False]
+
+
+async def test_args_that_take_seconds_to_read_never_freeze_the_app(monkeypatch):
+    """A slice whose args are streamed from far back in the file: the detail pane shows
+    everything else at once and 'reading them from the file…', keys answer meanwhile, and
+    the args appear when the worker has read them (unless the selection moved on)."""
+    import threading
+
+    from conftest import loaded, until
+
+    from tracetui.app.app import TraceApp
+    from tracetui.trace.model import Trace
+
+    release = threading.Event()
+    real = Trace.args_of
+
+    def slow(self, i):
+        release.wait(10)
+        return real(self, i)
+
+    monkeypatch.setattr(Trace, "args_costly", lambda self, i: True)
+    monkeypatch.setattr(Trace, "args_of", slow)
+    app = TraceApp(str(SAMPLES / "annotated.json"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        tl = app.timeline
+        await pilot.press("full_stop")  # select a slice: its args are "slow"
+        await until(pilot, lambda: tl.selected >= 0)
+        row = tl.selected
+        pane = app.query_one("#detail")
+        await until(pilot, lambda: "reading them from the file" in app._detail_slice.plain)
+        span = tl.t1 - tl.t0
+        await pilot.press("w")  # the UI answers while the args are read
+        await until(pilot, lambda: tl.t1 - tl.t0 < span)
+        release.set()
+        want = real(app.trace, row)
+        await until(pilot, lambda: "reading them" not in app._detail_slice.plain)
+        if want:
+            first = next(iter(want))
+            assert first in app._detail_slice.plain
+        assert pane is app.query_one("#detail")
+        await pilot.press("q")
+    assert app.return_code == 0

@@ -19,7 +19,7 @@ from ..textutil import safe_text
 from ..trace import Trace
 from ..trace.loader import EarlyLoad
 from ..trace.source import shown_path
-from .describe import describe_slice
+from .describe import ARGS_PENDING, READ_ARGS, describe_slice
 from .detail import DetailPane
 from .exports import Exports
 from .helpscreen import HelpScreen, palette_rows
@@ -583,6 +583,7 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
 
     #: what each worker does, for the one line that says it failed
     WORKER_JOBS = {"load": "loading the trace", "phases": "finding the phases",
+                   "args": "reading the slice's args",
                    "range": "the marked range's figures", "align": "aligning the ranks"}
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -646,7 +647,28 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         self.show_selection(message.row)
 
     def show_selection(self, row: int) -> None:
-        self._detail_slice = self.describe(row)
+        tr = self.session.trace
+        if tr is not None and row >= 0 and tr.args_costly(row):
+            # its args are streamed from far back in a damaged file (seconds): the pane
+            # shows the rest now, the args when a worker has read them
+            self._detail_slice = self.describe(row, args=ARGS_PENDING)
+            self.run_worker(lambda: self._read_args(tr, row), thread=True, exclusive=True,
+                            group="args", name="args", exit_on_error=False)
+        else:
+            self._detail_slice = self.describe(row)
+        self._show_detail_of(row)
+
+    def _read_args(self, tr: Trace, row: int) -> None:
+        args = tr.args_of(row)
+        why = tr.pieces.reread_problem() if args is None else None
+        self.call_from_thread(self._args_read, tr, row, args, why)
+
+    def _args_read(self, tr: Trace, row: int, args: Any, why: str | None) -> None:
+        if tr is self.session.trace and self.timeline.selected == row:
+            self._detail_slice = self.describe(row, args=(args, why))
+            self._show_detail_of(row)
+
+    def _show_detail_of(self, row: int) -> None:
         tr, rng = self.session.trace, self.session.range
         # the range first when it is this slice's span (an annotation chosen in a view)
         self._range_first = tr is not None and rng is not None and rng == (
@@ -671,9 +693,9 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
             self._detail_seen = True
             self.query_one("#detail").remove_class("hidden")
 
-    def describe(self, row: int) -> Text:
+    def describe(self, row: int, args: Any = READ_ARGS) -> Text:
         """The detail pane's text for slice ``row``, laid out for where the pane is."""
         pane = self.query_one("#detail")
         return describe_slice(self.session.trace, row, self.session.classes,
                               self.session.shown_analyses(), bottom=pane.has_class("bottom"),
-                              width=(pane.size.width or self.size.width) - 2)
+                              width=(pane.size.width or self.size.width) - 2, args=args)

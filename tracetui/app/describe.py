@@ -20,16 +20,27 @@ from ..trace import Trace
 from .session import Analyses
 
 
+#: describe_slice's ``args``: read them now / being read off the UI thread
+READ_ARGS, ARGS_PENDING = "read", "pending"
+
+
 def describe_slice(tr: Trace | None, row: int, classes: np.ndarray | None,
-                   an: Analyses | None, bottom: bool = False, width: int = 42) -> Text:
+                   an: Analyses | None, bottom: bool = False, width: int = 42,
+                   args: Any = READ_ARGS) -> Text:
     """The detail pane's account of slice ``row``: name, kind and lane, times, the kernel's
     launch figures, its CUDA graph, what launched it and what it launched, its args.
     ``bottom``: for a pane of a few rows under the timeline, ``width`` cells wide (the
-    duration, start, lane and launch chain lead, the name shortened to a line)."""
+    duration, start, lane and launch chain lead, the name shortened to a line). ``args``:
+    :data:`READ_ARGS` (re-read them from the file now), :data:`ARGS_PENDING` (they are being
+    read: said so), or ``(args, why not)`` as read elsewhere."""
     t = Text()
     if tr is None or row < 0:
         return t
-    d = tr.detail(row)
+    d = tr.detail(row, args=args == READ_ARGS)
+    if isinstance(args, tuple):
+        d["args"] = args[0]
+        if args[0] is None and args[1]:
+            d["args_unavailable"] = args[1]
     cls = int(classes[row]) if classes is not None else NOT_GPU
     kind = CLASS_NAMES[cls] if cls != NOT_GPU else safe_text(d["cat"])
     if bottom:
@@ -117,6 +128,9 @@ def describe_slice(tr: Trace | None, row: int, classes: np.ndarray | None,
             t.append(f"  … {n - len(got['first']):,} more on "
                      f"{', '.join(safe_text(x, 30) for x in got['streams'][:4])}\n",
                      style="dim")
+    if args == ARGS_PENDING:
+        t.append("\nargs: ", style="bold")
+        t.append("reading them from the file…\n", style="dim")
     args = d.get("args")
     if d.get("args_unavailable"):
         t.append("\nargs: ", style="bold")

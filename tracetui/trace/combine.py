@@ -48,6 +48,10 @@ class RankPieces:
             return None
         return self.tables[k].event(row - int(self.offsets[k]))
 
+    def costly(self, row: int) -> bool:
+        k = int(np.searchsorted(self.offsets, row, side="right")) - 1
+        return k >= 0 and bool(self.tables[k].costly(row - int(self.offsets[k])))
+
 
 class _Sources:
     """Stands for the files of all ranks where one source is asked for."""

@@ -31,6 +31,9 @@ class EventReader(Protocol):
     def reread_problem(self) -> str | None:
         """Why events cannot be re-read now (the file shrank or was replaced), or None."""
 
+    def costly(self, row: int) -> bool:
+        """Whether re-reading ``row`` may take seconds (streamed from a piece's start)."""
+
 LANE_GPU = "gpu"  # one GPU stream: kernels, memcpy, memset
 LANE_GPU_ANNOTATION = "gpu_annotation"  # gpu_user_annotation spans of one stream
 LANE_CPU = "cpu"  # one CPU thread (or any other pid/tid)
@@ -460,6 +463,11 @@ class Trace:
         return None
 
     # ------------------------------------------------------------------------ queries
+    def args_costly(self, i: int) -> bool:
+        """Whether re-reading slice ``i``'s args may take seconds (see EventReader.costly)."""
+        costly = getattr(self.pieces, "costly", None)
+        return bool(costly(int(self.row[i]))) if costly is not None else False
+
     def raw_event(self, i: int) -> dict[str, Any] | None:
         """The event of slice ``i`` as the file has it (re-read from disk)."""
         ev = self.pieces.event(int(self.row[i]))
@@ -515,8 +523,10 @@ class Trace:
     def flows_to(self, i: int) -> np.ndarray:
         return self.flow_src[self.flow_dst == i]
 
-    def detail(self, i: int) -> dict[str, Any]:
-        """Everything known about slice ``i``, as plain data (for the detail pane and JSON)."""
+    def detail(self, i: int, args: bool = True) -> dict[str, Any]:
+        """Everything known about slice ``i``, as plain data (for the detail pane and JSON).
+        ``args``: re-read its args from the file (else ``args`` is None: see
+        :meth:`args_costly`)."""
         i = int(i)
         lane = self.lane_of(i)
         out: dict[str, Any] = {
@@ -530,9 +540,9 @@ class Trace:
             "start_ns": int(self.start[i]),
             "dur_ns": int(self.dur[i]),
             "end_ns": int(self.start[i] + self.dur[i]),
-            "args": self.args_of(i),
+            "args": self.args_of(i) if args else None,
         }
-        if out["args"] is None:
+        if args and out["args"] is None:
             problem = self.pieces.reread_problem()
             if problem:
                 out["args_unavailable"] = problem

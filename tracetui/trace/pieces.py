@@ -294,6 +294,14 @@ class PieceTable:
         """Why events cannot be re-read now (the file shrank or was replaced), or None."""
         return self.source.reread_problem()
 
+    def costly(self, row: int) -> bool:
+        """Whether re-reading ``row`` streams the file from its piece's start (the rest of
+        a damaged file, streamed with ijson: seconds for an event near the end of a large
+        one) rather than decoding one piece (milliseconds): the app reads those off the UI
+        thread."""
+        k = bisect.bisect_right(self.first, row) - 1
+        return k >= 0 and self.pieces[k][0] not in (KIND_ARRAY, KIND_TAIL)
+
     def event(self, row: int) -> Any:
         """The event at ``row`` of the traceEvents array, re-read from the file."""
         with self._lock:
