@@ -476,3 +476,35 @@ async def test_args_that_take_seconds_to_read_never_freeze_the_app(monkeypatch):
         assert pane is app.query_one("#detail")
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_quitting_during_a_load_stops_the_load(monkeypatch):
+    """q while a large file is still loading: the app closes and its load thread stops at
+    its next piece (it used to read the rest of the file, at 100 % CPU, with the screen
+    already restored and the shell still waiting)."""
+    import threading
+    import time
+
+    from tracetui.app.app import TraceApp
+    from tracetui.trace.loader import Loader
+
+    real = Loader._read_block
+    readers: list[threading.Thread] = []
+
+    def slow(self, stream, n):  # 4 KB at a time, 50 ms each: a file that takes a minute
+        readers.append(threading.current_thread())
+        time.sleep(0.05)
+        return real(self, stream, min(n, 4096))
+
+    monkeypatch.setattr(Loader, "_read_block", slow)
+    app = TraceApp(str(SAMPLES / "annotated.json"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        while not readers:
+            await pilot.pause(0.02)
+        assert not app.loaded
+        await pilot.press("q")
+    assert app.return_code == 0
+    n = len(readers)
+    time.sleep(0.5)  # ten more reads, were the load going on
+    assert len(readers) <= n + 1  # (one in flight)
+    assert not app.loaded and app.loader is not None and app.loader._cancel.is_set()

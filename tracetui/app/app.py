@@ -165,6 +165,10 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         self._views: dict[str, tuple[tuple[str, int], Any]] = {}
         self._stale_views: list[Any] = []
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.stop_loading()  # q (or a signal) during a load: the process ends now
+        super().exit(*args, **kwargs)
+
     # the session's state, read where the app is driven (tests, benchmarks); it has one owner
     @property
     def trace(self) -> Trace | None:

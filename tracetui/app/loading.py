@@ -199,6 +199,17 @@ class Loading:
             for w in trace.warnings[:3]:
                 self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)
 
+    def stop_loading(self: Any) -> None:
+        """The load is no longer wanted (the app is closing): its thread stops at its next
+        piece instead of reading the rest of a large file with no one to show it to (the
+        process used to stay, at 100 % CPU, until the whole file was read)."""
+        self._ranks_cancel.set()
+        if self.loader is not None and not self.session.loaded:
+            self.loader.cancel()
+        early = self.early
+        if early is not None and not self.session.loaded:
+            early.loader.cancel()
+
     def action_cancel_load(self: Any) -> None:
         session = self.session
         if session.rank_files is not None and not session.loaded:
