@@ -502,8 +502,12 @@ def _ranks_view(args: argparse.Namespace) -> int:
     label = os.path.basename(os.path.normpath(args.trace[0])) if len(args.trace) == 1 \
         else f"{len(files)} traces"
     keymap = _keymap(args)
-    TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
-             align=args.align, phase_groups=args.phase_groups, keymap=keymap).run()
+    app = TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
+                   align=args.align, phase_groups=args.phase_groups, keymap=keymap)
+    from .signals import running
+
+    with running(app):  # a signal: the app exits (the terminal restored), then 128+N
+        app.run()
     return 0
 
 
@@ -532,8 +536,12 @@ def _view(args: argparse.Namespace) -> int:
 
     load_theme(args.theme)  # an unknown theme: one line, before the screen changes
     keymap = _keymap(args)
-    TraceApp(args.trace, rules, theme=args.theme, early=early,
-             phase_groups=args.phase_groups, keymap=keymap).run()
+    app = TraceApp(args.trace, rules, theme=args.theme, early=early,
+                   phase_groups=args.phase_groups, keymap=keymap)
+    from .signals import running
+
+    with running(app):  # a signal: the app exits (the terminal restored), then 128+N
+        app.run()
     return 0
 
 
@@ -702,6 +710,10 @@ def _parser_main() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the program (tests call main(argv) in their own process): see signals
+        from .signals import install
+
+        install()
     argv = list(sys.argv[1:] if argv is None else argv)
     from .output import usable_streams
 

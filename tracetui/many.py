@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -51,6 +52,21 @@ def _natural(name: str) -> list[Any]:
 def _init(shared: Any) -> None:
     global _progress
     _progress = shared
+    # Ctrl+C reaches every process of the terminal's foreground group: the command decides
+    # (it kills this pool: tracetui.signals), not each worker with a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's processes at once, and forget its queued jobs: leaving its ``with``
+    block would otherwise wait until every file is read (an interrupt, an error here)."""
+    procs = getattr(pool, "_processes", None) or {}  # pid -> Process (CPython's, 3.8-3.13)
+    for proc in list(procs.values()):
+        try:
+            proc.kill()
+        except (OSError, AttributeError, ValueError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _report_job(index: int, path: str, rules: Any, inner_workers: int | None) -> dict[str, Any]:
@@ -95,23 +111,31 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
         futures = {pool.submit(_report_job, i, p, rules, inner): i for i, p in enumerate(paths)}
         pending = set(futures)
         done_files = 0
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for f in finished:
-                i = futures[f]
-                done_files += 1
-                try:
-                    results[i] = (paths[i], f.result(), None)
-                except TraceError as e:
-                    results[i] = (paths[i], None, str(e))
-                except MemoryError:
-                    results[i] = (paths[i], None, f"{paths[i]}: out of memory")
-                except Exception as e:  # noqa: BLE001 - one bad file, not the whole run
-                    results[i] = (paths[i], None,
-                                  f"{paths[i]}: internal error: {type(e).__name__}: {e}")
-            if progress is not None:
-                progress(min(sum(shared[:]), total), total, done_files)
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    i = futures[f]
+                    done_files += 1
+                    results[i] = _outcome(paths[i], f)
+                if progress is not None:
+                    progress(min(sum(shared[:]), total), total, done_files)
+        except BaseException:
+            _kill_pool(pool)
+            raise
     return results
+
+
+def _outcome(path: str, f: Any) -> tuple[str, dict[str, Any] | None, str | None]:
+    """``(path, report, error)`` of one finished job."""
+    try:
+        return (path, f.result(), None)
+    except TraceError as e:
+        return (path, None, str(e))
+    except MemoryError:
+        return (path, None, f"{path}: out of memory")
+    except Exception as e:  # noqa: BLE001 - one bad file, not the whole run
+        return (path, None, f"{path}: internal error: {type(e).__name__}: {e}")
 
 
 def load_many(paths: list[str], progress: Callable[[int, int], None] | None = None,
@@ -162,7 +186,8 @@ def load_many(paths: list[str], progress: Callable[[int, int], None] | None = No
         while queue and len(running) < n and not cancelled():
             i, loader, where = queue.pop(0)
             try:
-                w = spawn(paths[i], where["offset"], None, loader.piece_bytes, False)
+                w = spawn(paths[i], where["offset"], None, loader.piece_bytes, False,
+                          size=loader.source.size)
             except (OSError, ValueError):
                 local.append(i)
                 continue

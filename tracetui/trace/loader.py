@@ -37,7 +37,7 @@ from .model import Trace
 from .pieces import (HEAD_BYTES, IJSON_BLOCK, KIND_ARRAY, KIND_IJSON, KIND_IJSON_FILE,
                      KIND_TAIL, MAX_PIECE, PIECE, Chain, PieceTable, CUT_TRIES, FAILED_READS,
                      find_cut, locate_events, skip_to_boundary, structural_cut)
-from .source import InflateError, CountingReader, GzipStream, Source, TraceError
+from .source import InflateError, GzipStream, Source, TraceError
 
 #: Below this many bytes of events, starting a second process costs more than it saves.
 PARALLEL_MIN = 48 << 20
@@ -80,8 +80,10 @@ class Loader:
 
     def __init__(self, path: str, progress: Callable[[Progress], None] | None = None,
                  progress_interval: float = 0.2, piece_bytes: int = PIECE,
-                 workers: int | None = None, parallel_min: int = PARALLEL_MIN) -> None:
-        self.source = Source.open(path)
+                 workers: int | None = None, parallel_min: int = PARALLEL_MIN,
+                 size: int | None = None) -> None:
+        # size: read no further (a worker's range: the loading process's size at open)
+        self.source = Source.open(path, size)
         #: processes that parse ranges of the events array side by side (1: one stream)
         self.workers = parallel.default_workers() if workers is None else max(1, workers)
         self.parallel_min = parallel_min  # bytes of events below which one stream is faster
@@ -177,7 +179,13 @@ class Loader:
         still being written (what was read is shown either way)."""
         src = self.source
         change = src.change()
-        if change is not None:
+        if change is not None and change.startswith("grew"):
+            # read to the size it had when opened (Source): a writer that never stops would
+            # otherwise keep the load going, its progress stuck at 100 %
+            self.warnings.append(f"the file {change} while it was read (still being written?): "
+                                 f"only its first {src.size:,} bytes, its size when opened, "
+                                 "were read; reopen it for the rest")
+        elif change is not None:
             self.warnings.append(f"the file {change} while it was read (still being written, "
                                  "or replaced?): this shows what was read")
         age = src.age_s()
@@ -310,10 +318,9 @@ class Loader:
         if stopped_at == start:  # this process stopped right there: go on reading
             self._piece_loop(stream, start, self.builder.items, exact)
             return
-        f = open(self.source.path, "rb", buffering=0)  # plain files only: ranges are bytes
-        f.seek(start)
+        raw = self.source.open_at(start)  # plain files only: ranges are bytes
         self._raw.close()
-        self._raw = CountingReader(f, pos=start)
+        self._raw = raw
         self._piece_loop(self._raw, start, self.builder.items, exact)
 
     # -- a worker's range ------------------------------------------------------------------
@@ -338,9 +345,7 @@ class Loader:
             if on_start is not None:
                 on_start(start)
         else:
-            f = open(self.source.path, "rb", buffering=0)
-            f.seek(start)
-            raw = stream = CountingReader(f, pos=start)
+            raw = stream = self.source.open_at(start)
         self._raw = raw
         base = self.range_base = raw.pos
         try:

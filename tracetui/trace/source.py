@@ -10,6 +10,7 @@ import gzip
 import importlib
 import os
 import stat
+import sys
 import types
 import zlib
 from dataclasses import dataclass, field
@@ -51,15 +52,25 @@ class TraceError(Exception):
 
 
 class CountingReader:
-    """A read-only file wrapper that counts the bytes handed out (progress on disk)."""
+    """A read-only file wrapper that counts the bytes handed out (progress on disk).
 
-    __slots__ = ("_f", "pos")
+    ``pos`` is the file offset; with ``limit`` nothing at or past that offset is handed out:
+    a file that grows while it is read (a writer still at work) is read to the size it had
+    when it was opened, not for as long as the writer writes."""
 
-    def __init__(self, f: BinaryIO, pos: int = 0) -> None:
+    __slots__ = ("_f", "pos", "limit")
+
+    def __init__(self, f: BinaryIO, pos: int = 0, limit: int | None = None) -> None:
         self._f = f
         self.pos = pos
+        self.limit = limit
 
     def read(self, n: int = -1) -> bytes:
+        if self.limit is not None:
+            left = self.limit - self.pos
+            if left <= 0:
+                return b""
+            n = left if n < 0 else min(n, left)
         data = self._f.read(n)
         self.pos += len(data)
         return data
@@ -125,12 +136,14 @@ class GzipStream:
         self.snapshots = snapshots
 
     @classmethod
-    def resume(cls, path: str, snapshot: tuple[int, int, Any]) -> "GzipStream":
-        """A stream that starts at a saved state (decompressed offset ``snapshot[0]``)."""
+    def resume(cls, path: str, snapshot: tuple[int, int, Any],
+               limit: int | None = None) -> "GzipStream":
+        """A stream that starts at a saved state (decompressed offset ``snapshot[0]``), its
+        compressed bytes read up to ``limit`` (see :class:`CountingReader`)."""
         out_pos, raw_pos, state = snapshot
         f = open(path, "rb", buffering=0)
         f.seek(raw_pos)
-        g = cls(CountingReader(f, raw_pos))
+        g = cls(CountingReader(f, raw_pos, limit))
         if state is not None:
             g._d = state.copy()
         g.out_pos = g._made = out_pos
@@ -210,7 +223,8 @@ class GzipStream:
 
 @dataclass
 class Source:
-    """A trace file on disk."""
+    """A trace file on disk. ``size`` is its size when opened, and all that is read of it:
+    what a writer appends later is not part of this load (the loader says it grew)."""
 
     path: str
     size: int
@@ -222,7 +236,9 @@ class Source:
     _json_size: int | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> "Source":
+    def open(cls, path: str | os.PathLike[str], size: int | None = None) -> "Source":
+        """``size``: read no more than that even if the file is longer now (a worker process
+        of a parallel load reads what the loading process saw when it opened the file)."""
         p = os.fspath(path)
         try:
             st = os.stat(p)
@@ -249,7 +265,11 @@ class Source:
             raise TraceError(f"{p}: cannot read ({e.strerror or e})") from None
         if not head:
             raise TraceError(f"{p}: the file is empty")
-        return cls(path=p, size=st.st_size, compressed=head == GZIP_MAGIC, stamp=_stamp(st))
+        src = cls(path=p, size=st.st_size, compressed=head == GZIP_MAGIC, stamp=_stamp(st))
+        if size is not None and 0 <= size < src.size:
+            src.size = size
+            src.stamp = (st.st_dev, st.st_ino, size, st.st_mtime_ns)
+        return src
 
     def change(self) -> str | None:
         """How the file differs from when it was opened, or None: "grew from 1.2 MB to
@@ -292,7 +312,7 @@ class Source:
         ``defer_errors``: see :class:`GzipStream`.
         """
         try:
-            raw = CountingReader(open(self.path, "rb", buffering=0))
+            raw = CountingReader(open(self.path, "rb", buffering=0), limit=self.size)
         except OSError as e:
             raise TraceError(f"{self.path}: cannot read ({e.strerror or e})") from None
         if self.compressed:
@@ -302,18 +322,24 @@ class Source:
                                    defer_errors=defer_errors)
         return raw, raw
 
+    def open_at(self, offset: int) -> CountingReader:
+        """A plain file read from byte ``offset`` to its size when opened (a range of it)."""
+        f = open(self.path, "rb", buffering=0)
+        f.seek(offset)
+        return CountingReader(f, pos=offset, limit=self.size)
+
     def read_range(self, offset: int, length: int) -> bytes:
         """``length`` bytes of the JSON text from ``offset`` (decompressed coordinates)."""
         if not self.compressed:
             with open(self.path, "rb") as f:
                 f.seek(offset)
-                return f.read(length)
+                return f.read(max(0, min(length, self.size - offset)))
         snaps = self.snapshots or []
         best = (0, 0, None)
         for snap in snaps:
             if snap[0] <= offset:
                 best = snap
-        g = GzipStream.resume(self.path, best)
+        g = GzipStream.resume(self.path, best, self.size)
         try:
             skip = offset - best[0]
             while skip > 0:
@@ -339,7 +365,7 @@ class Source:
         snaps = self.snapshots
         if not self.compressed or snaps is None:
             return
-        g = GzipStream.resume(self.path, snaps[-1] if snaps else (0, 0, None))
+        g = GzipStream.resume(self.path, snaps[-1] if snaps else (0, 0, None), self.size)
         g.snapshots = snaps
         try:
             while g.read(1 << 22):
@@ -404,6 +430,63 @@ class Source:
 
 #: temporary copies of pipes made by :func:`spool`: their path -> what the user named
 SPOOLED: dict[str, str] = {}
+#: every copy made, whole or still being written: what :func:`remove_spools` removes
+_SPOOLS: set[str] = set()
+_SPOOLED_ATEXIT: list[Any] = []  # remove_spools, once registered to run at exit
+
+#: The most bytes a pipe's copy takes unless TRACETUI_SPOOL_MAX says otherwise: far above any
+#: real trace (a few GB; the largest seen, tens), below filling a disk; a writer that never
+#: stops (`yes`, /dev/zero) is stopped after minutes of copying, not when the disk is full.
+SPOOL_MAX_DEFAULT = 64 << 30
+#: ... and never more than this share of the temporary directory's free space when the copy
+#: starts: $TMPDIR is often a /tmp shared with others, or a tmpfs (memory); a copy that fills
+#: it breaks every other program that writes there.
+SPOOL_FREE_SHARE = 0.9
+SPOOL_MAX_ENV = "TRACETUI_SPOOL_MAX"
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _binary(n: int) -> str:
+    """``n`` bytes in the units TRACETUI_SPOOL_MAX takes: "200 KiB", "1.5 GiB", "64 GiB"."""
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:,.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n:,} bytes"
+
+
+def parse_size(text: str) -> int | None:
+    """``text`` as a number of bytes: "1048576", "512K", "64G", "1.5 GiB" (K, M, G, T are
+    powers of 1024, with or without "iB"/"B"); None if it is not one, or not above 0."""
+    t = text.strip().lower().replace(" ", "").removesuffix("b").removesuffix("i")
+    unit = t[-1:] if t[-1:].isalpha() else ""
+    try:
+        value = float(t[: len(t) - len(unit)])
+    except ValueError:
+        return None
+    if unit not in _UNITS or not 0 < value < float("inf") or value * _UNITS[unit] < 1:
+        return None
+    return int(value * _UNITS[unit])
+
+
+def spool_cap(where: str) -> tuple[int, str]:
+    """The most bytes a pipe's copy in the directory ``where`` may take, and what sets it
+    (for the error): TRACETUI_SPOOL_MAX when set; else the least of SPOOL_MAX_DEFAULT and
+    SPOOL_FREE_SHARE of the free space there."""
+    env = os.environ.get(SPOOL_MAX_ENV, "").strip()
+    if env:
+        cap = parse_size(env)
+        if cap is None:
+            raise TraceError(f"{SPOOL_MAX_ENV}={env}: not a size (bytes, or a number with K, "
+                             "M, G or T, e.g. 100G)")
+        return cap, f"{SPOOL_MAX_ENV}={env}"
+    try:
+        st = os.statvfs(where)
+        free = int(st.f_bavail * st.f_frsize * SPOOL_FREE_SHARE)
+    except (OSError, AttributeError):
+        free = SPOOL_MAX_DEFAULT
+    if free < SPOOL_MAX_DEFAULT:
+        return free, f"{SPOOL_FREE_SHARE:.0%} of the free space there"
+    return SPOOL_MAX_DEFAULT, "the default"
 
 
 def needs_spool(path: str) -> bool:
@@ -423,13 +506,37 @@ def shown_path(path: str) -> str:
     return SPOOLED.get(path, path)
 
 
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _probe(fd: int) -> bytes | None:
+    """The first bytes of a FIFO opened without blocking: b"" when no process has it open
+    for writing, None when one has and has written nothing yet. The fd blocks again after."""
+    try:
+        first = os.read(fd, 1 << 20)
+    except BlockingIOError:
+        first = None
+    if first != b"":
+        os.set_blocking(fd, True)
+    return first
+
+
 def spool(path: str, progress: Any = None, tmpdir: str | None = None) -> str:
-    """Copy stdin (``-``) or a pipe to a temporary file, removed when the process exits, and
-    return the file's path. ``progress(bytes_so_far)`` is called every few megabytes."""
+    """Copy stdin (``-``) or a pipe to a temporary file, removed when the process exits (or
+    a signal stops it: :func:`remove_spools`), and return the file's path.
+    ``progress(bytes_so_far)`` is called every few megabytes. The copy stops with an error at
+    :func:`spool_cap`. A FIFO that nobody writes to yet is said so on stderr before waiting."""
     import atexit
     import tempfile
 
     label = "stdin" if path == "-" else path
+    where = tmpdir or tempfile.gettempdir()
+    cap, why = spool_cap(where)
+    first: bytes | None = b""
     if path == "-":
         if os.isatty(0):
             raise TraceError("-: stdin is a terminal: pipe a trace into it "
@@ -437,31 +544,61 @@ def spool(path: str, progress: Any = None, tmpdir: str | None = None) -> str:
         src, own = 0, False
     else:
         try:
-            src, own = os.open(path, os.O_RDONLY), True
+            if _is_fifo(path):
+                # An open for reading blocks until a writer opens it, silently, forever if
+                # none comes: open without blocking first and look.
+                src = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                try:
+                    first = _probe(src)
+                except OSError:
+                    os.close(src)
+                    raise
+                if first == b"":
+                    # Nobody writes. Closed first: a writer that comes now waits in its own
+                    # open for the blocking one below, and nothing it writes is lost.
+                    os.close(src)
+                    print(f"tracetui: waiting for a writer on FIFO {safe_text(path)} "
+                          "(nothing has it open for writing yet)", file=sys.stderr, flush=True)
+                    src = os.open(path, os.O_RDONLY)
+            else:
+                src = os.open(path, os.O_RDONLY)
+            own = True
         except OSError as e:
             raise TraceError(f"{path}: cannot open ({e.strerror or e})") from None
-    where = tmpdir or tempfile.gettempdir()
     try:
         fd, tmp = tempfile.mkstemp(prefix="tracetui-pipe-", suffix=".json", dir=where)
     except OSError as e:
+        if own:
+            os.close(src)
         raise TraceError(f"{label}: cannot make a temporary file in {where} "
                          f"({e.strerror or e}); set TMPDIR") from None
-    atexit.register(_remove, tmp)
+    _SPOOLS.add(tmp)  # at once: a signal from here on finds it (tracetui.signals)
+    if not _SPOOLED_ATEXIT:
+        _SPOOLED_ATEXIT.append(atexit.register(remove_spools))
     total, told = 0, 0
     try:
         with os.fdopen(fd, "wb") as out:
             while True:
-                try:
-                    block = os.read(src, 1 << 20)
-                except OSError as e:
-                    raise TraceError(f"{label}: read error ({e.strerror or e})") from None
+                if first:
+                    block, first = first, None
+                else:
+                    try:
+                        block = os.read(src, 1 << 20)
+                    except OSError as e:
+                        raise TraceError(f"{label}: read error ({e.strerror or e})") from None
                 if not block:
                     break
+                if total + len(block) > cap:
+                    more = "set TMPDIR to a roomier place, or " if "free" in why else ""
+                    raise TraceError(
+                        f"{label}: more than {_binary(cap)} came through the pipe, the cap on "
+                        f"its copy in {where} ({why}): {more}set {SPOOL_MAX_ENV} (bytes, or "
+                        "e.g. 100G) to raise it")
                 try:
                     out.write(block)
                 except OSError as e:
-                    raise TraceError(f"{label}: cannot keep a copy in {where} "
-                                     f"({e.strerror or e}); set TMPDIR to a roomier place") from None
+                    raise TraceError(f"{label}: cannot keep a copy in {where} ({e.strerror or e}"
+                                     "); set TMPDIR to a roomier place") from None
                 total += len(block)
                 if progress is not None and total - told >= (4 << 20):
                     told = total
@@ -479,7 +616,15 @@ def spool(path: str, progress: Any = None, tmpdir: str | None = None) -> str:
     return tmp
 
 
+def remove_spools() -> None:
+    """Remove every copy :func:`spool` made, whole or not (at exit, and when a signal stops
+    the process: a copy is as big as the trace, and nothing else would remove it)."""
+    for tmp in list(_SPOOLS):
+        _remove(tmp)
+
+
 def _remove(path: str) -> None:
+    _SPOOLS.discard(path)
     try:
         os.unlink(path)
     except OSError:
