@@ -406,8 +406,8 @@ def test_columns_travel_whole_either_way(monkeypatch, way):
 def test_a_worker_that_dies_leaves_the_range_to_the_loader(tmp_path, monkeypatch):
     real = parallel.spawn
 
-    def dying(path, start, end, piece_bytes, exact):
-        w = real(path, start, end, piece_bytes, exact)
+    def dying(path, start, end, piece_bytes, exact, **kw):
+        w = real(path, start, end, piece_bytes, exact, **kw)
         w.proc.kill()
         return w
 
@@ -417,7 +417,7 @@ def test_a_worker_that_dies_leaves_the_range_to_the_loader(tmp_path, monkeypatch
 
 
 def test_a_worker_that_cannot_start(monkeypatch):
-    def cannot(*args):
+    def cannot(*args, **kw):
         raise OSError("no processes left")
 
     monkeypatch.setattr(parallel, "spawn", cannot)
@@ -429,8 +429,8 @@ def test_no_worker_outlives_a_cancelled_load():
     procs = []
     real = parallel.spawn
 
-    def spy(*args):
-        w = real(*args)
+    def spy(*args, **kw):
+        w = real(*args, **kw)
         procs.append(w.proc)
         return w
 

@@ -151,7 +151,11 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
         from .app.compare import CompareApp
 
         label = "diff-" + os.path.basename(shown_path(new_path))
-        CompareApp(result, label, theme=theme).run()
+        from .signals import running
+
+        app = CompareApp(result, label, theme=theme)
+        with running(app):  # a signal: the app exits (the terminal restored), then 128+N
+            app.run()
         return 0
     if as_json:
         from .output import write_json

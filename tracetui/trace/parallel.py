@@ -165,7 +165,8 @@ class Plan:
         for i, start in enumerate(cuts):
             end = cuts[i + 1] if i + 1 < len(cuts) else None
             try:
-                started.append(spawn(source.path, start, end, piece_bytes, exact))
+                started.append(spawn(source.path, start, end, piece_bytes, exact,
+                                     size=source.size))
             except (OSError, ValueError):  # no processes left, or no fd passing here
                 break
         if not started:
@@ -185,7 +186,8 @@ class Plan:
             return None
         target = offset + int(span * 0.54)
         try:
-            w = spawn(source.path, target, None, piece_bytes, exact, find=True)
+            w = spawn(source.path, target, None, piece_bytes, exact, find=True,
+                      size=source.size)
         except (OSError, ValueError):  # no processes left, or no fd passing here
             return None
         w.start = None
@@ -269,15 +271,17 @@ class Plan:
 
 
 def spawn(path: str, start: int, end: int | None, piece_bytes: int, exact: bool,
-          find: bool = False) -> Worker:
+          find: bool = False, size: int | None = None) -> Worker:
     """Start a worker process (:mod:`tracetui.trace.worker`) on ``[start, end)`` of ``path``;
-    ``find``: start at the first boundary after ``start`` (gzip) and say where."""
+    ``find``: start at the first boundary after ``start`` (gzip) and say where; ``size``: the
+    file's size when the loading process opened it, which the worker reads no further than
+    (a file still being written grows meanwhile)."""
     ours, theirs = socket.socketpair()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tracetui.trace.worker", str(theirs.fileno()), path,
              str(start), "" if end is None else str(end), str(piece_bytes), "1" if exact else "0",
-             str(os.getpid()), "1" if find else "0"],
+             str(os.getpid()), "1" if find else "0", "" if size is None else str(size)],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, close_fds=True)
     except OSError:

@@ -27,7 +27,7 @@ from .source import InflateError, TraceError
 
 
 def main(argv: list[str]) -> int:
-    fd, path, start_s, end_s, piece_s, exact_s, parent_s, find_s = argv
+    fd, path, start_s, end_s, piece_s, exact_s, parent_s, find_s, size_s = argv
     conn = Connection(int(fd))
     start, end, parent = int(start_s), (int(end_s) if end_s else None), int(parent_s)
     last = [0.0]
@@ -47,7 +47,8 @@ def main(argv: list[str]) -> int:
 
     try:
         loader = Loader(path, progress=progress, progress_interval=0.1,
-                        piece_bytes=int(piece_s), workers=1)
+                        piece_bytes=int(piece_s), workers=1,
+                        size=int(size_s) if size_s else None)  # the size at open: no further
         loaders.append(loader)
         report = loader.parse_range(start, end, exact_s == "1", find_start=find_s == "1",
                                     on_start=found)
