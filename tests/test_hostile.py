@@ -508,3 +508,12 @@ async def test_quitting_during_a_load_stops_the_load(monkeypatch):
     time.sleep(0.5)  # ten more reads, were the load going on
     assert len(readers) <= n + 1  # (one in flight)
     assert not app.loaded and app.loader is not None and app.loader._cancel.is_set()
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_bytes(b'[classify]\ncomm = ["\xff\xfe"]\n')
+    p = _cli(["summary", str(DECODE), "--config", str(cfg)], tmp_path)
+    err = p.stderr.decode()
+    assert p.returncode == 2 and "cannot read the config" in err and "internal" not in err
+    assert err.count("\n") == 1
