@@ -149,7 +149,10 @@ def test_a_file_that_shrinks_while_read_keeps_what_was_whole(tmp_path, workers):
     ref = load(str(ref_path))
     assert tr.truncated and tr.events == ref.events
     assert any("shrank from 1.2 MB to 0.4 MB while it was read" in w for w in tr.warnings)
-    assert any("still being written?" in w for w in tr.warnings)
+    assert any("still being written" in w for w in tr.warnings)
+    # where it stopped, and the size it had when opened (not "byte N of N")
+    cut_line = next(w for w in tr.warnings if w.startswith("truncated at byte"))
+    assert f"(it had {len(TEXT):,} bytes when opened)" in cut_line, tr.warnings
 
 
 def test_events_are_not_reread_from_a_file_replaced_after_the_load(tmp_path):

@@ -576,7 +576,12 @@ class Loader:
                                  "ignored: every event was read")
             return
         self.truncated = True
-        if at_end:
+        if at_end and size_now < self.source.size:  # shrunk under the reader: not "N of N"
+            self.warnings.append(
+                f"truncated at byte {raw.pos:,}, where the file ends now (it had "
+                f"{self.source.size:,} bytes when opened): the trace ends mid-JSON (rewritten "
+                "or replaced while read?); kept the whole events before the cut")
+        elif at_end:
             why = "the writer was probably killed"
             if self.source.age_s() < RECENT_S or size_now != self.source.size:
                 why = "modified just before: still being written?"
