@@ -517,3 +517,33 @@ def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
     err = p.stderr.decode()
     assert p.returncode == 2 and "cannot read the config" in err and "internal" not in err
     assert err.count("\n") == 1
+
+
+def test_a_multi_member_gzip_is_estimated_by_its_ratio_and_loaded_in_parallel(tmp_path):
+    """bgzip and concatenated .gz files: the trailer gives only the last member's size, so
+    the estimate was a few hundred KB and no worker ever started."""
+    import gzip
+
+    import numpy as np
+
+    from tracetui.trace.loader import Loader
+    from tracetui.trace.source import Source
+
+    evs = [{"ph": "X", "name": f"k{i % 97}", "cat": "kernel", "pid": 0, "tid": 7 + i % 3,
+            "ts": i * 2, "dur": 1, "args": {"device": 0, "stream": 7 + i % 3,
+                                            "correlation": i}} for i in range(120_000)]
+    text = json.dumps({"traceEvents": evs}).encode()
+    assert len(text) > 12 << 20
+    multi = tmp_path / "multi.json.gz"
+    with open(multi, "wb") as f:
+        for i in range(0, len(text), 1 << 20):  # 1 MB members, as bgzip writes 64 KB ones
+            f.write(gzip.compress(text[i:i + (1 << 20)], 1))
+    est = Source.open(str(multi)).json_size_estimate()
+    assert 0.7 * len(text) < est < 1.4 * len(text), (est, len(text))
+    plain = tmp_path / "plain.json"
+    plain.write_bytes(text)
+    one = Loader(str(plain), workers=1).run()
+    ld = Loader(str(multi), workers=2, parallel_min=4 << 20)
+    tr = ld.run()
+    assert ld.ranges == 2 and tr.events == one.events and not tr.truncated
+    assert np.array_equal(tr.start, one.start) and np.array_equal(tr.name, one.name)

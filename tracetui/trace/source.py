@@ -402,6 +402,11 @@ class Source:
         finally:
             raw.close()
         guess = self.size * ratio
+        if isize < self.size:
+            # less text than gzip bytes: the trailer is the last of several members (bgzip,
+            # concatenated .gz files), not the whole; the ratio's guess it is (no worker
+            # started before: the estimate was the last member's few bytes)
+            return int(guess)
         k = max(0, round((guess - isize) / 2**32))
         return isize + k * 2**32
 
