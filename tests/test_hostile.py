@@ -490,10 +490,12 @@ async def test_quitting_during_a_load_stops_the_load(monkeypatch):
 
     real = Loader._read_block
     readers: list[threading.Thread] = []
+    go = threading.Event()
 
-    def slow(self, stream, n):  # 4 KB at a time, 50 ms each: a file that takes a minute
+    def slow(self, stream, n):  # 4 KB at a time, held until the app has quit
         readers.append(threading.current_thread())
-        time.sleep(0.05)
+        go.wait(10)
+        time.sleep(0.01)
         return real(self, stream, min(n, 4096))
 
     monkeypatch.setattr(Loader, "_read_block", slow)
@@ -505,7 +507,8 @@ async def test_quitting_during_a_load_stops_the_load(monkeypatch):
         await pilot.press("q")
     assert app.return_code == 0
     n = len(readers)
-    time.sleep(0.5)  # ten more reads, were the load going on
+    go.set()  # the reads may go on now: 10 ms each
+    time.sleep(0.5)  # fifty more reads, were the load going on
     assert len(readers) <= n + 1  # (one in flight)
     assert not app.loaded and app.loader is not None and app.loader._cancel.is_set()
 
