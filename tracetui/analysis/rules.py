@@ -99,16 +99,9 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None,
     means the default path, if that file exists. ``no_in_flight``: no in-flight rules at all."""
     rules = [Rule(COMM, p, "--comm") for p in comm]
     rules += [Rule(IN_FLIGHT, p, "--in-flight") for p in in_flight]
-    path = config if config is not None else (CONFIG_PATH if os.path.exists(CONFIG_PATH) else None)
+    path, data = read_config(config)
     replace = False
     if path is not None:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: cannot read the config ({e})") from None
         section = data.get("classify", {})
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: [classify] must be a table")
@@ -129,6 +122,22 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None,
     for r in rules:
         r.regex  # noqa: B018 - compile now: a bad regex is reported before any work
     return rules
+
+
+def read_config(config: str | None) -> tuple[str | None, dict]:
+    """(path, its TOML) of the config file: ``config``, or the default one if it exists
+    (else ``(None, {})``); a one-line :class:`ConfigError` when it cannot be read. The rules
+    (``[classify]``) and the app's keys (``[keys]``) both read it through here."""
+    path = config if config is not None else (CONFIG_PATH if os.path.exists(CONFIG_PATH) else None)
+    if path is None:
+        return None, {}
+    try:
+        with open(path, "rb") as f:
+            return path, tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config ({e})") from None
 
 
 def classify_names(names: Iterable[str], rules: Sequence[Rule]) -> np.ndarray:

@@ -4,28 +4,18 @@ then show the keys as rebound. No UI library here: the app hands the map to Text
 
 from __future__ import annotations
 
-import os
-import tomllib
 from typing import Iterable
 
-from ..analysis.rules import CONFIG_PATH, ConfigError
+from ..analysis.rules import ConfigError, read_config
 
 
 def load_keymap(config: str | None, ids: Iterable[str]) -> dict[str, str]:
     """{binding id: keys} from the config's ``[keys]`` (``config`` None: the default
     config file, if there is one); a one-line error for an unknown id or a value that is
     not a key list."""
-    path = config if config is not None else (CONFIG_PATH if os.path.exists(CONFIG_PATH)
-                                              else None)
+    path, data = read_config(config)
     if path is None:
         return {}
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the config ({e})") from None
     section = data.get("keys", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [keys] must be a table (id = \"key\")")
