@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .strings import StringTable
+from .index import uniform_as_view
 from .model import CounterTrack, KernelFields, Lane, RankBlock, SparseColumn, Trace
 
 ALIGNS = ("start", "step", "clock")
@@ -194,7 +195,8 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
         inst_lane=cat(cols["inst_lane"]), inst_ts=cat(cols["inst_ts"]),
         inst_name=cat(cols["inst_name"], np.int32), inst_cat=cat(cols["inst_cat"], np.int32),
         inst_row=cat(cols["inst_row"]), counters=counters,
-        kernels=KernelFields(**{f: np.concatenate(v) for f, v in kparts.items()}),
+        kernels=KernelFields(**{f: uniform_as_view(np.concatenate(v))
+                                for f, v in kparts.items()}),  # (no args: one value, a view)
         launch_of=SparseColumn(cat(launch[0]), cat(launch[1])),
         correlation=SparseColumn(cat(corr[0]), cat(corr[1])),
         external_id=SparseColumn(cat(ext[0]), cat(ext[1])),
