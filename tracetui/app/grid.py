@@ -23,6 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..textutil import fit_apart, middle, safe_text
+from .cache import LRU
 
 BLANK = Style()
 
@@ -148,7 +149,7 @@ class Grid(ScrollView, can_focus=True):
         self.cursor_bg = cursor_bg
         self.filter_text = ""
         self.cursor = 0
-        self._cache: dict[tuple, Strip] = {}
+        self._cache: LRU[Strip] = LRU(200)  # rows drawn, by what they depend on
         self._apart: dict[tuple, list[str]] = {}  # "apart" columns: every row's text, by width
         self.set_model(model, sort_key, descending)
 
@@ -326,8 +327,6 @@ class Grid(ScrollView, can_focus=True):
         key = (r, int(self.order[r]), on, width, self.has_focus)
         strip = self._cache.get(key)
         if strip is None:
-            if len(self._cache) > 200:
-                self._cache.clear()
             i = int(self.order[r])
             vals = [c.fmt(self.model.value(i, c.key)) if c.cut != "apart" or w <= 0
                     else self._apart_texts(c, w)[i] for c, w in zip(cols, widths)]
@@ -337,7 +336,7 @@ class Grid(ScrollView, can_focus=True):
                 and not self._mono else Style(reverse=True, bold=self.has_focus) \
                 if on else BLANK
             strip = Strip([Segment(text, st)]).adjust_cell_length(width, st if on else BLANK)
-            self._cache[key] = strip
+            self._cache.put(key, strip)
         return strip
 
     @property
