@@ -18,6 +18,7 @@ from __future__ import annotations
 import operator
 import threading
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
@@ -212,6 +213,17 @@ _GPU_FIELDS: dict[str, tuple[str, Any, Any]] = {  # KernelArgs field -> (column,
     "device": ("device", np.int32, -1),
     "stream": ("stream", np.int32, -1),
 }
+#: The builder's typed columns of GPU work: column -> (dtype, the value it holds when its
+#: field is absent). grid and block are three columns each (gx, gy, gz; bx, by, bz).
+GPU_COLUMNS: dict[str, tuple[Any, Any]] = {}
+for _c, _dt, _d in _GPU_FIELDS.values():
+    if _c in ("device", "stream"):  # lane facts, not columns
+        continue
+    if _d is _NO3:
+        GPU_COLUMNS.update({_c + x: (_dt, 0) for x in "xyz"})
+    else:
+        GPU_COLUMNS[_c] = (_dt, _d)
+del _c, _dt, _d
 
 
 def _hashable(v: Any) -> Any:
@@ -299,7 +311,8 @@ class _LaneKey:
 #: The builder's column sets (attributes holding :class:`_Columns`), in the order a worker
 #: sends them. How each column is renumbered when a part is merged follows from its name:
 #: see :data:`_RENUMBER`.
-COLUMN_SETS = ("slices", "instants", "ended_b", "counter_samples", "gpu", "corr", "ext", "flows")
+COLUMN_SETS = ("slices", "instants", "ended_b", "counter_samples", "gpu", "gpu_plain", "corr",
+               "ext", "flows")
 
 #: Columns whose values a builder numbers on its own, by column name: string ids, lane ids,
 #: counter track ids, rows of the events array (shifted by the rows before a part) and flow
@@ -339,6 +352,9 @@ class Snapshot:
     header: dict[str, Any]
     strings: StringTable
     extra_args: dict[int, dict]
+    #: args rows of GPU work whose typed fields are all absent (their defaults): a trace of
+    #: kernels without args keeps 4 bytes per kernel here, not the 64 of :attr:`gpu`
+    gpu_plain: dict[str, np.ndarray] = dc_field(default_factory=dict)
 
 
 class TraceBuilder:
@@ -361,10 +377,8 @@ class TraceBuilder:
         self.counter_tracks: list[tuple[Any, str, Any, str]] = []  # (pid, name, id, series)
         self._counter_ids: dict[tuple[Any, str, Any, str], int] = {}
         # Kernel / memcpy / memset typed fields, keyed by args row.
-        self.gpu = _Columns(row=np.uint32, gx=np.int32, gy=np.int32, gz=np.int32, bx=np.int32,
-                            by=np.int32, bz=np.int32, regs=np.int32, smem=np.int64,
-                            blocks_per_sm=np.float32, warps_per_sm=np.float32,
-                            occupancy=np.float32, bytes=np.int64, bandwidth=np.float32)
+        self.gpu = _Columns(row=np.uint32, **{c: dt for c, (dt, _) in GPU_COLUMNS.items()})
+        self.gpu_plain = _Columns(row=np.uint32)  # GPU work with no typed field (see Snapshot)
         self.corr = _Columns(row=np.uint32, value=np.int64)  # correlation ids (runtime + GPU)
         self.ext = _Columns(row=np.uint32, value=np.int64)  # External id
         # Flow endpoints: flow key, ts, lane, flags (1 = in, 2 = out), binding (1 = enclosing)
@@ -417,7 +431,8 @@ class TraceBuilder:
             views = {name: getattr(self, name).view() for name in COLUMN_SETS}
             snap = Snapshot(
                 slices=cols, open_b=len(ob), instants=views["instants"],
-                counter_samples=views["counter_samples"], gpu=views["gpu"], corr=views["corr"],
+                counter_samples=views["counter_samples"], gpu=views["gpu"],
+                gpu_plain=views["gpu_plain"], corr=views["corr"],
                 ext=views["ext"], flows=views["flows"],
                 lanes=[(lk.pid, lk.tid, lk.sub, lk.gpu, lk.device, lk.stream)
                        for lk in self.lanes],
@@ -874,7 +889,20 @@ class TraceBuilder:
             cols["occupancy"] = np.array([_float_or(a.occupancy_theoretical) for a in sub],
                                          np.float32)
         device, stream = cols.pop("device"), cols.pop("stream")  # lane facts, not columns
-        self.gpu.append(**cols)
+        plain = None  # the events whose every typed field is its default
+        for col, a in cols.items():
+            if col != "row":
+                d = GPU_COLUMNS[col][1]
+                same = np.isnan(a) if d != d else a == d
+                plain = same if plain is None else plain & same
+        if plain is None or not plain.any():
+            self.gpu.append(**cols)
+        elif plain.all():
+            self.gpu_plain.append(row=rows)
+        else:
+            self.gpu_plain.append(row=rows[plain])
+            full = ~plain
+            self.gpu.append(**{col: a[full] for col, a in cols.items()})
         # Which device and stream each GPU lane is (first event that says so wins).
         lane_sub = lanes
         for lane in np.unique(lane_sub).tolist():

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import _alloc
-from .builder import Snapshot
+from .builder import GPU_COLUMNS, Snapshot
 from .depth import _threaded, compute_depth
 from .strings import MAX_NAME
 from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, EventReader,
@@ -101,6 +101,77 @@ def _fold_python(py: np.ndarray, s: np.ndarray, d: np.ndarray, o: np.ndarray,
     place[o] = np.arange(lo, lo + len(o))
     g = np.argsort(fd, kind="stable")  # by folded depth, keeping start order
     return place[keep[g]], fd[g]
+
+
+def _kernel_fields(slice_of_row: np.ndarray, n_slices: int, gpu: dict[str, np.ndarray],
+                   plain: dict[str, np.ndarray]) -> KernelFields:
+    """The typed columns of GPU work, one row per GPU slice in slice order. Work without
+    args (``plain``: its rows only) takes every field's default; a field no slice has is a
+    read-only view of its default (no memory per kernel). The builder's columns are
+    dropped from ``gpu`` as they are copied."""
+    def slices_of(rows: np.ndarray | None) -> np.ndarray:
+        if rows is None or not len(rows):
+            return np.zeros(0, slice_of_row.dtype)
+        s = slice_of_row[rows]
+        return s if bool((s >= 0).all()) else s[s >= 0]
+
+    full_rows = gpu.pop("row", None)
+    full_keep = None if full_rows is None or not len(full_rows) \
+        else slice_of_row[full_rows] >= 0
+    full = slices_of(full_rows)
+    del full_rows
+    part = slices_of(plain.get("row"))
+    n = len(full) + len(part)
+    if not len(full):  # no GPU slice has a field (or there is none): no argsort, no columns
+        mark = np.zeros(n_slices, bool)
+        mark[part] = True
+        del part
+        # the marked slices, sorted; boolean indexing of an int32 range holds half of what
+        # flatnonzero's int64 would (the one copy of every GPU slice number)
+        order_slice = np.arange(n_slices, dtype=np.int32 if n_slices < 2**31 else np.int64)
+        if not mark.all():
+            order_slice = order_slice[mark]
+        del mark
+        pos = None
+    else:
+        both = np.concatenate([full, part]) if len(part) else full
+        del part
+        g_order = np.argsort(both, kind="stable")
+        order_slice = both[g_order]
+        del both
+        # where each slice with fields goes in slice order
+        pos = np.empty(n, np.int64)
+        pos[g_order] = np.arange(n)
+        pos = pos[: len(full)]
+        del g_order
+
+    def column(k: str) -> np.ndarray:
+        col = gpu.pop(k, None)
+        dtype, default = GPU_COLUMNS[k]
+        if pos is None or col is None:
+            return np.broadcast_to(np.array(default, dtype), (n,))
+        if full_keep is not None and not full_keep.all():
+            col = col[full_keep]
+        if len(pos) == n:
+            out = np.empty(n, col.dtype)
+        else:
+            out = np.full(n, default, col.dtype)
+        out[pos] = col
+        return uniform_as_view(out)
+
+    def dim3(c: str) -> np.ndarray:
+        parts = [column(c + x) for x in "xyz"]
+        if all(p.strides == (0,) for p in parts):  # all three one value: a view of it
+            v = np.array([[p[0] if len(p) else 0 for p in parts]], np.int32)
+            return np.broadcast_to(v, (n, 3))
+        return uniform_as_view(np.stack(parts, axis=1))
+
+    return KernelFields(
+        slice=order_slice, grid=dim3("g"), block=dim3("b"),
+        **{f: column(c) for f, c in (
+            ("registers", "regs"), ("shared_memory", "smem"), ("blocks_per_sm", "blocks_per_sm"),
+            ("warps_per_sm", "warps_per_sm"), ("occupancy", "occupancy"), ("bytes", "bytes"),
+            ("bandwidth", "bandwidth"))})
 
 
 @dataclass(frozen=True)
@@ -282,24 +353,9 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     corr.clear()
     ext.clear()
 
-    # ---- GPU typed fields
-    g_slice = slice_of_row[gpu["row"]] if len(gpu["row"]) else np.zeros(0, np.int64)
-    keep = g_slice >= 0
-    keep_all = bool(keep.all())
-    g_order = np.argsort(g_slice[keep], kind="stable")
-
-    def gcol(k: str, cols: dict[str, np.ndarray] = gpu) -> np.ndarray:
-        col = cols.pop(k)  # the builder's column is freed as soon as it is copied
-        return (col if keep_all else col[keep])[g_order]
-
-    kernels = KernelFields(
-        slice=g_slice[keep][g_order],
-        grid=uniform_as_view(np.stack([gcol("gx"), gcol("gy"), gcol("gz")], axis=1)),
-        block=uniform_as_view(np.stack([gcol("bx"), gcol("by"), gcol("bz")], axis=1)),
-        **{f: uniform_as_view(gcol(c)) for f, c in (
-            ("registers", "regs"), ("shared_memory", "smem"), ("blocks_per_sm", "blocks_per_sm"),
-            ("warps_per_sm", "warps_per_sm"), ("occupancy", "occupancy"), ("bytes", "bytes"),
-            ("bandwidth", "bandwidth"))})
+    # ---- GPU typed fields: rows with fields (gpu) and rows without any (gpu_plain)
+    kernels = _kernel_fields(slice_of_row, len(start), gpu, snap.gpu_plain)
+    snap.gpu_plain.clear()
 
     # ---- launch links through correlation: GPU work -> runtime call
     is_gpu_slice = np.zeros(len(start), bool)
