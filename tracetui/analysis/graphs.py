@@ -43,7 +43,7 @@ class Graphs:
         corr = trace.correlation
         kf = trace.kernels.slice
         rows, values = corr.rows, corr.values
-        gpu = np.isin(rows, kf) if len(kf) else np.zeros(len(rows), bool)
+        gpu = np.isin(rows, kf) if len(kf) and len(rows) else np.zeros(len(rows), bool)
         rows, values = rows[gpu & (values > 0)], values[gpu & (values > 0)]
         self.graphs: list[Graph] = []
         self._rows = self._row_graph = self._pos = np.zeros(0, np.int64)

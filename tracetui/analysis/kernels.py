@@ -126,38 +126,109 @@ def display_names(names: list[str], shorts: list[str] | None = None) -> list[str
     return out
 
 
+#: GPU slices the kernel table sorts at once (see :func:`kernel_table`)
+BUCKET = 1 << 20
+
+
 def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
     """One row per GPU kernel/memcpy/memset name, by total time, descending."""
-    rows = np.flatnonzero(classes != NOT_GPU)
-    if not len(rows):
+    # The GPU slices a bucket of names at a time (names by string id, at most BUCKET
+    # slices a bucket unless one name has more), each bucket lane by lane: a table of
+    # 15 M kernels held 440 MB more than its trace sorting them all at once.
+    n_str = len(trace.strings)
+    parts = []
+    cnt = np.zeros(n_str, np.int64)
+    for ln in trace.lanes:
+        c = classes[ln.lo:ln.hi] != NOT_GPU
+        if c.any():
+            nm = trace.name[ln.lo:ln.hi]
+            cnt += np.bincount(nm if c.all() else nm[c], minlength=n_str)
+            parts.append((ln.lo, ln.hi))
+    keys = np.flatnonzero(cnt)  # the names' string ids, sorted
+    if not len(keys):
         return []
-    names = trace.name[rows]
-    durs = trace.dur[rows]
-    o = np.lexsort((durs, names))  # by name, then duration: medians are middle elements
-    names, durs, rws = names[o], durs[o], rows[o]
-    first = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
-    counts = np.diff(np.r_[first, len(names)])
-    totals = np.add.reduceat(durs, first)
-    mins = durs[first]
-    maxs = durs[first + counts - 1]
-    lo = first + (counts - 1) // 2
-    hi = first + counts // 2
-    medians = (durs[lo] + durs[hi]) / 2
+    counts = cnt[keys]
+    del cnt
+    rank = np.full(n_str, -1, np.int32 if len(keys) < 2**31 else np.int64)
+    rank[keys] = np.arange(len(keys))
+    ends = np.cumsum(counts)
+    cuts = [0]  # bucket edges, in ranks
+    while cuts[-1] < len(keys):
+        done = int(ends[cuts[-1] - 1]) if cuts[-1] else 0
+        cuts.append(max(int(np.searchsorted(ends, done + BUCKET, "right")), cuts[-1] + 1))
+    del ends
+    stats: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "totals", "mins", "maxs", "medians", "sq", "cls", "delay")}
+    launches = bool(len(trace.launch_of.rows))
+    grand = 0
+    for r0, r1 in zip(cuts[:-1], cuts[1:]):
+        rk, du, cl, rw = [], [], [], []
+        for lo, hi in parts:
+            r = rank[trace.name[lo:hi]]
+            sel = (classes[lo:hi] != NOT_GPU) & (r >= r0) & (r < r1)
+            if sel.any():
+                rk.append(r[sel] - r0)
+                du.append(trace.dur[lo:hi][sel])
+                cl.append(classes[lo:hi][sel])
+                if launches:
+                    rw.append(np.flatnonzero(sel) + lo)
+            del r, sel
+        ranks = np.concatenate(rk)
+        durs_in_order = np.concatenate(du)  # in row order (lanes hold ascending rows)
+        del rk, du
+        n = counts[r0:r1]
+        first, _, durs = sorted_groups(ranks, durs_in_order, r1 - r0, n)  # by name, duration
+        totals = np.add.reduceat(durs, first)
+        stats["totals"].append(totals)
+        stats["mins"].append(durs[first])
+        stats["maxs"].append(durs[first + n - 1])
+        stats["medians"].append((durs[first + (n - 1) // 2] + durs[first + n // 2]) / 2)
+        means = totals / n
+        if r1 - r0 <= 64:  # a few large names: one name's squares at a time
+            sq = np.empty(r1 - r0)
+            for k, (a, m) in enumerate(zip(first.tolist(), n.tolist())):
+                d = durs[a : a + m].astype(np.float64)
+                d -= means[k]
+                d *= d
+                sq[k] = np.add.reduceat(d, [0])[0]  # (summed as the reduceat below sums)
+                del d
+        else:
+            sq = durs.astype(np.float64)
+            sq -= np.repeat(means, n)
+            sq *= sq
+            sq = np.add.reduceat(sq, first)
+        stats["sq"].append(sq)
+        del sq, means
+        grand += int(durs.sum())
+        # each name's class: that of its shortest instance (the first of them in row order)
+        shortest = durs[first]
+        del durs, first
+        cand = np.flatnonzero(durs_in_order == shortest[ranks])
+        del durs_in_order
+        _, at = np.unique(ranks[cand], return_index=True)
+        stats["cls"].append(np.concatenate(cl)[cand[at]])
+        del cl, cand, at
+        if launches:
+            stats["delay"].append(_median_launch_delays(
+                trace, np.concatenate(rw), ranks, np.arange(r1 - r0)))
+        else:  # nothing was launched by a known call
+            stats["delay"].append(np.full(r1 - r0, np.nan))
+        del ranks, rw
+    totals, mins, maxs, medians, sq, cls_of, delay_median = (
+        np.concatenate(stats[k]) for k in ("totals", "mins", "maxs", "medians", "sq", "cls",
+                                           "delay"))
     means = totals / counts
-    sq = np.add.reduceat((durs.astype(np.float64) - np.repeat(means, counts)) ** 2, first)
     std = np.sqrt(sq / np.maximum(counts - 1, 1))  # sample stddev, as nsys reports it
-    grand = int(durs.sum())
-    delay_median = _median_launch_delays(trace, rws, names, names[first])
     strings = trace.strings
     # Whole columns at a time (1 M distinct names made this loop 19 s). n / 1000 of a whole
     # number of ns is already what round(n / 1000, 3) gives; the rest is rounded as before.
-    text = [strings[i] for i in names[first].tolist()]
-    cls_names = [SHORT_CLASS[c] for c in classes[rws[first]].tolist()]
+    text = [strings[i] for i in keys.tolist()]
+    cls_names = [SHORT_CLASS[c] for c in cls_of.tolist()]
     count_l = counts.tolist()
     total_l = (totals / 1000).tolist()
     min_l, max_l = (mins / 1000).tolist(), (maxs / 1000).tolist()
     pct_l = [round(100 * t / grand, 3) for t in totals.tolist()] if grand else \
-        [0.0] * len(first)
+        [0.0] * len(keys)
     avg_l = [round(v / 1000, 3) for v in means.tolist()]
     med_l = [round(v / 1000, 3) for v in medians.tolist()]
     std_l = [round(v / 1000, 3) if n > 1 else 0.0 for v, n in zip(std.tolist(), count_l)]
@@ -172,6 +243,49 @@ def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
                                            [r["short_name"] for r in out])):
         r["display_name"] = shown
     return out
+
+
+def sorted_groups(ranks: np.ndarray, vals: np.ndarray, n_groups: int,
+                  counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``vals`` sorted by (``ranks``, value), as (first index of each group, its size, the
+    sorted values); ``ranks`` are dense, 0..n_groups-1, every one present (``counts``: how
+    many of each, if known). Where rank and value fit in 63 bits together they are sorted
+    as one int64 in place: a third of what a lexsort of the two holds (its order, and both
+    columns reordered)."""
+    vals = np.asarray(vals, np.int64)
+    if not len(vals):
+        z = np.zeros(0, np.int64)
+        return z, z, vals
+    if counts is not None:
+        first = np.zeros(len(counts), np.int64)
+        np.cumsum(counts[:-1], out=first[1:])
+    vmin, vmax = int(vals.min()), int(vals.max())
+    bits = (vmax - vmin).bit_length()
+    if (n_groups << bits) < 2**62:
+        key = ranks.astype(np.int64)
+        key <<= bits
+        if vmin:
+            key -= vmin
+        key += vals
+        key.sort()
+        if counts is None:
+            g = key >> bits
+            first = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+            del g
+        key &= (1 << bits) - 1
+        if vmin:
+            key += vmin
+        out = key
+    else:
+        o = np.lexsort((vals, ranks))
+        out = vals[o]
+        if counts is None:
+            g = ranks[o]
+            first = np.flatnonzero(np.concatenate([[True], g[1:] != g[:-1]]))
+            del g
+        del o
+    sizes = np.diff(np.concatenate([first, [len(out)]])) if counts is None else counts
+    return first, sizes, out
 
 
 def _median_launch_delays(trace: Trace, rows: np.ndarray, names: np.ndarray,
