@@ -117,6 +117,39 @@ def test_a_bad_rank_file_is_skipped_with_a_warning(eight, tmp_path, capsys):
     assert "tracetui: warning: skipped" in err and "rank-9.json: not a JSON trace" in err
 
 
+def test_an_empty_rank_file_is_skipped_with_a_warning(eight, tmp_path, capsys):
+    """A rank file still empty (a job that died before writing it) is skipped by summary
+    DIR with a warning naming it; the others are reported."""
+    for p in sorted(eight.iterdir())[:3]:
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "rank-9.json").write_bytes(b"")
+    s = _json_out(capsys, ["summary", str(tmp_path), "--json"])
+    assert len(s["ranks"]) == 3
+    assert main(["summary", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "tracetui: warning: skipped" in err and "rank-9.json" in err
+
+
+async def test_the_app_opens_a_directory_with_an_empty_rank_file(eight, tmp_path):
+    """``tracetui DIR`` opens the ranks it can read when one file is empty (it used to refuse
+    the directory), and says which it skipped."""
+    from tracetui.app.app import TraceApp
+
+    for p in sorted(eight.iterdir())[:3]:
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "rank-9.json").write_bytes(b"")
+    files = [str(p) for p in sorted(tmp_path.iterdir())]
+    app = TraceApp("dir (4 ranks)", ranks=files)
+    notes: list[str] = []
+    real = app.notify
+    app.notify = lambda message, *a, **k: (notes.append(str(message)), real(message, *a, **k))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(app, pilot)
+        assert len(app.session.rank_traces) == 3
+        assert len(app.rank_summary["ranks"]) == 3
+        assert any("skipped" in n and "rank-9.json" in n for n in notes), notes
+
+
 @pytest.mark.parametrize("content", [None, "not json"])
 def test_nothing_readable_is_one_line(tmp_path, capsys, content):
     if content is not None:
