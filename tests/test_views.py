@@ -973,3 +973,29 @@ async def test_search_steps_through_every_match_in_time_order():
             back.append(tl.selected)
         assert back == [want[(k - i) % len(want)] for i in range(1, 4)]
         await pilot.pause()
+
+
+def test_the_stream_matrix_keeps_its_columns_apart_for_long_busy_times(tmp_path):
+    """Streams busy for seconds (13,117.5 ms) read as separate numbers, with as many
+    decimals as fit (they used to run together: "13,117.50012,926.040")."""
+    from tracetui.analysis.rules import DEFAULT_RULES, classify
+    from tracetui.analysis.window import OverlapModel
+    from tracetui.app.themes import load_theme
+    from tracetui.app.views import matrix_text
+
+    evs = [{"ph": "X", "cat": "kernel", "name": f"k{s}", "pid": 0, "tid": 7 + s,
+            "ts": i * 1_400_000 + s * 1000, "dur": 1_300_000 + 17 * s}
+           for s in range(4) for i in range(10)]
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({"traceEvents": evs}))
+    tr = load(str(path))
+    model = OverlapModel(tr, classify(tr, DEFAULT_RULES))
+    text = matrix_text(tr, model, 0, (0, tr.end_ns), load_theme().palette).plain
+    rows = [ln.split() for ln in text.splitlines() if ln.startswith("s")]
+    lanes, m = model.matrix(0, (0, tr.end_ns))
+    assert len(rows) == 4
+    for a, row in enumerate(rows):
+        assert len(row) == 5, row  # the stream's name, then four numbers
+        got = [float(v.replace(",", "")) for v in row[1:]]
+        assert got == pytest.approx([m[a, b] / 1e6 for b in range(4)], abs=0.051)
+    assert max(m.max() / 1e6, 0) > 10_000  # long enough to have run together before

@@ -674,7 +674,11 @@ def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[
     t.append(" · shade: share of the less busy\n", style="dim")
     names = [f"s{trace.lanes[i].stream}" if trace.lanes[i].stream >= 0 else f"#{i}"
              for i in lanes]
-    w = 10
+    # as many decimals as leave a space between columns (a stream busy for 13 s reads
+    # "13,117.5", not "13,117.500" run into its neighbour)
+    top = int(m[:12, :12].max(initial=0)) / 1e6
+    digits = next((d for d in (3, 2, 1) if len(f"{top:,.{d}f}") <= 9), 0)
+    w = max(10, len(f"{top:,.{digits}f}") + 1)
     t.append(" " * 8 + "".join(safe_text(n, w - 1).rjust(w) for n in names) + "\n", style="dim")
     diag = np.diag(m)
     for a, na in enumerate(names[:12]):
@@ -685,7 +689,7 @@ def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[
             share = v / base if base else 0.0
             st = cell(palette.heat_bg, palette.hidden if a != b else palette.other,
                       level(share), palette.label)
-            t.append(f"{v / 1e6:,.3f}".rjust(w), style=st)
+            t.append(f"{v / 1e6:,.{digits}f}".rjust(w), style=st)
         t.append("\n")
     if len(names) > 12:
         t.append(f"… {len(names) - 12} more streams\n", style="dim")
