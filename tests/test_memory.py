@@ -236,3 +236,50 @@ def test_gap_summary_in_chunks_is_the_gaps_by_hand(chunk, tmp_path, monkeypatch)
     for p in (path, DECODE):
         tr = load(str(p))
         assert streams.stream_stats(tr, classify(tr, DEFAULT_RULES)) == whole[p]
+
+
+# ----------------------------------------------------------------------------- pair covers
+
+
+@pytest.mark.parametrize("bins", [1, 3, 50])
+def test_binned_cover_is_the_cover(bins, monkeypatch):
+    """Prefix sums at a few time edges, the rest made near the instant: before(t) equals
+    the full cover's at every instant (windows of a few intervals while it is built)."""
+    monkeypatch.setattr(iv, "WINDOW", 3)
+    rng = random.Random(bins)
+    for _ in range(200):
+        a, b = _random_set(rng), _random_set(rng)
+        ts = np.array(sorted(rng.randint(-20, 230) for _ in range(12)), np.int64)
+        both = iv.BinnedCover([a, b], lambda xs: iv._intersect(*xs) if len(xs) == 2
+                              else iv.EMPTY, bins=bins)
+        pa, pb = _pts(_pairs(a)), _pts(_pairs(b))
+        assert both.before(ts).tolist() == [sum(1 for t in pa & pb if t < x) for x in ts]
+        own = iv.BinnedCover([a], lambda xs: xs[0], bins=bins)
+        assert own.before(ts).tolist() == [sum(1 for t in pa if t < x) for x in ts]
+        assert own.total == len(pa)
+
+
+@pytest.mark.parametrize("path", [DECODE, Path(__file__).resolve().parent.parent / "sample_traces"
+                                  / "prefill.json.gz"], ids=["decode", "prefill"])
+def test_the_stream_matrix_from_binned_covers_is_stream_matrix(path, monkeypatch):
+    """A device above PAIR_COVER_MAX keeps binned covers; the overlap view's matrix for any
+    window is still stream_matrix's (the walk over every slice in the window)."""
+    from tracetui.analysis import window as W
+
+    monkeypatch.setattr(W, "PAIR_COVER_MAX", 0)
+    monkeypatch.setattr(iv, "WINDOW", 64)
+    tr = load(str(path))
+    model = W.OverlapModel(tr, classify(tr, DEFAULT_RULES))
+    rng = np.random.default_rng(5)
+    cuts = sorted(rng.integers(-1000, tr.end_ns + 1000, 12).tolist())
+    seen = 0
+    for k, dc in enumerate(model.devices):
+        _, covers = model.pair_covers(k)
+        assert all(isinstance(c, iv.BinnedCover) for c in covers.values())
+        for window in ((0, tr.end_ns), (tr.end_ns // 3, tr.end_ns // 2), (5, 5),
+                       *zip(cuts[::2], cuts[1::2])):
+            lanes, m = model.matrix(k, window)
+            want_lanes, want = W.stream_matrix(tr, dc.unions, window)
+            assert lanes == want_lanes and (m == want).all(), window
+            seen += int(m.sum() > 0)
+    assert seen > 3

@@ -304,3 +304,54 @@ class Cover:
         n = len(windows[0])
         cov = self.before(np.concatenate([windows[0], windows[1]]))
         return int((cov[n:] - cov[:n]).sum())
+
+
+class BinnedCover:
+    """:meth:`Cover.before` of ``fn(sources)`` (a set made point by point from others: the
+    intersection of two streams), holding prefix sums only at ``bins`` time edges rather
+    than at every interval: the rest is ``fn`` of the sources clipped between the edge
+    below an instant and the instant, made when asked. Exact, with kilobytes where a
+    :class:`Cover` of two streams of 15 M kernels held 90 MB per pair."""
+
+    def __init__(self, sources: list[Intervals], fn: Callable[[list[Intervals]], Intervals],
+                 bins: int = 1 << 14) -> None:
+        self.sources = [x for x in sources if len(x[0])]
+        self.fn = fn
+        if not self.sources:
+            self.edges = np.zeros(1, np.int64)
+            self.at = np.zeros(1, np.int64)
+            return
+        lo = min(int(x[0][0]) for x in self.sources)
+        hi = max(_last_end(x) for x in self.sources)
+        self.edges = np.unique(np.linspace(lo, hi, bins + 1).astype(np.int64))
+        self.edges[-1] = hi
+        self.at = np.zeros(len(self.edges), np.int64)  # time covered before each edge
+        windows = _window_edges(self.sources, WINDOW)
+        if windows is None:
+            windows = np.array([lo, hi], np.int64)
+        done = 0
+        for t0, t1 in zip(windows[:-1].tolist(), windows[1:].tolist()):
+            c = Cover(fn([_clip_set(x, t0, t1) for x in self.sources]))
+            a, b = np.searchsorted(self.edges, [t0, t1], side="left").tolist()
+            self.at[a:b] = done + c.before(self.edges[a:b])
+            done += c.total
+        self.at[np.searchsorted(self.edges, int(windows[-1]), side="left"):] = done
+
+    @property
+    def total(self) -> int:
+        return int(self.at[-1])
+
+    def before(self, t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, np.int64)
+        out = np.zeros(len(t), np.int64)
+        if not self.sources:
+            return out
+        k = np.searchsorted(self.edges, t, side="right") - 1  # the edge at or below t
+        for i, (ti, ki) in enumerate(zip(t.tolist(), k.tolist())):
+            if ki < 0:
+                continue  # before everything
+            e0 = int(self.edges[ki])
+            part = total(self.fn([_clip_set(x, e0, ti) for x in self.sources])) if ti > e0 \
+                else 0
+            out[i] = int(self.at[ki]) + part
+        return out
