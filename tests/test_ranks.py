@@ -117,6 +117,85 @@ def test_a_bad_rank_file_is_skipped_with_a_warning(eight, tmp_path, capsys):
     assert "tracetui: warning: skipped" in err and "rank-9.json: not a JSON trace" in err
 
 
+def _without_files(s: dict) -> dict:
+    """A rank summary with the file names left out (a report is named for its trace)."""
+    return {**s, "ranks": [{k: v for k, v in r.items() if k != "file"} for r in s["ranks"]]}
+
+
+def test_a_report_is_a_rank(eight, tmp_path, capsys):
+    """summary FILE --json is the rank's report (a schema marker first): a directory of
+    reports, or reports and traces mixed, summarise exactly as the traces do, the ranks
+    found in the names of the traces the reports were made from."""
+    whole = _json_out(capsys, ["summary", str(eight), "--json"])
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for k, p in enumerate(sorted(eight.iterdir())):
+        assert main(["summary", str(p), "--json"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith('{\n  "schema": "tracetui.report",\n  "schema_version": 1,')
+        (reports / f"{k * 7}.json").write_text(out)  # named unlike the traces (Slurm ids)
+        if k % 2:
+            (mixed / f"r{k}.json").write_text(out)
+        else:
+            (mixed / p.name).write_bytes(p.read_bytes())
+    for d in (reports, mixed):
+        got = _json_out(capsys, ["summary", str(d), "--json"])
+        assert _without_files(got) == _without_files(whole), d
+        assert [r["rank"] for r in got["ranks"]] == list(range(8))
+        assert got["stragglers"] == whole["stragglers"] == [5]
+    assert main(["summary", str(reports)]) == 0  # and the text table
+    assert "8 ranks, ms" in capsys.readouterr().out
+
+
+def test_reports_that_cannot_be_ranks_are_skipped_with_a_reason(eight, tmp_path, capsys):
+    import gzip as gz
+
+    p = sorted(eight.iterdir())[0]
+    assert main(["summary", str(p), "--json"]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads(text)
+    (tmp_path / "a.json.gz").write_bytes(gz.compress(text.encode()))  # gzipped: fine
+    (tmp_path / "b.json").write_text(json.dumps({**rep, "schema_version": 99}))
+    (tmp_path / "c.json").write_text(text[: len(text) // 2])  # cut short
+    (tmp_path / "d.json").write_text(json.dumps({k: v for k, v in rep.items()
+                                                 if k != "overlap"}))
+    (tmp_path / "e.json").write_text(json.dumps({**rep, "rules": []}))  # other rules
+    assert main(["summary", str(tmp_path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    s = json.loads(out)
+    assert len(s["ranks"]) == 2
+    assert "b.json: a tracetui report of layout 99, newer than this tracetui reads (1)" in err
+    assert "c.json: a damaged tracetui report" in err
+    assert "d.json: a tracetui report without overlap" in err
+    assert "e.json: a report made with other classification rules" in err
+    assert "Traceback" not in err
+
+
+def test_diff_takes_reports_as_their_traces(eight, tmp_path, capsys):
+    a, b = (eight / "rank-4.json", eight / "rank-5.json")  # rank 5 is the slowed one
+    reps = []
+    for p in (a, b):
+        assert main(["summary", str(p), "--json"]) == 0
+        reps.append(tmp_path / f"{p.stem}.report.json")
+        reps[-1].write_text(capsys.readouterr().out)
+    from_traces = _json_out(capsys, ["diff", str(a), str(b), "--json"])
+    assert _json_out(capsys, ["diff", str(reps[0]), str(reps[1]), "--json"]) == from_traces
+    assert _json_out(capsys, ["diff", str(a), str(reps[1]), "--json"]) == from_traces
+    assert from_traces["totals"]["comp_us"]["delta"] > 0  # the slowed rank computes longer
+
+
+def test_the_app_names_a_report_it_cannot_draw(eight, tmp_path, capsys):
+    from tracetui.many import load_many
+
+    p = sorted(eight.iterdir())[0]
+    assert main(["summary", str(p), "--json"]) == 0
+    (tmp_path / "rep.json").write_text(capsys.readouterr().out)
+    (path, tr, err), = load_many([str(tmp_path / "rep.json")])
+    assert tr is None and "a tracetui report, which holds no timeline" in err
+
+
 def test_an_empty_rank_file_is_skipped_with_a_warning(eight, tmp_path, capsys):
     """A rank file still empty (a job that died before writing it) is skipped by summary
     DIR with a warning naming it; the others are reported."""
@@ -527,3 +606,18 @@ def test_load_many_equals_loading_each_file(eight, tmp_path):
             assert tr.detail(k)["args"] == ref.detail(k)["args"], path
     assert seen and seen[-1][0] == seen[-1][1]  # the progress reaches the total
     assert load_many(files[:2], cancelled=lambda: True) == [(f, None, None) for f in files[:2]]
+
+
+@pytest.mark.skipif(not HTA2.is_dir(), reason="needs ../shared/traces")
+def test_diff_of_two_single_gpu_ranks_pairs_their_gpus_in_order(capsys):
+    """hta_2rank: rank 0 ran on GPU 0, rank 1 on GPU 1. The diff pairs the two GPUs (it
+    showed two unmatched rows, each with "—" on the other side)."""
+    files = sorted(str(p) for p in HTA2.iterdir())
+    d = _json_out(capsys, ["diff", *files, "--json"])
+    (row,) = d["devices"]
+    assert (row["device"], row["new_device"], row["in"]) == (0, 1, "both")
+    own = [_json_out(capsys, ["summary", f, "--json"])["overlap"][0] for f in files]
+    assert [o["device"] for o in own] == [0, 1]
+    assert (row["base_comm_us"], row["new_comm_us"]) == (own[0]["comm_us"], own[1]["comm_us"])
+    assert main(["diff", *files, "--text"]) == 0
+    assert "0→1" in capsys.readouterr().out

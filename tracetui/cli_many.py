@@ -64,10 +64,19 @@ def load_reports(paths: Sequence[str], rules: Any) -> list[tuple[str, dict[str, 
         got = reports(files, rules, progress=progress)
     finally:
         progress.done()
-    ok = [(p, r) for p, r, err in got if r is not None]
+    from .analysis.rules import describe
+
+    # (the trace's path, its report): a report read from a file stands for the trace it
+    # was made from, so the rank is found in that trace's name, as if it had been parsed
+    ok = [(str(r.get("file") or p), r) for p, r, err in got if r is not None]
+    mine = describe(rules)
     for p, r, err in got:
         if err is not None:
             print(f"tracetui: warning: skipped {safe_text(err)}", file=sys.stderr)
+        elif r is not None and r.get("rules", mine) != mine:
+            print(f"tracetui: warning: {safe_text(p)}: a report made with other "
+                  "classification rules (its figures are as they were made then)",
+                  file=sys.stderr)
     if not ok:
         raise TraceError("none of the traces could be read")
     return ok
@@ -247,7 +256,9 @@ def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
                                f"{'s' if len(names) != 1 else ''}: {shown}{more}"))
 
     if d["devices"]:
-        rows = [[str(r["device"]), f"{_ms(r['base_comm_us'])}→{_ms(r['new_comm_us'])}",
+        rows = [[str(r["device"]) if r.get("new_device") in (None, r["device"]) or
+                 r["in"] != "both" else f"{r['device']}→{r['new_device']}",
+                 f"{_ms(r['base_comm_us'])}→{_ms(r['new_comm_us'])}",
                  f"{_ms(r['base_comp_us'])}→{_ms(r['new_comp_us'])}",
                  f"{_pct(r['base_overlap_pct'])}→{_pct(r['new_overlap_pct'])}",
                  f"{_ms(r['base_exposed_comm_us'])}→{_ms(r['new_exposed_comm_us'])}",

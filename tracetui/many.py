@@ -89,8 +89,38 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
     """``(path, report, error)`` for each path, in order; the traces are loaded and analysed
     in up to ``processes`` processes side by side (default: one per core, at most 4).
     ``progress(bytes_done, bytes_total, files_done)`` is called a few times a second.
-    A file that cannot be read gives its one-line error instead of a report."""
+    A file that cannot be read gives its one-line error instead of a report. A file that is
+    a report already (``summary FILE --json``: :data:`~tracetui.analysis.report.REPORT_SCHEMA`)
+    is read as it is: a scheduler of the site's can make the reports where the traces are,
+    and this only merges them."""
+    from .analysis.report import read_report
+
     paths = list(paths)
+    results: list[tuple[str, dict[str, Any] | None, str | None]] = [
+        (p, None, None) for p in paths]
+    # a report (summary --json of one trace) is its rank already: read here, not parsed
+    todo = []
+    for i, p in enumerate(paths):
+        try:
+            got = read_report(p)
+        except TraceError as e:
+            results[i] = (p, None, str(e))
+            continue
+        if got is not None:
+            results[i] = (p, got, None)
+        else:
+            todo.append(i)
+    if todo:
+        _report_jobs(paths, todo, results, rules, processes, progress)
+    return results
+
+
+def _report_jobs(all_paths: list[str], todo: list[int],
+                 results: list[tuple[str, dict[str, Any] | None, str | None]], rules: Any,
+                 processes: int | None,
+                 progress: Callable[[int, int, int], None] | None) -> None:
+    """The reports of the traces ``all_paths[i]`` for ``i`` in ``todo``, into ``results``."""
+    paths = [all_paths[i] for i in todo]
     sizes = []
     for p in paths:
         try:
@@ -103,27 +133,24 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
     inner = 1 if len(paths) >= n and n > 1 else None
     ctx = mp.get_context("spawn")  # no fork: the caller may hold threads
     shared = ctx.Array("q", len(paths), lock=False)
-    results: list[tuple[str, dict[str, Any] | None, str | None]] = [
-        (p, None, None) for p in paths]
     total = sum(sizes)
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init,
                              initargs=(shared,)) as pool:
         futures = {pool.submit(_report_job, i, p, rules, inner): i for i, p in enumerate(paths)}
         pending = set(futures)
-        done_files = 0
+        done_files = len(all_paths) - len(todo)  # the reports, read already
         try:
             while pending:
                 finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for f in finished:
                     i = futures[f]
                     done_files += 1
-                    results[i] = _outcome(paths[i], f)
+                    results[todo[i]] = _outcome(paths[i], f)
                 if progress is not None:
                     progress(min(sum(shared[:]), total), total, done_files)
         except BaseException:
             _kill_pool(pool)
             raise
-    return results
 
 
 def _outcome(path: str, f: Any) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -151,8 +178,13 @@ def load_many(paths: list[str], progress: Callable[[int, int], None] | None = No
     sizes = [0] * len(paths)
     remote: list[tuple[int, Any, dict[str, Any]]] = []
     local: list[int] = []
+    from .analysis.report import read_report
+
     for i, p in enumerate(paths):
         try:
+            if read_report(p) is not None:
+                raise TraceError(f"{p}: a tracetui report, which holds no timeline (summary "
+                                 "takes it as its rank; open the trace it was made from)")
             loader = Loader(p, workers=1)
             sizes[i] = loader.source.size
             where = locate_events(loader.source.read_head(HEAD_BYTES)) \

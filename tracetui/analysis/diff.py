@@ -3,7 +3,8 @@
 Both sides are :func:`tracetui.analysis.report.analyze` reports. Kernels are matched by full
 name (and, in ``kernel_groups``, by short name: templates and arguments elided, which
 survives a recompile that changes template arguments), annotations by name and side (CPU or
-GPU), devices by index. Rows are sorted by impact: the absolute change of total time.
+GPU), devices by number (or, when the two sides have as many GPUs and no number in common,
+in order: rank 0's GPU 0 against rank 1's GPU 1). Rows are sorted by impact: the absolute change of total time.
 Pure: no textual or rich.
 """
 
@@ -73,9 +74,17 @@ def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         [{**g, "name": g["short_name"]} for g in base.get("kernel_groups", [])],
         [{**g, "name": g["short_name"]} for g in new.get("kernel_groups", [])], "name")
     devices = []
-    for dev, b, n in _match(base["overlap"], new["overlap"], lambda r: r["device"]):
-        row: dict[str, Any] = {"device": dev, "in": "both" if b and n else
-                               ("base" if b else "new")}
+    bo, no = base["overlap"], new["overlap"]
+    if bo and len(bo) == len(no) and not {r["device"] for r in bo} & {r["device"] for r in no}:
+        # the same number of GPUs, none with a number the other side has (rank 0's GPU 0
+        # against rank 1's GPU 1): paired in order, not shown as two unmatched GPUs
+        pairs = [(b["device"], b, n) for b, n in zip(sorted(bo, key=lambda r: r["device"]),
+                                                    sorted(no, key=lambda r: r["device"]))]
+    else:
+        pairs = _match(bo, no, lambda r: r["device"])
+    for dev, b, n in pairs:
+        row: dict[str, Any] = {"device": dev, "new_device": n["device"] if n else None,
+                               "in": "both" if b and n else ("base" if b else "new")}
         for k in ("comm_us", "comp_us", "overlap_us", "overlap_pct", "exposed_comm_us"):
             bv, nv = (b or {}).get(k), (n or {}).get(k)
             row[f"base_{k}"], row[f"new_{k}"], row[f"delta_{k}"] = bv, nv, _d(bv, nv)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import re
 from typing import Any, Sequence
 
-from ..trace import Trace
+from .. import __version__
+from ..trace import Trace, TraceError
 from .annotations import annotation_table
 from .attribution import DeviceComp, Launches, LaunchPhases, phase_occurrences
 from .exposed import ExposedStretches
@@ -17,6 +21,14 @@ from .phases import DEFAULT_GROUPS, phase_blocks
 from .rules import DEFAULT_RULES, Rule, classify, describe, in_flight_patterns
 from .streams import KERNEL_WAIT_US, stream_stats
 
+
+#: What ``summary FILE --json`` writes first: the report is a rank (``summary DIR`` and
+#: ``summary A B`` take such a file as the rank whose trace it was made from).
+REPORT_SCHEMA = "tracetui.report"
+#: Its layout's version: raised when a field a rank needs changes meaning or goes away.
+REPORT_VERSION = 1
+#: What a rank's figures read from a report (:func:`tracetui.analysis.ranks.rank_figures`)
+RANK_FIELDS = ("file", "events", "span_ns", "devices", "overlap", "annotations")
 
 IN_FLIGHT_RECORDS = 1000  # in_flight[]: the first spans, in time order
 GRAPH_RECORDS = 1000  # graphs[]: the first replays (graph_replays: how many in all)
@@ -41,6 +53,9 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
         o["in_flight_spans"] = int(len(spans.of_device(du.device)))
     graphs = Graphs(trace)
     out = {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_VERSION,
+        "tracetui_version": __version__,
         **trace_facts(trace),
         "rules": describe(rules),
         "kernels": table,
@@ -63,3 +78,40 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
                                                phases=phases, spans=spans,
                                                sequence=level is None)]
     return out
+
+
+_REPORT_HEAD = re.compile(rb'^\s*\{\s*"schema"\s*:\s*"' + re.escape(REPORT_SCHEMA.encode()) + rb'"')
+
+
+def read_report(path: str) -> dict[str, Any] | None:
+    """The report in ``path`` (a ``summary --json`` output, plain or gzipped), or None if the
+    file is not one (its first key is not ``"schema": "tracetui.report"``: a trace, say). A
+    report that cannot be used - damaged, of a newer layout, without a rank's fields - is a
+    one-line :class:`TraceError`."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        opener: Any = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            head = f.read(4096)
+            if not _REPORT_HEAD.match(head):
+                return None
+            data = head + f.read()
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None  # not readable here: the trace loader says why
+    try:
+        report = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise TraceError(f"{path}: a damaged tracetui report ({e})") from None
+    if not isinstance(report, dict):
+        raise TraceError(f"{path}: a damaged tracetui report (not a JSON object)")
+    version = report.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TraceError(f"{path}: a tracetui report without a valid schema_version")
+    if version > REPORT_VERSION:
+        raise TraceError(f"{path}: a tracetui report of layout {version}, newer than this "
+                         f"tracetui reads ({REPORT_VERSION}): upgrade tracetui, or make it again")
+    missing = [k for k in RANK_FIELDS if k not in report]
+    if missing:
+        raise TraceError(f"{path}: a tracetui report without {', '.join(missing)}")
+    return report

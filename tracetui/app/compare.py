@@ -67,6 +67,7 @@ ANNOTATION_COLUMNS = [
 ]
 DEVICE_COLUMNS = [
     Column("GPU", "device", 4, fmt=fmt_int),
+    Column("new GPU", "new_device", 7, fmt=fmt_int, optional=2),  # paired in order: differs
     Column("base comm", "base_comm_us", 10, fmt=fmt_us),
     Column("new comm", "new_comm_us", 10, fmt=fmt_us),
     Column("base comp", "base_comp_us", 10, fmt=fmt_us),
