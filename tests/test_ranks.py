@@ -621,3 +621,33 @@ def test_diff_of_two_single_gpu_ranks_pairs_their_gpus_in_order(capsys):
     assert (row["base_comm_us"], row["new_comm_us"]) == (own[0]["comm_us"], own[1]["comm_us"])
     assert main(["diff", *files, "--text"]) == 0
     assert "0→1" in capsys.readouterr().out
+
+
+def test_diff_of_two_jobs_names_the_rank_that_changed(eight, tmp_path, capsys):
+    """diff DIR_A DIR_B: the job without the slowed rank against the one with it, rank by
+    rank; the rank that changed is named, the straggler after (none before), and the kernels
+    over all ranks by impact; the per-rank figures are each rank's own summary's."""
+    even = tmp_path / "even"
+    make_ranks(str(even), 8, slow_rank=5, slow=1.0, mb=0)
+    d = _json_out(capsys, ["diff", str(even), str(eight), "--json"])
+    assert d["changed"] == [5]
+    assert d["stragglers"] == {"base": [], "new": [5]}
+    assert [r["rank"] for r in d["ranks"]] == list(range(8))
+    assert [r["rank"] for r in d["ranks"] if r["changed"]] == [5]
+    own = _json_out(capsys, ["summary", str(eight), "--json"])["ranks"]
+    for r, o in zip(d["ranks"], own):
+        assert r["new_comp_per_step_us"] == o["comp_per_step_us"]
+        assert r["new_exposed_comm_us"] == o["exposed_comm_us"]
+    slowed = d["ranks"][5]
+    assert slowed["delta_comp_per_step_us_pct"] > 10  # its kernels made 1.3x slower
+    # kernels over all ranks: the counts are the sums of the ranks' own tables
+    base_count = sum(k["count"] for p in sorted(even.iterdir())
+                     for k in _json_out(capsys, ["summary", str(p), "--json"])["kernels"])
+    assert sum(k["base_count"] for k in d["kernels"]) == base_count
+    assert d["kernels"][0]["delta_total_us"] > 0  # the slowed computation leads
+    assert _json_out(capsys, ["diff", str(eight), str(eight), "--json"])["changed"] == []
+    assert main(["diff", str(even), str(eight)]) == 0
+    out = capsys.readouterr().out
+    assert "changed: rank 5" in out and "straggler before: none; after: 5" in out
+    assert main(["diff", str(even), str(eight / "rank-0.json")]) == 2
+    assert "two directories" in capsys.readouterr().err

@@ -613,8 +613,8 @@ def _parser_diff() -> argparse.ArgumentParser:
         description="What changed from a baseline run to a new one: kernels by impact "
                     "(count, total, average), kernels in one run only, overlap per GPU and "
                     "per annotation, before and after.")
-    p.add_argument("base", help="the baseline trace")
-    p.add_argument("new", help="the trace to compare with it")
+    p.add_argument("base", help="the baseline trace (or a directory of a job's rank traces)")
+    p.add_argument("new", help="the trace to compare with it (or the other job's directory)")
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
     p.add_argument("--top", type=_count, default=20, metavar="N",
                    help="rows per table in the text output (0: all; default 20)")
@@ -628,8 +628,14 @@ def _parser_diff() -> argparse.ArgumentParser:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from .cli_many import diff
+    from .cli_many import diff, diff_ranks
 
+    dirs = [os.path.isdir(p) for p in (args.base, args.new)]
+    if any(dirs):
+        if not all(dirs):
+            raise TraceError("diff: two directories of rank traces (two jobs), or two traces")
+        return diff_ranks(args.base, args.new, _rules(args), as_json=args.json, top=args.top,
+                          group=args.group)
     interactive = _interactive() and not args.text
     if interactive:
         from .app.themes import load_theme

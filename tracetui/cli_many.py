@@ -175,6 +175,57 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
     return 0
 
 
+def diff_ranks(base_dir: str, new_dir: str, rules: Any, as_json: bool, top: int,
+               group: bool) -> int:
+    """``tracetui diff DIR_A DIR_B``: two jobs rank by rank (JSON or tables)."""
+    from .analysis.diff import compare_ranks
+
+    result = compare_ranks(load_reports([base_dir], rules), load_reports([new_dir], rules))
+    if as_json:
+        from .output import write_json
+
+        write_json(result)
+        return 0
+    from rich.text import Text
+
+    from .output import console as out_console
+
+    console = out_console()
+    console.print(Text(f"base  {safe_text(base_dir)}  ({result['base']['ranks']} ranks)\n"
+                       f"new   {safe_text(new_dir)}  ({result['new']['ranks']} ranks)"))
+    rows, styles = [], []
+    for r in result["ranks"]:
+        rows.append([str(r["rank"]) + (" ◀" if r["changed"] else ""),
+                     f"{_ms(r['base_comp_per_step_us'])}→{_ms(r['new_comp_per_step_us'])}",
+                     _signed_pct(r["delta_comp_per_step_us_pct"]),
+                     _signed_pct(r["delta_step_us_pct"]),
+                     _signed_ms(r["delta_exposed_comm_us"]),
+                     f"{_pct(r['base_overlap_pct'])}→{_pct(r['new_overlap_pct'])}"])
+        styles.append("bold red" if r["changed"] else None)
+    console.print(_table(console, "per rank (ms; ◀ changed unlike the others)",
+                         ["rank", "comp/step", "Δ comp", "Δ step", "Δ exposed", "ovl %"], rows,
+                         name=None, styles=styles))
+    ch = result["changed"]
+    console.print(Text("changed: " + (", ".join(f"rank {r}" for r in ch) if ch else
+                                      "no rank changed unlike the others"),
+                       style="bold red" if ch else ""))
+    st = result["stragglers"]
+    console.print(Text(f"straggler before: {', '.join(map(str, st['base'])) or 'none'}; "
+                       f"after: {', '.join(map(str, st['new'])) or 'none'}"))
+    ks = result["kernel_groups" if group else "kernels"]
+    ks = ks[:top] if top else ks
+    if ks:
+        krows = [[Text(safe_text(k["name"])), k["class"], f"{k['base_count']}→{k['new_count']}",
+                  f"{_ms(k['base_total_us'])}→{_ms(k['new_total_us'])}",
+                  _signed_ms(k["delta_total_us"])] for k in ks]
+        console.print(_table(console, "kernels over all ranks, by impact (ms)",
+                             ["kernel", "class", "count", "total", "Δ total"], krows))
+    console.print(Text(f"rule: {result['rule']}", style="dim"))
+    for w in result["warnings"]:
+        console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+    return 0
+
+
 def _table(console: Any, title: str, heads: Sequence[str], rows: list[list[Any]],
            name: int | None = 0, styles: list[str | None] | None = None) -> Any:
     """A table whose number columns are as wide as their widest cell and whose ``name``

@@ -10,9 +10,10 @@ Pure: no textual or rich.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from statistics import median
+from typing import Any, Iterable, Sequence
 
-from .ranks import rank_figures
+from .ranks import MIN_EXCESS, ROBUST_Z, rank_figures, summarize_ranks
 
 _TOTALS = ("span_us", "steps", "step_us", "gpu_busy_us", "comp_us", "comm_us",
            "exposed_comm_us", "overlap_pct")
@@ -114,4 +115,88 @@ def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "annotations": annotations,
         "warnings": [f"{side}: {w}" for side, rep in (("base", base), ("new", new))
                      for w in rep.get("warnings", [])],
+    }
+
+
+#: the per-rank figures a job diff compares, rank by rank
+_RANK_FIGURES = ("step_us", "comp_per_step_us", "gpu_busy_us", "comm_us", "exposed_comm_us",
+                 "overlap_pct")
+
+
+def _changed(rows: list[dict[str, Any]]) -> list[int]:
+    """The ranks whose computation per step changed unlike the others': relative change
+    away from the ranks' median change by more than both 5 % and three robust standard
+    deviations (a job that got 10 % faster everywhere changed no rank in particular)."""
+    rel = [(r["rank"], r["new_comp_per_step_us"] / r["base_comp_per_step_us"] - 1)
+           for r in rows if r["in"] == "both" and r["base_comp_per_step_us"]
+           and r["new_comp_per_step_us"] is not None]
+    if len(rel) < 3:
+        return []
+    med = median(v for _, v in rel)
+    mad = median(abs(v - med) for _, v in rel)
+    limit = max(MIN_EXCESS, ROBUST_Z * 1.4826 * mad)
+    return [rank for rank, v in rel if abs(v - med) > limit]
+
+
+def _job_kernels(reports: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """One kernel table over all ranks: per name (``key``), count and time summed."""
+    out: dict[str, dict[str, Any]] = {}
+    for rep in reports:
+        for k in rep.get(key, []):
+            name = k["short_name"] if key == "kernel_groups" else k["name"]
+            g = out.setdefault(name, {"name": name, "class": k["class"], "count": 0,
+                                      "total_us": 0.0})
+            g["count"] += k["count"]
+            g["total_us"] += k["total_us"]
+    for g in out.values():
+        g["total_us"] = round(g["total_us"], 3)
+        g["avg_us"] = round(g["total_us"] / g["count"], 3) if g["count"] else None
+    return list(out.values())
+
+
+def compare_ranks(base: Sequence[tuple[str, dict[str, Any]]],
+                  new: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """``tracetui diff DIR_A DIR_B``: two jobs' ranks (``(path, report)`` pairs), rank by
+    rank (matched by rank number), the ranks that changed unlike the rest, the stragglers
+    before and after, and the kernels by impact over all ranks."""
+    sb, sn = summarize_ranks(base), summarize_ranks(new)
+    rows = []
+    def keyed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows keyed (rank, its k-th file): a rank two files claim pairs in file order."""
+        seen: dict[int, int] = {}
+        out = []
+        for r in rows:
+            seen[r["rank"]] = seen.get(r["rank"], -1) + 1
+            out.append({**r, "_key": (r["rank"], seen[r["rank"]])})
+        return out
+
+    for (rank, _), b, n in _match(keyed(sb["ranks"]), keyed(sn["ranks"]), lambda r: r["_key"]):
+        row: dict[str, Any] = {"rank": rank, "in": "both" if b and n else
+                               ("base" if b else "new"),
+                               "base_file": (b or {}).get("file"), "new_file": (n or {}).get("file")}
+        for k in _RANK_FIGURES:
+            bv, nv = (b or {}).get(k), (n or {}).get(k)
+            row[f"base_{k}"], row[f"new_{k}"], row[f"delta_{k}"] = bv, nv, _d(bv, nv)
+            if k != "overlap_pct":
+                row[f"delta_{k}_pct"] = _pct(bv, nv)
+        rows.append(row)
+    rows.sort(key=lambda r: r["rank"])
+    changed = _changed(rows)
+    for r in rows:
+        r["changed"] = r["rank"] in changed
+    reps_b, reps_n = [r for _, r in base], [r for _, r in new]
+    return {
+        "base": {"ranks": len(sb["ranks"]), "median_comp_per_step_us": sb["median_comp_per_step_us"]},
+        "new": {"ranks": len(sn["ranks"]), "median_comp_per_step_us": sn["median_comp_per_step_us"]},
+        "ranks": rows,
+        "changed": changed,
+        "stragglers": {"base": sb["stragglers"], "new": sn["stragglers"]},
+        "kernels": _kernel_rows(_job_kernels(reps_b, "kernels"),
+                                _job_kernels(reps_n, "kernels"), "name"),
+        "kernel_groups": _kernel_rows(_job_kernels(reps_b, "kernel_groups"),
+                                      _job_kernels(reps_n, "kernel_groups"), "name"),
+        "rule": "computation per step changed unlike the other ranks': its relative change "
+                f"away from their median by more than {MIN_EXCESS:.0%} and {ROBUST_Z:g} robust "
+                "standard deviations",
+        "warnings": [f"base: {w}" for w in sb["warnings"]] + [f"new: {w}" for w in sn["warnings"]],
     }
