@@ -110,10 +110,13 @@ def _summary(args: argparse.Namespace) -> int:
             raise TraceError("summary --csv: one trace at a time (--json gives every rank)")
         from .cli_many import rank_summary
 
-        return rank_summary(args.trace, rules, as_json=args.json)
+        return rank_summary(args.trace, rules, as_json=args.json, scheduler=args.scheduler)
     from .analysis.phases import DEFAULT_GROUPS
     from .analysis.streams import kernel_wait
 
+    if args.scheduler:
+        raise TraceError("summary --scheduler: for several traces (a directory, or A B …); "
+                         "one trace is read here")
     kernel_wait(args.kernel_wait)  # a bad threshold: one line, before any loading
     trace = _load(_spooled(args.trace[0]))
 
@@ -584,6 +587,10 @@ def _parser_summary() -> argparse.ArgumentParser:
                         "directory: the per-rank figures and the straggler")
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
     p.add_argument("--csv", action="store_true", help="the kernel table as CSV on stdout")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="several traces: make their reports on this running Dask distributed "
+                        "cluster (tcp://host:8786; the files on a filesystem its workers "
+                        "share; pip install 'tracetui[dask]') instead of local processes")
     p.add_argument("--top", type=_count, default=15, metavar="N",
                    help="rows per table in the text output (0: all; default 15)")
     p.add_argument("--group", action="store_true",

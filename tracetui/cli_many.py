@@ -53,15 +53,17 @@ class _Progress:
             sys.stderr.flush()
 
 
-def load_reports(paths: Sequence[str], rules: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The reports of ``paths`` (files or directories), computed side by side; a file that
-    cannot be read is named on stderr and left out; none readable is an error."""
+def load_reports(paths: Sequence[str], rules: Any,
+                 scheduler: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The reports of ``paths`` (files or directories), computed side by side (local
+    processes, or the Dask cluster at ``scheduler``); a file that cannot be read is named
+    on stderr and left out; none readable is an error."""
     from .many import reports, trace_files
 
     files = trace_files(paths)
     progress = _Progress(len(files))
     try:
-        got = reports(files, rules, progress=progress)
+        got = reports(files, rules, progress=progress, scheduler=scheduler)
     finally:
         progress.done()
     from .analysis.rules import describe
@@ -82,10 +84,11 @@ def load_reports(paths: Sequence[str], rules: Any) -> list[tuple[str, dict[str, 
     return ok
 
 
-def rank_summary(paths: Sequence[str], rules: Any, as_json: bool) -> int:
+def rank_summary(paths: Sequence[str], rules: Any, as_json: bool,
+                 scheduler: str | None = None) -> int:
     from .analysis.ranks import summarize_ranks
 
-    summary = summarize_ranks(load_reports(paths, rules))
+    summary = summarize_ranks(load_reports(paths, rules, scheduler))
     if as_json:
         from .output import write_json
 

@@ -84,7 +84,8 @@ def _report_job(index: int, path: str, rules: Any, inner_workers: int | None) ->
 
 
 def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
-            progress: Callable[[int, int, int], None] | None = None
+            progress: Callable[[int, int, int], None] | None = None,
+            scheduler: str | None = None
             ) -> list[tuple[str, dict[str, Any] | None, str | None]]:
     """``(path, report, error)`` for each path, in order; the traces are loaded and analysed
     in up to ``processes`` processes side by side (default: one per core, at most 4).
@@ -92,7 +93,8 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
     A file that cannot be read gives its one-line error instead of a report. A file that is
     a report already (``summary FILE --json``: :data:`~tracetui.analysis.report.REPORT_SCHEMA`)
     is read as it is: a scheduler of the site's can make the reports where the traces are,
-    and this only merges them."""
+    and this only merges them. ``scheduler``: the address of a Dask distributed scheduler
+    to make the reports on instead of local processes (:mod:`tracetui.cluster`)."""
     from .analysis.report import read_report
 
     paths = list(paths)
@@ -110,7 +112,11 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
             results[i] = (p, got, None)
         else:
             todo.append(i)
-    if todo:
+    if todo and scheduler:  # on a Dask cluster (tracetui.cluster)
+        from .cluster import dask_reports
+
+        dask_reports(paths, todo, scheduler, rules, results, progress)
+    elif todo:
         _report_jobs(paths, todo, results, rules, processes, progress)
     return results
 

@@ -1,0 +1,82 @@
+"""summary DIR --scheduler: the reports made on a Dask distributed cluster (a LocalCluster
+of two worker processes on loopback, started and stopped here) equal those of local
+processes and of report files; a file a worker cannot read is named, the rest go on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+
+from tracetui.cli import main
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "bench"))
+from make_ranks import make_ranks  # noqa: E402
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def six(tmp_path_factory):
+    d = tmp_path_factory.mktemp("six")
+    make_ranks(str(d), 6, slow_rank=2, slow=1.3, mb=0)
+    return d
+
+
+def _run(capsys, argv):
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_a_dask_cluster_makes_the_reports_local_processes_make(cluster, six, tmp_path, capsys):
+    rc, local, _ = _run(capsys, ["summary", str(six), "--json"])
+    assert rc == 0
+    rc, remote, _ = _run(capsys, ["summary", str(six), "--json",
+                                  "--scheduler", cluster.scheduler_address])
+    assert rc == 0 and json.loads(remote) == json.loads(local)
+    assert json.loads(remote)["stragglers"] == [2]
+    # one damaged file and one report among the traces: named, and the rest go on
+    d = tmp_path / "mixed"
+    shutil.copytree(six, d)
+    (d / "rank-9.json").write_text('{"traceEvents": [')  # cut off at once: no events
+    (d / "rank-8.json").write_text("not json")
+    rc, rep, _ = _run(capsys, ["summary", str(six / "rank-0.json"), "--json"])
+    (d / "rank-0.json").write_text(rep)
+    rc, out, err = _run(capsys, ["summary", str(d), "--json",
+                                 "--scheduler", cluster.scheduler_address])
+    assert rc == 0
+    got = json.loads(out)
+    assert [r["rank"] for r in got["ranks"]] == [0, 1, 2, 3, 4, 5, 9]
+    assert "rank-8.json: not a JSON trace" in err and "Traceback" not in err
+    want = {r["rank"]: r for r in json.loads(local)["ranks"]}
+    for r in got["ranks"]:
+        if r["rank"] < 6:
+            assert {k: v for k, v in r.items() if k not in ("file", "straggler")} == \
+                {k: v for k, v in want[r["rank"]].items() if k not in ("file", "straggler")}
+
+
+def test_no_scheduler_there_is_one_line(six, capsys):
+    rc, _, err = _run(capsys, ["summary", str(six), "--scheduler", "tcp://127.0.0.1:9"])
+    assert rc == 2 and err.strip().startswith("tracetui: error: --scheduler tcp://127.0.0.1:9:")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_without_distributed_the_flag_says_how_to_get_it(six, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails
+    rc, _, err = _run(capsys, ["summary", str(six), "--scheduler", "tcp://127.0.0.1:9"])
+    assert rc == 2 and "pip install 'tracetui[dask]'" in err
+
+
+def test_one_trace_is_read_here(six, capsys):
+    rc, _, err = _run(capsys, ["summary", str(six / "rank-0.json"), "--scheduler", "x"])
+    assert rc == 2 and "for several traces" in err

@@ -1,0 +1,85 @@
+"""The map of ``summary DIR --scheduler ADDRESS``: one report task per trace on a running
+Dask distributed cluster (the files on a filesystem its workers share); only the reports,
+small, come back to be merged here.
+
+``distributed`` is optional (``pip install 'tracetui[dask]'``); the cluster is the site's
+(``dask-jobqueue``, ``dask scheduler``/``dask worker``, a ``LocalCluster``): this only
+connects to it. A file a worker cannot read, or a worker that dies on one, is named and the
+rest go on - as with local processes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Callable, Sequence
+
+from .trace import TraceError
+
+#: seconds to wait for the scheduler to answer
+CONNECT_TIMEOUT = 20
+
+
+def report_task(path: str, rules: Any) -> dict[str, Any]:
+    """On a worker: the report of one trace (one stream: the cluster runs files side by
+    side already)."""
+    from .analysis.report import analyze
+    from .trace.loader import Loader
+
+    return analyze(Loader(path, workers=1).run(), rules)
+
+
+def _client(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise TraceError("--scheduler needs Dask's distributed: pip install 'tracetui[dask]' "
+                         "(or: pip install distributed)") from None
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise TraceError(f"--scheduler {address}: cannot reach the Dask scheduler "
+                         f"({type(e).__name__}: {e})") from None
+
+
+def dask_reports(paths: Sequence[str], todo: Sequence[int], address: str, rules: Any,
+                 results: list[tuple[str, dict[str, Any] | None, str | None]],
+                 progress: Callable[[int, int, int], None] | None = None) -> None:
+    """The reports of ``paths[i]`` for ``i`` in ``todo``, made on the cluster at ``address``,
+    into ``results`` (``(path, report, error)``, as :func:`tracetui.many.reports`);
+    ``progress(bytes_done, bytes_total, files_done)`` as each comes back."""
+    client = _client(address)  # (first: without distributed, it says how to get it)
+    from distributed import as_completed
+
+    try:
+        sizes = {}
+        for i in todo:
+            try:
+                sizes[i] = os.path.getsize(paths[i])
+            except OSError:
+                sizes[i] = 0
+        total = sum(sizes.values())
+        run = uuid.uuid4().hex[:8]
+        # absolute paths: the workers' working directory is not ours
+        futures = {client.submit(report_task, os.path.abspath(paths[i]), rules,
+                                 key=f"tracetui-report-{run}-{i}", pure=False): i
+                   for i in todo}
+        done = len(paths) - len(todo)
+        done_bytes = 0
+        for fut in as_completed(list(futures), loop=client.loop):
+            i = futures[fut]
+            try:
+                results[i] = (paths[i], fut.result(), None)
+            except TraceError as e:
+                results[i] = (paths[i], None, str(e))
+            except MemoryError:
+                results[i] = (paths[i], None, f"{paths[i]}: out of memory on a Dask worker")
+            except Exception as e:  # noqa: BLE001 - a worker died on it, or the like
+                results[i] = (paths[i], None, f"{paths[i]}: the Dask task failed "
+                              f"({type(e).__name__}: {e})")
+            done += 1
+            done_bytes += sizes[i]
+            if progress is not None:
+                progress(done_bytes, total, done)
+    finally:
+        client.close()
