@@ -110,11 +110,11 @@ def _summary(args: argparse.Namespace) -> int:
             raise TraceError("summary --csv: one trace at a time (--json gives every rank)")
         from .cli_many import rank_summary
 
-        return rank_summary(args.trace, rules, as_json=args.json, scheduler=args.scheduler)
+        return rank_summary(args.trace, rules, as_json=args.json, scheduler=getattr(args, "scheduler", None))
     from .analysis.phases import DEFAULT_GROUPS
     from .analysis.streams import kernel_wait
 
-    if args.scheduler:
+    if getattr(args, "scheduler", None):
         raise TraceError("summary --scheduler: for several traces (a directory, or A B …); "
                          "one trace is read here")
     kernel_wait(args.kernel_wait)  # a bad threshold: one line, before any loading
