@@ -58,7 +58,7 @@ def load_reports(paths: Sequence[str], rules: Any,
     """The reports of ``paths`` (files or directories), computed side by side (local
     processes, or the Dask cluster at ``scheduler``); a file that cannot be read is named
     on stderr and left out; none readable is an error."""
-    from .many import reports, trace_files
+    from .many import as_ranks, reports, trace_files
 
     files = trace_files(paths)
     progress = _Progress(len(files))
@@ -66,19 +66,9 @@ def load_reports(paths: Sequence[str], rules: Any,
         got = reports(files, rules, progress=progress, scheduler=scheduler)
     finally:
         progress.done()
-    from .analysis.rules import describe
-
-    # (the trace's path, its report): a report read from a file stands for the trace it
-    # was made from, so the rank is found in that trace's name, as if it had been parsed
-    ok = [(str(r.get("file") or p), r) for p, r, err in got if r is not None]
-    mine = describe(rules)
-    for p, r, err in got:
-        if err is not None:
-            print(f"tracetui: warning: skipped {safe_text(err)}", file=sys.stderr)
-        elif r is not None and r.get("rules", mine) != mine:
-            print(f"tracetui: warning: {safe_text(p)}: a report made with other "
-                  "classification rules (its figures are as they were made then)",
-                  file=sys.stderr)
+    ok, warnings, _inputs = as_ranks(got, rules)
+    for w in warnings:
+        print(f"tracetui: warning: {safe_text(w)}", file=sys.stderr)
     if not ok:
         raise TraceError("none of the traces could be read")
     return ok

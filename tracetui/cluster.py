@@ -11,6 +11,7 @@ rest go on - as with local processes.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from typing import Any, Callable, Sequence
 
@@ -42,15 +43,20 @@ def _client(address: str) -> Any:
                          f"({type(e).__name__}: {e})") from None
 
 
+def check_scheduler(address: str) -> None:
+    """A one-line :class:`TraceError` now if the scheduler cannot be reached (or
+    ``distributed`` is missing): before the app takes the screen."""
+    _client(address).close()
+
+
 def dask_reports(paths: Sequence[str], todo: Sequence[int], address: str, rules: Any,
                  results: list[tuple[str, dict[str, Any] | None, str | None]],
-                 progress: Callable[[int, int, int], None] | None = None) -> None:
+                 progress: Callable[[int, int, int], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> None:
     """The reports of ``paths[i]`` for ``i`` in ``todo``, made on the cluster at ``address``,
     into ``results`` (``(path, report, error)``, as :func:`tracetui.many.reports`);
     ``progress(bytes_done, bytes_total, files_done)`` as each comes back."""
     client = _client(address)  # (first: without distributed, it says how to get it)
-    from distributed import as_completed
-
     try:
         sizes = {}
         for i in todo:
@@ -66,20 +72,37 @@ def dask_reports(paths: Sequence[str], todo: Sequence[int], address: str, rules:
                    for i in todo}
         done = len(paths) - len(todo)
         done_bytes = 0
-        for fut in as_completed(list(futures), loop=client.loop):
-            i = futures[fut]
-            try:
-                results[i] = (paths[i], fut.result(), None)
-            except TraceError as e:
-                results[i] = (paths[i], None, str(e))
-            except MemoryError:
-                results[i] = (paths[i], None, f"{paths[i]}: out of memory on a Dask worker")
-            except Exception as e:  # noqa: BLE001 - a worker died on it, or the like
-                results[i] = (paths[i], None, f"{paths[i]}: the Dask task failed "
-                              f"({type(e).__name__}: {e})")
-            done += 1
-            done_bytes += sizes[i]
-            if progress is not None:
-                progress(done_bytes, total, done)
+        pending = list(futures)
+        while pending:
+            # polled, not as_completed: a cancel (the app closing) is seen within 0.1 s
+            if cancelled is not None and cancelled():
+                client.cancel(pending)
+                return
+            ready = [f for f in pending if f.done()]
+            if not ready:
+                time.sleep(0.1)
+                continue
+            taken = {id(f) for f in ready}
+            pending = [f for f in pending if id(f) not in taken]
+            for fut in ready:
+                _take(fut, futures[fut], paths, results)
+                done += 1
+                done_bytes += sizes[futures[fut]]
+                if progress is not None:
+                    progress(done_bytes, total, done)
     finally:
         client.close()
+
+
+def _take(fut: Any, i: int, paths: Sequence[str],
+          results: list[tuple[str, dict[str, Any] | None, str | None]]) -> None:
+    """The outcome of the task of ``paths[i]`` into ``results[i]``."""
+    try:
+        results[i] = (paths[i], fut.result(), None)
+    except TraceError as e:
+        results[i] = (paths[i], None, str(e))
+    except MemoryError:
+        results[i] = (paths[i], None, f"{paths[i]}: out of memory on a Dask worker")
+    except Exception as e:  # noqa: BLE001 - a worker died on it, or the like
+        results[i] = (paths[i], None, f"{paths[i]}: the Dask task failed "
+                      f"({type(e).__name__}: {e})")

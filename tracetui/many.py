@@ -45,13 +45,131 @@ def trace_files(paths: Sequence[str]) -> list[str]:
     return out
 
 
+#: the most rank timelines ``tracetui DIR`` holds at once by default: a job of no more ranks
+#: is one timeline of them all; a larger one opens on demand (fewer where memory is short)
+MAX_RANKS = 8
+#: what a rank timeline held in the app costs per byte of its JSON: its index (0.3-0.7x,
+#: measured on Kineto traces) and its share of the combined timeline shown (as much again)
+HELD_PER_JSON_BYTE = 1.2
+#: of the memory available when the app starts, what the held timelines may take
+HOLD_SHARE = 0.5
+_GZIP_RATIO = 15  # JSON bytes per gzip byte, where the gzip trailer cannot tell (> 4 GB)
+
+
+def json_bytes(path: str) -> int:
+    """The JSON bytes of a trace file: its size; a gzip file's uncompressed size (its
+    trailer's, unless that wrapped past 4 GB: then a typical ratio)."""
+    try:
+        size = os.path.getsize(path)
+        if not path.lower().endswith(".gz") or size < 18:
+            return size
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            isize = int.from_bytes(f.read(4), "little")
+    except OSError:
+        return 0
+    return isize if isize >= 3 * size else size * _GZIP_RATIO
+
+
+def memory_available() -> int | None:
+    """Bytes of memory available to start new work (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def default_max_ranks(paths: Sequence[str | None]) -> tuple[int, str]:
+    """How many rank timelines to hold at once, and why: :data:`MAX_RANKS`, fewer when
+    that many of the largest of ``paths`` would take more than :data:`HOLD_SHARE` of the
+    memory available."""
+    each = max([json_bytes(p) for p in paths if p] or [0]) * HELD_PER_JSON_BYTE
+    avail = memory_available()
+    if avail is None or each <= 0 or each * MAX_RANKS <= HOLD_SHARE * avail:
+        return MAX_RANKS, f"at most {MAX_RANKS}"
+    n = max(1, min(MAX_RANKS, int(HOLD_SHARE * avail // each)))
+    return n, (f"{n}: about {each / 1e9:,.1f} GB each, of {avail / 1e9:,.1f} GB available")
+
+
+def trace_of(path: str, report: dict[str, Any]) -> str | None:
+    """The trace file of one rank's input: a trace is its own; a report (``summary FILE
+    --json``) names the trace it was made from, as that command was given it - tried as it
+    is, then beside the report (its path from there, then its name). None: not found."""
+    file = str(report.get("file") or path)
+    if file == path:
+        return path
+    here = os.path.dirname(path)
+    for cand in (file, os.path.join(here, file), os.path.join(here, os.path.basename(file))):
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def as_ranks(got: Sequence[tuple[str, dict[str, Any] | None, str | None]], rules: Any
+             ) -> tuple[list[tuple[str, dict[str, Any]]], list[str], dict[str, str]]:
+    """What :func:`reports` gave, as ranks: ``(the trace's path, its report)`` for each
+    report - one read from a file stands for the trace it was made from, so its rank is
+    found in that trace's name, as if it had been parsed -, the warnings (a file skipped, a
+    report made with other rules), and each rank's input by its trace's path."""
+    from .analysis.rules import describe
+
+    ok, warnings, inputs = [], [], {}
+    mine = describe(rules)
+    for p, r, err in got:
+        if err is not None:
+            warnings.append(f"skipped {err}")
+        elif r is not None:
+            name = str(r.get("file") or p)
+            ok.append((name, r))
+            inputs.setdefault(name, p)
+            if r.get("rules", mine) != mine:
+                warnings.append(f"{p}: a report made with other classification rules (its "
+                                "figures are as they were made then)")
+    return ok, warnings, inputs
+
+
 def _natural(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(name)]
 
 
-def _init(shared: Any) -> None:
+def _stderr_fd() -> int | None:
+    """The file descriptor of ``sys.stderr``, or None where it has none (a UI's capture)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _start_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr. Inside the app,
+    ``sys.stderr`` is Textual's capture, whose descriptor is -1: the tracker's start (on
+    the pool's first semaphore) would fail with "bad value(s) in fds_to_keep"."""
+    if _stderr_fd() is not None:
+        return
+    from multiprocessing import resource_tracker
+
+    err = sys.stderr
+    try:
+        sys.stderr = sys.__stderr__ if sys.__stderr__ is not None else open(os.devnull, "w")
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = err
+
+
+def _init(shared: Any, quiet: bool = False) -> None:
     global _progress
     _progress = shared
+    # Nothing a worker writes reaches our stdout (summary --json writes there), nor, under
+    # the app (``quiet``), the terminal it draws on
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2) if quiet else (1,):
+        os.dup2(devnull, fd)
+    os.close(devnull)
     # Ctrl+C reaches every process of the terminal's foreground group: the command decides
     # (it kills this pool: tracetui.signals), not each worker with a traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -85,7 +203,7 @@ def _report_job(index: int, path: str, rules: Any, inner_workers: int | None) ->
 
 def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
             progress: Callable[[int, int, int], None] | None = None,
-            scheduler: str | None = None
+            scheduler: str | None = None, cancelled: Callable[[], bool] | None = None
             ) -> list[tuple[str, dict[str, Any] | None, str | None]]:
     """``(path, report, error)`` for each path, in order; the traces are loaded and analysed
     in up to ``processes`` processes side by side (default: one per core, at most 4).
@@ -94,7 +212,8 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
     a report already (``summary FILE --json``: :data:`~tracetui.analysis.report.REPORT_SCHEMA`)
     is read as it is: a scheduler of the site's can make the reports where the traces are,
     and this only merges them. ``scheduler``: the address of a Dask distributed scheduler
-    to make the reports on instead of local processes (:mod:`tracetui.cluster`)."""
+    to make the reports on instead of local processes (:mod:`tracetui.cluster`).
+    ``cancelled()`` true: what is not done yet is dropped (its report and error None)."""
     from .analysis.report import read_report
 
     paths = list(paths)
@@ -115,16 +234,17 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
     if todo and scheduler:  # on a Dask cluster (tracetui.cluster)
         from .cluster import dask_reports
 
-        dask_reports(paths, todo, scheduler, rules, results, progress)
+        dask_reports(paths, todo, scheduler, rules, results, progress, cancelled)
     elif todo:
-        _report_jobs(paths, todo, results, rules, processes, progress)
+        _report_jobs(paths, todo, results, rules, processes, progress, cancelled)
     return results
 
 
 def _report_jobs(all_paths: list[str], todo: list[int],
                  results: list[tuple[str, dict[str, Any] | None, str | None]], rules: Any,
                  processes: int | None,
-                 progress: Callable[[int, int, int], None] | None) -> None:
+                 progress: Callable[[int, int, int], None] | None,
+                 cancelled: Callable[[], bool] | None = None) -> None:
     """The reports of the traces ``all_paths[i]`` for ``i`` in ``todo``, into ``results``."""
     paths = [all_paths[i] for i in todo]
     sizes = []
@@ -140,13 +260,18 @@ def _report_jobs(all_paths: list[str], todo: list[int],
     ctx = mp.get_context("spawn")  # no fork: the caller may hold threads
     shared = ctx.Array("q", len(paths), lock=False)
     total = sum(sizes)
+    quiet = _stderr_fd() is None  # inside the app: the terminal is its screen
+    _start_tracker()
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init,
-                             initargs=(shared,)) as pool:
+                             initargs=(shared, quiet)) as pool:
         futures = {pool.submit(_report_job, i, p, rules, inner): i for i, p in enumerate(paths)}
         pending = set(futures)
         done_files = len(all_paths) - len(todo)  # the reports, read already
         try:
             while pending:
+                if cancelled is not None and cancelled():
+                    _kill_pool(pool)
+                    return
                 finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for f in finished:
                     i = futures[f]

@@ -83,6 +83,19 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
 _REPORT_HEAD = re.compile(rb'^\s*\{\s*"schema"\s*:\s*"' + re.escape(REPORT_SCHEMA.encode()) + rb'"')
 
 
+def is_report(path: str) -> bool:
+    """Whether ``path`` is a report (:func:`read_report` would not say None), from its
+    first bytes only."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        opener: Any = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            return bool(_REPORT_HEAD.match(f.read(4096)))
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+
+
 def read_report(path: str) -> dict[str, Any] | None:
     """The report in ``path`` (a ``summary --json`` output, plain or gzipped), or None if the
     file is not one (its first key is not ``"schema": "tracetui.report"``: a trace, say). A

@@ -395,6 +395,12 @@ class Trace:
     def rank_devices(self) -> dict[int, tuple[int, int]]:
         return self.ranks.rank_devices if self.ranks is not None else {}
 
+    def memory_bytes(self) -> int:
+        """What this trace's index holds in memory, roughly: the bytes of every numpy array
+        reachable from it (its columns, lanes, sparse columns, caches made so far), each
+        buffer counted once. The strings and Python objects are left out (a few % of it)."""
+        return array_bytes(self)
+
     # ------------------------------------------------------------------------ basic facts
     @property
     def slice_count(self) -> int:
@@ -579,3 +585,30 @@ class Trace:
         if len(fl):
             out["flows_in"] = [int(r) for r in fl[:64]]
         return out
+
+
+def array_bytes(obj: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
+    """The bytes of the numpy arrays reachable from ``obj`` through attributes, lists,
+    tuples and dicts (at most four levels down), each underlying buffer counted once."""
+    seen = set() if _seen is None else _seen
+    if isinstance(obj, np.ndarray):
+        base = obj
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if id(base) in seen:
+            return 0
+        seen.add(id(base))
+        return int(base.nbytes) if base.base is None else int(obj.nbytes)
+    if _depth > 4 or id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool)) \
+            or obj is None:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        items: Any = obj.values()
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        items = obj
+    elif hasattr(obj, "__dict__"):
+        items = vars(obj).values()
+    else:
+        return 0
+    return sum(array_bytes(v, seen, _depth + 1) for v in items)
