@@ -490,7 +490,7 @@ def _ranks_view(args: argparse.Namespace) -> int:
 
     rules = _rules(args)
     if not _interactive():
-        return rank_summary(args.trace, rules, as_json=False)
+        return rank_summary(args.trace, rules, as_json=False, scheduler=args.scheduler)
     from .many import trace_files
 
     files = trace_files(args.trace)
@@ -505,8 +505,13 @@ def _ranks_view(args: argparse.Namespace) -> int:
     label = os.path.basename(os.path.normpath(args.trace[0])) if len(args.trace) == 1 \
         else f"{len(files)} traces"
     keymap = _keymap(args)
+    if args.scheduler:
+        from .cluster import check_scheduler
+
+        check_scheduler(args.scheduler)  # unreachable, or no distributed: one line, now
     app = TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
-                   align=args.align, phase_groups=args.phase_groups, keymap=keymap)
+                   align=args.align, phase_groups=args.phase_groups, keymap=keymap,
+                   max_ranks=args.max_ranks, scheduler=args.scheduler)
     from .signals import running
 
     with running(app):  # a signal: the app exits (the terminal restored), then 128+N
@@ -664,6 +669,14 @@ def _count(text: str) -> int:
     return v
 
 
+def _positive(text: str) -> int:
+    """A count of at least one."""
+    v = _count(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return v
+
+
 def _depth(text: str) -> int:
     v = _count(text) if not text.strip().startswith("-") else -1
     if v < 0:
@@ -716,6 +729,15 @@ def _parser_main() -> argparse.ArgumentParser:
     p.add_argument("--phase-groups", action="append", metavar="REGEX", type=_regex,
                    help="the phase view's chunk or micro-batch of a phase name: the first "
                         "group of the first REGEX that matches (repeatable)")
+    p.add_argument("--max-ranks", type=_positive, metavar="N",
+                   help="several ranks: the most rank timelines held at once (default 8, "
+                        "fewer if memory is short); a job of more opens on demand: the rank "
+                        "view from their reports, then the straggler's and the median rank's "
+                        "timelines, and any rank ⏎ opens")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="several ranks: make their reports on the Dask distributed cluster "
+                        "at ADDRESS (tcp://host:8786), the files on a filesystem its workers "
+                        "share; the timelines opened are loaded here")
     p.add_argument("--top", type=_count, default=15, metavar="N", help=argparse.SUPPRESS)
     _rule_args(p)
     p.add_argument("--version", action="version", version=f"tracetui {__version__}")
@@ -784,6 +806,10 @@ def _main(argv: list[str]) -> int:
         return 2
     if len(args.trace) > 1 or os.path.isdir(args.trace[0]):
         return _ranks_view(args)
+    for flag, value in (("--scheduler", args.scheduler), ("--max-ranks", args.max_ranks)):
+        if value:
+            raise TraceError(f"{flag}: for the ranks of a job (a directory, or A B …); "
+                             "one trace is opened here")
     args.trace = args.trace[0]
     return _view(args)
 

@@ -141,9 +141,12 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
                  theme: str = DEFAULT_THEME, early: "EarlyLoad | None" = None,
                  ranks: list[str] | None = None, align: str = "start",
                  phase_groups: Iterable[str] | None = None,
-                 keymap: dict[str, str] | None = None) -> None:
+                 keymap: dict[str, str] | None = None, max_ranks: int | None = None,
+                 scheduler: str | None = None) -> None:
         """``ranks``: several trace files shown as one timeline, lanes grouped by rank
-        (``path`` is then only the name shown), on the time origin ``align``."""
+        (``path`` is then only the name shown), on the time origin ``align``; a job of
+        more than ``max_ranks`` ranks (or with ``scheduler``, the address of a Dask
+        cluster to make the rank reports on) opens on demand (the rank view first)."""
         super().__init__()
         #: the config's [keys]: binding id -> keys (keys.load_keymap)
         self.keymap = dict(keymap or {})
@@ -155,7 +158,8 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         self.register_theme(ui.textual)
         self.theme = ui.textual.name
         #: what is open: the trace, its classes and aggregates, the range, the rules
-        self.session = Session(path, rules, phase_groups, rank_files=ranks, align=align)
+        self.session = Session(path, rules, phase_groups, rank_files=ranks, align=align,
+                               max_ranks=max_ranks, scheduler=scheduler)
         self._init_loading()
         self._init_navigation()
         self._detail_seen = False
@@ -275,8 +279,20 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         if tr is not None:
             t.append(f" · {tr.size / 1e6:,.1f} MB · {tr.events:,} events · "
                      f"{len(tr.devices)} GPU{'' if len(tr.devices) == 1 else 's'}")
+        holds = session.holds
+        if holds is not None and holds.held:
+            shown = sorted(holds.held)
+            t.append(f" · rank{'' if len(shown) == 1 else 's'} "
+                     + " ".join(map(str, shown[:6])) + (" …" if len(shown) > 6 else "")
+                     + f" of {len(holds)}")
         if session.error:
             t.append("  " + safe_text(session.error, 120), style="bold red")
+        elif session.stage is not None:
+            t.append(f"   {session.stage}", style="yellow")
+            p = self.progress
+            if p is not None:
+                bar = "█" * int(p.fraction * 10) + "░" * (10 - int(p.fraction * 10))
+                t.append(f" {bar} {p.fraction:4.0%}", style="yellow")
         elif not session.loaded and self.progress is not None:
             p = self.progress
             bar = "█" * int(p.fraction * 10) + "░" * (10 - int(p.fraction * 10))
@@ -375,7 +391,9 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         session, tl = self.session, self.timeline
         tr = session.trace
         action = action.split("(", 1)[0].removeprefix("app.")
-        if action in ("ranks", "align", "collapse_rank"):
+        if action == "ranks":
+            return session.rank_files is not None
+        if action in ("align", "collapse_rank"):
             return session.lane_ranks() is not None
         if action == "python":
             return tl.has_python()
@@ -406,7 +424,7 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
 
     def action_ranks(self) -> None:
         summary = self.session.rank_summary
-        if self.session.lane_ranks() is None:
+        if self.session.rank_files is None:
             self.notify("one trace: the rank view is for several (tracetui DIR)", timeout=4,
                         markup=False)
             return
@@ -415,7 +433,7 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
             return
         from .ranks import RanksScreen
 
-        self.push_screen(RanksScreen(summary, self.palette))
+        self.push_screen(RanksScreen(summary, self.palette, self.session.holds))
         for w in summary.get("warnings", [])[:3]:  # e.g. one rank in two files
             self.notify(safe_text(w, 200), severity="warning", timeout=8, markup=False)
 
@@ -475,6 +493,8 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
             if stale not in self.screen_stack:
                 self.uninstall_screen(stale)
                 self._stale_views.remove(stale)
+                if stale.is_running:  # built ahead (_prepare_views): its task holds it,
+                    stale.remove()  # and with it the aggregates of a trace no longer shown
         return self._views[name][1]
 
     def action_kernels(self) -> None:

@@ -195,6 +195,11 @@ class Grid(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Moved())
 
+
+    def values_changed(self) -> None:
+        """The model's values changed in place (not its rows): drawn again, order kept."""
+        self._cache.clear()
+        self.refresh()
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         self._reorder()

@@ -42,7 +42,12 @@ class Loading:
     views_ready = False  # the views are built off screen (after the aggregates)
 
     def _init_loading(self: Any) -> None:
-        self._ranks_cancel = threading.Event()
+        self._ranks_cancel = threading.Event()  # ctrl+c: the ranks read so far are shown
+        self._loads_stop = threading.Event()  # the app is closing: every load stops
+        self._hold_cancel = threading.Event()  # ctrl+c: the rank timelines loading stop
+        self._holds_lock = threading.Lock()
+        self._hold_loaders: list[Loader] = []
+        self._goto_pending: int | None = None  # the rank ⏎ asked for, still loading
 
     def load(self: Any) -> None:
         self.run_worker(self._load, thread=True, exclusive=True, name="load",
@@ -66,6 +71,9 @@ class Loading:
                 next_at[0] = time.perf_counter() + max(SNAPSHOT_EVERY_S, 4 * cost)
 
         early = self.early
+        if session.rank_files is not None and self._on_demand():
+            self._ranks_on_demand()
+            return
         if session.rank_files is not None:
             trace = self._load_ranks()
             if trace is None:
@@ -130,6 +138,209 @@ class Loading:
         session.rank_traces = loaded
         return combine(loaded, session.align, label=session.path)
 
+    # ------------------------------------------------------------ ranks opened on demand
+    def _on_demand(self: Any) -> bool:
+        """A job opened from its reports, its rank timelines loaded on demand: on a Dask
+        cluster, with a report among its files, or of more ranks than can be held."""
+        from ..analysis.report import is_report
+        from ..many import default_max_ranks
+
+        session = self.session
+        files = session.rank_files or []
+        most = session.max_ranks or default_max_ranks(files)[0]
+        return bool(session.scheduler) or len(files) > most or any(map(is_report, files))
+
+    def _ranks_on_demand(self: Any) -> None:
+        """The rank view from every rank's report (made side by side here, or on the Dask
+        cluster; a report given is read as it is), then the timelines of the ranks worth
+        seeing first (:func:`~tracetui.app.session.default_ranks`)."""
+        from ..analysis.ranks import summarize_ranks
+        from ..many import as_ranks, default_max_ranks, reports, trace_of
+        from .session import RankHolds, default_ranks
+
+        session = self.session
+        files = session.rank_files or []
+        started = time.perf_counter()
+        where = f" on {session.scheduler}" if session.scheduler else ""
+
+        def progress(done: int, total: int, files_done: int) -> None:
+            session.stage = f"rank reports{where}: {files_done} of {len(files)}"
+            self.post_message(LoadProgress(Progress(done, total, files_done,
+                                                    time.perf_counter() - started)))
+
+        session.stage = f"rank reports{where}: 0 of {len(files)}"
+        try:
+            got = reports(files, session.rules, progress=progress, scheduler=session.scheduler,
+                          cancelled=lambda: self._ranks_cancel.is_set() or self._loads_stop.is_set())
+        except TraceError as e:
+            session.stage = None
+            self.call_from_thread(self._failed, str(e))
+            return
+        if self._loads_stop.is_set():
+            return
+        self._ranks_cancel.clear()
+        items, warnings, inputs = as_ranks(got, session.rules)
+        for w in warnings[:5]:
+            self.call_from_thread(self.notify, safe_text(relabel(w), 200), severity="warning",
+                                  timeout=10, markup=False)
+        session.stage = None
+        if not items:
+            self.call_from_thread(self._failed, "none of the rank traces could be read")
+            return
+        summary = summarize_ranks(items)
+        paths: dict[int, str | None] = {}
+        missing: dict[int, str] = {}
+        for row in summary["ranks"]:
+            r = int(row["rank"])
+            if r in paths:
+                continue  # one rank in two files: the first (the summary warns)
+            given = inputs.get(row["file"], row["file"])
+            paths[r] = trace_of(given, {"file": row["file"]})
+            if paths[r] is None:
+                missing[r] = (f"rank {r}: its trace {row['file']} is not here (its report "
+                              f"{given} was made from it)")
+        if session.max_ranks:
+            most, why = session.max_ranks, f"at most {session.max_ranks} (--max-ranks)"
+        else:
+            most, why = default_max_ranks(list(paths.values()))
+        holds = RankHolds(paths, most, missing)
+        holds.why = why
+        self.call_from_thread(self._ranks_ready, summary, holds)
+        first, what = default_ranks(summary, most)
+        self.call_from_thread(
+            self.notify, f"{len(summary['ranks'])} ranks, from their reports in "
+            f"{time.perf_counter() - started:,.1f} s. Loading the timelines of {what}; ⏎ on "
+            f"a rank opens its own (holding {why})", timeout=12, markup=False)
+        self._hold(first[::-1])  # the first named (the straggler) the last let go
+
+    def _ranks_ready(self: Any, summary: dict[str, Any], holds: Any) -> None:
+        session = self.session
+        session.rank_summary, session.holds = summary, holds
+        self.progress = None
+        self._status()
+        if len(self.screen_stack) == 1:
+            self.action_ranks()  # the job first: which rank to look at
+
+    def open_rank(self: Any, rank: int) -> None:
+        """⏎ on a rank not on the timeline: load its timeline, then go to its lanes."""
+        holds = self.session.holds
+        problem = holds.problem(rank) if holds is not None else "no ranks"
+        if problem is not None:
+            self.notify(safe_text(problem, 200), severity="warning", timeout=8, markup=False)
+            return
+        self._goto_pending = rank
+        if rank in holds.loading:
+            return
+        self.notify(f"loading rank {rank}'s timeline", timeout=3, markup=False)
+        self.run_worker(lambda: self._hold([rank]), thread=True, group="holds",
+                        name=f"hold-{rank}", exit_on_error=False)
+
+    def _hold(self: Any, ranks: list[int]) -> None:
+        """Load the timelines of ``ranks`` (those not held yet), then show the held ranks as
+        one timeline (letting go of the least recently asked for beyond ``max_ranks``)."""
+        from ..many import load_many
+        from ..trace.combine import combine
+
+        session, holds = self.session, self.session.holds
+        with self._holds_lock:
+            if not holds.loading:
+                self._hold_cancel.clear()
+            todo = holds.ask(ranks)
+        if not todo:
+            return
+        self.call_from_thread(self._holds_changed)
+        paths = [holds.paths[r] for r in todo]
+        started = time.perf_counter()
+        session.stage = "loading rank " + ", ".join(map(str, todo))
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(LoadProgress(Progress(done, total, 0,
+                                                    time.perf_counter() - started)))
+
+        def stop() -> bool:
+            return self._loads_stop.is_set() or self._hold_cancel.is_set()
+
+        got: dict[int, Trace] = {}
+        failed: dict[int, str] = {}
+        if len(todo) == 1:  # one file: read in ranges by every core
+            loader = Loader(paths[0], progress=lambda p: progress(p.bytes_done, p.bytes_total),
+                            progress_interval=0.1)
+            self._hold_loaders.append(loader)
+            try:
+                tr = loader.run()
+                if not stop():
+                    got[todo[0]] = tr
+            except TraceError as e:
+                failed[todo[0]] = str(e)
+            finally:
+                self._hold_loaders.remove(loader)
+        else:  # one process per file
+            for r, (_, tr, err) in zip(todo, load_many(paths, progress, cancelled=stop)):
+                if tr is not None:
+                    got[r] = tr
+                elif err is not None:
+                    failed[r] = err
+        if self._loads_stop.is_set():
+            return
+        stopped = [r for r in todo if r not in got and r not in failed]
+        with self._holds_lock:
+            holds.loading.difference_update(stopped)
+            dropped = holds.take(got, failed)
+            if not holds.loading:
+                session.stage = None
+            trace = combine(holds.traces(), session.align, label=session.path) \
+                if got else None
+            if trace is not None:
+                holds.combined_bytes = trace.memory_bytes()
+                classes = session.classify(trace)
+                trace.fold_python()
+            self.call_from_thread(self._show_held, trace, classes if trace else None,
+                                  list(got), dropped, failed, stopped)
+        if trace is not None:
+            analyses = session.make_analyses(trace, classes)
+            self.call_from_thread(self._set_analyses, analyses)
+
+    def _show_held(self: Any, trace: Trace | None, classes: Any, got: list[int],
+                   dropped: list[int], failed: dict[int, str], stopped: list[int]) -> None:
+        for r, err in failed.items():
+            self.notify(f"rank {r}: " + safe_text(relabel(err), 200), severity="warning",
+                        timeout=10, markup=False)
+        if stopped:
+            self.notify("stopped loading rank " + ", ".join(map(str, stopped)), timeout=4,
+                        markup=False)
+        if trace is not None:
+            self._replace_trace(trace, classes)
+        if dropped:
+            holds = self.session.holds
+            self.notify(f"let go of rank {', '.join(map(str, dropped))}'s timeline: holding "
+                        f"{holds.why}", timeout=6, markup=False)
+        self._holds_changed()
+        want = self._goto_pending
+        if want is not None and want in got:
+            self._goto_pending = None
+            self.goto_rank(want)
+        elif want is not None and (want in failed or want in stopped):
+            self._goto_pending = None
+
+    def _holds_changed(self: Any) -> None:
+        """The rank view (if open) and the status say which timelines are held."""
+        self.progress = None  # (a load's, over or about to start)
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_holds", None)
+            if refresh is not None:
+                refresh()
+        self._status()
+
+    def _replace_trace(self: Any, trace: Trace, classes: Any) -> None:
+        """Show another timeline in place of the one shown (ranks realigned, or others
+        held): its aggregates come after. The heap frozen after the last load (gc.freeze)
+        is thawed first, or the trace let go of - its lanes and it refer to each other -
+        would never be collected (it is, before the heap is frozen again)."""
+        session = self.session
+        gc.unfreeze()
+        session.analyses = None
+        self._show(trace, classes, final=True)
+
     def _rank_figures(self: Any) -> None:
         from ..analysis.ranks import summarize_ranks
         from ..analysis.report import analyze
@@ -172,6 +383,7 @@ class Loading:
         800 MB trace, which fell on every tenth or so key: full collections wait ten times
         longer (the app makes few reference cycles; the young generations still run)."""
         if self.session.loaded:
+            gc.collect()  # what a trace shown before left (cycles) is not frozen with it
             gc.freeze()
             young, middle, _full = gc.get_threshold()
             gc.set_threshold(young, middle, FULL_GC_EVERY)
@@ -204,6 +416,9 @@ class Loading:
         piece instead of reading the rest of a large file with no one to show it to (the
         process used to stay, at 100 % CPU, until the whole file was read)."""
         self._ranks_cancel.set()
+        self._loads_stop.set()
+        for loader in list(self._hold_loaders):
+            loader.cancel()
         if self.loader is not None and not self.session.loaded:
             self.loader.cancel()
         early = self.early
@@ -212,6 +427,17 @@ class Loading:
 
     def action_cancel_load(self: Any) -> None:
         session = self.session
+        holds = session.holds
+        if holds is not None and holds.loading:  # rank timelines opened on demand
+            self._hold_cancel.set()
+            for loader in list(self._hold_loaders):
+                loader.cancel()
+            return
+        if session.rank_files is not None and session.stage is not None and holds is None:
+            self._ranks_cancel.set()  # the reports made so far make the rank view
+            self.notify("stopped: the rank view of the ranks reported so far", timeout=4,
+                        markup=False)
+            return
         if session.rank_files is not None and not session.loaded:
             self._ranks_cancel.set()  # the ranks read so far are shown
             self.notify("loading stopped: showing the ranks read so far", timeout=4,
@@ -224,16 +450,17 @@ class Loading:
     def action_align(self: Any) -> None:
         """Rank traces: the next time origin (trace start, first ProfilerStep, clock)."""
         session = self.session
-        if not session.rank_traces or not session.loaded:
+        if not (session.rank_traces or session.holds is not None and session.holds.held) \
+                or not session.loaded:
             return
         from ..trace.combine import ALIGNS, combine
 
         session.align = ALIGNS[(ALIGNS.index(session.align) + 1) % len(ALIGNS)] \
             if session.align in ALIGNS else "start"  # from an annotation's name: to start
-        trace = combine(session.rank_traces, session.align, label=session.path)
+        ranks = session.holds.traces() if session.holds is not None else session.rank_traces
+        trace = combine(ranks, session.align, label=session.path)
         classes = session.classify(trace)
-        session.analyses = None
-        self._show(trace, classes, final=True)
+        self._replace_trace(trace, classes)
         self.timeline.reset()
         missing = trace.align_warnings
         self.notify(f"ranks aligned on: {ALIGN_NAMES[session.align]}"

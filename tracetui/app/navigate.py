@@ -265,7 +265,15 @@ class Navigation:
         self.set_range((int(tr.start[r]), int(tr.start[r] + tr.dur[r])))
 
     def goto_rank(self: Any, rank: int) -> None:
-        """The timeline with the cursor on the first lane of ``rank``."""
+        """The timeline with the cursor on the first lane of ``rank``; a rank whose
+        timeline is not held (ranks opened on demand) is loaded first."""
+        holds = self.session.holds
+        if holds is not None:
+            if rank not in holds.held:
+                self.open_rank(rank)
+                return
+            holds.ask([rank])  # the most recently asked for: the last to be let go
+            self._goto_pending = None
         self._main_screen()
         ranks = self.session.lane_ranks()
         if ranks is None or rank not in ranks:

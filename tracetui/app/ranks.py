@@ -101,6 +101,15 @@ def _mark(v: Any) -> str:
     return "◀ straggler" if v else ""
 
 
+#: what the rank view says of a rank's timeline (ranks opened on demand: RankHolds.state)
+TIMELINE_STATES = {"shown": "● shown", "loading": "… loading", "failed": "✗ failed",
+                   "none": "no file", "": ""}
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.0f} MB"
+
+
 RANK_COLUMNS = [
     Column("rank", "rank", 5, fmt=fmt_int),
     Column("steps", "steps", 5, fmt=fmt_int),
@@ -114,6 +123,8 @@ RANK_COLUMNS = [
     Column("", "straggler", 11, numeric=False, fmt=_mark, min_width=11),
     Column("file", "name", 0, numeric=False, min_width=10, optional=1),
 ]
+#: ranks opened on demand: which have their timeline on the main screen
+HELD_COLUMN = Column("timeline", "timeline", 9, numeric=False, min_width=9)
 
 
 class RanksScreen(TableScreen):
@@ -122,13 +133,33 @@ class RanksScreen(TableScreen):
 
     what = "ranks"
 
-    def __init__(self, summary: dict[str, Any], palette: Palette) -> None:
+    def __init__(self, summary: dict[str, Any], palette: Palette, holds: Any = None) -> None:
+        """``holds``: the job's ranks opened on demand (a ``RankHolds``): a column says
+        which timelines are held, the title how many and their memory."""
         super().__init__()
-        self.summary, self.palette = summary, palette
+        self.summary, self.palette, self.holds = summary, palette, holds
         self.rows = [{**r, "name": os.path.basename(r["file"])} for r in summary["ranks"]]
+        self._held_states()
+
+    def _held_states(self) -> None:
+        if self.holds is not None:
+            for r in self.rows:
+                r["timeline"] = TIMELINE_STATES.get(self.holds.state(int(r["rank"])), "")
+
+    def refresh_holds(self) -> None:
+        """The held timelines changed (loaded, let go): the column and the title again."""
+        self._held_states()
+        if self.is_mounted:
+            if self.grid is not None:
+                self.grid.values_changed()
+            self.update_title()
 
     def compose(self) -> Any:
-        model = GridModel(RANK_COLUMNS, self.rows, text_key="name")
+        columns = list(RANK_COLUMNS)
+        if self.holds is not None:
+            columns.insert(columns.index(next(c for c in columns if c.key == "straggler")) + 1,
+                           HELD_COLUMN)
+        model = GridModel(columns, self.rows, text_key="name")
         self.heat = RankHeat(self.rows, self.palette)
         grid = Grid(model, "rank", descending=False, cursor_bg=self.palette.cursor_bg)
         for w in self.compose_table(grid):
@@ -155,7 +186,17 @@ class RanksScreen(TableScreen):
                      style="bold red")
         elif len(self.rows) >= 3:
             t.append("  no straggler", style="green")
-        t.append("  (⏎ goes to its lanes)", style="dim")
+        holds = self.holds
+        if holds is None:
+            t.append("  (⏎ goes to its lanes)", style="dim")
+            return t
+        n = len(holds.held)
+        t.append(f"  {n} of ≤ {holds.max_ranks} timeline{'' if holds.max_ranks == 1 else 's'}"
+                 f" held" + (f", {_bytes(holds.memory_bytes())}" if n else ""), style="bold")
+        if holds.loading:
+            t.append(", loading rank " + ", ".join(map(str, sorted(holds.loading))),
+                     style="yellow")
+        t.append("  (⏎ opens its lanes)", style="dim")
         return t
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:

@@ -8,6 +8,7 @@ only what they draw. Nothing here imports Textual or Rich (an import-linter cont
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Iterable
 
 import numpy as np
@@ -91,13 +92,119 @@ class Analyses:
         return rows[np.argsort(self.trace.start[rows], kind="stable")]
 
 
+class RankHolds:
+    """The rank timelines of a job opened on demand (``tracetui DIR`` of more ranks than
+    ``max_ranks``, or from reports): the rank view comes from the ranks' reports, and only
+    the ranks asked for are loaded, at most ``max_ranks`` at once (the one least recently
+    asked for let go first). ``paths``: each rank's trace file (None: not found)."""
+
+    def __init__(self, paths: dict[int, str | None], max_ranks: int,
+                 missing: dict[int, str] | None = None) -> None:
+        self.paths = dict(paths)
+        self.max_ranks = max(1, int(max_ranks))
+        self.held: OrderedDict[int, Trace] = OrderedDict()  # least recently asked first
+        self.loading: set[int] = set()
+        #: why a rank has no timeline: its trace not found, or its load failed
+        self.problems: dict[int, str] = dict(missing or {})
+        self.combined_bytes = 0  # the combined timeline shown (set when it is made)
+        self.why = f"at most {self.max_ranks}"  # how max_ranks was chosen, as shown
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def state(self, rank: int) -> str:
+        """What the rank view says of rank ``rank``'s timeline."""
+        if rank in self.held:
+            return "shown"
+        if rank in self.loading:
+            return "loading"
+        if rank in self.problems:
+            return "none" if self.paths.get(rank) is None else "failed"
+        return ""
+
+    def problem(self, rank: int) -> str | None:
+        """Why rank ``rank``'s timeline cannot be opened (None: it can)."""
+        if rank not in self.paths:
+            return f"no rank {rank} in this job"
+        if self.paths[rank] is None or rank in self.problems and rank not in self.held:
+            return self.problems.get(rank, f"rank {rank}: no trace file")
+        return None
+
+    def ask(self, ranks: Iterable[int]) -> list[int]:
+        """Ranks asked for, in order: those held become the most recent; returns those to
+        load (neither held, loading, nor without a file), at most ``max_ranks``."""
+        todo = []
+        for r in ranks:
+            if r in self.held:
+                self.held.move_to_end(r)
+            elif r not in self.loading and self.problem(r) is None \
+                    and len(todo) < self.max_ranks:
+                todo.append(r)
+        self.loading.update(todo)
+        return todo
+
+    def take(self, got: dict[int, Trace], failed: dict[int, str]) -> list[int]:
+        """Loaded ranks in (and failed ones out); returns the ranks let go to stay within
+        ``max_ranks``: the least recently asked for first, never one just loaded."""
+        for r, err in failed.items():
+            self.loading.discard(r)
+            self.problems[r] = err
+        for r, tr in got.items():
+            self.loading.discard(r)
+            self.problems.pop(r, None)
+            self.held[r] = tr
+            self.held.move_to_end(r)
+        dropped = []
+        for r in list(self.held):
+            if len(self.held) <= self.max_ranks:
+                break
+            if r not in got:
+                del self.held[r]
+                dropped.append(r)
+        return dropped
+
+    def traces(self) -> list[tuple[int, Trace]]:
+        """The held ranks' traces, in rank order (what :func:`combine` takes)."""
+        return sorted(self.held.items())
+
+    def memory_bytes(self) -> int:
+        """What the held timelines take: each rank's index and the combined one shown."""
+        return sum(tr.memory_bytes() for tr in self.held.values()) + self.combined_bytes
+
+
+def default_ranks(summary: dict[str, Any], most: int) -> tuple[list[int], str]:
+    """The ranks a job of many opens with, and how to say so: every rank if there are no
+    more than ``most``; else the stragglers and the median rank (the one whose computation
+    per step is nearest the median) - with no straggler, the slowest rank and the median."""
+    rows = summary["ranks"]
+    if len(rows) <= most:
+        return [r["rank"] for r in rows], "every rank"
+    med = summary.get("median_comp_per_step_us") or 0.0
+    calm = [r for r in rows if not r["straggler"]] or rows
+    median_rank = min(calm, key=lambda r: (abs(r["comp_per_step_us"] - med), r["rank"]))["rank"]
+    slow = [r["rank"] for r in rows if r["straggler"]]
+    if slow:
+        picked = slow[: max(most - 1, 1)]
+        what = ("the straggler" if len(picked) == 1 else "the stragglers") + \
+            f" ({', '.join(map(str, picked))})"
+    else:
+        slowest = max(rows, key=lambda r: (r["comp_per_step_us"], -r["rank"]))["rank"]
+        picked = [slowest] if slowest != median_rank else []
+        what = f"the slowest rank ({slowest}; no straggler)"
+    if len(picked) < most and median_rank not in picked:
+        picked.append(median_rank)
+        what += f" and the median rank ({median_rank})"
+    return picked, what
+
+
 class Session:
     """One open trace (or several rank files shown as one): what the app shows and the
     screens read. A snapshot of a trace still loading is a trace like any other here."""
 
     def __init__(self, path: str, rules: Iterable[Rule] | None = None,
                  phase_groups: Iterable[str] | None = None,
-                 rank_files: Iterable[str] | None = None, align: str = "start") -> None:
+                 rank_files: Iterable[str] | None = None, align: str = "start",
+                 max_ranks: int | None = None, scheduler: str | None = None) -> None:
         self.path = path
         self.rules = list(rules) if rules is not None else list(DEFAULT_RULES)
         self.phase_groups = tuple(phase_groups) if phase_groups else DEFAULT_GROUPS
@@ -107,6 +214,13 @@ class Session:
         self.align = align
         self.rank_traces: list[tuple[int, Trace]] = []
         self.rank_summary: dict[str, Any] | None = None
+        #: the most rank timelines held at once (None: tracetui.many.default_max_ranks);
+        #: a job of more ranks, from reports, or on a Dask cluster (``scheduler``: its
+        #: address) opens on demand: ``holds``, made when the reports are in
+        self.max_ranks = max_ranks
+        self.scheduler = scheduler
+        self.holds: RankHolds | None = None
+        self.stage: str | None = None  # what the load is doing, when it is not one file
         self.trace: Trace | None = None
         self.classes: np.ndarray | None = None  # the trace's class per slice (rules.classify)
         self.loaded = False  # the trace is the whole file (not a snapshot of the load)
