@@ -65,7 +65,10 @@ def test_a_dask_cluster_makes_the_reports_local_processes_make(cluster, six, tmp
                 {k: v for k, v in want[r["rank"]].items() if k not in ("file", "straggler")}
 
 
-def test_no_scheduler_there_is_one_line(six, capsys):
+def test_no_scheduler_there_is_one_line(six, capsys, monkeypatch):
+    import tracetui.cluster
+
+    monkeypatch.setattr(tracetui.cluster, "CONNECT_TIMEOUT", 3)  # (what it says is the same)
     rc, _, err = _run(capsys, ["summary", str(six), "--scheduler", "tcp://127.0.0.1:9"])
     assert rc == 2 and err.strip().startswith("tracetui: error: --scheduler tcp://127.0.0.1:9:")
     assert len(err.strip().splitlines()) == 1
@@ -80,3 +83,43 @@ def test_without_distributed_the_flag_says_how_to_get_it(six, capsys, monkeypatc
 def test_one_trace_is_read_here(six, capsys):
     rc, _, err = _run(capsys, ["summary", str(six / "rank-0.json"), "--scheduler", "x"])
     assert rc == 2 and "for several traces" in err
+
+
+async def test_the_app_makes_the_rank_reports_on_the_cluster(cluster, six, capsys):
+    """tracetui DIR --scheduler: the rank view from the cluster's reports (the figures of
+    local processes), then the timelines, loaded here."""
+    from tracetui.app.app import TraceApp
+    from tracetui.app.ranks import RanksScreen
+    from tracetui.trace import load
+
+    rc, local, _ = _run(capsys, ["summary", str(six), "--json"])
+    files = [str(six / f"rank-{r}.json") for r in range(6)]
+    app = TraceApp("six (6 ranks)", ranks=files, scheduler=cluster.scheduler_address)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(800):
+            await pilot.pause(0.05)
+            holds = app.session.holds
+            if holds is not None and app.analyses is not None and not holds.loading:
+                break
+        assert isinstance(app.screen, RanksScreen)
+        want = json.loads(local)
+        assert app.rank_summary["stragglers"] == want["stragglers"] == [2]
+        assert [{k: v for k, v in r.items() if k != "file"} for r in app.rank_summary["ranks"]] \
+            == [{k: v for k, v in r.items() if k != "file"} for r in want["ranks"]]
+        # six ranks, eight held at most: every rank's timeline, one timeline of them all
+        assert sorted(holds.held) == list(range(6))
+        assert app.trace.slice_count == sum(load(f).slice_count for f in files)
+
+
+def test_tracetui_dir_with_no_scheduler_there_is_one_line(six, capsys, monkeypatch):
+    import tracetui.cluster
+
+    monkeypatch.setattr(tracetui.cluster, "CONNECT_TIMEOUT", 3)
+    rc, _, err = _run(capsys, [str(six), "--scheduler", "tcp://127.0.0.1:9"])  # not a tty
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "cannot reach" in err
+    from ptyterm import PtyApp
+
+    app = PtyApp([str(six), "--scheduler", "tcp://127.0.0.1:9"], cols=100, rows=24)
+    assert app.wait_for("connecting to the Dask scheduler at tcp://127.0.0.1:9")
+    assert app.finish(timeout=60) == 2  # (distributed tries for CONNECT_TIMEOUT)
+    assert "cannot reach the Dask scheduler" in app.text() and "Traceback" not in app.text()

@@ -508,7 +508,12 @@ def _ranks_view(args: argparse.Namespace) -> int:
     if args.scheduler:
         from .cluster import check_scheduler
 
-        check_scheduler(args.scheduler)  # unreachable, or no distributed: one line, now
+        sys.stderr.write(f"connecting to the Dask scheduler at {safe_text(args.scheduler, 80)} …\r")
+        sys.stderr.flush()
+        try:
+            check_scheduler(args.scheduler)  # unreachable, or no distributed: one line, now
+        finally:
+            sys.stderr.write("\r\x1b[K")
     app = TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
                    align=args.align, phase_groups=args.phase_groups, keymap=keymap,
                    max_ranks=args.max_ranks, scheduler=args.scheduler)
