@@ -123,3 +123,42 @@ def test_tracetui_dir_with_no_scheduler_there_is_one_line(six, capsys, monkeypat
     assert app.wait_for("connecting to the Dask scheduler at tcp://127.0.0.1:9")
     assert app.finish(timeout=60) == 2  # (distributed tries for CONNECT_TIMEOUT)
     assert "cannot reach the Dask scheduler" in app.text() and "Traceback" not in app.text()
+
+
+def test_an_address_that_is_no_scheduler_is_one_line_at_once(six, capsys):
+    """A malformed address, and a port where something else answers (an HTTP proxy): one
+    line, without the Client's 40 s wait and traceback when it is collected."""
+    import socket
+    import threading
+    import time
+
+    rc, _, err = _run(capsys, ["summary", str(six), "--scheduler", "bogus"])
+    assert rc == 2 and "not a scheduler address" in err and len(err.splitlines()) == 1
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    t = time.perf_counter()
+    try:
+        rc, _, err = _run(capsys, ["summary", str(six), "--scheduler",
+                                   f"tcp://127.0.0.1:{srv.getsockname()[1]}"])
+        import gc
+
+        gc.collect()  # (the failed Client collected here: nothing printed, no wait)
+        err += capsys.readouterr().err
+    finally:
+        srv.close()
+    assert rc == 2 and "cannot reach the Dask scheduler" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert time.perf_counter() - t < 15

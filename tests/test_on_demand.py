@@ -204,6 +204,17 @@ async def test_a_job_of_more_ranks_than_held_opens_on_demand(eight):
             [3, 5, 6]
         assert app.trace.slice_count == sum(singles[r].slice_count for r in (3, 5, 6))
         assert "ranks 3 5 6 of 8" in str(app.query_one("#status").render())
+        # one GPU per rank: numbered as its rank, in every view
+        assert app.trace.devices == [3, 5, 6]
+        assert [dc.device for dc in app.analyses.model.devices] == [3, 5, 6]
+        assert [o["device"] for o in app.analyses.model.window(0, app.trace.end_ns)] == \
+            [3, 5, 6]
+        for key in ("k", "o", "p", "x", "i"):
+            await pilot.press(key)
+            await pilot.pause(0.3)
+            await pilot.press("escape")
+            await pilot.pause()
+        assert len(app.screen_stack) == 1
         # ⏎ on a rank held: straight to its lanes, nothing loaded
         await pilot.press("R")
         await pilot.pause()

@@ -11,6 +11,7 @@ rest go on - as with local processes.
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from typing import Any, Callable, Sequence
@@ -36,11 +37,48 @@ def _client(address: str) -> Any:
     except ImportError:
         raise TraceError("--scheduler needs Dask's distributed: pip install 'tracetui[dask]' "
                          "(or: pip install distributed)") from None
+    _check_address(address)
+    client = Client.__new__(Client)
     try:
-        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
+        client.__init__(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return client
+    except (OSError, TimeoutError, ValueError, MemoryError) as e:
+        # A Client that failed to connect closes itself when collected, waiting twice the
+        # timeout and printing a traceback: it has nothing to close
+        client.status = "closed"
+        what = "something answered there, but not as a Dask scheduler" \
+            if isinstance(e, MemoryError) else f"{type(e).__name__}: {e}"
         raise TraceError(f"--scheduler {address}: cannot reach the Dask scheduler "
-                         f"({type(e).__name__}: {e})") from None
+                         f"({what})") from None
+
+
+def _check_address(address: str) -> None:
+    """A malformed address, or a TCP one where nothing listens, is said at once: the
+    Client would try for CONNECT_TIMEOUT seconds, and one it failed to make stalls the
+    exit for as long again and prints a traceback of its own."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, where = parse_address(address)
+        host, port = parse_host_port(where) if scheme in ("tcp", "tls") else (None, None)
+    except (ValueError, TypeError) as e:
+        raise TraceError(f"--scheduler {address}: not a scheduler address ({e}; e.g. "
+                         "tcp://host:8786)") from None
+    if host is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except ConnectionRefusedError:
+        why = "connection refused: is it running?"
+    except socket.gaierror as e:
+        why = f"unknown host {host}: {e.strerror or e}"
+    except TimeoutError:
+        why = f"no answer in {CONNECT_TIMEOUT} s"
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+    else:
+        return
+    raise TraceError(f"--scheduler {address}: cannot reach the Dask scheduler ({why})")
 
 
 def check_scheduler(address: str) -> None:

@@ -3,7 +3,7 @@ common time origin.
 
 Each rank's lanes keep their order and are named ``rR · …`` (``r3 · GPU 0 · stream 7``);
 its GPUs become devices numbered across the job in (rank, device) order (one GPU per
-rank: device = the rank's position), so the per-device analyses give one row per rank's
+rank: device = the rank), so the per-device analyses give one row per rank's
 GPU. Names are re-interned
 in one string table, args rows are offset per rank and re-read from the rank's own file.
 
@@ -108,6 +108,11 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
     strings = StringTable()
     devices = sorted({(r, ln.device) for r, tr in ranks for ln in tr.lanes if ln.device >= 0})
     dev_of = {key: k for k, key in enumerate(devices)}
+    ranks_of = [r for r, _ in devices]
+    if len(set(ranks_of)) == len(ranks_of) and all(r >= 0 for r in ranks_of):
+        # one GPU per rank: its number is the rank's (GPU 77 is rank 77, also when only
+        # some of the job's ranks are shown - ranks opened on demand)
+        dev_of = {key: key[0] for key in devices}
     lanes: list[Lane] = []
     lane_rank: list[int] = []
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (
