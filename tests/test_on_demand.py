@@ -100,7 +100,7 @@ def test_the_ranks_opened_first():
     assert got == [4, 2] and "no straggler" in what
     same = {r: 5.0 for r in range(12)}
     got, what = default_ranks(_summary(same, []), 4)
-    assert got == [0] and "median rank (0)" in what
+    assert got == [0] and what == "the median rank (0; no straggler)"
     # a small job: every rank
     assert default_ranks(_summary({0: 1.0, 1: 9.0, 2: 1.0}, [1]), 8) == ([0, 1, 2], "every rank")
 
@@ -197,6 +197,8 @@ async def test_a_job_of_more_ranks_than_held_opens_on_demand(eight):
         # ⏎ on rank 6: the least recently asked for (rank 0, the median) is let go
         await pilot.press("R")
         await pilot.pause()
+        assert app.screen is scr and scr.grid.cursor == 3  # the view as it was left
+        assert "● shown" in _grid_text(scr)[3]
         await pilot.press("home", "end", "up", "enter")
         await _wait(pilot, lambda: 6 in holds.held and len(app.screen_stack) == 1
                     and app.analyses is not None and 6 in app.trace.rank_of_lane, "rank 6")
@@ -245,7 +247,13 @@ async def test_a_directory_of_reports_opens_from_them(eight, tmp_path, capsys, m
     for r in range(4):
         assert main(["summary", os.path.join(eight.name, f"rank-{r}.json"), "--json"]) == 0
         (rep / f"{r}.json").write_text(capsys.readouterr().out)
-    # one report whose trace is not here
+    # one report whose trace is another file now, one whose trace is not here
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"traceEvents": [
+        {"ph": "X", "name": "k", "cat": "kernel", "ts": 1, "dur": 2, "pid": 0, "tid": 7}]}))
+    swapped = json.loads((rep / "2.json").read_text())
+    swapped["file"] = str(other)
+    (rep / "2.json").write_text(json.dumps(swapped))
     moved = json.loads((rep / "3.json").read_text())
     moved["file"] = "elsewhere/rank-3.json"
     (rep / "3.json").write_text(json.dumps(moved))
@@ -261,7 +269,10 @@ async def test_a_directory_of_reports_opens_from_them(eight, tmp_path, capsys, m
         assert sorted(holds.held) == [0, 1, 2]
         assert os.path.samefile(holds.paths[0], eight / "rank-0.json")
         assert app.trace.slice_count == sum(load(str(eight / f"rank-{r}.json")).slice_count
-                                            for r in range(3))
+                                            for r in range(2)) + 1
+        assert any("rank 2: its trace" in n.message and "is not the file its report was made "
+                   f"from ({other.stat().st_size:,} bytes now" in n.message
+                   for n in app._notifications)
         rows = _grid_text(app.screen)
         assert "no file" in rows[3]
         await pilot.press("end", "enter")  # rank 3: said why, nothing else happens
@@ -269,6 +280,23 @@ async def test_a_directory_of_reports_opens_from_them(eight, tmp_path, capsys, m
         assert isinstance(app.screen, RanksScreen) and 3 not in holds.held
         assert any("elsewhere/rank-3.json is not here" in n.message
                    for n in app._notifications)
+        await pilot.press("q")  # the rank view is the first screen here: q quits
+        await pilot.pause(0.3)
+    assert app.return_code == 0
+
+
+def test_the_rank_view_says_when_the_reports_were_stopped():
+    from tracetui.app.ranks import RanksScreen
+    from tracetui.app.session import RankHolds
+    from tracetui.app.themes import load_theme
+
+    summary = {"ranks": [{"rank": r, "file": f"rank-{r}.json", "straggler": False,
+                          "comp_per_step_us": 1.0} for r in range(3)], "stragglers": []}
+    holds = RankHolds({r: f"rank-{r}.json" for r in range(3)}, 8)
+    holds.unread = 125
+    t = RanksScreen(summary, load_theme("dark").palette, holds).title_text().plain
+    assert t.startswith("3 ranks (reports stopped: 125 files not read)")
+    assert "0 of ≤ 8 timelines held" in t
 
 
 async def test_quitting_while_the_reports_are_made_ends_at_once(eight):
@@ -294,9 +322,10 @@ def test_one_trace_takes_neither_scheduler_nor_max_ranks(eight, capsys):
     assert err.count("\n") == 1 and "--scheduler: for the ranks of a job" in err
     assert main([f, "--max-ranks", "2"]) == 2
     assert "--max-ranks: for the ranks of a job" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([str(eight), "--max-ranks", "0"])
-    assert "at least 1" in capsys.readouterr().err
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit):
+            main([str(eight), "--max-ranks", bad])
+        assert f"{bad}: at least 1" in capsys.readouterr().err
 
 
 def test_tracetui_dir_of_many_ranks_in_a_terminal(eight):
@@ -308,5 +337,7 @@ def test_tracetui_dir_of_many_ranks_in_a_terminal(eight):
     app.keys("\x1b")  # the timeline: the straggler's lanes and the median rank's
     assert app.wait_for("r5 · GPU 0 · stream 7"), app.text()[-2000:]
     assert "r0 · GPU 0" in app.text()
-    app.keys("q")
+    app.keys("R")
+    app.pump(0.5)
+    app.keys("q")  # from the rank view
     assert app.finish() == 0, app.text()[-2000:]

@@ -676,9 +676,13 @@ def _count(text: str) -> int:
 
 def _positive(text: str) -> int:
     """A count of at least one."""
-    v = _count(text)
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {safe_text(text, 40)!r}") \
+            from None
     if v < 1:
-        raise argparse.ArgumentTypeError("at least 1")
+        raise argparse.ArgumentTypeError(f"{v}: at least 1")
     return v
 
 

@@ -168,6 +168,7 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         self._range_first = False
         self._views: dict[str, tuple[tuple[str, int], Any]] = {}
         self._stale_views: list[Any] = []
+        self._ranks_screen: Any = None  # the rank view, once opened
 
     def exit(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.stop_loading()  # q (or a signal) during a load: the process ends now
@@ -433,7 +434,17 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
             return
         from .ranks import RanksScreen
 
-        self.push_screen(RanksScreen(summary, self.palette, self.session.holds))
+        screen = self._ranks_screen
+        if screen is None or screen.summary is not summary:
+            # one per set of figures, kept: it opens again with its sort, filter and cursor
+            if screen is not None and screen not in self.screen_stack:
+                self.uninstall_screen(screen)
+            screen = self._ranks_screen = RanksScreen(summary, self.palette,
+                                                      self.session.holds)
+            self.install_screen(screen, name=f"ranks-{id(summary)}")
+        if screen in self.screen_stack:
+            return
+        self.push_screen(screen)
         for w in summary.get("warnings", [])[:3]:  # e.g. one rank in two files
             self.notify(safe_text(w, 200), severity="warning", timeout=8, markup=False)
 

@@ -188,23 +188,29 @@ class Loading:
             self.call_from_thread(self._failed, "none of the rank traces could be read")
             return
         summary = summarize_ranks(items)
+        sizes = {name: r.get("size_bytes") for name, r in items}
         paths: dict[int, str | None] = {}
         missing: dict[int, str] = {}
+        expect: dict[int, Any] = {}  # a report's trace: its size then
         for row in summary["ranks"]:
             r = int(row["rank"])
             if r in paths:
                 continue  # one rank in two files: the first (the summary warns)
             given = inputs.get(row["file"], row["file"])
             paths[r] = trace_of(given, {"file": row["file"]})
+            if paths[r] is not None and paths[r] != given:
+                expect[r] = sizes.get(row["file"])
             if paths[r] is None:
                 missing[r] = (f"rank {r}: its trace {row['file']} is not here (its report "
                               f"{given} was made from it)")
         if session.max_ranks:
-            most, why = session.max_ranks, f"at most {session.max_ranks} (--max-ranks)"
+            most, why = session.max_ranks, f"at most {session.max_ranks}, --max-ranks"
         else:
             most, why = default_max_ranks(list(paths.values()))
         holds = RankHolds(paths, most, missing)
         holds.why = why
+        holds.unread = sum(1 for _, r, err in got if r is None and err is None)
+        holds.expect = expect
         self.call_from_thread(self._ranks_ready, summary, holds)
         first, what = default_ranks(summary, most)
         self.call_from_thread(
@@ -305,13 +311,20 @@ class Loading:
         for r, err in failed.items():
             self.notify(f"rank {r}: " + safe_text(relabel(err), 200), severity="warning",
                         timeout=10, markup=False)
+        holds = self.session.holds
+        for r in got:
+            tr, then = holds.held.get(r), holds.expect.get(r)
+            if tr is not None and isinstance(then, int) and then != tr.size:
+                self.notify(f"rank {r}: its trace {safe_text(tr.path, 120)} is not the file its "
+                            f"report was made from ({tr.size:,} bytes now, {then:,} then): "
+                            "the rank view's figures are the report's", severity="warning",
+                            timeout=12, markup=False)
         if stopped:
             self.notify("stopped loading rank " + ", ".join(map(str, stopped)), timeout=4,
                         markup=False)
         if trace is not None:
             self._replace_trace(trace, classes)
         if dropped:
-            holds = self.session.holds
             self.notify(f"let go of rank {', '.join(map(str, dropped))}'s timeline: holding "
                         f"{holds.why}", timeout=6, markup=False)
         self._holds_changed()

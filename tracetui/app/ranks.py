@@ -10,6 +10,7 @@ from typing import Any
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -112,9 +113,9 @@ def _bytes(n: float) -> str:
 
 RANK_COLUMNS = [
     Column("rank", "rank", 5, fmt=fmt_int),
-    Column("steps", "steps", 5, fmt=fmt_int),
+    Column("steps", "steps", 5, fmt=fmt_int, optional=5),
     Column("step ms", "step_us", 9, fmt=fmt_us),
-    Column("GPU busy", "gpu_busy_us", 10, fmt=fmt_us),
+    Column("GPU busy", "gpu_busy_us", 10, fmt=fmt_us, optional=4),
     Column("busy", "gpu_busy_pct", 6, fmt=fmt_pct, optional=2),
     Column("comp/step", "comp_per_step_us", 10, fmt=fmt_us),
     Column("comm ms", "comm_us", 10, fmt=fmt_us, optional=3),
@@ -132,6 +133,9 @@ class RanksScreen(TableScreen):
     (``/`` or typing), exported (``e``)."""
 
     what = "ranks"
+    # the first screen of a job opened on demand: q quits here, as on the timeline (the
+    # filter is of file names: one starting with q is typed after /)
+    BINDINGS = [*TableScreen.BINDINGS, Binding("q", "app.quit", "quit")]
 
     def __init__(self, summary: dict[str, Any], palette: Palette, holds: Any = None) -> None:
         """``holds``: the job's ranks opened on demand (a ``RankHolds``): a column says
@@ -171,6 +175,9 @@ class RanksScreen(TableScreen):
         super().on_mount()
         self.on_grid_moved()
 
+    def on_screen_resume(self) -> None:
+        self.refresh_holds()  # (timelines loaded or let go while it was not shown)
+
     def on_grid_moved(self, _: Any = None) -> None:
         g = self.grid
         cur = g.current if g is not None else -1
@@ -181,6 +188,10 @@ class RanksScreen(TableScreen):
     def title_text(self) -> Text:
         s = self.summary
         t = Text(f"{len(self.rows)} ranks", style="bold")
+        unread = getattr(self.holds, "unread", 0)
+        if unread:
+            t.append(f" (reports stopped: {unread} file{'' if unread == 1 else 's'} not read)",
+                     style="yellow")
         if s["stragglers"]:
             t.append("  straggler: rank " + ", ".join(map(str, s["stragglers"])),
                      style="bold red")

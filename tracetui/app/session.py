@@ -108,6 +108,9 @@ class RankHolds:
         self.problems: dict[int, str] = dict(missing or {})
         self.combined_bytes = 0  # the combined timeline shown (set when it is made)
         self.why = f"at most {self.max_ranks}"  # how max_ranks was chosen, as shown
+        self.unread = 0  # files whose report was not made (^c stopped the reports)
+        #: a rank known from a report: its trace's size when the report was made
+        self.expect: dict[int, Any] = {}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -189,7 +192,9 @@ def default_ranks(summary: dict[str, Any], most: int) -> tuple[list[int], str]:
             f" ({', '.join(map(str, picked))})"
     else:
         slowest = max(rows, key=lambda r: (r["comp_per_step_us"], -r["rank"]))["rank"]
-        picked = [slowest] if slowest != median_rank else []
+        if slowest == median_rank:  # every rank alike
+            return [median_rank], f"the median rank ({median_rank}; no straggler)"
+        picked = [slowest]
         what = f"the slowest rank ({slowest}; no straggler)"
     if len(picked) < most and median_rank not in picked:
         picked.append(median_rank)
