@@ -273,6 +273,8 @@ _ALLOWED = {
     ("cli.py", "_keys_from_tty"),        # opens /dev/tty to read keys (O_RDWR, writes nothing)
     ("cli.py", "main"),                  # stdout to /dev/null after a broken pipe
     ("output.py", "usable_streams"),     # a closed stdout/stderr becomes /dev/null
+    ("many.py", "_init"),                # a report worker's stdout (under the app, stderr) to /dev/null
+    ("many.py", "_start_tracker"),       # the resource tracker's stderr, /dev/null if none is real
 }
 
 
