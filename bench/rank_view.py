@@ -7,7 +7,7 @@ view is on screen when its title names the straggler; with every rank loaded, ``
 pressed every few seconds once the timeline is up (the figures come after it). Peak RSS:
 the app's VmHWM, and the peak of the app with its worker processes. Prints one JSON line.
 
-    python bench/rank_view.py DIR --straggler 77 [--limit 600]
+    python bench/rank_view.py DIR --straggler 77 [--limit 600] [--reports REPORTS_DIR]
     (DIR: e.g. python bench/make_ranks.py DIR --ranks 128 --slow-rank 77 --mb 20)
 """
 
@@ -120,6 +120,8 @@ def main() -> int:
     ap.add_argument("dir")
     ap.add_argument("--straggler", type=int, required=True)
     ap.add_argument("--limit", type=float, default=600.0)
+    ap.add_argument("--reports", metavar="DIR", help="also: opened from this directory of "
+                    "the ranks' reports (summary FILE --json each, as a Slurm array makes)")
     args = ap.parse_args()
     if shutil.which("tmux") is None:
         print(json.dumps({"bench": "rank_view", "skipped": "tmux is not installed"}))
@@ -129,8 +131,10 @@ def main() -> int:
     every = run(args.dir, args.straggler, ["--max-ranks", str(n)], True, args.limit)
     ratio = (every["rank_view_s"] / on_demand["rank_view_s"]
              if every["rank_view_s"] and on_demand["rank_view_s"] else None)
+    extra = {"from_reports": run(args.reports, args.straggler, [], False, args.limit)} \
+        if args.reports else {}
     print(json.dumps({"bench": "rank_view", "ranks": n, "terminal": "120x40",
-                      "on_demand": on_demand, "every_rank": every,
+                      "on_demand": on_demand, "every_rank": every, **extra,
                       "rank_view_speedup": round(ratio, 2) if ratio else None}))
     return 0
 
