@@ -341,3 +341,24 @@ def test_tracetui_dir_of_many_ranks_in_a_terminal(eight):
     app.pump(0.5)
     app.keys("q")  # from the rank view
     assert app.finish() == 0, app.text()[-2000:]
+
+
+async def test_a_rank_whose_trace_went_away_is_marked_failed(eight, tmp_path):
+    from tracetui.app.app import TraceApp
+
+    d = tmp_path / "job"
+    shutil.copytree(eight, d)
+    app = TraceApp("job (8 ranks)", ranks=_files(d), max_ranks=2)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _wait(pilot, lambda: app.session.holds is not None and app.analyses is not None
+                    and not app.session.holds.loading, "the first timelines")
+        holds = app.session.holds
+        (d / "rank-4.json").unlink()  # gone after its report was made
+        shown = app.trace
+        await pilot.press("home", *["down"] * 4, "enter")
+        await _wait(pilot, lambda: holds.state(4) == "failed", "rank 4 failed")
+        assert "rank-4.json" in holds.problem(4) and app.trace is shown
+        assert sorted(holds.held) == [0, 5] and holds.loading == set()
+        assert "✗ failed" in _grid_text(app.screen)[4]
+        assert any(n.message.startswith("rank 4: ") for n in app._notifications)
+        assert app.session.stage is None

@@ -171,7 +171,8 @@ class Loading:
         session.stage = f"rank reports{where}: 0 of {len(files)}"
         try:
             got = reports(files, session.rules, progress=progress, scheduler=session.scheduler,
-                          cancelled=lambda: self._ranks_cancel.is_set() or self._loads_stop.is_set())
+                          cancelled=lambda: (self._ranks_cancel.is_set()
+                                             or self._loads_stop.is_set()))
         except TraceError as e:
             session.stage = None
             self.call_from_thread(self._failed, str(e))
@@ -244,7 +245,6 @@ class Loading:
     def _hold(self: Any, ranks: list[int]) -> None:
         """Load the timelines of ``ranks`` (those not held yet), then show the held ranks as
         one timeline (letting go of the least recently asked for beyond ``max_ranks``)."""
-        from ..many import load_many
         from ..trace.combine import combine
 
         session, holds = self.session, self.session.holds
@@ -268,24 +268,13 @@ class Loading:
 
         got: dict[int, Trace] = {}
         failed: dict[int, str] = {}
-        if len(todo) == 1:  # one file: read in ranges by every core
-            loader = Loader(paths[0], progress=lambda p: progress(p.bytes_done, p.bytes_total),
-                            progress_interval=0.1)
-            self._hold_loaders.append(loader)
-            try:
-                tr = loader.run()
-                if not stop():
-                    got[todo[0]] = tr
-            except TraceError as e:
-                failed[todo[0]] = str(e)
-            finally:
-                self._hold_loaders.remove(loader)
-        else:  # one process per file
-            for r, (_, tr, err) in zip(todo, load_many(paths, progress, cancelled=stop)):
-                if tr is not None:
-                    got[r] = tr
-                elif err is not None:
-                    failed[r] = err
+        try:
+            self._read_ranks(todo, paths, progress, stop, got, failed)
+        except MemoryError:
+            failed.update({r: "out of memory" for r in todo if r not in got})
+        except Exception as e:  # noqa: BLE001 - the rank marked failed, not left "loading"
+            failed.update({r: f"internal error: {type(e).__name__}: {e}" for r in todo
+                           if r not in got})
         if self._loads_stop.is_set():
             return
         stopped = [r for r in todo if r not in got and r not in failed]
@@ -305,6 +294,31 @@ class Loading:
         if trace is not None:
             analyses = session.make_analyses(trace, classes)
             self.call_from_thread(self._set_analyses, analyses)
+
+    def _read_ranks(self: Any, todo: list[int], paths: list[str], progress: Any, stop: Any,
+                    got: dict[int, Trace], failed: dict[int, str]) -> None:
+        """The traces of ranks ``todo`` (files ``paths``) into ``got``, or why not into
+        ``failed``; one that ``stop()`` stopped is in neither."""
+        from ..many import load_many
+
+        if len(todo) == 1:  # one file: read in ranges by every core
+            loader = Loader(paths[0], progress=lambda p: progress(p.bytes_done, p.bytes_total),
+                            progress_interval=0.1)
+            self._hold_loaders.append(loader)
+            try:
+                tr = loader.run()
+                if not stop():
+                    got[todo[0]] = tr
+            except TraceError as e:
+                failed[todo[0]] = str(e)
+            finally:
+                self._hold_loaders.remove(loader)
+        else:  # one process per file
+            for r, (_, tr, err) in zip(todo, load_many(paths, progress, cancelled=stop)):
+                if tr is not None:
+                    got[r] = tr
+                elif err is not None:
+                    failed[r] = err
 
     def _show_held(self: Any, trace: Trace | None, classes: Any, got: list[int],
                    dropped: list[int], failed: dict[int, str], stopped: list[int]) -> None:

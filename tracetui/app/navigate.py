@@ -272,6 +272,9 @@ class Navigation:
             if rank not in holds.held:
                 self.open_rank(rank)
                 return
+            if rank not in (self.session.lane_ranks() or []):
+                self._goto_pending = rank  # held a moment ago: its timeline is coming
+                return
             holds.ask([rank])  # the most recently asked for: the last to be let go
             self._goto_pending = None
         self._main_screen()
