@@ -662,13 +662,17 @@ def _diff(args: argparse.Namespace) -> int:
                 top=args.top, group=args.group, view=interactive, theme=args.theme)
 
 
-def _count(text: str) -> int:
-    """A row count (0: all): a negative one used to drop rows silently."""
+def _whole(text: str) -> int:
     try:
-        v = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {safe_text(text, 40)!r}") \
             from None
+
+
+def _count(text: str) -> int:
+    """A row count (0: all): a negative one used to drop rows silently."""
+    v = _whole(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"{v} is negative (0 shows every row)")
     return v
@@ -676,11 +680,7 @@ def _count(text: str) -> int:
 
 def _positive(text: str) -> int:
     """A count of at least one."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {safe_text(text, 40)!r}") \
-            from None
+    v = _whole(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"{v}: at least 1")
     return v
