@@ -53,18 +53,27 @@ def _raw_comp_per_step(path: str) -> float:
 
 # ----------------------------------------------------------------------------- pure parts
 
+class _Held(str):
+    """Stands for a loaded trace here: its name, and the bytes it holds."""
+
+    def memory_bytes(self) -> int:
+        return 1000 * len(self)
+
+
 def test_holds_keep_at_most_max_ranks_letting_go_of_the_least_recently_asked():
     from tracetui.app.session import RankHolds
 
     h = RankHolds({r: f"r{r}.json" for r in range(6)} | {6: None}, 3,
                   {6: "rank 6: no file"})
     assert h.ask([5, 0]) == [5, 0] and h.state(5) == "loading"
-    assert h.take({5: "T5", 0: "T0"}, {}) == []  # (any object stands for a trace here)
+    assert h.take({5: _Held("T5"), 0: _Held("T0")}, {}) == []  # (_Held stands for a trace)
     assert h.state(0) == "shown" and h.ask([0, 5]) == []  # held: only moved to the end
-    assert h.ask([2]) == [2] and h.take({2: "T2"}, {}) == []
+    assert h.ask([2]) == [2] and h.take({2: _Held("T2")}, {}) == []
     assert h.ask([3]) == [3]
-    assert h.take({3: "T3"}, {}) == [0]  # 0 asked for before 5 (re-asked after it)
+    assert h.take({3: _Held("T3")}, {}) == [0]  # 0 asked for before 5 (re-asked after it)
     assert [r for r, _ in h.traces()] == [2, 3, 5]
+    h.combined_bytes = 7
+    assert h.memory_bytes() == 3 * 2000 + 7  # the ranks held, not the one let go
     assert h.ask([6]) == [] and h.state(6) == "none" and "no file" in h.problem(6)
     assert h.problem(9) == "no rank 9 in this job"
     assert h.ask([1]) == [1] and h.take({}, {1: "r1.json: not a JSON trace"}) == []
@@ -72,7 +81,7 @@ def test_holds_keep_at_most_max_ranks_letting_go_of_the_least_recently_asked():
     # never more loaded at once than can be held, never one just loaded let go
     h2 = RankHolds({r: "x" for r in range(10)}, 2)
     assert h2.ask(range(10)) == [0, 1]
-    assert h2.take({0: "a", 1: "b"}, {}) == [] and len(h2.held) == 2
+    assert h2.take({0: _Held("a"), 1: _Held("b")}, {}) == [] and len(h2.held) == 2
 
 
 def _summary(comp: dict[int, float], stragglers: list[int]) -> dict:

@@ -107,6 +107,7 @@ class RankHolds:
         #: why a rank has no timeline: its trace not found, or its load failed
         self.problems: dict[int, str] = dict(missing or {})
         self.combined_bytes = 0  # the combined timeline shown (set when it is made)
+        self._bytes: dict[int, int] = {}  # each held rank's index, measured when taken
         self.why = f"at most {self.max_ranks}"  # how max_ranks was chosen, as shown
         self.unread = 0  # files whose report was not made (^c stopped the reports)
         #: a rank known from a report: its trace's size when the report was made
@@ -157,12 +158,14 @@ class RankHolds:
             self.problems.pop(r, None)
             self.held[r] = tr
             self.held.move_to_end(r)
+            self._bytes[r] = tr.memory_bytes()
         dropped = []
         for r in list(self.held):
             if len(self.held) <= self.max_ranks:
                 break
             if r not in got:
                 del self.held[r]
+                self._bytes.pop(r, None)
                 dropped.append(r)
         return dropped
 
@@ -171,8 +174,9 @@ class RankHolds:
         return sorted(self.held.items())
 
     def memory_bytes(self) -> int:
-        """What the held timelines take: each rank's index and the combined one shown."""
-        return sum(tr.memory_bytes() for tr in self.held.values()) + self.combined_bytes
+        """What the held timelines take: each rank's index and the combined one shown
+        (measured when they were made, in the load thread: the title is drawn often)."""
+        return sum(self._bytes.values()) + self.combined_bytes
 
 
 def default_ranks(summary: dict[str, Any], most: int) -> tuple[list[int], str]:
