@@ -13,7 +13,7 @@ from __future__ import annotations
 from statistics import median
 from typing import Any, Iterable, Sequence
 
-from .ranks import MIN_EXCESS, ROBUST_Z, rank_figures, summarize_ranks
+from .ranks import MIN_EXCESS, ROBUST_Z, rank_figures, rank_of, summarize_ranks
 
 _TOTALS = ("span_us", "steps", "step_us", "gpu_busy_us", "comp_us", "comm_us",
            "exposed_comm_us", "overlap_pct")
@@ -56,12 +56,23 @@ def _kernel_rows(base: list[dict], new: list[dict], name_key: str) -> list[dict[
     return rows
 
 
+def _time(row: dict[str, Any], side: str) -> float | None:
+    """An annotation row's time on one side: its CPU time, or for a row without one (the
+    ``(no phase)`` row: GPU work no annotation launched) its GPU time."""
+    v = row[f"{side}_total_us"]
+    return row[f"{side}_gpu_us"] if v is None else v
+
+
 def _impact(row: dict[str, Any]) -> float:
-    """How much an annotation changed: |Δtime| + |Δexposed communication|, or its whole time
-    if it is in one run only."""
-    if row["in"] == "both":
-        return abs(row["delta_total_us"] or 0.0) + abs(row["delta_exposed_comm_us"] or 0.0)
-    return abs(row["new_total_us"] if row["in"] == "new" else row["base_total_us"]) or 0.0
+    """How much an annotation changed: |Δtime| + |Δexposed communication|, a side without
+    the row counting as nothing (a row in one run only changed by all its time). The time is
+    the CPU time, or the GPU time of a row without one (``(no phase)``)."""
+    def change(b: float | None, n: float | None) -> float:
+        return abs((n or 0.0) - (b or 0.0))
+
+    return (change(_time(row, "base") if row["in"] != "new" else None,
+                   _time(row, "new") if row["in"] != "base" else None)
+            + change(row["base_exposed_comm_us"], row["new_exposed_comm_us"]))
 
 
 def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -95,13 +106,13 @@ def compare(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
                                      lambda r: (r["name"], r["source"])):
         row = {"name": name, "source": side, "in": "both" if b and n else
                ("base" if b else "new")}
-        for k in ("count", "total_us", "comm_us", "exposed_comm_us", "overlap_pct"):
+        for k in ("count", "total_us", "gpu_us", "comm_us", "exposed_comm_us", "overlap_pct"):
             bv, nv = (b or {}).get(k), (n or {}).get(k)
             row[f"base_{k}"], row[f"new_{k}"], row[f"delta_{k}"] = bv, nv, _d(bv, nv)
         row["impact_us"] = round(_impact(row), 3)
         annotations.append(row)
     annotations.sort(key=lambda r: (-r["impact_us"],
-                                    -(r["new_total_us"] or r["base_total_us"] or 0.0),
+                                    -(_time(r, "new") or _time(r, "base") or 0.0),
                                     r["name"], r["source"]))
     return {
         "base": {"file": base["file"], "events": base["events"]},
@@ -184,7 +195,20 @@ def compare_ranks(base: Sequence[tuple[str, dict[str, Any]]],
     changed = _changed(rows)
     for r in rows:
         r["changed"] = r["rank"] in changed
-    reps_b, reps_n = [r for _, r in base], [r for _, r in new]
+    # the kernels over the ranks both jobs have: a rank in one job only would count as
+    # every kernel's change (a job of 8 ranks against one of 7: all kernels 12 % "faster")
+    kb, kn = _rank_keys(base), _rank_keys(new)
+    common = set(kb) & set(kn)
+    reps_b = [r for k, r in kb.items() if k in common]
+    reps_n = [r for k, r in kn.items() if k in common]
+    warnings = [f"base: {w}" for w in sb["warnings"]] + [f"new: {w}" for w in sn["warnings"]]
+    for side, keys in (("base", kb), ("new", kn)):
+        alone = sorted({k[0] for k in keys if k not in common})
+        if alone:
+            warnings.append(
+                f"{len(alone)} rank{'s' if len(alone) > 1 else ''} in the {side} job only "
+                f"({_ranks_text(alone)}): left out of the kernels over all ranks, which "
+                f"compare the {len(common)} ranks both jobs have")
     return {
         "base": {"ranks": len(sb["ranks"]), "median_comp_per_step_us": sb["median_comp_per_step_us"]},
         "new": {"ranks": len(sn["ranks"]), "median_comp_per_step_us": sn["median_comp_per_step_us"]},
@@ -195,8 +219,33 @@ def compare_ranks(base: Sequence[tuple[str, dict[str, Any]]],
                                 _job_kernels(reps_n, "kernels"), "name"),
         "kernel_groups": _kernel_rows(_job_kernels(reps_b, "kernel_groups"),
                                       _job_kernels(reps_n, "kernel_groups"), "name"),
+        "kernel_ranks": len(common),
         "rule": "computation per step changed unlike the other ranks': its relative change "
                 f"away from their median by more than {MIN_EXCESS:.0%} and {ROBUST_Z:g} robust "
                 "standard deviations",
-        "warnings": [f"base: {w}" for w in sb["warnings"]] + [f"new: {w}" for w in sn["warnings"]],
+        "warnings": warnings,
     }
+
+
+def _rank_keys(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Each report by (rank, which of that rank's files, in order): the keys the ranks of two
+    jobs are matched by."""
+    seen: dict[int, int] = {}
+    out = {}
+    for index, (path, report) in enumerate(items):
+        rank = rank_of(report, path, index)[0]
+        seen[rank] = seen.get(rank, -1) + 1
+        out[(rank, seen[rank])] = report
+    return out
+
+
+def _ranks_text(ranks: list[int]) -> str:
+    """``0-3, 7``: ranks as runs; at most a few runs, then how many more."""
+    runs: list[list[int]] = []
+    for r in ranks:
+        if runs and r == runs[-1][1] + 1:
+            runs[-1][1] = r
+        else:
+            runs.append([r, r])
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs]
+    return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more" if len(parts) > 6 else "")

@@ -48,6 +48,34 @@ def rank_of(report: dict[str, Any], path: str, index: int) -> tuple[int, str]:
     return index, "order"
 
 
+def distinct_ranks(ranks: Sequence[int], files: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Ranks that tell the files apart, for a view that holds each rank once (the app's
+    lanes, rank view and timelines): a rank another file claimed first is shown as a new
+    number after the highest, and said so (``summary`` keeps both rows as the rank they
+    claim, with a warning)."""
+    out: list[int] = []
+    warnings: list[str] = []
+    first: dict[int, str] = {}
+    spare = max(ranks, default=-1) + 1
+    for rank, file in zip(ranks, files):
+        if rank in first:
+            a, b = os.path.basename(first[rank]), os.path.basename(file)
+            a, b = (first[rank], file) if a == b else (a, b)
+            warnings.append(f"rank {rank} appears twice: {b} is shown as rank {spare} "
+                            f"({a} is rank {rank})")
+            rank, spare = spare, spare + 1
+        first.setdefault(rank, file)
+        out.append(rank)
+    return out, warnings
+
+
+def with_rank(report: dict[str, Any], rank: int) -> dict[str, Any]:
+    """``report`` as rank ``rank`` (:func:`rank_of` then says so)."""
+    info = report.get("distributed_info")
+    return {**report, "distributed_info": {**(info if isinstance(info, dict) else {}),
+                                           "rank": rank}}
+
+
 def rank_figures(report: dict[str, Any]) -> dict[str, Any]:
     """One rank's figures (µs): steps, GPU busy, computation, communication, exposed
     communication and overlap %, summed over its GPUs."""
@@ -59,6 +87,7 @@ def rank_figures(report: dict[str, Any]) -> dict[str, Any]:
     exposed = sum(o["exposed_comm_us"] for o in report["overlap"])
     busy = comm + comp - overlap
     span = report["span_ns"] / 1000
+    gpus = max(len(report["overlap"]), len(report.get("devices", [])), 1)
     n = len(steps)
     per = n if n else 1
     return {
@@ -69,7 +98,8 @@ def rank_figures(report: dict[str, Any]) -> dict[str, Any]:
         "step_us": round(median(steps), 3) if steps else None,
         "step_max_us": round(steps[-1], 3) if steps else None,
         "gpu_busy_us": round(busy, 3),
-        "gpu_busy_pct": round(100 * busy / span, 2) if span > 0 else None,
+        # of the time its GPUs had: two GPUs busy all along are 100 %, not 200 %
+        "gpu_busy_pct": round(100 * busy / (span * gpus), 2) if span > 0 else None,
         "comp_us": round(comp, 3),
         "comm_us": round(comm, 3),
         "exposed_comm_us": round(exposed, 3),

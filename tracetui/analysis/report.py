@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 from typing import Any, Sequence
 
@@ -127,4 +128,104 @@ def read_report(path: str) -> dict[str, Any] | None:
     missing = [k for k in RANK_FIELDS if k not in report]
     if missing:
         raise TraceError(f"{path}: a tracetui report without {', '.join(missing)}")
+    wrong = check_report(report)
+    if wrong:
+        raise TraceError(f"{path}: a damaged tracetui report ({wrong})")
     return report
+
+
+# What the commands over many reports read of one (the rank figures, the rank view, diff):
+# each field's kind, checked once when a report is read, so that a damaged one is named and
+# left out instead of failing deep inside a figure. A kind: "int" (a whole number), "num"
+# (finite), a trailing "?" for "or null"; a list of rows is a dict of its rows' fields.
+_NUM_ROW = {"comm_us": "num", "comp_us": "num", "overlap_us": "num",
+            "exposed_comm_us": "num", "overlap_pct": "num?", "device": "int"}
+_KERNEL_ROW = {"name": "str", "class": "str", "count": "int", "total_us": "num",
+               "avg_us": "num?"}
+_REPORT_FIELDS: dict[str, Any] = {
+    "file": "str", "events": "int", "span_ns": "num", "devices": ["int"],
+    "overlap": [_NUM_ROW],
+    "annotations": [{"name": "str", "source": "str", "count": "int?", "total_us": "num?",
+                     "gpu_us": "num?", "comm_us": "num?", "exposed_comm_us": "num?",
+                     "overlap_pct": "num?"}],
+}
+# fields a report may lack (an older or hand-made one), of a kind when present
+_OPTIONAL_FIELDS: dict[str, Any] = {
+    "kernels": [_KERNEL_ROW],
+    "kernel_groups": [{**{k: v for k, v in _KERNEL_ROW.items() if k != "name"},
+                       "short_name": "str"}],
+    "distributed_info": "dict?", "truncated": "bool?", "warnings": ["str"],
+    "size_bytes": "int?", "rules": "list?",
+}
+
+
+def _kind_error(value: Any, kind: Any, where: str) -> str | None:
+    """Why ``value`` is not of ``kind`` (see :data:`_REPORT_FIELDS`), or None."""
+    if isinstance(kind, list):
+        if not isinstance(value, list):
+            return f"{where}: a list expected, found {_what(value)}"
+        for i, item in enumerate(value):
+            got = _kind_error(item, kind[0], f"{where}[{i}]")
+            if got:
+                return got
+        return None
+    if isinstance(kind, dict):
+        if not isinstance(value, dict):
+            return f"{where}: an object expected, found {_what(value)}"
+        for key, sub in kind.items():
+            if key not in value and not sub.endswith("?"):
+                return f"{where}.{key}: missing"
+            got = _kind_error(value.get(key), sub, f"{where}.{key}")
+            if got:
+                return got
+        return None
+    if value is None and kind.endswith("?"):
+        return None
+    base = kind.rstrip("?")
+    ok = {"str": isinstance(value, str),
+          "int": isinstance(value, int) and not isinstance(value, bool)
+          and -2 ** 63 <= value < 2 ** 63,
+          "num": isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value) and abs(value) < 2 ** 63,
+          "bool": isinstance(value, bool), "dict": isinstance(value, dict),
+          "list": isinstance(value, list)}[base]
+    if ok:
+        return None
+    want = {"str": "a text", "int": "a whole number", "num": "a number", "bool": "true or false",
+            "dict": "an object", "list": "a list"}[base]
+    return f"{where}: {want} expected, found {_what(value)}"
+
+
+def _what(value: Any) -> str:
+    """A value, shortly, for a message (as JSON writes it; a list or an object by its kind)."""
+    if isinstance(value, list):
+        return f"a list of {len(value):,}"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, str):
+        value = value[:40]
+    try:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=True)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= 42 else text[:41] + "…"
+
+
+def check_report(report: dict[str, Any]) -> str | None:
+    """What is wrong with a report's fields, for the figures made of it (one line: the first
+    field of the wrong kind), or None. Fields a report may lack are filled in (``kernels``
+    and ``kernel_groups`` empty)."""
+    for key, kind in _REPORT_FIELDS.items():
+        got = _kind_error(report.get(key), kind, key)
+        if got:
+            return got
+    for key, kind in _OPTIONAL_FIELDS.items():
+        if key in report:
+            got = _kind_error(report[key], kind, key)
+            if got:
+                return got
+    if report["span_ns"] < 0 or report["events"] < 0:
+        return "span_ns and events: not negative"
+    report.setdefault("kernels", [])
+    report.setdefault("kernel_groups", [])
+    return None

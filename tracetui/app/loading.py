@@ -112,7 +112,7 @@ class Loading:
         """Every rank's file parsed side by side (one worker process per file, as many at
         once as cores), then one timeline of them all; the per-rank figures for the rank
         view come after, in this thread."""
-        from ..analysis.ranks import rank_of
+        from ..analysis.ranks import distinct_ranks, rank_of
         from ..many import load_many
         from ..trace.combine import combine
 
@@ -132,6 +132,12 @@ class Loading:
                                       severity="warning", timeout=10, markup=False)
             elif tr is not None:
                 loaded.append((rank_of({"distributed_info": tr.distributed_info}, f, k)[0], tr))
+        # one rank claimed by two files: the second is its own rank here (lanes, ⏎), said so
+        ranks, twice = distinct_ranks([r for r, _ in loaded], [tr.path for _, tr in loaded])
+        loaded = [(r, tr) for r, (_, tr) in zip(ranks, loaded)]
+        for w in twice[:5]:
+            self.call_from_thread(self.notify, safe_text(relabel(w), 200), severity="warning",
+                                  timeout=12, markup=False)
         if not loaded:
             self.call_from_thread(self._failed, "none of the rank traces could be read")
             return None
@@ -154,7 +160,7 @@ class Loading:
         """The rank view from every rank's report (made side by side here, or on the Dask
         cluster; a report given is read as it is), then the timelines of the ranks worth
         seeing first (:func:`~tracetui.app.session.default_ranks`)."""
-        from ..analysis.ranks import summarize_ranks
+        from ..analysis.ranks import distinct_ranks, rank_of, summarize_ranks, with_rank
         from ..many import as_ranks, default_max_ranks, reports, trace_of
         from .session import RankHolds, default_ranks
 
@@ -181,6 +187,12 @@ class Loading:
             return
         self._ranks_cancel.clear()
         items, warnings, inputs = as_ranks(got, session.rules)
+        # one rank claimed by two files: the second is its own rank here (rows, ⏎, lanes)
+        claimed = [rank_of(r, name, k)[0] for k, (name, r) in enumerate(items)]
+        ranks, twice = distinct_ranks(claimed, [name for name, _ in items])
+        items = [(name, r if rank == was else with_rank(r, rank))
+                 for (name, r), rank, was in zip(items, ranks, claimed)]
+        warnings += twice
         for w in warnings[:5]:
             self.call_from_thread(self.notify, safe_text(relabel(w), 200), severity="warning",
                                   timeout=10, markup=False)
@@ -369,12 +381,12 @@ class Loading:
         self._show(trace, classes, final=True)
 
     def _rank_figures(self: Any) -> None:
-        from ..analysis.ranks import summarize_ranks
+        from ..analysis.ranks import summarize_ranks, with_rank
         from ..analysis.report import analyze
 
         session = self.session
-        items = [(tr.path, {**analyze(tr, session.rules), "file": tr.path})
-                 for _, tr in session.rank_traces]
+        items = [(tr.path, with_rank({**analyze(tr, session.rules), "file": tr.path}, r))
+                 for r, tr in session.rank_traces]
         summary = summarize_ranks(items)
         self.call_from_thread(setattr, session, "rank_summary", summary)
 
