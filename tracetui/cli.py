@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .export import csv_text
-from .textutil import fit_apart, fmt_time, safe_text
+from .textutil import cell_width, fit_apart, fmt_time, safe_text, tail
 from .trace import Progress, TraceError
 
 _COMMANDS = ("summary", "diff")
@@ -183,8 +183,8 @@ def _pct(p: float | None) -> str:
 
 
 def _tail(name: str, n: int) -> str:
-    """The end of a long name, which says the most about a C++ kernel."""
-    return name if len(name) <= n else "…" + name[len(name) - n + 1:]
+    """The end of a long name, which says the most about a C++ kernel (in ``n`` cells)."""
+    return tail(name, n)
 
 
 def _stream_of(lane: str) -> str:
@@ -383,8 +383,8 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         keep = list(range(len(heads)))
 
         def need(cols: list[int]) -> tuple[int, int]:
-            fixed = sum(max([len(heads[k][0])] + [len(str(x[k])) for x in rows]) + 3
-                        for k in cols if heads[k][1])  # + padding and rule
+            fixed = sum(max([cell_width(heads[k][0])] + [cell_width(str(x[k])) for x in rows])
+                        + 3 for k in cols if heads[k][1])  # + padding and rule
             return fixed, sum(1 for k in cols if not heads[k][1])
 
         while True:
@@ -398,11 +398,11 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         room = max(8, (width - fixed - 3 * n_names) // max(n_names, 1))
         for k in keep:
             h, numeric, _ = heads[k]
-            w = max([len(h)] + [len(str(x[k])) for x in rows])
+            w = max([cell_width(h)] + [cell_width(str(x[k])) for x in rows])
             t.add_column(h, justify="right" if numeric else "left", no_wrap=True,
                          min_width=w if numeric else min(w, 8))
         for x in rows:
-            t.add_row(*(str(x[k]) if heads[k][1] else Text(safe_text(_tail(str(x[k]), room)))
+            t.add_row(*(str(x[k]) if heads[k][1] else Text(_tail(safe_text(str(x[k])), room))
                         for k in keep))
         return t
 

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from .textutil import safe_text
+from .textutil import cell_width, safe_text
 from .trace import TraceError
 
 
@@ -102,7 +102,8 @@ def _print_ranks(s: dict[str, Any]) -> None:
                    _ms(r["step_us"]), _ms(r["gpu_busy_us"]), _pct(r["gpu_busy_pct"]),
                    _ms(r["comp_per_step_us"]), _ms(r["comm_us"]), _ms(r["exposed_comm_us"]),
                    _pct(r["overlap_pct"])] for r in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in table_rows]) for i, h in enumerate(heads)]
+    widths = [max([cell_width(h)] + [cell_width(c[i]) for c in table_rows])
+              for i, h in enumerate(heads)]
     wide = console.width >= sum(widths) + 3 * len(widths) + 16
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{len(rows)} ranks, ms "
               "(◀ straggler)" if s["stragglers"] else f"{len(rows)} ranks, ms",
@@ -227,9 +228,9 @@ def _table(console: Any, title: str, heads: Sequence[str], rows: list[list[Any]]
     from rich.table import Table
 
     def cell_len(c: Any) -> int:
-        return len(c.plain if hasattr(c, "plain") else str(c))
+        return cell_width(c.plain if hasattr(c, "plain") else str(c))
 
-    widths = [max([len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(heads)]
+    widths = [max([cell_width(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(heads)]
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left",
               title_style="bold")
     fixed = sum(w for i, w in enumerate(widths) if i != name) + 3 * len(heads)

@@ -15,7 +15,7 @@ from ..analysis.attribution import launch_summary
 from ..analysis.kernels import short_name
 from ..analysis.rules import CLASS_NAMES, NOT_GPU
 from ..analysis.streams import GAP_KINDS
-from ..textutil import fmt_time, middle, safe_text
+from ..textutil import fmt_time, middle, safe_text, tail
 from ..trace import Trace
 from .session import Analyses
 
@@ -181,10 +181,8 @@ def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
         t.append("\ntop kernels in range\n", style="bold")
         for k in st["kernels"][:kernels]:
             t.append(f"{k['pct']:5.1f}% {fmt_time(k['time_ns']):>10}  ")
-            name = f"{k['short_name']} ×{k['count']}"
-            if len(name) > room:  # the end of a C++ name says the most: keep it
-                name = "…" + name[len(name) - room + 1:]
-            t.append(safe_text(name) + "\n")
+            # in cells; the end of a C++ name says the most: keep it
+            t.append(tail(safe_text(f"{k['short_name']} ×{k['count']}"), room) + "\n")
     return t
 
 

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..textutil import fit_apart, middle, safe_text
+from ..textutil import fit, fit_apart, safe_text
 from .cache import LRU
 
 BLANK = Style()
@@ -274,7 +274,9 @@ class Grid(ScrollView, can_focus=True):
             if room // max(len(flex), 1) - 1 >= least or not droppable:
                 break
             hidden.add(droppable.pop()[1])
-        each = max(room // max(len(flex), 1) - 1, least)
+        # with nothing left to drop, the flexible columns take what is left rather than push
+        # the last columns off the line (8 cells at least)
+        each = max(room // max(len(flex), 1) - 1, min(least, 8))
         return [0 if k in hidden else (c.width or each) for k, c in enumerate(cols)]
 
     def _cells(self, values: list[str], widths: list[int], numeric: list[bool],
@@ -283,11 +285,9 @@ class Grid(ScrollView, can_focus=True):
         for k, (v, w, num) in enumerate(zip(values, widths, numeric)):
             if w <= 0:
                 continue  # hidden on a narrow terminal
-            v = safe_text(v)
-            if len(v) > w:
-                v = middle(v, w) if cuts is not None and cuts[k] == "middle" else \
-                    v[: max(w - 1, 0)] + "…"
-            parts.append(v.rjust(w) if num else v.ljust(w))
+            # in cells (a CJK character or an emoji takes two): every row's columns line up
+            parts.append(fit(safe_text(v), w, right=num,
+                             cut="middle" if cuts is not None and cuts[k] == "middle" else "end"))
         return " ".join(parts)
 
     def _apart_texts(self, col: Column, width: int) -> list[str]:

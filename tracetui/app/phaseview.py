@@ -20,7 +20,7 @@ from textual.widgets import Static
 
 from ..analysis.attribution import NO_PHASE
 from ..analysis.phases import row_sms
-from ..textutil import fmt_time, safe_text
+from ..textutil import cell_width, clusters, first_cells, fit, fmt_time, pad, safe_text
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
 from .heat import pad_strip
 from .keybar import KeyBar
@@ -44,6 +44,20 @@ PHASE_COLUMNS = [
 
 def _ns(us: float) -> int:
     return int(round(us * 1000))
+
+
+def _whole(cells: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """One row's cells, a wide character holding its cell and an empty one after it: where
+    a later block drew over either half, the other half is a blank (the row keeps its
+    width in cells)."""
+    out = list(cells)
+    for j, (ch, st) in enumerate(out):
+        if ch == "":
+            if j == 0 or cell_width(out[j - 1][0]) != 2:
+                out[j] = (" ", st)
+        elif cell_width(ch) == 2 and (j + 1 >= len(out) or out[j + 1][0] != ""):
+            out[j] = (" ", st)
+    return out
 
 
 class PhaseMap(Widget, can_focus=True):
@@ -149,11 +163,15 @@ class PhaseMap(Widget, can_focus=True):
             colour = self.colour.get(b["group"], p.other)
             st = Style(color="#000000", bgcolor=colour, bold=True, reverse=i == self.cur)
             # a bar at each block's start: neighbours of one colour stay apart
-            text = ("▏" + safe_text(b["name"]))[: c1 - c0].ljust(c1 - c0)
-            for j, ch in enumerate(text):
-                cells[c0 + j] = (ch, st)
-        segs = [Segment(label[:LABEL].ljust(LABEL), Style(color=p.label))]
-        segs += [Segment(ch, st) for ch, st in cells]
+            text = pad(first_cells("▏" + safe_text(b["name"]), c1 - c0), c1 - c0)
+            j = c0
+            for piece, w in clusters(text):  # a wide character: its second cell empty
+                cells[j] = (piece, st)
+                if w == 2:
+                    cells[j + 1] = ("", st)
+                j += w
+        segs = [Segment(fit(label, LABEL), Style(color=p.label))]
+        segs += [Segment(ch, st) for ch, st in _whole(cells)]
         return pad_strip(segs, width)
 
     def current(self) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP
 from ..analysis.window import SERIES, OverlapModel, kernel_instances
 from ..trace.frame import runs
-from ..textutil import fmt_tick, fmt_time, safe_text
+from ..textutil import fit, fmt_tick, fmt_time, safe_text
 from ..trace.frame import bin_edges
 from .cache import LRU
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
@@ -439,9 +439,14 @@ class Heatmap(Widget, can_focus=True):
             step = max(self.ncols // 4, 14)
             for c in range(0, self.ncols - 10, step):
                 tick = fmt_tick(int(edges[c]), (self.t1 - self.t0) * step / self.ncols)
+                # a label is shown whole or not at all: not where the cursor's ▼ falls on
+                # its figures (the tick stays; ▼ on the tick itself leaves the label be),
+                # nor where it would run into the next tick or past the right edge
+                if c < c_cur <= c + len(tick) or len(tick) + 2 > step \
+                        or c + 1 + len(tick) > self.ncols:
+                    tick = ""
                 for i, ch in enumerate("│" + tick):
-                    if c + i < self.ncols:
-                        cells[c + i] = ch
+                    cells[c + i] = ch
             cells[c_cur] = "▼"
             label = ("bin " + fmt_time(int(edges[1] - edges[0]))).ljust(HEAT_LABEL)[:HEAT_LABEL]
             return Strip([Segment(label, Style(color=p.ruler)),
@@ -513,9 +518,7 @@ class Heatmap(Widget, can_focus=True):
             if r < 0:
                 segs.append(Segment(" " * n, Style()))
                 continue
-            name = safe_text(tr.name_of(r))
-            text = (name[: n - 1] + "…" if len(name) > n else name.ljust(n)) if n >= 3 else \
-                "▏" * n
+            text = fit(safe_text(tr.name_of(r)), n) if n >= 3 else "▏" * n  # in cells
             st = cell(p.heat_bg, p.cpu, 2 + 2 * (shade_k % 2), p.label)
             shade_k += 1
             segs.append(Segment(text, st))
