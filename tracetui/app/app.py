@@ -133,6 +133,10 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         Binding("left_curly_bracket", "label_size(-4)", "narrower lane labels",
                 key_display="{", show=False, id="narrower_labels"),
         Binding("question_mark", "help", "help", key_display="?", id="help"),
+        # as in any terminal program: back to the shell, `fg` returns (drawn again whole);
+        # priority: from a table's filter or the search box too
+        Binding("ctrl+z", "suspend_process", "suspend to the shell (fg returns)",
+                key_display="^z", show=False, priority=True, id="suspend"),
         Binding("ctrl+c", "cancel_load", "stop loading", show=False, id="cancel_load"),
         Binding("q", "quit", "quit", id="quit"),
     ]
@@ -224,11 +228,21 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         yield KeyBar()
 
     def on_mount(self) -> None:
+        # back from a suspend (ctrl+z, or `kill -TSTP` from outside) and `fg`/SIGCONT: the
+        # terminal shows the shell's screen, and Textual draws only what changed since
+        self.app_resume_signal.subscribe(self, self._redraw)
         self.query_one(Timeline).focus()
         self._status()
         self._place_detail()
         self.load()
         self._check_size(self.size.width, self.size.height)
+
+    def _redraw(self, _app: Any = None) -> None:
+        """The whole screen drawn again (the one in front, with those it sits over), header
+        and key bar included, as after a resize."""
+        for screen in self.screen_stack:
+            screen.refresh(layout=True)
+        self.refresh(layout=True)
 
     def on_resize(self, event: Any) -> None:
         self._place_detail(event.size.width)
@@ -460,14 +474,15 @@ class TraceApp(Loading, Navigation, Exports, App[None]):
         self.timeline.widen_labels(delta)
 
     _EVERYWHERE = frozenset({"quit", "help", "screenshot_svg", "cancel_load", "command_palette",
-                             "focus_next", "focus_previous", "pop_screen"})
+                             "focus_next", "focus_previous", "pop_screen", "suspend_process"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The timeline's keys work on the timeline only, not inside a view or dialog."""
         if len(self.screen_stack) > 1 and action not in self._EVERYWHERE:
             return False
         prompt = self._prompt
-        if prompt is not None and not prompt.has_focus and action != "cancel_load":
+        if prompt is not None and not prompt.has_focus and \
+                action not in ("cancel_load", "suspend_process"):
             return False  # a prompt is opening: what is typed goes into it (on_key)
         return True
 
