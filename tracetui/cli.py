@@ -517,11 +517,12 @@ def _ranks_view(args: argparse.Namespace) -> int:
     app = TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
                    align=args.align, phase_groups=args.phase_groups, keymap=keymap,
                    max_ranks=args.max_ranks, scheduler=args.scheduler)
+    from .app.failure import exit_status
     from .signals import running
 
     with running(app):  # a signal: the app exits (the terminal restored), then 128+N
         app.run()
-    return 0
+    return exit_status(app)
 
 
 def _view(args: argparse.Namespace) -> int:
@@ -551,11 +552,12 @@ def _view(args: argparse.Namespace) -> int:
     keymap = _keymap(args)
     app = TraceApp(args.trace, rules, theme=args.theme, early=early,
                    phase_groups=args.phase_groups, keymap=keymap)
+    from .app.failure import exit_status
     from .signals import running
 
     with running(app):  # a signal: the app exits (the terminal restored), then 128+N
         app.run()
-    return 0
+    return exit_status(app)
 
 
 def _keys_from_tty() -> None:

@@ -159,7 +159,9 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
         app = CompareApp(result, label, theme=theme)
         with running(app):  # a signal: the app exits (the terminal restored), then 128+N
             app.run()
-        return 0
+        from .app.failure import exit_status
+
+        return exit_status(app)
     if as_json:
         from .output import write_json
 

@@ -22,6 +22,7 @@ from ..trace.source import shown_path
 from .describe import ARGS_PENDING, READ_ARGS, describe_slice
 from .detail import DetailPane
 from .exports import Exports
+from .failure import OneLineFailure
 from .helpscreen import HelpScreen, palette_rows
 from .keybar import KeyBar
 from .loading import SNAPSHOT_MAX_EVENTS, Loading
@@ -57,7 +58,7 @@ class TooSmallScreen(Screen[None]):
             "(q quits)", layout=True)
 
 
-class TraceApp(Loading, Navigation, Exports, App[None]):
+class TraceApp(OneLineFailure, Loading, Navigation, Exports, App[None]):
     """The app shell: the main screen's layout (status line, timeline, detail pane, legend,
     prompts, key bar), its keys, the views it opens, and what the session's state shows.
     Loading, navigation and exports are the mixins' jobs; the state is the :class:`Session`'s."""

@@ -12,6 +12,7 @@ from textual.binding import Binding
 
 from ..export import csv_text, export_name, write_new
 from ..textutil import safe_text
+from .failure import OneLineFailure
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
 from .messages import ExportRows
 from .themes import DEFAULT_THEME, Palette, load_theme
@@ -162,7 +163,7 @@ class CompareScreen(TableScreen):
         self.app.exit()
 
 
-class CompareApp(App[None]):
+class CompareApp(OneLineFailure, App[None]):
     """``tracetui diff BASE NEW`` in a terminal: one :class:`CompareScreen`."""
 
     TITLE = "tracetui diff"

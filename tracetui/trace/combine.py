@@ -29,6 +29,9 @@ from .index import uniform_as_view
 from .model import CounterTrack, KernelFields, Lane, RankBlock, SparseColumn, Trace
 
 ALIGNS = ("start", "step", "clock")
+#: the longest combined timeline: int64 ns with room to spare for the sums of drawing
+#: (about 146 years)
+SPAN_LIMIT_NS = 1 << 62
 _STEP = re.compile(r"^ProfilerStep#\d+$")
 
 
@@ -101,6 +104,14 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
     if align == "clock":
         t0 = min(tr.t0_abs_ns for _, tr in ranks)
         deltas = [tr.t0_abs_ns - t0 for _, tr in ranks]
+        if max((d + tr.end_ns for d, (_, tr) in zip(deltas, ranks)), default=0) > SPAN_LIMIT_NS:
+            # clocks centuries apart (a rank's clock unset, a stray epoch): no timeline holds
+            # that in int64 ns; each rank's start instead, said
+            years = max(deltas) / 3.156e16
+            warnings.append(f"the ranks' clocks are {years:,.0f} years apart, more than a "
+                            "timeline holds: each rank's start is used")
+            deltas = [0 for _ in ranks]
+            align = "start"
     else:
         top = max(anchors)
         deltas = [top - a for a in anchors]
@@ -213,6 +224,6 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
         bytes_read=sum(tr.bytes_read for _, tr in ranks),
         pieces=RankPieces(pieces, row_offsets), extra_args=extra_args,
         ranks=RankBlock(rank_of_lane=lane_rank,
-                        align_warnings=[w for w in warnings if w.endswith("its start is used")],
+                        align_warnings=[w for w in warnings if w.endswith("start is used")],
                         rank_devices={k: key for key, k in dev_of.items()}))
     return out

@@ -1,0 +1,45 @@
+"""One way for an app to fail: an exception nobody handled ends the app with status 1 and
+one line (``tracetui: internal error: …``), never Textual's traceback with its locals (a
+trace's names among them) on the user's terminal. ``TRACETUI_DEBUG=1`` keeps that traceback,
+for a bug report."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..textutil import safe_text
+
+
+class OneLineFailure:
+    """Mixed into an :class:`~textual.app.App` before it: :attr:`failure` is the line, and
+    :func:`exit_status` the process's status once ``run()`` has returned."""
+
+    failure: str | None = None
+
+    def _handle_exception(self, error: Exception) -> None:
+        if self.failure is None:
+            self.failure = (f"internal error: {type(error).__name__}: "
+                            f"{safe_text(str(error), 200)} (please report this with the trace "
+                            "if you can; TRACETUI_DEBUG=1 shows where)")
+        super()._handle_exception(error)  # type: ignore[misc]  # exits; Pilot re-raises it
+        if not os.environ.get("TRACETUI_DEBUG"):
+            self._exit_renderables.clear()  # type: ignore[attr-defined]
+
+
+def exit_status(app: Any) -> int:
+    """What the process exits with after ``app.run()``: 0, or the app's own return code; a
+    failure says its one line on stderr first."""
+    import sys
+
+    failure = getattr(app, "failure", None)
+    if failure is not None:
+        print(f"tracetui: {failure}", file=sys.stderr)
+        return 1
+    session = getattr(app, "session", None)
+    error = getattr(session, "error", None)
+    if error and getattr(session, "trace", None) is None:  # nothing could be shown
+        print(f"tracetui: error: {safe_text(error, 300)}", file=sys.stderr)
+        return 2
+    code = app.return_code
+    return code if isinstance(code, int) and code > 0 else 0
