@@ -22,6 +22,10 @@ def _pct(p: float | None) -> str:
     return "—" if p is None else f"{p:.1f}"
 
 
+def _count(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
+
+
 def _signed_ms(us: float | None) -> str:
     return "—" if us is None else f"{us / 1000:+,.3f}"
 
@@ -214,7 +218,9 @@ def diff_ranks(base_dir: str, new_dir: str, rules: Any, as_json: bool, top: int,
         krows = [[Text(safe_text(k["name"])), k["class"], f"{k['base_count']}→{k['new_count']}",
                   f"{_ms(k['base_total_us'])}→{_ms(k['new_total_us'])}",
                   _signed_ms(k["delta_total_us"])] for k in ks]
-        console.print(_table(console, "kernels over all ranks, by impact (ms)",
+        every = result["kernel_ranks"] == max(result["base"]["ranks"], result["new"]["ranks"])
+        over = "all ranks" if every else f"the {result['kernel_ranks']} ranks both jobs have"
+        console.print(_table(console, f"kernels over {over}, by impact (ms)",
                              ["kernel", "class", "count", "total", "Δ total"], krows))
     console.print(Text(f"rule: {result['rule']}", style="dim"))
     for w in result["warnings"]:
@@ -283,16 +289,35 @@ def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
         rows.append([labels[k], *cells[:2], delta(bad, cells[2]), delta(bad, cells[3])])
     console.print(_table(console, "totals, ms", ["", "base", "new", "Δ", "Δ %"], rows))
 
+    def name(r: dict[str, Any], label: str) -> Text:
+        return Text(safe_text(label))
+
+    def only(heads: list[str], rows: list[list[Any]], table: list[dict[str, Any]]
+             ) -> tuple[list[str], list[list[Any]]]:
+        """With a row present in one run only: an ``only in`` column after the name, which
+        says the run ("base", "new"; blank for a row of both)."""
+        if all(r["in"] == "both" for r in table):
+            return heads, rows
+        return ([heads[0], "only in", *heads[1:]],
+                [[x[0], "" if r["in"] == "both" else r["in"], *x[1:]]
+                 for x, r in zip(rows, table)])
+
+    def side(r: dict[str, Any], which: str, text: str) -> str:
+        """A figure of one side, "—" where that side has no such row."""
+        return "—" if r["in"] not in ("both", which) else text
+
     ks = d["kernel_groups"] if group else d["kernels"]
-    rows = [[Text(safe_text(r["name"])), f"{r['base_count']}→{r['new_count']}",
-             _ms(r["base_total_us"]), _ms(r["new_total_us"]),
+    rows = [[name(r, r["name"]), f"{side(r, 'base', str(r['base_count']))}→"
+             f"{side(r, 'new', str(r['new_count']))}",
+             side(r, "base", _ms(r["base_total_us"])), side(r, "new", _ms(r["new_total_us"])),
              delta(r["delta_total_us"], _signed_ms(r["delta_total_us"])),
              _signed_pct(r["delta_total_pct"]),
              "—" if r["delta_avg_us"] is None else f"{r['delta_avg_us']:+,.1f}"]
             for r in limit(ks)]
+    heads, rows = only(["kernel", "count", "base", "new", "Δ total", "Δ %", "Δ avg"], rows,
+                       limit(ks))
     console.print(_table(console, f"kernels by impact ({'short' if group else 'full'} names; "
-                         "total ms, avg µs)", ["kernel", "count", "base", "new", "Δ total",
-                                               "Δ %", "Δ avg"], rows))
+                         "total ms, avg µs)", heads, rows))
     if top and len(ks) > top:
         console.print(Text(f"  … {len(ks) - top} more kernels (--top 0 shows all)"))
     for side, names in (("base", d["only_in_base"]), ("new", d["only_in_new"])):
@@ -316,16 +341,16 @@ def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
                              rows, name=None))
 
     if d["annotations"]:
-        rows = [[Text(safe_text(r["name"]) + (" [gpu]" if r["source"] == "gpu" else "")),
-                 f"{r['base_count'] or 0}→{r['new_count'] or 0}",
+        rows = [[name(r, r["name"] + (" [gpu]" if r["source"] == "gpu" else "")),
+                 f"{_count(r['base_count'])}→{_count(r['new_count'])}",
                  f"{_ms(r['base_total_us'])} → {_ms(r['new_total_us'])}",
                  delta(r["delta_total_us"], _signed_ms(r["delta_total_us"])),
                  f"{_pct(r['base_overlap_pct'])} → {_pct(r['new_overlap_pct'])}",
                  delta(r["delta_exposed_comm_us"], _signed_ms(r["delta_exposed_comm_us"]))]
                 for r in limit(d["annotations"])]
-        console.print(_table(console, "annotations by impact, ms (base → new)",
-                             ["annotation", "n", "time", "Δ time", "overlap %", "Δ exposed"],
-                             rows))
+        heads, rows = only(["annotation", "n", "time", "Δ time", "overlap %", "Δ exposed"],
+                           rows, limit(d["annotations"]))
+        console.print(_table(console, "annotations by impact, ms (base → new)", heads, rows))
         if top and len(d["annotations"]) > top:
             console.print(Text(f"  … {len(d['annotations']) - top} more annotations "
                                "(--top 0 shows all)"))

@@ -39,10 +39,15 @@ def _text(v: Any) -> str:
     return safe_text("" if v is None else v)
 
 
+def _in(v: Any) -> str:
+    """Which run a row is in: blank for both, "base" or "new" for a row of one run only."""
+    return "" if v == "both" else safe_text(v)
+
+
 KERNEL_COLUMNS = [
     Column("kernel", "name", 0, numeric=False, fmt=_text, min_width=20),
     Column("class", "class", 5, numeric=False),
-    Column("in", "in", 4, numeric=False, optional=3),
+    Column("in", "in", 4, numeric=False, fmt=_in),
     Column("base n", "base_count", 7, fmt=fmt_int, optional=2),
     Column("new n", "new_count", 7, fmt=fmt_int, optional=2),
     Column("Δn", "delta_count", 6, fmt=_signed_int),
@@ -56,6 +61,7 @@ KERNEL_COLUMNS = [
 ANNOTATION_COLUMNS = [
     Column("annotation", "name", 0, numeric=False, fmt=_text, min_width=16),
     Column("on", "source", 3, numeric=False),
+    Column("in", "in", 4, numeric=False, fmt=_in),
     Column("base n", "base_count", 7, fmt=fmt_int, optional=2),
     Column("new n", "new_count", 7, fmt=fmt_int, optional=2),
     Column("base ms", "base_total_us", 9, fmt=fmt_us),
