@@ -16,6 +16,7 @@ own, appended to this one) all walk them.
 from __future__ import annotations
 
 import operator
+import re
 import threading
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -24,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .events import NOT_AN_EVENT, LooseEvent, args_of, as_event, kernel_args
+from .events import NOT_AN_EVENT, LooseEvent, NeedExact, args_of, as_event, kernel_args
 from .strings import StringTable, as_text
 
 #: Categories of work that runs on a GPU stream (Kineto, and its 2021 capitalised form).
@@ -57,20 +58,34 @@ class _Codes(dict):
 
 _PH_CODE = _Codes({ph: i for i, ph in enumerate(_CODE_PH) if ph is not None})
 
-class NeedExact(Exception):
-    """A float timestamp too large for float64 to keep its nanoseconds: re-read as Decimal."""
-
 
 # ----------------------------------------------------------------------------- conversions
 
 
+#: A time written as a string holding a number ("10", "1.5e3", " 1712345678901234.567"):
+#: Perfetto's JSON importer takes these for ts, dur, tdur (and tts) - its json::CoerceToTs
+#: (src/trace_processor/importers/json/json_utils.cc) reads a JSON string's text as the
+#: number it spells (decimals and exponent shifted in the text: exact), and the tokenizer
+#: (json_trace_tokenizer.cc) and parser (json_trace_parser_impl.cc) call it for "ts", "dur",
+#: "tts", "tdur". pid/tid strings are names there (and here), not numbers.
+_NUMERIC_TEXT = re.compile(r"[ \t\r\n]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\r\n]*\Z")
+
+
+def _text_number(v: str) -> Decimal | None:
+    """The number a string spells (as a Decimal: every digit kept, in either mode), or None."""
+    if len(v) > 4096 or not _NUMERIC_TEXT.match(v):
+        return None
+    return Decimal(v.strip())
+
+
 def _one_us_to_ns(v: Any) -> int | None:
-    """One µs value (int, float or Decimal) to int ns, or None if it is not a usable number."""
+    """One µs value (int, float, Decimal, or a string holding a number) to int ns, or None
+    if it is not a usable number (see :func:`_time_problem` for which)."""
     t = type(v)
     if t is int:
         return v * 1000 if -_MAX_US <= v <= _MAX_US else None
     if t is float:
-        if v != v or v in (float("inf"), float("-inf")) or abs(v) > 2**53:
+        if v != v or v in (float("inf"), float("-inf")) or abs(v) > _MAX_US:
             return None
         if abs(v) >= _EXACT_FLOAT_US:  # its decimals may be lost already (even if now .0)
             raise NeedExact
@@ -85,7 +100,30 @@ def _one_us_to_ns(v: Any) -> int | None:
             return int((v * 1000).to_integral_value()) if abs(v) <= _MAX_US else None
         except ArithmeticError:  # (a context that traps more than the default)
             return None
+    if t is str:
+        d = _text_number(v)
+        return None if d is None else _one_us_to_ns(d)
     return None
+
+
+def _number_text(v: Any) -> str:
+    """A number for a message, short (a 400-digit integer as 1.00000e+399)."""
+    if type(v) is float:
+        return repr(v)
+    text = str(v).replace("E", "e")  # a Decimal (exact mode) as a float reads: 9.3e+18
+    return text if len(text) <= 30 else f"{Decimal(v):.5e}"
+
+
+def _time_problem(v: Any, what: str) -> tuple[str, str | None]:
+    """Why a ``ts``/``dur`` value (``what``) is no time: (skip reason, an example or None).
+    A number (or a string holding one) that int64 nanoseconds cannot hold is out of range,
+    and said so with its value; anything else is missing or not a number."""
+    num = _text_number(v) if type(v) is str else v
+    # (a bool is not a number here; nor is a Decimal NaN or Infinity: JSON numbers cannot
+    # be those, only strings can, which msgspec's exact records turn into Decimals)
+    if type(num) in (int, float) or (type(num) is Decimal and num.is_finite()):
+        return f"{what} out of range for int64 nanoseconds", f"{_number_text(num)} µs"
+    return ("missing or non-numeric ts" if what == "ts" else f"non-numeric {what}"), None
 
 
 def us_to_ns(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -102,7 +140,7 @@ def us_to_ns(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
         elif kind == "f":
             if np.isfinite(a).all():
                 mag = np.abs(a)
-                if not (mag > 2.0**53).any():
+                if not (mag > _MAX_US).any():
                     if (mag >= _EXACT_FLOAT_US).any():
                         # float64 may have dropped decimals the file had (1.7e15 µs: steps
                         # of 0.25 µs), even where the value now looks whole
@@ -148,9 +186,24 @@ def _int_or(v: Any, default: int = -1) -> int:
 
 
 def _float_or(v: Any) -> float:
+    """A number as a float, NaN if it is none - or beyond float64 (a 1e400 read exactly as
+    a Decimal, or an int of 400 digits: inf would poison every sum and scale it meets)."""
     if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
-        return float(v)
-    return float("nan")
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond float64
+            return _NAN
+        return f if f - f == 0 else _NAN  # (inf - inf is NaN)
+    return _NAN
+
+
+def _float32_or(v: Any) -> float:
+    """:func:`_float_or` for a float32 column: NaN beyond float32 too."""
+    f = _float_or(v)
+    return f if abs(f) <= _F32_MAX else _NAN
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _dim3(v: Any) -> tuple[int, int, int]:
@@ -189,7 +242,10 @@ def json_safe(v: Any) -> Any:
     if isinstance(v, Decimal):
         if v.is_finite() and v.adjusted() < 19 and v == v.to_integral_value():
             return int(v)
-        return float(v) if v.is_finite() and v.adjusted() < 300 else str(v)
+        if not v.is_finite():
+            return str(v)
+        f = float(v)  # beyond float64: "inf", as the same number read as a float says
+        return f if f - f == 0 else str(f)
     if isinstance(v, dict):
         return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -355,6 +411,8 @@ class Snapshot:
     #: args rows of GPU work whose typed fields are all absent (their defaults): a trace of
     #: kernels without args keeps 4 bytes per kernel here, not the 64 of :attr:`gpu`
     gpu_plain: dict[str, np.ndarray] = dc_field(default_factory=dict)
+    #: skip reason -> the first value skipped for it ("9.3e+18 µs"), where one says more
+    examples: dict[str, str] = dc_field(default_factory=dict)
 
 
 class TraceBuilder:
@@ -403,6 +461,7 @@ class TraceBuilder:
         self.events = 0  # accepted events, all phases except M
         self.phase_counts: dict[str, int] = {}
         self.skipped: dict[str, int] = {}  # reason -> count
+        self.examples: dict[str, str] = {}  # reason -> the first value skipped for it
         self.notes: dict[str, int] = {}  # kept, but worth a warning
         self.items = 0  # items seen in the events array
 
@@ -441,7 +500,7 @@ class TraceBuilder:
                 process_labels=dict(self.process_labels),
                 process_sort=dict(self.process_sort), thread_names=dict(self.thread_names),
                 thread_sort=dict(self.thread_sort), skipped=dict(self.skipped),
-                notes=dict(self.notes), events=self.events,
+                examples=dict(self.examples), notes=dict(self.notes), events=self.events,
                 phase_counts=dict(self.phase_counts), items=self.items,
                 header=dict(self.header), strings=self.strings, extra_args=self.extra_args)
             if release:
@@ -456,7 +515,7 @@ class TraceBuilder:
         self.flush_pending()
         return {
             "items": self.items, "events": self.events, "phase_counts": self.phase_counts,
-            "skipped": self.skipped, "notes": self.notes,
+            "skipped": self.skipped, "notes": self.notes, "examples": self.examples,
             "strings": self.strings.strings, "non_text": self.strings.non_text,
             "cut_names": self.strings.cut,
             "non_str": self.strings.non_str_ids(),
@@ -548,6 +607,8 @@ class TraceBuilder:
                                  (self.skipped, m["skipped"]), (self.notes, m["notes"])):
                 for k, v in theirs.items():
                     mine[k] = mine.get(k, 0) + v
+            for k, ex in m.get("examples", {}).items():  # the first in file order
+                self.examples.setdefault(k, ex)
 
     def _merge_lanes(self, lanes: list[tuple]) -> np.ndarray:
         llut = np.zeros(max(len(lanes), 1), np.int32)
@@ -603,8 +664,15 @@ class TraceBuilder:
             key[dict_keys] = fk_new[np.searchsorted(fk_old, k)]
 
     # -- accounting ------------------------------------------------------------------------
-    def _skip(self, reason: str, n: int = 1) -> None:
+    def _skip(self, reason: str, n: int = 1, example: str | None = None) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
+        if example is not None:
+            self.examples.setdefault(reason, example)
+
+    def _skip_time(self, v: Any, what: str) -> None:
+        """Count an event skipped for its ``ts``/``dur`` value ``v`` (the rare branch)."""
+        reason, example = _time_problem(v, what)
+        self._skip(reason, 1, example)
 
     def _note(self, reason: str, n: int = 1) -> None:
         self.notes[reason] = self.notes.get(reason, 0) + n
@@ -701,7 +769,8 @@ class TraceBuilder:
         """ts of events as ns, dropping (and counting) events without a usable ts."""
         ts, ok = us_to_ns([e.ts for e in evs])
         if ok is not None and not ok.all():
-            self._skip("missing or non-numeric ts", int((~ok).sum()))
+            for i in np.flatnonzero(~ok).tolist():
+                self._skip_time(evs[i].ts, "ts")
             idx = np.flatnonzero(ok)
             evs, ts, rows = [evs[i] for i in idx], ts[idx], rows[idx]
         return evs, ts, rows
@@ -790,7 +859,8 @@ class TraceBuilder:
         """Slow path for a batch with bad ts/dur: drop or fix the offending events."""
         keep = np.ones(len(xs), bool) if ok is None else ok.copy()
         if ok is not None and not ok.all():
-            self._skip("missing or non-numeric ts", int((~ok).sum()))
+            for i in np.flatnonzero(~ok).tolist():
+                self._skip_time(xs[i].ts, "ts")
         if dok is not None:
             for i in np.flatnonzero(~dok & keep):
                 e = xs[i]
@@ -803,7 +873,7 @@ class TraceBuilder:
                     self._note("X events without dur (shown as 0)")
                 else:
                     keep[i] = False
-                    self._skip("non-numeric dur")
+                    self._skip_time(durs[i], "dur")
         idx = np.flatnonzero(keep)
         return [xs[i] for i in idx], start[idx], dur[idx], rows[idx]
 
@@ -867,12 +937,18 @@ class TraceBuilder:
             if None in vals:
                 vals = [default if v is None else v for v in vals]
             try:
-                arr = np.array(vals, dtype=dtype)
+                if dtype is np.float32:
+                    with np.errstate(over="ignore"):  # beyond float32: inf, absent below
+                        arr = np.array(vals, dtype=dtype)
+                else:
+                    arr = np.array(vals, dtype=dtype)
                 ok = arr.shape == ((len(vals), 3) if default is _NO3 else (len(vals),))
+                if ok and dtype is np.float32 and np.isinf(arr).any():
+                    ok = False  # beyond float32 (1e39, or 1e400 read exactly): as absent
             except (TypeError, ValueError, OverflowError):
                 ok = False
             if not ok:
-                conv = _dim3 if default is _NO3 else (_float_or if dtype is np.float32 else _int_or)
+                conv = _dim3 if default is _NO3 else (_float32_or if dtype is np.float32 else _int_or)
                 lim = 2**31 if dtype is np.int32 else 2**63
                 fit = (lambda x, lim=lim: x if -lim <= x < lim else -1) \
                     if dtype is not np.float32 else None
@@ -886,7 +962,7 @@ class TraceBuilder:
             else:
                 cols[field] = arr
         if sub[0].occupancy is None and sub[0].occupancy_theoretical is not None:
-            cols["occupancy"] = np.array([_float_or(a.occupancy_theoretical) for a in sub],
+            cols["occupancy"] = np.array([_float32_or(a.occupancy_theoretical) for a in sub],
                                          np.float32)
         device, stream = cols.pop("device"), cols.pop("stream")  # lane facts, not columns
         plain = None  # the events whose every typed field is its default
@@ -959,7 +1035,7 @@ class TraceBuilder:
             return
         ts = _one_us_to_ns(e.ts)
         if ts is None:
-            self._skip("missing or non-numeric ts")
+            self._skip_time(e.ts, "ts")
             return
         pid, tid = _hashable(e.pid), _hashable(e.tid)
         if ph == "B":
@@ -1009,7 +1085,9 @@ class TraceBuilder:
         for k, v in a.items():
             fv = _float_or(v)
             if fv != fv:
-                self._note("non-numeric counter values (ignored)")
+                numeric = isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
+                self._note("counter values beyond float64 (ignored)" if numeric
+                           else "non-numeric counter values (ignored)")
                 continue
             key = (pid, name, cid, k)
             t = self._counter_ids.get(key)

@@ -18,6 +18,17 @@ from typing import Any, Union
 import msgspec
 
 
+class NeedExact(Exception):
+    """A number the fast decoding cannot hold: a float timestamp too large for float64 to keep
+    its nanoseconds, or a number beyond what msgspec's floats or yajl's int64/double take
+    (``1e400``, ``18446744073709551616``; JSON allows any): the load is redone exactly,
+    floats as Decimal, where every JSON number is a value."""
+
+
+#: msgspec's error for a JSON number beyond float64 (``1e400``) where it decodes floats
+_OUT_OF_RANGE = "Number out of range"
+
+
 class KernelArgs(msgspec.Struct, gc=False):
     """The ``args`` the index keeps as columns (GPU work and runtime calls); others are skipped."""
 
@@ -180,8 +191,20 @@ def _decode_array(body: bytes | bytearray | memoryview, exact: bool, full: bool)
         raise ValueError(str(e)) from None
     try:
         return _LOOSE[exact].decode(body)
-    except msgspec.ValidationError:  # items that are not objects
+    except msgspec.ValidationError:  # items that are not objects (or a number too big)
+        pass
+    except msgspec.DecodeError as e:
+        raise ValueError(str(e)) from None
+    try:
         return [as_event(x) for x in _ANY[exact].decode(body)]
+    except msgspec.ValidationError as e:
+        # Valid JSON (a syntax error is a DecodeError), with a number beyond float64
+        # (1e400) where floats are decoded as such: only Decimals hold it.
+        if exact or _OUT_OF_RANGE not in str(e):
+            raise ValueError(str(e)) from None
+        if full:  # re-reading one piece (its args): that piece exactly, not the whole load
+            return _decode_array(body, True, True)
+        raise NeedExact from None
     except msgspec.DecodeError as e:
         raise ValueError(str(e)) from None
 
@@ -221,13 +244,25 @@ def decode_piece_in(buf: bytearray, end: int, exact: bool) -> list[Any]:
 def decode_tail(data: bytes, exact: bool) -> tuple[list[Any], str]:
     """The last piece: events, the array's closing "]", then the rest of the file as text."""
     text = "[" + data.decode("utf-8")
-    decoder = json.JSONDecoder(parse_float=Decimal if exact else float,
+    decoder = json.JSONDecoder(parse_float=Decimal if exact else _finite_float,
                                parse_constant=_not_json)
     try:
         items, end = decoder.raw_decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     return [as_event(x) for x in items], text[end:]
+
+
+def _finite_float(text: str) -> float:
+    """A JSON float as float64; one beyond it (1e400, which float() makes inf) needs the
+    exact load, as in msgspec's pieces (the same value whatever piece it falls in)."""
+    v = float(text)
+    if v in (_INF, -_INF):
+        raise NeedExact
+    return v
+
+
+_INF = float("inf")
 
 
 def _not_json(name: str) -> Any:

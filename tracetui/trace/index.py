@@ -380,7 +380,8 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     lane_bounds = np.array([ln.lo for ln in lanes] + [len(start)], np.int64)
     for ln in lanes:  # the flows below look lanes' depths up in these columns
         ln._trace = _StartsAndDurs(start, dur)  # type: ignore[assignment]
-    flow_src, flow_dst, flow_cat = _resolve_flows(flows, remap, t0, lanes, facts.threads)
+    flow_src, flow_dst, flow_cat, unpaired = _resolve_flows(flows, remap, t0, lanes,
+                                                            facts.threads)
     del flows
 
     _alloc.trim()
@@ -406,12 +407,17 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
 
     # ---- warnings
     warnings = list(facts.warnings)
+    examples = snap.examples
     for reason, n in sorted(skipped.items()):
-        warnings.append(f"skipped {n:,} events: {reason}")
+        ex = examples.get(reason)
+        warnings.append(f"skipped {n:,} events: {reason}" + (f" (first: {ex})" if ex else ""))
     for reason, n in sorted(notes.items()):
         warnings.append(f"{n:,} {reason}")
     if ob_n and final:
         warnings.append(f"{ob_n:,} B events never ended (shown up to the end of the trace)")
+    flows_said = flow_warning(unpaired) if final else None
+    if flows_said:
+        warnings.append(flows_said)
     if non_text:
         warnings.append(f"{non_text:,} names or categories were not strings (kept as text)")
     if cut_names:
@@ -508,11 +514,13 @@ def _flow_chunks(lanes: list[Lane], order: np.ndarray, lb: np.ndarray, ts: np.nd
 
 def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
                    lanes: list[Lane], threads: int = 1
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Flow links between slices (source rows, destination rows, category ids) and the
+    counts of endpoints no link joins (see :func:`flow_warning`)."""
     n = len(flows["key"])
     empty = np.zeros(0, np.int64)
     if n == 0:
-        return empty, empty, np.zeros(0, np.int32)
+        return empty, empty, np.zeros(0, np.int32), {}
     ts = flows["ts"]  # absolute: the lane loop subtracts t0 on its own (smaller) arrays
     enclosing = flows["enclosing"]
     target = np.full(n, -1, np.int32 if sum(ln.count for ln in lanes) < 2**31 else np.int64)
@@ -533,8 +541,18 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
     # soon as it is used, before the next temporaries.
     for col in ("lane", "enclosing"):
         del flows[col]
-    # link consecutive endpoints of the same flow: out -> in
-    # (at equal times a start comes before the end it leads to)
+    # Pair the endpoints of each flow (key: category and id, or a v2 bind_id) in time, not
+    # in file order (Kineto's files are not sorted): every endpoint that takes a flow in
+    # (an f, a step t, a v2 flow_in) is linked from the latest endpoint of the same flow
+    # before it in time that sends one out (an s, a t, a v2 flow_out). At equal times a
+    # start comes before the end it leads to. This is how Perfetto's JSON importer pairs
+    # (importers/json/json_trace_parser_impl.cc + common/flow_tracker.cc, on events sorted
+    # by ts): an f does not close its flow (close_flow = false), so the kernels of one CUDA
+    # graph launch (one s, an f each) all link to it, and an f earlier in time than any
+    # start of its flow is dropped and counted (its stat flow_end_without_start;
+    # chrome://tracing's importer, which also sorts by ts, warns "no flow start found").
+    # Unlike Perfetto, a later s of a reused id starts the flow anew (ids are reused in
+    # Chrome's traces), as chrome://tracing does.
     o = np.lexsort((flows["flags"] & 1, flows.pop("ts"), flows["key"]))
     key = flows.pop("key")[o]
     flags = flows.pop("flags")[o]
@@ -542,8 +560,68 @@ def _resolve_flows(flows: dict[str, np.ndarray], remap: np.ndarray, t0: int,
     del target
     cat = flows.pop("cat")[o]
     del o
-    link = key[1:] == key[:-1]
+    m = len(key)
+    pos = np.arange(m, dtype=np.int64)
+    new_key = np.ones(m, bool)
+    new_key[1:] = key[1:] != key[:-1]
+    group_start = np.maximum.accumulate(np.where(new_key, pos, 0))
     del key
-    link &= ((flags[:-1] & 2) > 0) & ((flags[1:] & 1) > 0)
-    link &= (tgt[:-1] >= 0) & (tgt[1:] >= 0) & (tgt[:-1] != tgt[1:])
-    return tgt[:-1][link], tgt[1:][link], cat[:-1][link]
+    out = (flags & 2) > 0
+    into = (flags & 1) > 0
+
+    def latest_before(mark: np.ndarray) -> np.ndarray:
+        """For each endpoint, the latest marked one strictly before it (-1: none)."""
+        got = np.empty(m, np.int64)
+        got[0] = -1
+        got[1:] = np.maximum.accumulate(np.where(mark, pos, -1))[:-1]
+        return got
+
+    # a flow is started by an s (a v2 flow_out alone); a step (t, v2 in and out) with no
+    # start before it starts nothing either (Perfetto: flow_step_without_start)
+    started = latest_before(out & ~into) >= group_start
+    prev_out = latest_before(out & (~into | started))
+    linked = into & started
+    src, dst = prev_out[linked], pos[linked]
+    del prev_out, linked
+    src_row, dst_row = tgt[src], tgt[dst]
+    drawn = (src_row >= 0) & (dst_row >= 0) & (src_row != dst_row)
+    # what is not drawn, said once (see build)
+    orphans = into & ~started
+    used = np.zeros(m, bool)
+    used[src] = True
+    group_end = np.empty(m, np.int64)  # the last endpoint of each one's flow
+    ends = np.flatnonzero(np.append(new_key[1:], True))
+    group_end[:] = np.repeat(ends, np.diff(np.append(-1, ends)))
+    later_out = np.minimum.accumulate(np.where(out & ~into, pos, m)[::-1])[::-1]  # a start
+    after = np.append(later_out[1:], m)  # strictly after
+    unpaired = {
+        "ends": int(orphans.sum()),
+        "backwards": int((orphans & (after <= group_end)).sum()),
+        "starts": int((out & ~into & ~used).sum()),
+        "no_slice": int(((src_row < 0) | (dst_row < 0)).sum()),
+        "self": int(((src_row == dst_row) & (src_row >= 0)).sum()),
+    }
+    del group_start, group_end, later_out, after, used, orphans, new_key, pos, out, into
+    return src_row[drawn], dst_row[drawn], cat[src][drawn], unpaired
+
+
+def flow_warning(unpaired: dict[str, int]) -> str | None:
+    """One warning for the flow endpoints that no arrow joins, or None."""
+    parts = []
+    if unpaired.get("ends"):
+        n, back = unpaired["ends"], unpaired.get("backwards", 0)
+        part = f"{n:,} flow end{'s' if n != 1 else ''} without a start"
+        if back:
+            part += (f" ({back:,} of them before a start of their flow id: an arrow back in "
+                     "time is not drawn, as in Perfetto and chrome://tracing)")
+        parts.append(part)
+    if unpaired.get("starts"):
+        n = unpaired["starts"]
+        parts.append(f"{n:,} flow start{'s' if n != 1 else ''} without an end")
+    if unpaired.get("no_slice"):
+        n = unpaired["no_slice"]
+        parts.append(f"{n:,} flow{'s' if n != 1 else ''} with an end on no slice")
+    if unpaired.get("self"):
+        n = unpaired["self"]
+        parts.append(f"{n:,} flow{'s' if n != 1 else ''} from a slice to itself")
+    return "; ".join(parts) + " (not drawn)" if parts else None

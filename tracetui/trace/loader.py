@@ -37,6 +37,7 @@ from .model import Trace
 from .pieces import (HEAD_BYTES, IJSON_BLOCK, KIND_ARRAY, KIND_IJSON, KIND_IJSON_FILE,
                      KIND_TAIL, MAX_PIECE, PIECE, Chain, PieceTable, CUT_TRIES, FAILED_READS,
                      find_cut, locate_events, skip_to_boundary, structural_cut)
+from ..textutil import safe_text
 from .source import InflateError, GzipStream, Source, TraceError
 
 #: Below this many bytes of events, starting a second process costs more than it saves.
@@ -151,15 +152,13 @@ class Loader:
         b = self.builder
         if kind == "object" and where["offset"] is None and b.items == 0 \
                 and not self._has_events_key():
-            keys = [k for k in where["header"].get("__keys__", []) if isinstance(k, str)][:6]
+            keys = [k for k in where["header"].get("__keys__", []) if isinstance(k, str)]
             if "traceEvents" in keys:
                 raise TraceError(f"{path}: not a Chrome/Kineto trace: its traceEvents is not an "
                                  "array of events")
-            hint = ""
-            if "nodes" in keys and "schema" in keys:
-                hint = " — this looks like a PyTorch execution trace, not a profiler trace"
-            raise TraceError(f"{path}: not a Chrome/Kineto trace: the JSON object has no "
-                             f"traceEvents (keys: {', '.join(keys) or 'none'}){hint}")
+            raise TraceError(f"{path}: {'' if self.truncated else 'valid JSON, but '}not a "
+                             "Chrome/Kineto trace: the top-level object has no traceEvents "
+                             f"array (keys: {_key_list(keys)}){_format_hint(keys)}")
         if b.items and b.events == 0 and not self.truncated and sum(b.skipped.values()) == b.items:
             reasons = ", ".join(f"{n:,} {r}" for r, n in b.skipped.items()) or "no trace events"
             raise TraceError(f"{path}: not a trace: none of its {b.items:,} items is a trace "
@@ -537,6 +536,11 @@ class Loader:
                     msg = (str(text).strip().splitlines() or ["invalid JSON"])[0][:120]
                 if array_only and "trailing garbage" in msg:
                     return  # the array closed; what follows it is the rest of the object
+                if not b.exact and ("integer overflow" in msg or "point) overflow" in msg):
+                    # valid JSON that yajl's int64 / double cannot hold (18446744073709551616,
+                    # 1e400: in an event's args, or a whole other format's ids): read it all
+                    # again exactly, where ijson gives Python ints and Decimals
+                    raise NeedExact
                 self._on_json_error(msg, stream, chain.tail)
                 return
             if not batch:
@@ -626,6 +630,26 @@ class Loader:
         self.progress(Progress(self.bytes_done, self.source.size,
                                self.builder.events + self.other_events,
                                time.perf_counter() - self.started, done))
+
+
+def _key_list(keys: list[str], most: int = 6, width: int = 40) -> str:
+    """Top-level keys for a message: the first few, each cut (they are data)."""
+    shown = [safe_text(k, width) for k in keys[:most]]
+    if len(keys) > most:
+        shown.append(f"… {len(keys) - most} more")
+    return ", ".join(shown) or "none"
+
+
+def _format_hint(keys: list[str]) -> str:
+    """What a JSON object without traceEvents is, when its keys say so."""
+    if "nodes" in keys and "schema" in keys:
+        return " — this looks like a PyTorch execution trace, not a profiler trace"
+    if any(k.startswith("rocprofiler-sdk") for k in keys):
+        # rocprofv3 --output-format json: rocprofiler-sdk's own layout (its other formats:
+        # csv, pftrace for Perfetto, otf2, rocpd), not Chrome trace events
+        return (" — this is rocprofiler-sdk's own JSON (rocprofv3 --output-format json), "
+                "not a trace event file")
+    return ""
 
 
 def _has_more(stream: Any) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 import ijson
 import numpy as np
 
-from .events import as_event, decode_array, decode_piece, decode_tail
+from .events import NeedExact, as_event, decode_array, decode_piece, decode_tail
 from .source import InflateError, Source, TraceError
 
 #: Top-level keys before "traceEvents" (deviceProperties, ...) are looked for in these bytes.
@@ -237,7 +237,7 @@ def find_range_start(buf: bytes | memoryview) -> int:
             break
         try:
             got = decode_array(b"[" + bytes(buf[c:nxt]).rstrip().rstrip(b",") + b"]", False)
-        except ValueError:
+        except (ValueError, NeedExact):  # (a number only exact decoding holds: another one)
             got = []
         if len(got) == 1 and isinstance(got[0].ph, str):
             return c
@@ -331,7 +331,11 @@ class PieceTable:
             if kind == KIND_ARRAY:
                 return decode_piece(self.source.read_range(offset, length), self.exact, full=True)
             if kind == KIND_TAIL:
-                return decode_tail(self.source.read_range(offset, length), self.exact)[0]
+                data = self.source.read_range(offset, length)
+                try:
+                    return decode_tail(data, self.exact)[0]
+                except NeedExact:  # a number beyond float64 in it: this piece exactly
+                    return decode_tail(data, True)[0]
             raw, stream = self.source.open_stream()
             try:
                 if kind == KIND_IJSON:
@@ -373,6 +377,7 @@ def locate_events(head: bytes) -> dict[str, Any]:
     if first != b"{":
         return {"kind": "not-json", "offset": None, "header": {}, "first": head[start : start + 12]}
     depth = 0
+    keys: list[str] = []  # the top-level keys seen, whatever their values (cut off, huge)
     for m in _TOKEN.finditer(head, start):
         tok = m.group()
         c = tok[:1]
@@ -382,7 +387,12 @@ def locate_events(head: bytes) -> dict[str, Any]:
             depth -= 1
             if depth <= 0:
                 break
-        elif depth == 1 and tok == b'"traceEvents"':
+        elif depth == 1 and len(keys) < _MAX_KEYS and _COLON.match(head, m.end()):
+            try:
+                keys.append(json.loads(tok))
+            except ValueError:  # (invalid UTF-8 or escapes: not JSON, said later)
+                pass
+        if depth == 1 and tok == b'"traceEvents"':
             rest = head[m.end() : m.end() + 64].lstrip()
             if rest[:1] == b":" and rest[1:].lstrip()[:1] == b"[":
                 colon = head.index(b":", m.end())
@@ -395,14 +405,24 @@ def locate_events(head: bytes) -> dict[str, Any]:
                     except ValueError:
                         header = {}
                 return {"kind": "object", "offset": bracket + 1, "header": header}
-    return {"kind": "object", "offset": None, "header": header_keys(head)}
+    header = header_keys(head)
+    if len(keys) > len(header["__keys__"]):  # a value cut off by the head's end, or bad
+        header["__keys__"] = keys
+    return {"kind": "object", "offset": None, "header": header}
+
+
+_COLON = re.compile(rb"[ \t\r\n]*:")
+_MAX_KEYS = 1000  # top-level keys remembered for a message
 
 
 def header_keys(head: bytes) -> dict[str, Any]:
-    """Top-level keys readable from the first bytes (traceEvents not among them)."""
+    """Top-level keys readable from the first bytes (traceEvents not among them), and the
+    values of those before it that are whole there."""
     header: dict[str, Any] = {"__keys__": []}
     try:
-        for key, value in ijson.kvitems(io.BytesIO(head), "", use_float=True):
+        # use_float=False: yajl refuses numbers beyond int64 / double (rocprofiler-sdk's
+        # 18446744073709551615 ids), which are valid JSON; Python ints and Decimals hold them
+        for key, value in ijson.kvitems(io.BytesIO(head), "", use_float=False):
             header["__keys__"].append(key)
             if key == "traceEvents":
                 break
