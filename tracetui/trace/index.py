@@ -219,6 +219,11 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         row = row.astype(np.int32)
 
     # ---- time origin and span
+    start, dur, inst, cs, flows, strays = _within_span(start, dur, inst, cs, flows)
+    if strays:
+        notes = {**notes, f"events more than {SPAN_LIMIT_NS / 2 / _NS_PER_YEAR:,.0f} years "
+                          "from the trace's other times (stray timestamps?): drawn at its "
+                          "edge": strays}
     firsts = [a.min() for a in (start, inst["ts"], cs["ts"]) if len(a)]
     t0 = int(min(firsts)) if firsts else 0
     start = start - t0
@@ -625,3 +630,65 @@ def flow_warning(unpaired: dict[str, int]) -> str | None:
         n = unpaired["self"]
         parts.append(f"{n:,} flow{'s' if n != 1 else ''} from a slice to itself")
     return "; ".join(parts) + " (not drawn)" if parts else None
+
+#: the longest span a trace's times may cover: int64 ns relative to its start, with room
+#: for the sums of drawing (about 146 years)
+SPAN_LIMIT_NS = 1 << 62
+_NS_PER_YEAR = 365.25 * 86400e9
+
+
+def _within_span(start: np.ndarray, dur: np.ndarray, inst: dict[str, np.ndarray],
+                 cs: dict[str, np.ndarray], flows: dict[str, np.ndarray]) -> tuple[Any, ...]:
+    """The times, all within :data:`SPAN_LIMIT_NS` of each other: a stray timestamp
+    centuries from the rest (``ts: -9e15`` beside ``9e15`` µs) would wrap int64 when made
+    relative to the start. Times beyond the window around the median start are clamped to
+    the edges of what lies in it (monotonic: order and nesting kept; the span is that of the
+    rest) and counted; otherwise nothing changes
+    (and nothing is copied). Returns ``(start, dur, inst, cs, flows, clamped)``."""
+    if not len(start) and not len(inst["ts"]) and not len(cs["ts"]):
+        return start, dur, inst, cs, flows, 0
+    lo = min(float(a.min()) for a in (start, inst["ts"], cs["ts"]) if len(a))
+    his = [float(a.max()) for a in (inst["ts"], cs["ts"]) if len(a)]
+    if len(start):  # (an upper bound of the last end: no array made for it)
+        his.append(float(start.max()) + max(float(dur.max()), 0.0))
+    hi = max(his)
+    if hi - lo < SPAN_LIMIT_NS * 0.99 and hi < 2.0 ** 63 * 0.99:
+        return start, dur, inst, cs, flows, 0  # every trace but a damaged one
+    times = start if len(start) else np.concatenate([inst["ts"], cs["ts"]])
+    mid = int(np.median(times))
+    top = (1 << 63) - 1 - (1 << 40)  # (room above, for an end drawn past the last)
+    wlo = max(mid - SPAN_LIMIT_NS // 2, -top)
+    whi = min(wlo + SPAN_LIMIT_NS, top)
+    wlo = whi - SPAN_LIMIT_NS
+    # what lies in the window, whole, decides the span; the strays are put at its edges
+    inw = (start >= wlo) & (start <= whi)
+    whole = inw.copy()
+    whole[inw] = dur[inw] <= whi - start[inw]  # (no sum beyond the window's top)
+    lows = [int(start[inw].min())] if inw.any() else []
+    highs_start = [int(start[inw].max())] if inw.any() else []
+    highs = highs_start + ([int((start[whole] + np.maximum(dur[whole], 0)).max())]
+                           if whole.any() else [])
+    for ts in (inst["ts"], cs["ts"]):
+        ok = ts[(ts >= wlo) & (ts <= whi)]
+        if len(ok):
+            lows.append(int(ok.min()))
+            highs.append(int(ok.max()))
+    dlo = min(lows) if lows else wlo
+    dhi = max(highs + [dlo]) if highs else whi
+    strays = int(len(start) - whole.sum())
+    s = np.clip(start, dlo, dhi)
+    e = s.copy()
+    e[whole] = np.minimum(start[whole] + np.maximum(dur[whole], 0), dhi)
+    rest = ~whole
+    if rest.any():  # ends as floats: a sum of these may pass int64
+        f = np.clip(start[rest].astype(np.float64) + np.maximum(dur[rest], 0), dlo, dhi)
+        e[rest] = np.clip(f.astype(np.int64), s[rest], dhi)  # (floats round: exact bounds)
+    new = []
+    for cols in (inst, cs, flows):
+        ts = cols["ts"]
+        if len(ts):
+            if cols is not flows:
+                strays += int(((ts < dlo) | (ts > dhi)).sum())
+            cols = {**cols, "ts": np.clip(ts, dlo, dhi)}
+        new.append(cols)
+    return (s, e - s, *new, strays)
