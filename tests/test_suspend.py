@@ -120,3 +120,26 @@ async def test_the_help_lists_ctrl_z_on_every_screen():
                 await pilot.pause()
             rows = help_rows(app.screen)
             assert any(keys == "^z" and "suspend" in what for keys, what in rows), rows
+
+
+def test_the_compare_view_suspends_too_and_ctrl_c_quits_it():
+    app = PtyApp(["diff", str(SAMPLE), str(ROOT / "sample_traces" / "decode.json")],
+                 cols=100, rows=30)
+    try:
+        assert app.wait_for("kernels by impact", WAIT_S), app.text()[-2000:]
+        app.settle(quiet=0.5, limit=20)
+        os.write(app.master, b"\x1a")
+        assert _until_state(app, stopped=True), "ctrl+z in the compare view: not stopped"
+        app.pump(0.3)
+        mark = len(app.out)
+        os.kill(app.proc.pid, signal.SIGCONT)
+        assert _until_state(app, stopped=False)
+        assert _redrawn_since(app, mark, ("kernels by impact", "base ms", "sort by")), \
+            f"the compare view not drawn again: {app.text()[-1500:]!r}"
+        os.write(app.master, b"\x03")  # ctrl+c: quits (nothing loads here)
+        assert app.finish(timeout=WAIT_S) == 0, app.text()[-2000:]
+    finally:
+        if app.proc.poll() is None:
+            os.kill(app.proc.pid, signal.SIGCONT)
+            app.proc.kill()
+            app.proc.wait()

@@ -22,7 +22,7 @@ from ..trace.source import shown_path
 from .describe import ARGS_PENDING, READ_ARGS, describe_slice
 from .detail import DetailPane
 from .exports import Exports
-from .failure import OneLineFailure
+from .process import OneLineFailure, Suspends
 from .helpscreen import HelpScreen, palette_rows
 from .keybar import KeyBar
 from .loading import SNAPSHOT_MAX_EVENTS, Loading
@@ -58,7 +58,7 @@ class TooSmallScreen(Screen[None]):
             "(q quits)", layout=True)
 
 
-class TraceApp(OneLineFailure, Loading, Navigation, Exports, App[None]):
+class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]):
     """The app shell: the main screen's layout (status line, timeline, detail pane, legend,
     prompts, key bar), its keys, the views it opens, and what the session's state shows.
     Loading, navigation and exports are the mixins' jobs; the state is the :class:`Session`'s."""
@@ -231,19 +231,12 @@ class TraceApp(OneLineFailure, Loading, Navigation, Exports, App[None]):
     def on_mount(self) -> None:
         # back from a suspend (ctrl+z, or `kill -TSTP` from outside) and `fg`/SIGCONT: the
         # terminal shows the shell's screen, and Textual draws only what changed since
-        self.app_resume_signal.subscribe(self, self._redraw)
+        self.watch_for_resume()
         self.query_one(Timeline).focus()
         self._status()
         self._place_detail()
         self.load()
         self._check_size(self.size.width, self.size.height)
-
-    def _redraw(self, _app: Any = None) -> None:
-        """The whole screen drawn again (the one in front, with those it sits over), header
-        and key bar included, as after a resize."""
-        for screen in self.screen_stack:
-            screen.refresh(layout=True)
-        self.refresh(layout=True)
 
     def on_resize(self, event: Any) -> None:
         self._place_detail(event.size.width)

@@ -12,7 +12,7 @@ from textual.binding import Binding
 
 from ..export import csv_text, export_name, write_new
 from ..textutil import safe_text
-from .failure import OneLineFailure
+from .process import OneLineFailure, Suspends
 from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
 from .messages import ExportRows
 from .themes import DEFAULT_THEME, Palette, load_theme
@@ -46,7 +46,7 @@ def _in(v: Any) -> str:
 
 KERNEL_COLUMNS = [
     Column("kernel", "name", 0, numeric=False, fmt=_text, min_width=20),
-    Column("class", "class", 5, numeric=False),
+    Column("class", "class", 5, numeric=False, fmt=_text),
     Column("in", "in", 4, numeric=False, fmt=_in),
     Column("base n", "base_count", 7, fmt=fmt_int, optional=2),
     Column("new n", "new_count", 7, fmt=fmt_int, optional=2),
@@ -60,7 +60,7 @@ KERNEL_COLUMNS = [
 ]
 ANNOTATION_COLUMNS = [
     Column("annotation", "name", 0, numeric=False, fmt=_text, min_width=16),
-    Column("on", "source", 3, numeric=False),
+    Column("on", "source", 3, numeric=False, fmt=_text),
     Column("in", "in", 4, numeric=False, fmt=_in),
     Column("base n", "base_count", 7, fmt=fmt_int, optional=2),
     Column("new n", "new_count", 7, fmt=fmt_int, optional=2),
@@ -79,8 +79,8 @@ DEVICE_COLUMNS = [
     Column("new comm", "new_comm_us", 10, fmt=fmt_us),
     Column("base comp", "base_comp_us", 10, fmt=fmt_us),
     Column("new comp", "new_comp_us", 10, fmt=fmt_us),
-    Column("base ovl", "base_overlap_pct", 8, fmt=fmt_pct),
-    Column("new ovl", "new_overlap_pct", 8, fmt=fmt_pct),
+    Column("base ovl", "base_overlap_pct", 8, fmt=fmt_pct, optional=1),
+    Column("new ovl", "new_overlap_pct", 8, fmt=fmt_pct, optional=1),
     Column("base exp", "base_exposed_comm_us", 10, fmt=fmt_us, optional=1),
     Column("new exp", "new_exposed_comm_us", 10, fmt=fmt_us, optional=1),
     Column("Δ exposed", "delta_exposed_comm_us", 10, fmt=_signed_ms),
@@ -157,8 +157,9 @@ class CompareScreen(TableScreen):
         assert g is not None
         r = g.model.records[event.index]
         head = safe_text(r.get("name", f"GPU {r.get('device')}"), 300)
-        figures = "  ".join(f"{c.title} {c.fmt(r.get(c.key))}" for c in g.model.columns[1:]
-                            if c.fmt(r.get(c.key)) not in ("", "–"))
+        figures = safe_text("  ".join(f"{c.title} {c.fmt(r.get(c.key))}"
+                                      for c in g.model.columns[1:]
+                                      if c.fmt(r.get(c.key)) not in ("", "–")))
         self.app.notify(f"{head}\n{figures}", timeout=12, markup=False)
 
     def action_back(self) -> None:
@@ -169,11 +170,15 @@ class CompareScreen(TableScreen):
         self.app.exit()
 
 
-class CompareApp(OneLineFailure, App[None]):
+class CompareApp(OneLineFailure, Suspends, App[None]):
     """``tracetui diff BASE NEW`` in a terminal: one :class:`CompareScreen`."""
 
     TITLE = "tracetui diff"
-    BINDINGS = [Binding("question_mark", "help", "help", key_display="?")]
+    BINDINGS = [Binding("question_mark", "help", "help", key_display="?"),
+                Binding("ctrl+z", "suspend_process", "suspend to the shell (fg returns)",
+                        key_display="^z", show=False, priority=True),
+                # ctrl+c quits here (nothing loads): Textual's default only says to press ^q
+                Binding("ctrl+c", "quit", "quit", show=False, priority=True)]
 
     def action_help(self) -> None:
         from .helpscreen import HelpScreen
@@ -191,6 +196,7 @@ class CompareApp(OneLineFailure, App[None]):
         self.label = label  # names exported files: tracetui-LABEL-WHAT-DATE.csv
 
     def on_mount(self) -> None:
+        self.watch_for_resume()
         self.push_screen(CompareScreen(self.diff, self.palette))
         for w in self.diff.get("warnings", [])[:3]:
             self.notify(safe_text(w, 200), severity="warning", timeout=10, markup=False)

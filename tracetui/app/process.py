@@ -1,5 +1,6 @@
-"""One way for an app to fail: an exception nobody handled ends the app with status 1 and
-one line (``tracetui: internal error: …``), never Textual's traceback with its locals (a
+"""How an app behaves as a process of the shell. It suspends as any terminal program does
+(ctrl+z; `fg` brings it back drawn whole). It fails one way: an exception nobody handled
+ends the app with status 1 and one line (``tracetui: internal error: …``), never Textual's traceback with its locals (a
 trace's names among them) on the user's terminal. ``TRACETUI_DEBUG=1`` keeps that traceback,
 for a bug report."""
 
@@ -9,6 +10,24 @@ import os
 from typing import Any
 
 from ..textutil import safe_text
+
+
+class Suspends:
+    """Mixed into an :class:`~textual.app.App`: ``ctrl+z`` suspends it to the shell, and
+    back from a suspend (ctrl+z, or ``kill -TSTP`` from outside) and ``fg`` (SIGCONT) every
+    screen is drawn again whole (the terminal showed the shell meanwhile, and Textual would
+    draw only what changed)."""
+
+    def watch_for_resume(self) -> None:
+        """Call once mounted."""
+        self.app_resume_signal.subscribe(self, self._redraw)  # type: ignore[attr-defined]
+
+    def _redraw(self, _app: Any = None) -> None:
+        """The whole screen drawn again (the one in front, with those it sits over), header
+        and key bar included, as after a resize."""
+        for screen in self.screen_stack:  # type: ignore[attr-defined]
+            screen.refresh(layout=True)
+        self.refresh(layout=True)  # type: ignore[attr-defined]
 
 
 class OneLineFailure:
