@@ -105,7 +105,11 @@ def _summary(args: argparse.Namespace) -> int:
             return 0
     if not args.trace:
         raise TraceError("summary: a trace file is needed (or --rules alone)")
-    if len(args.trace) > 1 or os.path.isdir(args.trace[0]):
+    from .analysis.report import is_report
+
+    # a report (summary --json of a trace) is a rank: alone, the rank table of that one
+    if len(args.trace) > 1 or os.path.isdir(args.trace[0]) or \
+            (os.path.isfile(args.trace[0]) and is_report(args.trace[0])):  # (a pipe: read once)
         if args.csv:
             raise TraceError("summary --csv: one trace at a time (--json gives every rank)")
         from .cli_many import rank_summary
@@ -514,10 +518,11 @@ def _ranks_view(args: argparse.Namespace) -> int:
             check_scheduler(args.scheduler)  # unreachable, or no distributed: one line, now
         finally:
             sys.stderr.write("\r\x1b[K")
-    app = TraceApp(f"{label} ({len(files)} ranks)", rules, theme=args.theme, ranks=files,
+    ranks = f"{len(files)} rank{'' if len(files) == 1 else 's'}"
+    app = TraceApp(f"{label} ({ranks})", rules, theme=args.theme, ranks=files,
                    align=args.align, phase_groups=args.phase_groups, keymap=keymap,
                    max_ranks=args.max_ranks, scheduler=args.scheduler)
-    from .app.failure import exit_status
+    from .app.process import exit_status
     from .signals import running
 
     with running(app):  # a signal: the app exits (the terminal restored), then 128+N
@@ -552,7 +557,7 @@ def _view(args: argparse.Namespace) -> int:
     keymap = _keymap(args)
     app = TraceApp(args.trace, rules, theme=args.theme, early=early,
                    phase_groups=args.phase_groups, keymap=keymap)
-    from .app.failure import exit_status
+    from .app.process import exit_status
     from .signals import running
 
     with running(app):  # a signal: the app exits (the terminal restored), then 128+N
@@ -649,6 +654,11 @@ def _parser_diff() -> argparse.ArgumentParser:
 def _diff(args: argparse.Namespace) -> int:
     from .cli_many import diff, diff_ranks
 
+    for p in (args.base, args.new):
+        if p != "-" and not os.path.exists(p):
+            raise TraceError(f"{p}: no such file or directory")
+    if args.base == args.new == "-":
+        raise TraceError("diff: stdin (-) can be one side only: the other is a file")
     dirs = [os.path.isdir(p) for p in (args.base, args.new)]
     if any(dirs):
         if not all(dirs):

@@ -163,7 +163,7 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
         app = CompareApp(result, label, theme=theme)
         with running(app):  # a signal: the app exits (the terminal restored), then 128+N
             app.run()
-        from .app.failure import exit_status
+        from .app.process import exit_status
 
         return exit_status(app)
     if as_json:
@@ -180,7 +180,13 @@ def diff_ranks(base_dir: str, new_dir: str, rules: Any, as_json: bool, top: int,
     """``tracetui diff DIR_A DIR_B``: two jobs rank by rank (JSON or tables)."""
     from .analysis.diff import compare_ranks
 
-    result = compare_ranks(load_reports([base_dir], rules), load_reports([new_dir], rules))
+    sides = []
+    for side, where in (("base", base_dir), ("new", new_dir)):
+        try:
+            sides.append(load_reports([where], rules))
+        except TraceError as e:
+            raise TraceError(f"diff: the {side} job ({where}): {e}") from None
+    result = compare_ranks(*sides)
     if as_json:
         from .output import write_json
 
@@ -212,16 +218,19 @@ def diff_ranks(base_dir: str, new_dir: str, rules: Any, as_json: bool, top: int,
     st = result["stragglers"]
     console.print(Text(f"straggler before: {', '.join(map(str, st['base'])) or 'none'}; "
                        f"after: {', '.join(map(str, st['new'])) or 'none'}"))
-    ks = result["kernel_groups" if group else "kernels"]
-    ks = ks[:top] if top else ks
+    every_k = result["kernel_groups" if group else "kernels"]
+    ks = every_k[:top] if top else every_k
     if ks:
-        krows = [[Text(safe_text(k["name"])), k["class"], f"{k['base_count']}→{k['new_count']}",
+        krows = [[Text(safe_text(k["name"])), Text(safe_text(k["class"], 8)),
+                  f"{k['base_count']}→{k['new_count']}",
                   f"{_ms(k['base_total_us'])}→{_ms(k['new_total_us'])}",
                   _signed_ms(k["delta_total_us"])] for k in ks]
         every = result["kernel_ranks"] == max(result["base"]["ranks"], result["new"]["ranks"])
         over = "all ranks" if every else f"the {result['kernel_ranks']} ranks both jobs have"
         console.print(_table(console, f"kernels over {over}, by impact (ms)",
                              ["kernel", "class", "count", "total", "Δ total"], krows))
+        if len(every_k) > len(ks):
+            console.print(Text(f"  … {len(every_k) - len(ks)} more kernels (--top 0 shows all)"))
     console.print(Text(f"rule: {result['rule']}", style="dim"))
     for w in result["warnings"]:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
@@ -320,7 +329,10 @@ def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
                          "total ms, avg µs)", heads, rows))
     if top and len(ks) > top:
         console.print(Text(f"  … {len(ks) - top} more kernels (--top 0 shows all)"))
-    for side, names in (("base", d["only_in_base"]), ("new", d["only_in_new"])):
+    one_run = {"base": d["only_in_base"], "new": d["only_in_new"]}
+    if group:  # the short names in one run only, as the table above
+        one_run = {side: [r["name"] for r in ks if r["in"] == side] for side in one_run}
+    for side, names in one_run.items():
         if names:
             shown = ", ".join(safe_text(n, 50) for n in names[:5])
             more = f" … and {len(names) - 5} more" if len(names) > 5 else ""

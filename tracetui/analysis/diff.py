@@ -13,7 +13,7 @@ from __future__ import annotations
 from statistics import median
 from typing import Any, Iterable, Sequence
 
-from .ranks import MIN_EXCESS, ROBUST_Z, rank_figures, rank_of, summarize_ranks
+from .ranks import MIN_EXCESS, ROBUST_Z, rank_figures, rank_of, ranks_text, summarize_ranks
 
 _TOTALS = ("span_us", "steps", "step_us", "gpu_busy_us", "comp_us", "comm_us",
            "exposed_comm_us", "overlap_pct")
@@ -207,7 +207,7 @@ def compare_ranks(base: Sequence[tuple[str, dict[str, Any]]],
         if alone:
             warnings.append(
                 f"{len(alone)} rank{'s' if len(alone) > 1 else ''} in the {side} job only "
-                f"({_ranks_text(alone)}): left out of the kernels over all ranks, which "
+                f"({ranks_text(alone, word=False)}): left out of the kernels over all ranks, which "
                 f"compare the {len(common)} ranks both jobs have")
     return {
         "base": {"ranks": len(sb["ranks"]), "median_comp_per_step_us": sb["median_comp_per_step_us"]},
@@ -237,15 +237,3 @@ def _rank_keys(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[tuple[int, i
         seen[rank] = seen.get(rank, -1) + 1
         out[(rank, seen[rank])] = report
     return out
-
-
-def _ranks_text(ranks: list[int]) -> str:
-    """``0-3, 7``: ranks as runs; at most a few runs, then how many more."""
-    runs: list[list[int]] = []
-    for r in ranks:
-        if runs and r == runs[-1][1] + 1:
-            runs[-1][1] = r
-        else:
-            runs.append([r, r])
-    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs]
-    return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more" if len(parts) > 6 else "")

@@ -19,8 +19,12 @@ from statistics import median
 from typing import Any, Sequence
 
 _STEP = re.compile(r"^ProfilerStep#\d+$")
-_RANK_IN_NAME = re.compile(r"(?:rank|rk|worker|proc|node|gpu)[-_ .]?(\d+)", re.IGNORECASE)
-_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+_RANK_IN_NAME = re.compile(r"(?:rank|rk|worker|proc|node|gpu)[-_ .]?(\d+)",
+                           re.IGNORECASE | re.ASCII)
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)", re.ASCII)
+#: the highest rank taken as one (ranks are numbers of processes: a larger "rank", 2**64
+#: say, is no rank, and would not fit the int32/int64 arrays it is drawn from)
+MAX_RANK = 2 ** 31 - 1
 
 #: a straggler's computation exceeds the median by more than this fraction ...
 MIN_EXCESS = 0.05
@@ -32,18 +36,18 @@ def rank_of(report: dict[str, Any], path: str, index: int) -> tuple[int, str]:
     """The rank of a trace and where it came from: ``distributedInfo.rank``, else a number
     in the file name (``rank-3``, ``worker_3``, else the last number), else ``index``."""
     info = report.get("distributed_info") or {}
-    r = info.get("rank")
+    r = info.get("rank") if isinstance(info, dict) else None
     if isinstance(r, bool):
         r = None
-    if isinstance(r, str) and r.strip().isdigit():
+    if isinstance(r, str) and r.strip().isascii() and r.strip().isdigit():  # not "²"
         r = int(r)
-    if isinstance(r, int) and r >= 0:
+    if isinstance(r, int) and 0 <= r <= MAX_RANK:
         return r, "distributedInfo"
     name = os.path.basename(path)
     for suffix in (".gz", ".json", ".pt.trace"):
         name = name[: -len(suffix)] if name.endswith(suffix) else name
     m = _RANK_IN_NAME.search(name) or _LAST_NUMBER.search(name)
-    if m:
+    if m and int(m.group(1)) <= MAX_RANK:
         return int(m.group(1)), "file name"
     return index, "order"
 
@@ -80,7 +84,8 @@ def rank_figures(report: dict[str, Any]) -> dict[str, Any]:
     """One rank's figures (µs): steps, GPU busy, computation, communication, exposed
     communication and overlap %, summed over its GPUs."""
     steps = sorted(a["total_us"] for a in report.get("annotations", [])
-                   if a.get("source") == "cpu" and _STEP.match(str(a.get("name", ""))))
+                   if a.get("source") == "cpu" and _STEP.match(str(a.get("name", "")))
+                   and isinstance(a.get("total_us"), (int, float)))
     comm = sum(o["comm_us"] for o in report["overlap"])
     comp = sum(o["comp_us"] for o in report["overlap"])
     overlap = sum(o["overlap_us"] for o in report["overlap"])
@@ -139,10 +144,19 @@ def summarize_ranks(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, An
         seen.setdefault(r["rank"], r["file"])
         if r["truncated"]:
             warnings.append(f"rank {r['rank']}: the trace is cut off ({r['file']})")
-    marked = find_stragglers([r["comp_per_step_us"] for r in rows])
+    # a rank with no GPU computation (a CPU-only process, a data loader) is no straggler
+    # and, left in, its 0 widens the spread until none stands out: left out, and said
+    idle = [r["rank"] for r in rows if not r["comp_per_step_us"]]
+    if idle and len(idle) < len(rows):
+        warnings.append(f"{ranks_text(idle)}: no GPU computation, left out of the "
+                        "straggler rule and the median")
+    counted = [i for i, r in enumerate(rows) if r["comp_per_step_us"]] or \
+        list(range(len(rows)))
+    marked = [counted[i] for i in find_stragglers([rows[i]["comp_per_step_us"]
+                                                   for i in counted])]
     for i, r in enumerate(rows):
         r["straggler"] = i in marked
-    comp = [r["comp_per_step_us"] for r in rows]
+    comp = [rows[i]["comp_per_step_us"] for i in counted]
     return {
         "ranks": rows,
         "stragglers": [rows[i]["rank"] for i in marked],
@@ -151,3 +165,17 @@ def summarize_ranks(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, An
                  f"{ROBUST_Z:g} robust standard deviations (1.4826 x MAD)"),
         "warnings": warnings,
     }
+
+
+def ranks_text(ranks: Sequence[int], word: bool = True) -> str:
+    """``rank 3`` / ``ranks 0-3, 7`` (``word`` False: ``3``, ``0-3, 7``): ranks as runs, at
+    most six, then how many more."""
+    runs: list[list[int]] = []
+    for r in ranks:
+        if runs and r == runs[-1][1] + 1:
+            runs[-1][1] = r
+        else:
+            runs.append([r, r])
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs]
+    return (("" if not word else "rank " if len(ranks) == 1 else "ranks ") + ", ".join(parts[:6])
+            + (f" and {len(parts) - 6} more" if len(parts) > 6 else ""))

@@ -9,6 +9,7 @@ kernel or annotation name can never act as markup or as a terminal sequence.
 from __future__ import annotations
 
 import os
+import re
 
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -99,7 +100,7 @@ class GridModel:
         if num in ("", "–"):
             return ""
         try:
-            return int(num) if num.lstrip("-").isdigit() else float(num)
+            return int(num) if num.lstrip("+-").isdigit() else float(num)  # (+63: 63)
         except ValueError:
             return text
 
@@ -277,7 +278,13 @@ class Grid(ScrollView, can_focus=True):
         # with nothing left to drop, the flexible columns take what is left rather than push
         # the last columns off the line (8 cells at least)
         each = max(room // max(len(flex), 1) - 1, min(least, 8))
-        return [0 if k in hidden else (c.width or each) for k, c in enumerate(cols)]
+        out = [0 if k in hidden else (c.width or each) for k, c in enumerate(cols)]
+        # and what still does not fit goes whole, from the right: a number cut at the
+        # edge would read as another (-100.0% as "-1")
+        while sum(w + 1 for w in out if w) - 1 > total and sum(1 for w in out if w) > 1:
+            last = max(k for k, w in enumerate(out) if w)
+            out[last] = 0
+        return out
 
     def _cells(self, values: list[str], widths: list[int], numeric: list[bool],
                cuts: list[str] | None = None) -> str:
@@ -286,6 +293,8 @@ class Grid(ScrollView, can_focus=True):
             if w <= 0:
                 continue  # hidden on a narrow terminal
             # in cells (a CJK character or an emoji takes two): every row's columns line up
+            if num and len(v) > w:
+                v = _shorter_number(v, w)
             parts.append(fit(safe_text(v), w, right=num,
                              cut="middle" if cuts is not None and cuts[k] == "middle" else "end"))
         return " ".join(parts)
@@ -396,3 +405,25 @@ def fmt_pct(v: Any) -> str:
 
 def fmt_int(v: Any) -> str:
     return "" if v is None else f"{int(v):,}"
+
+
+_DECIMAL = re.compile(r"\d[\d,]*\.\d+")
+
+
+def _rounded(m: re.Match[str]) -> str:
+    text = m.group(0)
+    n = round(float(text.replace(",", "")))
+    return f"{n:,}" if "," in text else str(n)
+
+
+def _shorter_number(text: str, width: int) -> str:
+    """A number too wide for its column, shorter but still the same number: rounded to a
+    whole one (``+19746.2%`` -> ``+19746%``), then without its thousands commas; what
+    still does not fit is cut by the caller ("…" last)."""
+    if len(text) <= width:
+        return text
+    whole = _DECIMAL.sub(_rounded, text)
+    for shorter in (whole, whole.replace(",", "")):
+        if len(shorter) <= width:
+            return shorter
+    return text

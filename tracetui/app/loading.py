@@ -314,8 +314,13 @@ class Loading:
         from ..many import load_many
 
         if len(todo) == 1:  # one file: read in ranges by every core
-            loader = Loader(paths[0], progress=lambda p: progress(p.bytes_done, p.bytes_total),
-                            progress_interval=0.1)
+            try:  # (a file gone or replaced since the reports: its one line)
+                loader = Loader(paths[0], progress=lambda p: progress(p.bytes_done,
+                                                                      p.bytes_total),
+                                progress_interval=0.1)
+            except TraceError as e:
+                failed[todo[0]] = str(e)
+                return
             self._hold_loaders.append(loader)
             try:
                 tr = loader.run()

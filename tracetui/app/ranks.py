@@ -112,7 +112,7 @@ def _bytes(n: float) -> str:
 
 
 RANK_COLUMNS = [
-    Column("rank", "rank", 5, fmt=fmt_int),
+    Column("rank", "rank", 5, fmt=str),  # (an id: 16310, not 16,310; widened to the largest)
     Column("steps", "steps", 5, fmt=fmt_int, optional=5),
     Column("step ms", "step_us", 9, fmt=fmt_us),
     Column("GPU busy", "gpu_busy_us", 10, fmt=fmt_us, optional=4),
@@ -159,7 +159,10 @@ class RanksScreen(TableScreen):
             self.update_title()
 
     def compose(self) -> Any:
-        columns = list(RANK_COLUMNS)
+        digits = max((len(str(r["rank"])) for r in self.rows), default=1)
+        columns = [Column(**{**vars(c), "width": max(c.width, digits + 2)}) if c.key == "rank"
+                   else c
+                   for c in RANK_COLUMNS]  # (+2: the sort arrow beside the title)
         if self.holds is not None:
             columns.insert(columns.index(next(c for c in columns if c.key == "straggler")) + 1,
                            HELD_COLUMN)

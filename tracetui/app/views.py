@@ -27,7 +27,7 @@ from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP
 from ..analysis.window import SERIES, OverlapModel, kernel_instances
 from ..trace.frame import runs
-from ..textutil import fit, fmt_tick, fmt_time, safe_text
+from ..textutil import fit, fmt_tick, fmt_time, pad, safe_text
 from ..trace.frame import bin_edges
 from .cache import LRU
 from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
@@ -682,10 +682,11 @@ def matrix_text(trace: Any, model: OverlapModel, device_pos: int, window: tuple[
     top = int(m[:12, :12].max(initial=0)) / 1e6
     digits = next((d for d in (3, 2, 1) if len(f"{top:,.{d}f}") <= 9), 0)
     w = max(10, len(f"{top:,.{digits}f}") + 1)
-    t.append(" " * 8 + "".join(safe_text(n, w - 1).rjust(w) for n in names) + "\n", style="dim")
+    t.append(" " * 8 + "".join(pad(safe_text(n, w - 1), w, right=True) for n in names) + "\n",
+             style="dim")
     diag = np.diag(m)
     for a, na in enumerate(names[:12]):
-        t.append(safe_text(na, 7).ljust(8), style="dim")
+        t.append(pad(safe_text(na, 7), 8), style="dim")
         for b in range(len(names[:12])):
             v = int(m[a, b])
             base = min(int(diag[a]), int(diag[b]))
