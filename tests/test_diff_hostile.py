@@ -267,3 +267,27 @@ async def test_a_rank_whose_trace_is_gone_says_so_not_internal_error(job, tmp_pa
         msgs = [n.message for n in app._notifications if n.message.startswith(f"rank {other}:")]
         assert msgs and "no such file" in msgs[-1] and "internal error" not in msgs[-1], msgs
         await pilot.press("q")
+
+
+async def test_reports_whose_traces_are_all_gone_open_the_rank_view_only(rep, tmp_path):
+    """It said "Loading the timelines of every rank" and loaded none."""
+    from tracetui.app.app import TraceApp
+    from tracetui.app.ranks import RanksScreen
+
+    files = []
+    for r in range(3):
+        x = json.loads(json.dumps(rep))
+        x["file"] = f"/nowhere/rank-{r}.json"
+        files.append(_save(tmp_path / f"{r}.json", {"schema": "tracetui.report", **x}))
+    app = TraceApp("gone (3 ranks)", ranks=files)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(400):
+            if app.session.holds is not None and any("None of the traces" in n.message
+                                                      for n in app._notifications):
+                break
+            await pilot.pause(0.05)
+        assert isinstance(app.screen, RanksScreen)
+        msgs = [n.message for n in app._notifications]
+        assert any("None of the traces they were made from is here" in m for m in msgs), msgs
+        assert not any("Loading the timelines" in m for m in msgs)
+        await pilot.press("q")

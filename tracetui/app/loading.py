@@ -226,10 +226,16 @@ class Loading:
         holds.expect = expect
         self.call_from_thread(self._ranks_ready, summary, holds)
         first, what = default_ranks(summary, most)
+        took = f"{len(summary['ranks'])} ranks, from their reports in " \
+               f"{time.perf_counter() - started:,.1f} s"
+        if not any(paths.get(r) for r in paths):
+            self.call_from_thread(
+                self.notify, f"{took}. None of the traces they were made from is here: the "
+                "rank view only (⏎ on a rank names its trace)", timeout=12, markup=False)
+            return
         self.call_from_thread(
-            self.notify, f"{len(summary['ranks'])} ranks, from their reports in "
-            f"{time.perf_counter() - started:,.1f} s. Loading the timelines of {what}; ⏎ on "
-            f"a rank opens its own (holding {why})", timeout=12, markup=False)
+            self.notify, f"{took}. Loading the timelines of {what}; ⏎ on a rank opens its own "
+            f"(holding {why})", timeout=12, markup=False)
         self._hold(first[::-1])  # the first named (the straggler) the last let go
 
     def _ranks_ready(self: Any, summary: dict[str, Any], holds: Any) -> None:
