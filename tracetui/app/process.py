@@ -24,7 +24,13 @@ class Suspends:
 
     def _redraw(self, _app: Any = None) -> None:
         """The whole screen drawn again (the one in front, with those it sits over), header
-        and key bar included, as after a resize."""
+        and key bar included, as after a resize; and once more a moment later, in case the
+        terminal was still being given back when the first came (seen on a loaded machine:
+        only the lines that changed came back)."""
+        self._repaint_all()
+        self.set_timer(0.3, self._repaint_all)  # type: ignore[attr-defined]
+
+    def _repaint_all(self) -> None:
         for screen in self.screen_stack:  # type: ignore[attr-defined]
             screen.refresh(layout=True)
         self.refresh(layout=True)  # type: ignore[attr-defined]
