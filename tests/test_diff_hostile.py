@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from tracetui.trace import load
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from make_ranks import make_ranks  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
 
 ANNOTATED = ROOT / "sample_traces" / "annotated.json"
 DECODE = ROOT / "sample_traces" / "decode.json"
@@ -291,3 +294,37 @@ async def test_reports_whose_traces_are_all_gone_open_the_rank_view_only(rep, tm
         assert any("None of the traces they were made from is here" in m for m in msgs), msgs
         assert not any("Loading the timelines" in m for m in msgs)
         await pilot.press("q")
+
+
+def test_a_share_of_a_vanishing_whole_is_no_number(rep, tmp_path, capsys):
+    """comm_us 5e-324 passed the check; overlap % became inf, --json an internal error."""
+    x = json.loads(json.dumps(rep))
+    x["overlap"][0]["comm_us"] = 5e-324
+    y = json.loads(json.dumps(rep))
+    y["kernels"][0]["total_us"] = 5e-324
+    a, b = _save(tmp_path / "a.json", x), _save(tmp_path / "b.json", y)
+    for argv in (["summary", a, b, "--json"], ["diff", b, a, "--json"], ["diff", a, b]):
+        assert main(argv) == 0, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        assert not re.search(r"\b(inf|nan)\b|Infinity|NaN", out, re.I) and err == "", out
+
+
+def test_a_header_nested_hundreds_deep_loads(tmp_path, capsys):
+    text = ANNOTATED.read_text().rstrip()
+    p = tmp_path / "deep.json"
+    p.write_text(text[:-1] + ', "zz": ' + "[" * 600 + "]" * 600 + "}")
+    tr = load(str(p))
+    assert tr.slice_count == load(str(ANNOTATED)).slice_count
+    assert tr.header["zz"] == "(nested deeper than 64 levels: not kept)" or \
+        "nested deeper" in json.dumps(tr.header["zz"])
+    assert main(["summary", str(p), "--json"]) == 0
+    json.loads(capsys.readouterr().out)
+
+
+def test_opening_a_report_in_a_terminal_says_what_it_is(rep, tmp_path):
+    from ptyterm import PtyApp
+
+    r = _save(tmp_path / "r.json", {"schema": "tracetui.report", **rep})
+    app = PtyApp([r], cols=100, rows=30)
+    code = app.finish(timeout=30)
+    assert code == 2 and "a tracetui report, which holds no timeline" in app.text()

@@ -547,6 +547,11 @@ def _view(args: argparse.Namespace) -> int:
     from .trace.source import Source
 
     Source.open(args.trace)  # a missing or unreadable file: one line, before the screen changes
+    from .analysis.report import is_report
+
+    if os.path.isfile(args.trace) and is_report(args.trace):
+        raise TraceError(f"{args.trace}: a tracetui report, which holds no timeline (summary "
+                         "takes it as its rank; open the trace it was made from)")
     rules = _rules(args)
     # Reading starts now, in a thread, while the UI is imported and started (see EarlyLoad).
     early = _early_load(args.trace, pause_after_first=os.path.getsize(args.trace) > EARLY_LOAD_MAX)

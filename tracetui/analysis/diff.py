@@ -10,6 +10,7 @@ Pure: no textual or rich.
 
 from __future__ import annotations
 
+import math
 from statistics import median
 from typing import Any, Iterable, Sequence
 
@@ -24,7 +25,11 @@ def _d(a: float | None, b: float | None) -> float | None:
 
 
 def _pct(a: float | None, b: float | None) -> float | None:
-    return None if not a or b is None else round(100 * (b - a) / a, 2)
+    """The change from ``a`` to ``b`` in % of ``a``; None where it is no number."""
+    if not a or b is None:
+        return None
+    pct = 100 * (b - a) / a
+    return round(pct, 2) if math.isfinite(pct) else None
 
 
 def _match(base: Iterable[dict], new: Iterable[dict], key) -> list[tuple[Any, dict | None,

@@ -13,6 +13,7 @@ the spread. Its exposed communication is usually the lowest: it arrives last and
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from statistics import median
@@ -80,6 +81,15 @@ def with_rank(report: dict[str, Any], rank: int) -> dict[str, Any]:
                                            "rank": rank}}
 
 
+def _share(part: float, whole: float) -> float | None:
+    """``part`` in % of ``whole``; None where that is no number (a whole of nothing, or so
+    small, in a hand-made report, that the share is past any float)."""
+    if not whole > 0:
+        return None
+    pct = 100 * part / whole
+    return round(pct, 2) if math.isfinite(pct) else None
+
+
 def rank_figures(report: dict[str, Any]) -> dict[str, Any]:
     """One rank's figures (µs): steps, GPU busy, computation, communication, exposed
     communication and overlap %, summed over its GPUs."""
@@ -104,11 +114,11 @@ def rank_figures(report: dict[str, Any]) -> dict[str, Any]:
         "step_max_us": round(steps[-1], 3) if steps else None,
         "gpu_busy_us": round(busy, 3),
         # of the time its GPUs had: two GPUs busy all along are 100 %, not 200 %
-        "gpu_busy_pct": round(100 * busy / (span * gpus), 2) if span > 0 else None,
+        "gpu_busy_pct": _share(busy, span * gpus),
         "comp_us": round(comp, 3),
         "comm_us": round(comm, 3),
         "exposed_comm_us": round(exposed, 3),
-        "overlap_pct": round(100 * overlap / comm, 2) if comm > 0 else None,
+        "overlap_pct": _share(overlap, comm),
         "comp_per_step_us": round(comp / per, 3),
         "exposed_comm_per_step_us": round(exposed / per, 3),
         "truncated": bool(report.get("truncated")),

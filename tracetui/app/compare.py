@@ -60,7 +60,7 @@ KERNEL_COLUMNS = [
 ]
 ANNOTATION_COLUMNS = [
     Column("annotation", "name", 0, numeric=False, fmt=_text, min_width=16),
-    Column("on", "source", 3, numeric=False, fmt=_text),
+    Column("on", "source", 4, numeric=False, fmt=_text),  # cpu, gpu, none
     Column("in", "in", 4, numeric=False, fmt=_in),
     Column("base n", "base_count", 7, fmt=fmt_int, optional=2),
     Column("new n", "new_count", 7, fmt=fmt_int, optional=2),

@@ -233,10 +233,16 @@ def canonical_id(v: Any) -> Any:
     return v
 
 
-def json_safe(v: Any) -> Any:
+#: how deep a header value is kept: what lies deeper (a writer's junk, 500 nested lists) is
+#: replaced by a note, not walked by recursion
+HEADER_DEPTH = 64
+
+
+def json_safe(v: Any, depth: int = 0) -> Any:
     """A value from the trace's header (distributedInfo, deviceProperties, …) that JSON can
     write: non-finite floats and Decimals become text (whole Decimals ints), checked once at
-    load so that ``summary --json`` never meets inf."""
+    load so that ``summary --json`` never meets inf; nesting beyond :data:`HEADER_DEPTH`
+    becomes a note."""
     if isinstance(v, float):
         return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
     if isinstance(v, Decimal):
@@ -246,10 +252,12 @@ def json_safe(v: Any) -> Any:
             return str(v)
         f = float(v)  # beyond float64: "inf", as the same number read as a float says
         return f if f - f == 0 else str(f)
+    if isinstance(v, (dict, list)) and depth >= HEADER_DEPTH:
+        return f"(nested deeper than {HEADER_DEPTH} levels: not kept)"
     if isinstance(v, dict):
-        return {str(k): json_safe(x) for k, x in v.items()}
+        return {str(k): json_safe(x, depth + 1) for k, x in v.items()}
     if isinstance(v, list):
-        return [json_safe(x) for x in v]
+        return [json_safe(x, depth + 1) for x in v]
     return v
 
 
