@@ -328,3 +328,24 @@ def test_opening_a_report_in_a_terminal_says_what_it_is(rep, tmp_path):
     app = PtyApp([r], cols=100, rows=30)
     code = app.finish(timeout=30)
     assert code == 2 and "a tracetui report, which holds no timeline" in app.text()
+
+
+async def test_a_kernel_in_one_run_only_has_no_figures_on_the_other_side_in_the_view(rep):
+    from tracetui.analysis.diff import compare
+    from tracetui.app.compare import CompareApp
+
+    d = compare(rep, analyze(load(str(DECODE))))
+    app = CompareApp(d, "x")
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.pause()
+        g = app.screen.grid
+        cols = [c.key for c in g.model.columns]
+        for y in range(1, 8):
+            r = g.model.records[int(g.order[y - 1])]
+            if r["in"] == "base":
+                assert r["new_total_us"] is None and r["new_count"] is None
+                assert r["base_total_us"] > 0
+            elif r["in"] == "new":
+                assert r["base_total_us"] is None and r["base_count"] is None
+        assert "in" in cols
+    assert all(k["base_total_us"] is not None for k in d["kernels"])  # the JSON keeps 0

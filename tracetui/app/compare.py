@@ -44,6 +44,18 @@ def _in(v: Any) -> str:
     return "" if v == "both" else safe_text(v)
 
 
+def _one_sided(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kernel rows as the view shows them: a kernel in one run only has no figures on the
+    other side (blank, as ``—`` in the text), where the JSON counts it 0 calls, 0 ms."""
+    out = []
+    for r in rows:
+        if r["in"] != "both":
+            gone = "new" if r["in"] == "base" else "base"
+            r = {**r, **{f"{gone}_{k}": None for k in ("count", "total_us", "avg_us")}}
+        out.append(r)
+    return out
+
+
 KERNEL_COLUMNS = [
     Column("kernel", "name", 0, numeric=False, fmt=_text, min_width=20),
     Column("class", "class", 5, numeric=False, fmt=_text),
@@ -104,7 +116,8 @@ class CompareScreen(TableScreen):
         super().__init__()
         self.diff, self.palette = diff, palette
         self.table = "kernels"
-        self.rows = {"kernels": diff["kernels"], "groups": diff["kernel_groups"],
+        self.rows = {"kernels": _one_sided(diff["kernels"]),
+                     "groups": _one_sided(diff["kernel_groups"]),
                      "annotations": diff["annotations"], "devices": diff["devices"]}
 
     def _model(self, table: str) -> tuple[GridModel, str, bool]:
