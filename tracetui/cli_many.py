@@ -298,9 +298,6 @@ def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
         rows.append([labels[k], *cells[:2], delta(bad, cells[2]), delta(bad, cells[3])])
     console.print(_table(console, "totals, ms", ["", "base", "new", "Δ", "Δ %"], rows))
 
-    def name(r: dict[str, Any], label: str) -> Text:
-        return Text(safe_text(label))
-
     def only(heads: list[str], rows: list[list[Any]], table: list[dict[str, Any]]
              ) -> tuple[list[str], list[list[Any]]]:
         """With a row present in one run only: an ``only in`` column after the name, which
@@ -316,7 +313,7 @@ def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
         return "—" if r["in"] not in ("both", which) else text
 
     ks = d["kernel_groups"] if group else d["kernels"]
-    rows = [[name(r, r["name"]), f"{side(r, 'base', str(r['base_count']))}→"
+    rows = [[Text(safe_text(r["name"])), f"{side(r, 'base', str(r['base_count']))}→"
              f"{side(r, 'new', str(r['new_count']))}",
              side(r, "base", _ms(r["base_total_us"])), side(r, "new", _ms(r["new_total_us"])),
              delta(r["delta_total_us"], _signed_ms(r["delta_total_us"])),
@@ -353,7 +350,7 @@ def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
                              rows, name=None))
 
     if d["annotations"]:
-        rows = [[name(r, r["name"] + (" [gpu]" if r["source"] == "gpu" else "")),
+        rows = [[Text(safe_text(r["name"]) + (" [gpu]" if r["source"] == "gpu" else "")),
                  f"{_count(r['base_count'])}→{_count(r['new_count'])}",
                  f"{_ms(r['base_total_us'])} → {_ms(r['new_total_us'])}",
                  delta(r["delta_total_us"], _signed_ms(r["delta_total_us"])),

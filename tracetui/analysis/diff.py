@@ -179,12 +179,7 @@ def compare_ranks(base: Sequence[tuple[str, dict[str, Any]]],
     rows = []
     def keyed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Rows keyed (rank, its k-th file): a rank two files claim pairs in file order."""
-        seen: dict[int, int] = {}
-        out = []
-        for r in rows:
-            seen[r["rank"]] = seen.get(r["rank"], -1) + 1
-            out.append({**r, "_key": (r["rank"], seen[r["rank"]])})
-        return out
+        return [{**r, "_key": k} for k, r in zip(_occurrences([r["rank"] for r in rows]), rows)]
 
     for (rank, _), b, n in _match(keyed(sb["ranks"]), keyed(sn["ranks"]), lambda r: r["_key"]):
         row: dict[str, Any] = {"rank": rank, "in": "both" if b and n else
@@ -232,13 +227,18 @@ def compare_ranks(base: Sequence[tuple[str, dict[str, Any]]],
     }
 
 
-def _rank_keys(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[tuple[int, int], dict[str, Any]]:
-    """Each report by (rank, which of that rank's files, in order): the keys the ranks of two
-    jobs are matched by."""
+def _occurrences(ranks: Sequence[int]) -> list[tuple[int, int]]:
+    """(rank, which of that rank's files, in order): the keys the ranks of two jobs are
+    matched by (a rank two files claim pairs in file order)."""
     seen: dict[int, int] = {}
-    out = {}
-    for index, (path, report) in enumerate(items):
-        rank = rank_of(report, path, index)[0]
+    out = []
+    for rank in ranks:
         seen[rank] = seen.get(rank, -1) + 1
-        out[(rank, seen[rank])] = report
+        out.append((rank, seen[rank]))
     return out
+
+
+def _rank_keys(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Each report by its key (:func:`_occurrences`)."""
+    ranks = [rank_of(report, path, index)[0] for index, (path, report) in enumerate(items)]
+    return dict(zip(_occurrences(ranks), (report for _, report in items)))

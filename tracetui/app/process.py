@@ -1,12 +1,13 @@
 """How an app behaves as a process of the shell. It suspends as any terminal program does
 (ctrl+z; `fg` brings it back drawn whole). It fails one way: an exception nobody handled
-ends the app with status 1 and one line (``tracetui: internal error: …``), never Textual's traceback with its locals (a
-trace's names among them) on the user's terminal. ``TRACETUI_DEBUG=1`` keeps that traceback,
-for a bug report."""
+ends the app with status 1 and one line (``tracetui: internal error: …``), never Textual's
+traceback with its locals (a trace's names among them) on the user's terminal.
+``TRACETUI_DEBUG=1`` keeps that traceback, for a bug report."""
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from ..textutil import safe_text
@@ -55,8 +56,6 @@ class OneLineFailure:
 def exit_status(app: Any) -> int:
     """What the process exits with after ``app.run()``: 0, or the app's own return code; a
     failure says its one line on stderr first."""
-    import sys
-
     failure = getattr(app, "failure", None)
     if failure is not None:
         print(f"tracetui: {failure}", file=sys.stderr)

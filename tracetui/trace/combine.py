@@ -25,13 +25,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .strings import StringTable
-from .index import uniform_as_view
+from .index import NS_PER_YEAR, SPAN_LIMIT_NS, uniform_as_view
 from .model import CounterTrack, KernelFields, Lane, RankBlock, SparseColumn, Trace
 
 ALIGNS = ("start", "step", "clock")
-#: the longest combined timeline: int64 ns with room to spare for the sums of drawing
-#: (about 146 years)
-SPAN_LIMIT_NS = 1 << 62
 _STEP = re.compile(r"^ProfilerStep#\d+$")
 
 
@@ -107,7 +104,7 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
         if max((d + tr.end_ns for d, (_, tr) in zip(deltas, ranks)), default=0) > SPAN_LIMIT_NS:
             # clocks centuries apart (a rank's clock unset, a stray epoch): no timeline holds
             # that in int64 ns; each rank's start instead, said
-            years = max(deltas) / 3.156e16
+            years = max(deltas) / NS_PER_YEAR
             warnings.append(f"the ranks' clocks are {years:,.0f} years apart, more than a "
                             "timeline holds: each rank's start is used")
             deltas = [0 for _ in ranks]

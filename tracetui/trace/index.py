@@ -221,7 +221,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     # ---- time origin and span
     start, dur, inst, cs, flows, strays = _within_span(start, dur, inst, cs, flows)
     if strays:
-        notes = {**notes, f"events more than {SPAN_LIMIT_NS / 2 / _NS_PER_YEAR:,.0f} years "
+        notes = {**notes, f"events more than {SPAN_LIMIT_NS / 2 / NS_PER_YEAR:,.0f} years "
                           "from the trace's other times (stray timestamps?): drawn at its "
                           "edge": strays}
     firsts = [a.min() for a in (start, inst["ts"], cs["ts"]) if len(a)]
@@ -634,7 +634,7 @@ def flow_warning(unpaired: dict[str, int]) -> str | None:
 #: the longest span a trace's times may cover: int64 ns relative to its start, with room
 #: for the sums of drawing (about 146 years)
 SPAN_LIMIT_NS = 1 << 62
-_NS_PER_YEAR = 365.25 * 86400e9
+NS_PER_YEAR = 365.25 * 86400e9
 
 
 def _within_span(start: np.ndarray, dur: np.ndarray, inst: dict[str, np.ndarray],
