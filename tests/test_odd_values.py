@@ -297,6 +297,22 @@ def test_every_kind_of_event_says_out_of_range(tmp_path):
             "ts out of range for int64 nanoseconds (first: 1e+300 µs)": 4}, (name, tr.warnings)
 
 
+def test_the_example_is_the_first_in_file_order_whatever_the_phase(tmp_path):
+    """A batch is handled a phase at a time: the value said is still the first written,
+    in one stream and in pieces parsed apart (a fuzz case told them apart once)."""
+    for first, second in (("i", "X"), ("X", "i"), ("B", "X"), ("X", "s")):
+        evs = [_x(0)]
+        for ph, ts in ((first, 7e25), (second, -4e177)):
+            evs.append({"ph": ph, "name": "n", "cat": "c", "id": 1, "pid": 1, "tid": 1,
+                        "ts": ts, "dur": 1})
+        evs += [_x(i) for i in range(1, 200)]
+        path = _write(tmp_path / f"{first}{second}.json", _trace_text(evs))
+        for name, tr, _ in _loads(path):
+            assert _skipped(tr.warnings) == {
+                "ts out of range for int64 nanoseconds (first: 7e+25 µs)": 2}, \
+                (first, second, name, tr.warnings)
+
+
 # ----------------------------------------------------------------------------- 4. numeric strings
 
 STRING_TIMES = ["10", "1.5e3", " 1712345678901234.567", "1712345678901234567e-3", "+42",

@@ -470,6 +470,7 @@ class TraceBuilder:
         self.phase_counts: dict[str, int] = {}
         self.skipped: dict[str, int] = {}  # reason -> count
         self.examples: dict[str, str] = {}  # reason -> the first value skipped for it
+        self._example_rows: dict[str, int] = {}  # reason -> the row of that value
         self.notes: dict[str, int] = {}  # kept, but worth a warning
         self.items = 0  # items seen in the events array
 
@@ -524,6 +525,7 @@ class TraceBuilder:
         return {
             "items": self.items, "events": self.events, "phase_counts": self.phase_counts,
             "skipped": self.skipped, "notes": self.notes, "examples": self.examples,
+            "example_rows": self._example_rows,
             "strings": self.strings.strings, "non_text": self.strings.non_text,
             "cut_names": self.strings.cut,
             "non_str": self.strings.non_str_ids(),
@@ -615,8 +617,9 @@ class TraceBuilder:
                                  (self.skipped, m["skipped"]), (self.notes, m["notes"])):
                 for k, v in theirs.items():
                     mine[k] = mine.get(k, 0) + v
+            rows = m.get("example_rows", {})
             for k, ex in m.get("examples", {}).items():  # the first in file order
-                self.examples.setdefault(k, ex)
+                self._skip(k, 0, ex, rows.get(k, 0) + row0)
 
     def _merge_lanes(self, lanes: list[tuple]) -> np.ndarray:
         llut = np.zeros(max(len(lanes), 1), np.int32)
@@ -672,15 +675,19 @@ class TraceBuilder:
             key[dict_keys] = fk_new[np.searchsorted(fk_old, k)]
 
     # -- accounting ------------------------------------------------------------------------
-    def _skip(self, reason: str, n: int = 1, example: str | None = None) -> None:
+    def _skip(self, reason: str, n: int = 1, example: str | None = None, row: int = 0) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
-        if example is not None:
-            self.examples.setdefault(reason, example)
+        # the example is the first in file order (``row``): a batch is handled a phase at
+        # a time, so the first one met need not be the first one written
+        if example is not None and row < self._example_rows.get(reason, 1 << 62):
+            self.examples[reason] = example
+            self._example_rows[reason] = row
 
-    def _skip_time(self, v: Any, what: str) -> None:
-        """Count an event skipped for its ``ts``/``dur`` value ``v`` (the rare branch)."""
+    def _skip_time(self, v: Any, what: str, row: int) -> None:
+        """Count the event of ``row``, skipped for its ``ts``/``dur`` value ``v`` (the rare
+        branch)."""
         reason, example = _time_problem(v, what)
-        self._skip(reason, 1, example)
+        self._skip(reason, 1, example, row)
 
     def _note(self, reason: str, n: int = 1) -> None:
         self.notes[reason] = self.notes.get(reason, 0) + n
@@ -778,7 +785,7 @@ class TraceBuilder:
         ts, ok = us_to_ns([e.ts for e in evs])
         if ok is not None and not ok.all():
             for i in np.flatnonzero(~ok).tolist():
-                self._skip_time(evs[i].ts, "ts")
+                self._skip_time(evs[i].ts, "ts", int(rows[i]))
             idx = np.flatnonzero(ok)
             evs, ts, rows = [evs[i] for i in idx], ts[idx], rows[idx]
         return evs, ts, rows
@@ -868,7 +875,7 @@ class TraceBuilder:
         keep = np.ones(len(xs), bool) if ok is None else ok.copy()
         if ok is not None and not ok.all():
             for i in np.flatnonzero(~ok).tolist():
-                self._skip_time(xs[i].ts, "ts")
+                self._skip_time(xs[i].ts, "ts", int(rows[i]))
         if dok is not None:
             for i in np.flatnonzero(~dok & keep):
                 e = xs[i]
@@ -881,7 +888,7 @@ class TraceBuilder:
                     self._note("X events without dur (shown as 0)")
                 else:
                     keep[i] = False
-                    self._skip_time(durs[i], "dur")
+                    self._skip_time(durs[i], "dur", int(rows[i]))
         idx = np.flatnonzero(keep)
         return [xs[i] for i in idx], start[idx], dur[idx], rows[idx]
 
@@ -1043,7 +1050,7 @@ class TraceBuilder:
             return
         ts = _one_us_to_ns(e.ts)
         if ts is None:
-            self._skip_time(e.ts, "ts")
+            self._skip_time(e.ts, "ts", row)
             return
         pid, tid = _hashable(e.pid), _hashable(e.tid)
         if ph == "B":
