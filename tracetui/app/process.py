@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any
 
+from textual.app import ScreenError
+
 from ..textutil import safe_text
 
 
@@ -25,16 +27,29 @@ class Suspends:
 
     def _redraw(self, _app: Any = None) -> None:
         """The whole screen drawn again (the one in front, with those it sits over), header
-        and key bar included, as after a resize; and once more a moment later, in case the
-        terminal was still being given back when the first came (seen on a loaded machine:
-        only the lines that changed came back)."""
+        and key bar included, as after a resize; and a moment later once more, as one whole
+        frame written whatever Textual thinks changed (seen on a loaded machine: only the
+        lines that changed came back, the bookkeeping of what is dirty having been spent on
+        the resize that the resume also sends)."""
         self._repaint_all()
-        self.set_timer(0.3, self._repaint_all)  # type: ignore[attr-defined]
+        self.set_timer(0.3, self._whole_frame)  # type: ignore[attr-defined]
 
     def _repaint_all(self) -> None:
         for screen in self.screen_stack:  # type: ignore[attr-defined]
             screen.refresh(layout=True)
         self.refresh(layout=True)  # type: ignore[attr-defined]
+
+    def _whole_frame(self) -> None:
+        """Every cell of the screen written, as a screenshot renders it (Textual's own
+        full update; private, and textual is pinned for it)."""
+        app: Any = self
+        try:
+            screen = app.screen
+            frame = screen._compositor.render_update(full=True,
+                                                     screen_stack=app._background_screens)
+        except ScreenError:  # (no screen: quitting) nothing to draw
+            return
+        app._display(screen, frame)
 
 
 class OneLineFailure:
