@@ -1,0 +1,215 @@
+"""Which PyTorch operators cost what: PyTorch's ``key_averages()`` and TensorBoard's Operator
+pane, from the trace.
+
+An operator is a CPU op slice (``cpu_op``, the 2021 ``Operator``), ``ProfilerStep#N`` excluded.
+Per occurrence:
+
+- host total: its duration;
+- host self: its duration minus its direct children's on its thread — every slice but a Python
+  frame (``with_stack`` frames are no events of the profiler's tree: ops, annotations and
+  runtime calls are);
+- device self: the GPU work (kernels, memcpy, memset) launched by runtime calls whose innermost
+  enclosing operator is this one (joined by ``correlation``);
+- device total: the GPU work launched by runtime calls anywhere below it.
+
+Grouped by name (:func:`operator_table`), or by name and input shapes and types
+(``Input Dims``, ``Input type``: :func:`operator_shape_table`, which re-reads the ops' args
+from the file, as the index keeps no args).
+
+Pure: numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..trace import LANE_CPU, Trace
+from .rules import COMM, COMP, MEM
+from .steps import OP_CATS, RUNTIME_CATS, STEP_PATTERN, _names_matching, cat_ids
+
+_STEP = re.compile(STEP_PATTERN)
+
+
+def _us(ns: float) -> float:
+    return round(float(ns) / 1000.0, 3)
+
+
+@dataclass
+class OpTree:
+    """Every operator occurrence with its figures (ns), and the tree they were taken from."""
+
+    rows: np.ndarray  # operator slices, in row order
+    host_self: np.ndarray
+    device_self: np.ndarray
+    device_total: np.ndarray
+    parent: np.ndarray  # per slice: the enclosing non-Python slice on its thread (-1: none)
+
+
+def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(parent of every slice among the non-Python slices of its CPU thread, -1 for none and
+    for Python frames and GPU work; the rows of each folded depth, deepest last)."""
+    parent = np.full(trace.slice_count, -1, np.int64)
+    by_depth: list[list[np.ndarray]] = []
+    for ln in trace.lanes:
+        if ln.kind != LANE_CPU or ln.hi <= ln.lo:
+            continue
+        n = ln.depths(folded=True)
+        prev = None
+        for d in range(n):
+            di = ln.index_at(d, folded=True)
+            rows = di.rows_at(np.arange(len(di), dtype=np.int64))
+            if d >= len(by_depth):
+                by_depth.append([])
+            by_depth[d].append(rows)
+            if prev is not None and len(rows):
+                k = np.searchsorted(prev.starts, di.starts, side="right") - 1
+                ok = k >= 0
+                parent[rows[ok]] = prev.rows_at(k[ok])
+            prev = di
+    return parent, [np.concatenate(p) for p in by_depth]
+
+
+def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
+    """The operators of ``trace`` with their host and device times."""
+    parent, depths = _parents(trace)
+    op_cat = cat_ids(trace, OP_CATS)
+    is_op = op_cat[trace.cat]
+    cand = np.flatnonzero(is_op)
+    if len(cand):
+        step = _names_matching(trace, cand, _STEP)
+        is_op[cand[step]] = False
+    lane_cpu = np.array([ln.kind == LANE_CPU for ln in trace.lanes] or [False])
+    rows = np.flatnonzero(is_op)
+    rows = rows[lane_cpu[trace.lane_index(rows)]] if len(rows) else rows
+    is_op[:] = False
+    is_op[rows] = True
+    dur = trace.dur.astype(np.int64)
+    child = np.zeros(trace.slice_count, np.int64)
+    has = parent >= 0
+    np.add.at(child, parent[has], dur[has])
+    # GPU time launched by each runtime call
+    lr = trace.launch_of.rows.astype(np.int64)
+    lv = trace.launch_of.values.astype(np.int64)
+    if len(lr):
+        c = classes[lr]
+        work = (c == COMP) | (c == COMM) | (c == MEM)
+        lr, lv = lr[work], lv[work]
+    rt_cat = cat_ids(trace, RUNTIME_CATS)
+    if len(lv):
+        keep = rt_cat[trace.cat[lv]]
+        lr, lv = lr[keep], lv[keep]
+    gpu = np.zeros(trace.slice_count, np.int64)
+    if len(lv):
+        np.add.at(gpu, lv, dur[lr])
+    # device total: what is launched below, summed up the tree, deepest first
+    total = gpu.copy()
+    for d in range(len(depths) - 1, 0, -1):
+        r = depths[d]
+        p = parent[r]
+        ok = p >= 0
+        np.add.at(total, p[ok], total[r[ok]])
+    # device self: each launching call's GPU time to its innermost enclosing operator
+    dself = np.zeros(trace.slice_count, np.int64)
+    callers = np.flatnonzero(gpu)
+    cur = parent[callers]
+    amount = gpu[callers]
+    while len(cur):
+        done = cur < 0
+        hit = ~done & is_op[np.maximum(cur, 0)]
+        if hit.any():
+            np.add.at(dself, cur[hit], amount[hit])
+        go = ~done & ~hit
+        cur, amount = parent[cur[go]], amount[go]
+    return OpTree(rows=rows, host_self=dur[rows] - child[rows], device_self=dself[rows],
+                  device_total=total[rows], parent=parent)
+
+
+def _grouped(trace: Trace, tree: OpTree, keys: np.ndarray, n_keys: int) -> dict[str, np.ndarray]:
+    r = tree.rows
+    w = {
+        "calls": np.bincount(keys, minlength=n_keys),
+        "host_total": np.bincount(keys, weights=trace.dur[r].astype(np.float64), minlength=n_keys),
+        "host_self": np.bincount(keys, weights=tree.host_self.astype(np.float64), minlength=n_keys),
+        "device_self": np.bincount(keys, weights=tree.device_self.astype(np.float64),
+                                   minlength=n_keys),
+        "device_total": np.bincount(keys, weights=tree.device_total.astype(np.float64),
+                                    minlength=n_keys),
+    }
+    return w
+
+
+def _row(name: str, g: dict[str, np.ndarray], k: int) -> dict[str, Any]:
+    calls = int(g["calls"][k])
+    out: dict[str, Any] = {"name": name, "calls": calls}
+    for f in ("host_self", "host_total", "device_self", "device_total"):
+        out[f"{f}_us"] = _us(g[f][k])
+    for f in ("host_self", "host_total", "device_self", "device_total"):
+        out[f"{f}_mean_us"] = _us(g[f][k] / calls) if calls else 0.0
+    return out
+
+
+def operator_table(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
+    """Operators grouped by name, by device total then host total (largest first)."""
+    if not len(tree.rows):
+        return []
+    uniq, inv = np.unique(trace.name[tree.rows], return_inverse=True)
+    g = _grouped(trace, tree, inv.reshape(-1), len(uniq))
+    rows = [_row(trace.strings[int(u)], g, k) for k, u in enumerate(uniq.tolist())]
+    rows.sort(key=lambda r: (-r["device_total_us"], -r["host_total_us"], r["name"]))
+    return rows
+
+
+def occurrences(trace: Trace, tree: OpTree, name: str) -> np.ndarray:
+    """The rows of the occurrences of operator ``name``, slowest (host total) first."""
+    sid = trace.strings.find(name)
+    if sid < 0 or not len(tree.rows):
+        return np.zeros(0, np.int64)
+    r = tree.rows[trace.name[tree.rows] == sid]
+    return r[np.argsort(-trace.dur[r], kind="stable")]
+
+
+def _shape_text(v: Any) -> str:
+    """A value of ``Input Dims``/``Input type`` as compact JSON text (the grouping key)."""
+    try:
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def input_shapes(trace: Trace, rows: np.ndarray) -> Iterator[tuple[int, str, str]]:
+    """(row, input dims, input types) of each of ``rows``, re-read from the file in file
+    order (each piece of it decoded once)."""
+    for r in sorted(rows.tolist(), key=lambda i: int(trace.row[i])):
+        args = trace.args_of(r)
+        if not isinstance(args, dict):
+            args = {}
+        dims = args.get("Input Dims", args.get("Input dims"))
+        yield r, _shape_text(dims if dims is not None else []), \
+            _shape_text(args.get("Input type", []))
+
+
+def operator_shape_table(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
+    """Operators grouped by name, input dims and input types (``key_averages(
+    group_by_input_shape=True)``), by device total then host total."""
+    if not len(tree.rows):
+        return []
+    pos = {int(r): i for i, r in enumerate(tree.rows.tolist())}
+    keys = np.zeros(len(tree.rows), np.int64)
+    ids: dict[tuple[int, str, str], int] = {}
+    for r, dims, types in input_shapes(trace, tree.rows):
+        keys[pos[r]] = ids.setdefault((int(trace.name[r]), dims, types), len(ids))
+    g = _grouped(trace, tree, keys, len(ids))
+    out = []
+    for (name, dims, types), k in ids.items():
+        row = _row(trace.strings[name], g, k)
+        row["input_dims"] = dims
+        row["input_types"] = types
+        out.append(row)
+    out.sort(key=lambda r: (-r["device_total_us"], -r["host_total_us"], r["name"],
+                            r["input_dims"]))
+    return out

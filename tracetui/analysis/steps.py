@@ -1,0 +1,365 @@
+"""Where each step's time goes: TensorBoard's step breakdown (its Overview pane).
+
+Steps are the ``ProfilerStep#N`` slices on CPU threads, of any category (``user_annotation``,
+``cpu_op``, the 2021 ``Operator``), or those a ``--step REGEX`` names; with none, the whole
+trace is one step. Each step moves to the device side as TensorBoard's StepParser did
+(pytorch/kineto ``tb_plugin/torch_tb_profiler/profiler/event_parser.py``, before #1368):
+
+- a step ends at max(its CPU end, the last end of the GPU work launched by runtime calls lying
+  wholly inside its CPU span) and starts at max(the previous step's end, its CPU start); the
+  first "previous end" is the first step's CPU start, or the latest end of GPU work launched
+  outside every step that ends before the first step's device work.
+
+Roles in priority order, each claiming only step time not yet claimed (``overall_parser.py``),
+so the parts sum to the step: kernel (not communication), memcpy, memset, communication
+(communication kernels by the classification rules, and ``nccl:*``/``gloo:*`` CPU ops), runtime
+(CUDA/HIP runtime and driver calls), DataLoader (``enumerate(DataLoader)#*.__next__``,
+``enumerate(DataPipe)#*``), CPU exec (other ops, annotations, Python frames), other.
+
+Where tracetui differs from TensorBoard, and why:
+
+- a last step that launched under 80 % of the previous step's GPU work (its work cut off by
+  the end of the profile) is kept and flagged ``cut_off``, where TensorBoard dropped it;
+- Python frames (``python_function``) count as CPU exec, as the issue of this pane and the
+  brief ask (TensorBoard counted only the old ``python`` category there);
+- ``cuda_driver`` calls count as runtime (TensorBoard ignored them: "other");
+- ``gpu_user_annotation`` spans are no CPU execution (TensorBoard mapped them to annotations).
+
+Pure: numpy only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..trace import LANE_CPU, Trace
+from . import intervals as iv
+from .rules import COMM, COMP, MEM
+
+STEP_PATTERN = r"^ProfilerStep#\d+$"
+ROLES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu_exec",
+         "other")
+ROLE_TITLES = ("Kernel", "Memcpy", "Memset", "Communication", "Runtime", "DataLoader",
+               "CPU Exec", "Other")
+
+#: CPU-side categories (lower case): runtime calls, ops, annotations, Python frames
+RUNTIME_CATS = frozenset({"cuda_runtime", "cuda_driver", "runtime", "driver", "hip_runtime",
+                          "hip_driver", "mtia_runtime", "xpu_runtime", "privateuse1_runtime"})
+OP_CATS = frozenset({"cpu_op", "operator"})
+CPU_CATS = OP_CATS | frozenset({"user_annotation", "python_function", "python"})
+_MEMCPY_CATS = frozenset({"gpu_memcpy", "memcpy"})
+_DATALOADER = re.compile(r"^(?:enumerate\(DataLoader\)#.*\.__next__|enumerate\(DataPipe\)#.*)$",
+                         re.S)
+_COLLECTIVE_OP = re.compile(r"^(?:nccl|gloo):", re.I)
+
+
+def _us(ns: float) -> float:
+    return round(float(ns) / 1000.0, 3)
+
+
+def cat_ids(trace: Trace, cats: frozenset[str]) -> np.ndarray:
+    """The string ids of the categories whose lower case is in ``cats``: a lookup table
+    indexed by category id."""
+    table = np.zeros(max(len(trace.strings), 1), bool)
+    for c in np.unique(trace.cat).tolist():
+        if trace.strings[c].lower() in cats:
+            table[c] = True
+    return table
+
+
+def cpu_rows(trace: Trace) -> np.ndarray:
+    """Rows of the slices on CPU lanes, in order."""
+    parts = [np.arange(ln.lo, ln.hi, dtype=np.int64) for ln in trace.lanes
+             if ln.kind == LANE_CPU and ln.hi > ln.lo]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _names_matching(trace: Trace, rows: np.ndarray, rx: re.Pattern[str]) -> np.ndarray:
+    """Which of ``rows`` have a name ``rx`` matches (each distinct name matched once)."""
+    if not len(rows):
+        return np.zeros(0, bool)
+    uniq, inv = np.unique(trace.name[rows], return_inverse=True)
+    hit = np.array([bool(rx.search(trace.strings[int(u)])) for u in uniq.tolist()], bool)
+    return hit[inv.reshape(-1)]
+
+
+@dataclass
+class Steps:
+    """The steps of a trace on the device side, and the role of every moment of them."""
+
+    source: str  # "ProfilerStep", "--step REGEX", or "whole trace"
+    names: list[str]
+    rows: np.ndarray  # the step slices (-1: the whole trace as one step)
+    cpu_start: np.ndarray  # ns
+    cpu_end: np.ndarray
+    start: np.ndarray  # on the device side
+    end: np.ndarray
+    launched: np.ndarray  # GPU work launched inside each step's CPU span
+    roles: np.ndarray  # (steps, len(ROLES)) ns
+    gpu_busy: np.ndarray  # time with >= 1 kernel running, per step (any device)
+    exposed_comm: np.ndarray  # communication kernels while their device computes nothing
+    sm_efficiency: np.ndarray  # duration-weighted, % (nan: unknown)
+    occupancy: np.ndarray  # duration-weighted est. achieved occupancy, % (nan: unknown)
+    cut_off: np.ndarray  # bool: the last step's GPU work looks cut off
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def dur(self) -> np.ndarray:
+        return self.end - self.start
+
+
+def find_steps(trace: Trace, step_regex: str | None = None) -> tuple[np.ndarray, str]:
+    """(rows of the step slices sorted by start, where they come from)."""
+    rx = re.compile(step_regex or STEP_PATTERN)
+    cpu = cpu_rows(trace)
+    rows = cpu[_names_matching(trace, cpu, rx)]
+    rows = rows[np.argsort(trace.start[rows], kind="stable")]
+    return rows, ("ProfilerStep" if step_regex is None else f"--step {step_regex}")
+
+
+def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = None) -> Steps:
+    """The steps of ``trace`` (:func:`find_steps`), moved to the device side, and their
+    breakdown by role. ``classes``: :func:`~tracetui.analysis.rules.classify`."""
+    step_rows, source = find_steps(trace, step_regex)
+    cpu = cpu_rows(trace)
+    cat_cpu = cat_ids(trace, CPU_CATS)
+    cat_rt = cat_ids(trace, RUNTIME_CATS)
+    cat_memcpy = cat_ids(trace, _MEMCPY_CATS)
+    is_step = np.zeros(trace.slice_count, bool)
+    is_step[step_rows] = True
+
+    start, dur = trace.start, trace.dur
+    end = start + dur
+    # ---- the steps on the CPU side
+    if len(step_rows):
+        names = [trace.name_of(int(r)) for r in step_rows.tolist()]
+        cs, ce = start[step_rows].astype(np.int64), end[step_rows].astype(np.int64)
+    else:  # the whole trace as one step: the CPU side's span (TensorBoard's), else all
+        names = ["(whole trace)"]
+        source = "whole trace"
+        ops = cpu[cat_cpu[trace.cat[cpu]]] if len(cpu) else cpu
+        if len(ops):
+            cs, ce = np.array([start[ops].min()]), np.array([end[ops].max()])
+        else:
+            lo, hi = trace.slices_span
+            cs, ce = np.array([lo], np.int64), np.array([hi], np.int64)
+        step_rows = np.array([-1], np.int64)
+    n = len(names)
+
+    # ---- GPU work, and who launched it
+    gpu = np.flatnonzero((classes == COMP) | (classes == COMM) | (classes == MEM))
+    gpu_launch = trace.launch_of  # GPU row -> runtime row
+    lr, lv = gpu_launch.rows.astype(np.int64), gpu_launch.values.astype(np.int64)
+    ok = (classes[lr] == COMP) | (classes[lr] == COMM) | (classes[lr] == MEM) if len(lr) \
+        else np.zeros(0, bool)
+    lr, lv = lr[ok], lv[ok]
+    rt_s, rt_e = start[lv], end[lv]
+    # the step whose CPU span holds the runtime call wholly (the latest starting at or
+    # before it: steps of one thread do not overlap)
+    k = np.searchsorted(cs, rt_s, side="right") - 1
+    inside = (k >= 0) & (rt_e <= ce[np.maximum(k, 0)]) & (rt_s >= cs[np.maximum(k, 0)])
+    if step_rows[0] < 0:  # the whole trace: everything launched is inside it
+        inside = np.ones(len(lr), bool)
+        k = np.zeros(len(lr), np.int64)
+    mk, mrow = k[inside], lr[inside]
+    launched = np.bincount(mk, minlength=n)[:n] if len(mk) else np.zeros(n, np.int64)
+    dev_min = np.full(n, np.iinfo(np.int64).max, np.int64)
+    dev_max = np.full(n, np.iinfo(np.int64).min, np.int64)
+    if len(mk):
+        np.minimum.at(dev_min, mk, start[mrow])
+        np.maximum.at(dev_max, mk, end[mrow])
+    has_dev = launched > 0
+
+    # ---- to the device side
+    st, en = cs.copy(), ce.copy()
+    if has_dev.any():
+        prev = int(cs[0])
+        if has_dev[0]:
+            matched = np.zeros(trace.slice_count, bool)
+            matched[mrow] = True
+            others = gpu[~matched[gpu]]
+            before = end[others][end[others] < dev_min[0]]
+            if len(before):
+                prev = max(prev, int(before.max()))
+        for i in range(n):
+            s = max(prev, int(cs[i]))
+            e = max(int(ce[i]), int(dev_max[i])) if has_dev[i] else max(int(ce[i]), s)
+            e = max(e, s)
+            st[i], en[i] = s, e
+            prev = e
+    cut = np.zeros(n, bool)
+    if has_dev.any() and n > 1:
+        last = int(np.flatnonzero(has_dev)[-1])
+        cut[last + 1:] = True  # steps after the last that launched anything
+        if last > 0 and launched[last - 1] * 0.8 > launched[last]:
+            cut[last] = True
+
+    # ---- role ranges over the whole trace
+    def union_rows(rows: np.ndarray) -> iv.Intervals:
+        return iv.union(start[rows], end[rows]) if len(rows) else iv.EMPTY
+
+    kern_comp = np.flatnonzero(classes == COMP)
+    kern_comm = np.flatnonzero(classes == COMM)
+    mem = np.flatnonzero(classes == MEM)
+    memcpy = mem[cat_memcpy[trace.cat[mem]]] if len(mem) else mem
+    memset = mem[~cat_memcpy[trace.cat[mem]]] if len(mem) else mem
+    cpu_side = cpu[~is_step[cpu]] if len(cpu) else cpu
+    rt = cpu_side[cat_rt[trace.cat[cpu_side]]] if len(cpu_side) else cpu_side
+    ops = cpu_side[cat_cpu[trace.cat[cpu_side]]] if len(cpu_side) else cpu_side
+    loader = _names_matching(trace, ops, _DATALOADER)
+    opcat = cat_ids(trace, OP_CATS | frozenset({"user_annotation"}))
+    loader &= opcat[trace.cat[ops]] if len(ops) else loader
+    coll = _names_matching(trace, ops, _COLLECTIVE_OP)
+    comp_u, comm_u = union_rows(kern_comp), union_rows(kern_comm)
+    role_sets = [
+        comp_u,
+        union_rows(memcpy),
+        union_rows(memset),
+        iv.union_of([comm_u, union_rows(ops[coll & ~loader])]),
+        union_rows(rt),
+        union_rows(ops[loader]),
+        union_rows(ops[~loader & ~coll]),
+    ]
+    t0s, t1s = st, en
+    roles = np.zeros((n, len(ROLES)), np.int64)
+    claimed = iv.EMPTY
+    before = np.zeros(n, np.int64)
+    for j, r in enumerate(role_sets):
+        claimed = iv.union_of([claimed, r])
+        cov = iv.Cover(claimed)
+        now = cov.before(t1s) - cov.before(t0s)
+        roles[:, j] = now - before
+        before = now
+    roles[:, -1] = (en - st) - before
+
+    # ---- beside the roles
+    kern_cover = iv.Cover(iv.union_of([comp_u, comm_u]))
+    gpu_busy = kern_cover.before(t1s) - kern_cover.before(t0s)
+    exposed = np.zeros(n, np.int64)
+    lane_dev = np.array([ln.device for ln in trace.lanes] or [0], np.int64)
+    for d in trace.devices:
+        on = lane_dev[trace.lane_index(kern_comm)] == d if len(kern_comm) else kern_comm
+        cm = union_rows(kern_comm[on]) if len(kern_comm) else iv.EMPTY
+        if not len(cm[0]):
+            continue
+        cp_rows = kern_comp[lane_dev[trace.lane_index(kern_comp)] == d] if len(kern_comp) \
+            else kern_comp
+        ex = iv.Cover(iv.subtract(cm, union_rows(cp_rows)))
+        exposed += ex.before(t1s) - ex.before(t0s)
+    sm_eff, occ = _kernel_quality(trace, np.concatenate([kern_comp, kern_comm]), st, en)
+    return Steps(source=source, names=names, rows=step_rows, cpu_start=cs, cpu_end=ce,
+                 start=st, end=en, launched=launched, roles=roles, gpu_busy=gpu_busy,
+                 exposed_comm=exposed, sm_efficiency=sm_eff, occupancy=occ, cut_off=cut)
+
+
+def _num_sms(trace: Trace) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for i, p in enumerate(trace.device_properties):
+        if not isinstance(p, dict):
+            continue
+        dev, sms = p.get("id", i), p.get("numSms")
+        if type(dev) is int and type(sms) is int and 0 < sms < 2**20:
+            out[dev] = sms
+    return out
+
+
+def _kernel_quality(trace: Trace, kern: np.ndarray, st: np.ndarray,
+                    en: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, over the kernels starting in it, weighted by their durations (TensorBoard's
+    definitions, ``gpu_metrics_parser.py``): est. SM efficiency, min(blocks / SMs, 1), and
+    est. achieved occupancy (the kernels' own figure); nan where no kernel says."""
+    n = len(st)
+    eff, occ = np.full(n, np.nan), np.full(n, np.nan)
+    if not len(kern):
+        return eff, occ
+    kern = np.sort(kern)
+    kf = trace.kernels
+    pos = np.searchsorted(kf.slice, kern.astype(kf.slice.dtype))
+    pos = np.minimum(pos, max(len(kf.slice) - 1, 0))
+    known = (kf.slice[pos] == kern) if len(kf.slice) else np.zeros(len(kern), bool)
+    k = np.searchsorted(st, trace.start[kern], side="right") - 1
+    inside = (k >= 0) & (trace.start[kern] < en[np.maximum(k, 0)]) & known
+    w = trace.dur[kern].astype(np.float64)
+    sms = _num_sms(trace)
+    if len(kf.slice) and inside.any():
+        p = pos[inside]
+        kk, ww = k[inside], w[inside]
+        o = kf.occupancy[p].astype(np.float64)
+        good = np.isfinite(o) & (o >= 0)
+        if good.any():
+            num = np.bincount(kk[good], weights=ww[good] * o[good], minlength=n)[:n]
+            den = np.bincount(kk[good], weights=ww[good], minlength=n)[:n]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                occ = np.where(den > 0, num / den, np.nan)
+        if sms:
+            lane_dev = np.array([ln.device for ln in trace.lanes], np.int64)
+            dev = lane_dev[trace.lane_index(kern[inside])]
+            n_sms = np.array([sms.get(int(d), 0) for d in dev.tolist()], np.float64)
+            blocks = kf.grid[p].astype(np.float64).prod(axis=1)
+            good = (n_sms > 0) & (blocks > 0)
+            if good.any():
+                e = np.minimum(blocks[good] / n_sms[good], 1.0) * 100.0
+                num = np.bincount(kk[good], weights=ww[good] * e, minlength=n)[:n]
+                den = np.bincount(kk[good], weights=ww[good], minlength=n)[:n]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    eff = np.where(den > 0, num / den, np.nan)
+    return eff, occ
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return round(100.0 * part / whole, 2) if whole > 0 else None
+
+
+def _num(v: float) -> float | None:
+    return None if not np.isfinite(v) else round(float(v), 2)
+
+
+def step_rows(steps: Steps) -> list[dict[str, Any]]:
+    """The steps as plain rows: ``summary --json``'s ``steps[]``."""
+    out = []
+    for i in range(len(steps)):
+        d = int(steps.end[i] - steps.start[i])
+        row: dict[str, Any] = {"name": steps.names[i], "start_us": _us(steps.start[i]),
+                               "dur_us": _us(d)}
+        for j, role in enumerate(ROLES):
+            row[f"{role}_us"] = _us(steps.roles[i, j])
+        row.update({
+            "cpu_start_us": _us(steps.cpu_start[i]),
+            "cpu_dur_us": _us(steps.cpu_end[i] - steps.cpu_start[i]),
+            "gpu_launched": int(steps.launched[i]),
+            "gpu_utilization_pct": _pct(int(steps.gpu_busy[i]), d),
+            "exposed_comm_us": _us(steps.exposed_comm[i]),
+            "sm_efficiency_pct": _num(steps.sm_efficiency[i]),
+            "achieved_occupancy_pct": _num(steps.occupancy[i]),
+            "cut_off": bool(steps.cut_off[i]),
+            "row": int(steps.rows[i]),
+        })
+        out.append(row)
+    return out
+
+
+def step_summary(steps: Steps) -> dict[str, Any]:
+    """Where the steps come from, their time statistics, the slowest, and the average
+    breakdown (over every step, as TensorBoard's average; the cut-off ones named apart)."""
+    d = (steps.end - steps.start).astype(np.float64)
+    n = len(steps)
+    avg = {f"{role}_us": _us(steps.roles[:, j].mean()) for j, role in enumerate(ROLES)}
+    slowest = int(np.argmax(d)) if n else -1
+    return {
+        "source": steps.source,
+        "count": n,
+        "mean_us": _us(d.mean()) if n else None,
+        "median_us": _us(float(np.median(d))) if n else None,
+        "min_us": _us(d.min()) if n else None,
+        "max_us": _us(d.max()) if n else None,
+        "std_us": _us(d.std()) if n else None,
+        "slowest": steps.names[slowest] if n else None,
+        "cut_off": [steps.names[i] for i in np.flatnonzero(steps.cut_off).tolist()],
+        "average": {"dur_us": _us(d.mean()) if n else None, **avg},
+    }
