@@ -9,7 +9,8 @@ from typing import Any, Sequence
 
 from . import __version__
 from .export import csv_text
-from .textutil import cell_width, fit_apart, fmt_time, safe_text, tail
+from .tables import TABLES, TableDef
+from .textutil import cell_width, fit, fit_apart, fmt_time, safe_text, tail
 from .trace import Progress, TraceError
 
 _COMMANDS = ("summary", "diff")
@@ -122,13 +123,23 @@ def _summary(args: argparse.Namespace) -> int:
         raise TraceError("summary --scheduler: for several traces (a directory, or A B …); "
                          "one trace is read here")
     kernel_wait(args.kernel_wait)  # a bad threshold: one line, before any loading
+    if args.csv and args.csv != "kernels" and args.csv not in TABLES:
+        raise TraceError(f"summary --csv {safe_text(args.csv, 40)}: no such table (kernels, "
+                         + ", ".join(TABLES) + ")")
     trace = _load(_spooled(args.trace[0]))
 
     report = analyze(trace, rules, kernel_wait_us=args.kernel_wait,
                      level=getattr(args, "level", None), blocks=getattr(args, "phases", False),
-                     groups=getattr(args, "phase_groups", None) or DEFAULT_GROUPS)
+                     groups=getattr(args, "phase_groups", None) or DEFAULT_GROUPS,
+                     step_regex=args.step,
+                     shapes=args.shapes or args.csv == "operator_shapes")
     if args.csv:
-        _write_kernel_csv(report["kernels"], sys.stdout)
+        if args.csv == "kernels":
+            _write_kernel_csv(report["kernels"], sys.stdout)
+        else:
+            fields = TABLES[args.csv].csv_fields()
+            sys.stdout.write(csv_text(fields, ([row.get(f) for f in fields]
+                                               for row in report[args.csv])))
         return 0
     if args.json:
         # ensure_ascii: every control or bidi character in a name is written as \uXXXX
@@ -477,8 +488,80 @@ def _print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         console.print(pt)
         more(pairs, "stream pairs")
 
+    _print_steps(console, r, top, width)
+    for name in ("operators", "operator_shapes", "module_types"):
+        if r.get(name):
+            console.print(def_table(TABLES[name], r[name][:top] if top else r[name], width))
+            more(r[name], TABLES[name].what)
+
     for w in r["warnings"]:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+
+
+def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int) -> Any:
+    """A :class:`~tracetui.tables.TableDef`'s rows as a Rich table ``width`` cells wide at
+    most: numbers whole and right-aligned, the text column takes what is left (cut as the
+    column says); while it is too wide, the optional columns go, the highest first."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    cols = list(tdef.columns)
+    cells = [[c.fmt(r.get(c.key)) for c in cols] for r in rows]
+
+    def need(keep: list[int]) -> tuple[int, int]:
+        # (3 cells between columns, an edge cell each side: the sum less 1)
+        fixed = sum(max([cell_width(cols[k].title)] + [cell_width(x[k]) for x in cells]) + 3
+                    for k in keep if cols[k].numeric)
+        return fixed, sum(1 for k in keep if not cols[k].numeric)
+
+    keep = list(range(len(cols)))
+    while True:
+        fixed, n_text = need(keep)
+        if fixed + 20 * n_text <= width:
+            break
+        droppable = [k for k in keep if cols[k].optional]
+        if not droppable:
+            break
+        keep.remove(max(droppable, key=lambda k: cols[k].optional))
+    room = max(8, (width - fixed - 3 * n_text) // max(n_text, 1))
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=tdef.title,
+              title_justify="left", title_style="bold")
+    for k in keep:
+        c = cols[k]
+        w = max([cell_width(c.title)] + [cell_width(x[k]) for x in cells])
+        t.add_column(c.title, justify="right" if c.numeric else "left", no_wrap=True,
+                     min_width=w if c.numeric else min(w, room))
+    for x in cells:
+        t.add_row(*(x[k] if cols[k].numeric else
+                    Text(fit(safe_text(x[k]), min(room, cell_width(x[k])), cut=cols[k].cut)) for k in keep))
+    return t
+
+
+def _print_steps(console: Any, r: dict[str, Any], top: int, width: int) -> None:
+    """The step breakdown: where the steps come from, the table, statistics, the average."""
+    from rich.text import Text
+
+    steps, info = r.get("steps"), r.get("step_summary")
+    if not steps or not info:
+        return
+    if info["source"] == "whole trace":
+        console.print(Text("no ProfilerStep#N in this trace (--step REGEX names other step "
+                           "annotations): the whole trace is one step", style="dim"))
+    rows = steps if not top or len(steps) <= top else steps[:top]
+    avg = dict(info["average"], name="average")
+    console.print(def_table(TABLES["steps"], rows + ([avg] if len(steps) > 1 else []), width))
+    if top and len(steps) > top:
+        console.print(Text(f"  … {len(steps) - top} more steps (--top 0 shows all)"))
+    if len(steps) > 1:
+        console.print(Text(
+            f"  {info['count']} steps ({info['source']}): mean {_ms(info['mean_us'])} ms, "
+            f"median {_ms(info['median_us'])}, min {_ms(info['min_us'])}, max "
+            f"{_ms(info['max_us'])} (slowest: {safe_text(info['slowest'], 60)})"))
+    for name in info["cut_off"]:
+        console.print(Text(f"  {safe_text(name, 60)}: its GPU work looks cut off by the end of "
+                           "the profile (under 80 % of the step before it launched); "
+                           "TensorBoard leaves it out", style="yellow"))
 
 
 def _interactive() -> bool:
@@ -608,7 +691,15 @@ def _parser_summary() -> argparse.ArgumentParser:
                    help="trace file (.json or .json.gz, - for stdin); several files or a "
                         "directory: the per-rank figures and the straggler")
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
-    p.add_argument("--csv", action="store_true", help="the kernel table as CSV on stdout")
+    p.add_argument("--csv", nargs="?", const="kernels", default=None, metavar="TABLE",
+                   help="a table as CSV on stdout: kernels (the default), "
+                        + ", ".join(TABLES))
+    p.add_argument("--step", type=_regex, default=None, metavar="REGEX",
+                   help="steps are the CPU annotations whose name REGEX matches (default: "
+                        "ProfilerStep#N; with none, the whole trace is one step)")
+    p.add_argument("--shapes", action="store_true",
+                   help="operators by input shapes and types too (their args are re-read "
+                        "from the file: seconds on a large trace)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="several traces: make their reports on this running Dask distributed "
                         "cluster (tcp://host:8786; the files on a filesystem its workers "

@@ -48,6 +48,7 @@ class OpTree:
     device_self: np.ndarray
     device_total: np.ndarray
     parent: np.ndarray  # per slice: the enclosing non-Python slice on its thread (-1: none)
+    classes: np.ndarray  # the classification the device times come from
 
 
 def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -74,6 +75,25 @@ def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray]]:
     return parent, [np.concatenate(p) for p in by_depth]
 
 
+def launched_gpu(trace: Trace, classes: np.ndarray) -> np.ndarray:
+    """Per slice, the GPU time (ns) of the work it launched itself: runtime calls' kernels,
+    memcpy and memset, joined by ``correlation``; 0 for every other slice."""
+    lr = trace.launch_of.rows.astype(np.int64)
+    lv = trace.launch_of.values.astype(np.int64)
+    if len(lr):
+        c = classes[lr]
+        work = (c == COMP) | (c == COMM) | (c == MEM)
+        lr, lv = lr[work], lv[work]
+    rt_cat = cat_ids(trace, RUNTIME_CATS)
+    if len(lv):
+        keep = rt_cat[trace.cat[lv]]
+        lr, lv = lr[keep], lv[keep]
+    gpu = np.zeros(trace.slice_count, np.int64)
+    if len(lv):
+        np.add.at(gpu, lv, trace.dur[lr].astype(np.int64))
+    return gpu
+
+
 def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
     """The operators of ``trace`` with their host and device times."""
     parent, depths = _parents(trace)
@@ -92,20 +112,7 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
     child = np.zeros(trace.slice_count, np.int64)
     has = parent >= 0
     np.add.at(child, parent[has], dur[has])
-    # GPU time launched by each runtime call
-    lr = trace.launch_of.rows.astype(np.int64)
-    lv = trace.launch_of.values.astype(np.int64)
-    if len(lr):
-        c = classes[lr]
-        work = (c == COMP) | (c == COMM) | (c == MEM)
-        lr, lv = lr[work], lv[work]
-    rt_cat = cat_ids(trace, RUNTIME_CATS)
-    if len(lv):
-        keep = rt_cat[trace.cat[lv]]
-        lr, lv = lr[keep], lv[keep]
-    gpu = np.zeros(trace.slice_count, np.int64)
-    if len(lv):
-        np.add.at(gpu, lv, dur[lr])
+    gpu = launched_gpu(trace, classes)
     # device total: what is launched below, summed up the tree, deepest first
     total = gpu.copy()
     for d in range(len(depths) - 1, 0, -1):
@@ -126,7 +133,7 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
         go = ~done & ~hit
         cur, amount = parent[cur[go]], amount[go]
     return OpTree(rows=rows, host_self=dur[rows] - child[rows], device_self=dself[rows],
-                  device_total=total[rows], parent=parent)
+                  device_total=total[rows], parent=parent, classes=classes)
 
 
 def _grouped(trace: Trace, tree: OpTree, keys: np.ndarray, n_keys: int) -> dict[str, np.ndarray]:

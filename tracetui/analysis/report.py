@@ -17,9 +17,12 @@ from .facts import trace_facts
 from .graphs import Graphs
 from .inflight import device_in_flight, figures as in_flight_figures, in_flight_spans, span_records
 from .kernels import group_by_short_name, kernel_table
+from .modules import ModuleFrames, module_paths, module_types
+from .operators import op_tree, operator_shape_table, operator_table
 from .overlap import device_overlap, device_unions, stream_overlap
 from .phases import DEFAULT_GROUPS, phase_blocks
 from .rules import DEFAULT_RULES, Rule, classify, describe, in_flight_patterns
+from .steps import step_breakdown, step_rows, step_summary
 from .streams import KERNEL_WAIT_US, stream_stats
 
 
@@ -37,9 +40,12 @@ GRAPH_RECORDS = 1000  # graphs[]: the first replays (graph_replays: how many in 
 
 def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
             kernel_wait_us: float = KERNEL_WAIT_US, level: int | None = None,
-            blocks: bool = False, groups: Sequence[str] = DEFAULT_GROUPS) -> dict[str, Any]:
+            blocks: bool = False, groups: Sequence[str] = DEFAULT_GROUPS,
+            step_regex: str | None = None, shapes: bool = False) -> dict[str, Any]:
     """The report. The phases are the innermost repeating CPU annotations, or those at
-    nesting depth ``level``; ``blocks``: add their diagram's blocks as ``phases``."""
+    nesting depth ``level``; ``blocks``: add their diagram's blocks as ``phases``. Steps are
+    ``ProfilerStep#N`` or the annotations ``step_regex`` names; ``shapes``: add the
+    operators by input shapes as ``operator_shapes`` (their args re-read from the file)."""
     classes = classify(trace, rules)
     unions = device_unions(trace, classes)
     table = kernel_table(trace, classes)
@@ -53,6 +59,9 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
         o.update(in_flight_figures(device_in_flight(spans, du.device, du.comm), du.comp))
         o["in_flight_spans"] = int(len(spans.of_device(du.device)))
     graphs = Graphs(trace)
+    steps = step_breakdown(trace, classes, step_regex)
+    tree = op_tree(trace, classes)
+    mods = ModuleFrames(trace, tree)
     out = {
         "schema": REPORT_SCHEMA,
         "schema_version": REPORT_VERSION,
@@ -71,7 +80,14 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
         "graph_replays": len(graphs),
         "graphs": graphs.records(GRAPH_RECORDS),
         "in_flight": span_records(trace, spans, IN_FLIGHT_RECORDS),
+        "step_summary": step_summary(steps),
+        "steps": step_rows(steps),
+        "operators": operator_table(trace, tree),
+        "modules": module_paths(trace, mods),
+        "module_types": module_types(trace, mods),
     }
+    if shapes:
+        out["operator_shapes"] = operator_shape_table(trace, tree)
     if blocks:
         comp = DeviceComp(trace, unions)
         out["phases"] = [{k: v for k, v in b.items() if k not in ("row", "depth")}

@@ -105,6 +105,7 @@ class Steps:
     sm_efficiency: np.ndarray  # duration-weighted, % (nan: unknown)
     occupancy: np.ndarray  # duration-weighted est. achieved occupancy, % (nan: unknown)
     cut_off: np.ndarray  # bool: the last step's GPU work looks cut off
+    has_gpu: bool = True  # whether the trace has GPU work at all (else no GPU figures)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -255,7 +256,8 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     sm_eff, occ = _kernel_quality(trace, np.concatenate([kern_comp, kern_comm]), st, en)
     return Steps(source=source, names=names, rows=step_rows, cpu_start=cs, cpu_end=ce,
                  start=st, end=en, launched=launched, roles=roles, gpu_busy=gpu_busy,
-                 exposed_comm=exposed, sm_efficiency=sm_eff, occupancy=occ, cut_off=cut)
+                 exposed_comm=exposed, sm_efficiency=sm_eff, occupancy=occ, cut_off=cut,
+                 has_gpu=bool(len(gpu)))
 
 
 def _num_sms(trace: Trace) -> dict[int, int]:
@@ -333,8 +335,8 @@ def step_rows(steps: Steps) -> list[dict[str, Any]]:
             "cpu_start_us": _us(steps.cpu_start[i]),
             "cpu_dur_us": _us(steps.cpu_end[i] - steps.cpu_start[i]),
             "gpu_launched": int(steps.launched[i]),
-            "gpu_utilization_pct": _pct(int(steps.gpu_busy[i]), d),
-            "exposed_comm_us": _us(steps.exposed_comm[i]),
+            "gpu_utilization_pct": _pct(int(steps.gpu_busy[i]), d) if steps.has_gpu else None,
+            "exposed_comm_us": _us(steps.exposed_comm[i]) if steps.has_gpu else None,
             "sm_efficiency_pct": _num(steps.sm_efficiency[i]),
             "achieved_occupancy_pct": _num(steps.occupancy[i]),
             "cut_off": bool(steps.cut_off[i]),

@@ -1,0 +1,175 @@
+"""Tables, defined once: their columns (with units and formats), default sort, the column a
+text filter searches, and what ``⏎`` on a row does. The same definition feeds ``summary``'s
+text, ``--json`` (its rows are the report's), ``--csv NAME`` and the app's table screens, so
+a new pane is one analysis plus one :class:`TableDef`.
+
+Plain data and formatting only: no rich, no textual (the command line and the app draw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+#: how a column's values read: text; µs shown as ms; a percentage; a count; a plain number
+KINDS = ("text", "ms", "us", "pct", "count", "num")
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column: ``key`` is the row's field (the JSON name, and the CSV header)."""
+
+    key: str
+    title: str
+    kind: str = "ms"
+    width: int = 0  # 0: as wide as the title and values need (a text column: the rest)
+    optional: int = 0  # > 0: left out first when the terminal is narrow (highest first)
+    cut: str = "end"  # a text too long: "end" keeps its start, "middle" start and end
+    help: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind != "text"
+
+    def fmt(self, v: Any) -> str:
+        """The cell's text (missing values blank; a percentage without a %)."""
+        if v is None or v == "":
+            return ""
+        if self.kind == "text":
+            return str(v)
+        if isinstance(v, bool):
+            return "yes" if v else ""
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return str(v)
+        if x != x:  # nan: not known
+            return ""
+        if self.kind == "ms":
+            return f"{x / 1000:,.3f}"
+        if self.kind == "us":
+            return f"{x:,.1f}"
+        if self.kind == "pct":
+            return f"{x:.1f}"
+        if self.kind == "count":
+            return f"{int(x):,}"
+        return f"{x:,.2f}"
+
+
+@dataclass(frozen=True)
+class TableDef:
+    name: str  # the report's key, and ``--csv NAME``
+    title: str  # the table's heading
+    columns: tuple[Col, ...]
+    sort: str  # the default sort column
+    descending: bool = True
+    text: str = "name"  # what the filter searches
+    enter: str = ""  # what ⏎ on a row does, in words (the key bar and ``?``)
+    what: str = "rows"  # rows, in words ("operators")
+    csv_extra: tuple[str, ...] = field(default=())  # fields only the CSV has
+
+    def col(self, key: str) -> Col:
+        return next(c for c in self.columns if c.key == key)
+
+    def csv_fields(self) -> list[str]:
+        return [c.key for c in self.columns] + list(self.csv_extra)
+
+    def sorted_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows in the default order (missing values last; no sort column: as given)."""
+        if not self.sort:
+            return list(rows)
+        col = self.col(self.sort)
+
+        def key(r: dict[str, Any]) -> Any:
+            v = r.get(self.sort)
+            if col.numeric:
+                if v is None or (isinstance(v, float) and v != v):
+                    return (1, 0.0)
+                return (0, -float(v) if self.descending else float(v))
+            return (0, str(v).lower())
+        return sorted(rows, key=key)
+
+
+def _ms(key: str, title: str, optional: int = 0, help: str = "") -> Col:
+    return Col(key, title, "ms", optional=optional, help=help)
+
+
+STEPS = TableDef(
+    name="steps",
+    title="steps: where their time goes, ms (TensorBoard's breakdown)",
+    columns=(
+        Col("name", "step", "text", cut="middle"),
+        _ms("dur_us", "step ms"),
+        _ms("kernel_us", "kernel"),
+        _ms("memcpy_us", "memcpy", optional=3),
+        _ms("memset_us", "memset", optional=4),
+        _ms("communication_us", "comm"),
+        _ms("runtime_us", "runtime", optional=2),
+        _ms("dataloader_us", "dataloader"),
+        _ms("cpu_exec_us", "cpu exec"),
+        _ms("other_us", "other", optional=1),
+        Col("gpu_utilization_pct", "GPU %", "pct", optional=2),
+        _ms("exposed_comm_us", "exposed comm", optional=5),
+    ),
+    sort="start_us", descending=False, text="name", what="steps",
+    enter="frame the step on the timeline",
+    csv_extra=("start_us", "cpu_start_us", "cpu_dur_us", "gpu_launched", "sm_efficiency_pct",
+               "achieved_occupancy_pct", "cut_off"),
+)
+
+_OP_COLUMNS = (
+    Col("name", "operator", "text", cut="middle"),
+    Col("calls", "calls", "count"),
+    _ms("host_self_us", "self ms"),
+    _ms("host_total_us", "total ms"),
+    _ms("device_self_us", "dev self ms"),
+    _ms("device_total_us", "dev total ms"),
+    Col("host_self_mean_us", "self µs/call", "us", optional=1),
+    Col("device_total_mean_us", "dev µs/call", "us", optional=2),
+)
+
+OPERATORS = TableDef(
+    name="operators",
+    title="operators (key_averages: host self/total, device time of what they launched)",
+    columns=_OP_COLUMNS, sort="device_total_us", what="operators",
+    enter="its occurrences, slowest first",
+    csv_extra=("host_total_mean_us", "device_self_mean_us"),
+)
+
+OPERATOR_SHAPES = TableDef(
+    name="operator_shapes",
+    title="operators by input shapes (key_averages(group_by_input_shape=True))",
+    columns=_OP_COLUMNS[:2] + (Col("input_dims", "input dims", "text", optional=1,
+                                   cut="middle"),) + _OP_COLUMNS[2:6],
+    sort="device_total_us", what="operator shapes",
+    enter="its occurrences, slowest first",
+    csv_extra=("input_types", "host_self_mean_us", "host_total_mean_us", "device_self_mean_us",
+               "device_total_mean_us"),
+)
+
+def _module_cols(first: Col) -> tuple[Col, ...]:
+    return (first, Col("occurrences", "calls", "count"), _ms("host_self_us", "self ms"),
+            _ms("host_total_us", "total ms"), _ms("device_self_us", "dev self ms"),
+            _ms("device_total_us", "dev total ms"))
+
+
+MODULE_TYPES = TableDef(
+    name="module_types",
+    title="modules by type (nn.Module frames)",
+    columns=_module_cols(Col("name", "module type", "text", cut="middle")),
+    sort="host_total_us", what="module types",
+    enter="its calls, slowest first",
+)
+
+MODULES = TableDef(
+    name="modules",
+    title="modules by instance path (nn.Module frames, the tree)",
+    columns=_module_cols(Col("name", "module", "text", cut="start")),
+    sort="", descending=False, what="modules",
+    enter="its calls, slowest first",
+    csv_extra=("module", "type", "depth"),
+)
+
+#: every table ``--csv NAME`` can write, by name
+TABLES: dict[str, TableDef] = {t.name: t for t in (STEPS, OPERATORS, OPERATOR_SHAPES,
+                                                   MODULE_TYPES, MODULES)}
