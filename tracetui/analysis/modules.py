@@ -37,9 +37,9 @@ def _us(ns: float) -> float:
     return round(float(ns) / 1000.0, 3)
 
 
-def module_type(frame_name: str) -> str:
-    """``nn.Module: Linear_3`` -> ``Linear``."""
-    return _INSTANCE.sub("", frame_name[len(MODULE_PREFIX):])
+def module_type(name: str) -> str:
+    """``Linear_3`` (or the frame's whole name, ``nn.Module: Linear_3``) -> ``Linear``."""
+    return _INSTANCE.sub("", name.removeprefix(MODULE_PREFIX))
 
 
 class ModuleFrames:

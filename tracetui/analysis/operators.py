@@ -12,6 +12,9 @@ Per occurrence:
   enclosing operator is this one (joined by ``correlation``);
 - device total: the GPU work launched by runtime calls anywhere below it.
 
+As ``key_averages`` does, an op whose parent has its name and no other child (``aten::add_``
+calling ``aten::add_``) is one call with its parent: its self times go to the parent.
+
 Grouped by name (:func:`operator_table`), or by name and input shapes and types
 (``Input Dims``, ``Input type``: :func:`operator_shape_table`, which re-reads the ops' args
 from the file, as the index keeps no args).
@@ -132,7 +135,29 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
             np.add.at(dself, cur[hit], amount[hit])
         go = ~done & ~hit
         cur, amount = parent[cur[go]], amount[go]
-    return OpTree(rows=rows, host_self=dur[rows] - child[rows], device_self=dself[rows],
+    hself = dur - child
+    # key_averages (EventList._remove_dup_nodes) folds an op into its parent when the
+    # parent has the same name and no other child (aten::add_ calling aten::add_): one
+    # call, its self time and launches the parent's
+    nkids = np.bincount(parent[has], minlength=trace.slice_count) if has.any() \
+        else np.zeros(trace.slice_count, np.int64)
+    p = parent[rows]
+    dup = (p >= 0)
+    dup[dup] = (trace.name[p[dup]] == trace.name[rows[dup]]) & (nkids[p[dup]] == 1) \
+        & is_op[p[dup]]
+    if dup.any():
+        folded = rows[dup]
+        top = parent[folded]
+        while True:  # a chain of them: to the outermost
+            up = parent[top]
+            more = (up >= 0) & np.isin(top, folded)
+            if not more.any():
+                break
+            top = np.where(more, up, top)
+        np.add.at(hself, top, hself[folded])
+        np.add.at(dself, top, dself[folded])
+        rows = rows[~dup]
+    return OpTree(rows=rows, host_self=hself[rows], device_self=dself[rows],
                   device_total=total[rows], parent=parent, classes=classes)
 
 

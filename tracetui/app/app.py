@@ -31,6 +31,7 @@ from .navigate import Navigation
 from .session import Analyses, Session
 from .themes import DEFAULT_THEME, load_theme
 from .timeline import CLASS_GLYPH, OTHER_GLYPH, Timeline
+from .panes import ModuleScreen, OperatorScreen, StepScreen
 from .views import InstancesScreen, KernelScreen, OverlapScreen
 
 #: The smallest terminal the layout is made for (columns, rows).
@@ -91,6 +92,9 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         Binding("down,j", "row(1)", "lane down", show=False, id="lane_down"),
         Binding("k", "kernels", "kernel table", id="kernels"),
         Binding("o", "overlap", "overlap view", id="overlap"),
+        Binding("b", "steps", "step breakdown", id="steps"),
+        Binding("u", "operators", "operators (key_averages)", id="operators"),
+        Binding("M", "modules", "modules (nn.Module tree)", show=False, id="modules"),
         Binding("p", "phases", "phase view", id="phases"),
         Binding("O", "overlap_row", "overlap rows on the timeline", show=False, id="overlap_rows"),
         Binding("m", "mark", "mark range", id="mark_range"),
@@ -526,6 +530,27 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
     def _kernel_view(self, an: "Analyses") -> Any:
         return self._view("kernels", lambda: KernelScreen(self.session, an.kernels, an.groups,
                                                          self.palette))
+
+    def action_steps(self) -> None:
+        """Where each step's time goes (TensorBoard's breakdown)."""
+        an = self.get_analyses()
+        if an is not None:
+            self.push_screen(self._view("steps", lambda: StepScreen(self.session, an,
+                                                                     self.palette)))
+
+    def action_operators(self) -> None:
+        """The operators: host self/total, device self/total (key_averages)."""
+        an = self.get_analyses()
+        if an is not None:
+            self.push_screen(self._view("operators", lambda: OperatorScreen(self.session, an,
+                                                                             self.palette)))
+
+    def action_modules(self) -> None:
+        """The nn.Module tree."""
+        an = self.get_analyses()
+        if an is not None:
+            self.push_screen(self._view("modules", lambda: ModuleScreen(self.session, an,
+                                                                         self.palette)))
 
     def _instances_view(self, an: "Analyses") -> Any:
         return self._view("instances", lambda: InstancesScreen(

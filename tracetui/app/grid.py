@@ -27,6 +27,11 @@ from ..textutil import fit, fit_apart, safe_text
 from .cache import LRU
 
 BLANK = Style()
+_DIGITS = re.compile(r"\d+")
+
+
+def _padded(m: "re.Match[str]") -> str:
+    return m.group().zfill(24)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,9 @@ class GridModel:
         vals = [r.get(key) for r in self.records]
         if col.numeric:
             return np.array([np.inf if v is None else float(v) for v in vals])
-        return np.array([("" if v is None else str(v)).lower() for v in vals], dtype=object)
+        # natural order: ProfilerStep#9 before ProfilerStep#10
+        return np.array([_DIGITS.sub(_padded, ("" if v is None else str(v)).lower())
+                         for v in vals], dtype=object)
 
     def text_column(self) -> list[str]:
         """The filter's haystack: the text column as shown (its format applied)."""

@@ -9,6 +9,7 @@ only what they draw. Nothing here imports Textual or Rich (an import-linter cont
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import cached_property
 from typing import Any, Iterable
 
 import numpy as np
@@ -19,9 +20,12 @@ from ..analysis.exposed import ExposedStretches
 from ..analysis.graphs import Graphs
 from ..analysis.inflight import in_flight_spans
 from ..analysis.kernels import group_by_short_name, kernel_table
+from ..analysis.modules import ModuleFrames
+from ..analysis.operators import OpTree, op_tree, operator_table
 from ..analysis.overlap import device_unions
 from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
 from ..analysis.rules import DEFAULT_RULES, Rule, classify, in_flight_patterns
+from ..analysis.steps import Steps, step_breakdown, step_rows
 from ..analysis.streams import KERNEL_WAIT_US, StreamGaps, kernel_wait
 from ..analysis.window import OverlapModel
 from ..trace import Trace
@@ -34,6 +38,7 @@ class Analyses:
                  groups: Iterable[str] = DEFAULT_GROUPS,
                  rules: Iterable[Rule] = DEFAULT_RULES) -> None:
         self.trace = trace
+        self.step_regex: str | None = None
         self.phase_groups = tuple(groups)  # (self.groups: the kernels by short name)
         self.classes = classes
         unions = device_unions(trace, classes)
@@ -59,6 +64,28 @@ class Analyses:
         for k in range(len(self.model.devices)):  # what the overlap view's matrix needs
             self.model.pair_covers(k)
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs
+
+    # the everyday panes' figures: made on a pane's first opening (a fraction of a second,
+    # and only for who asks)
+    @cached_property
+    def steps(self) -> Steps:
+        return step_breakdown(self.trace, self.classes, self.step_regex)
+
+    @cached_property
+    def step_rows(self) -> list[dict[str, Any]]:
+        return step_rows(self.steps)
+
+    @cached_property
+    def op_tree(self) -> OpTree:
+        return op_tree(self.trace, self.classes)
+
+    @cached_property
+    def operators(self) -> list[dict[str, Any]]:
+        return operator_table(self.trace, self.op_tree)
+
+    @cached_property
+    def module_frames(self) -> ModuleFrames:
+        return ModuleFrames(self.trace, self.op_tree)
 
     def gaps(self, lane: int) -> StreamGaps:
         """The idle gaps of GPU stream lane ``lane`` (made on first use)."""

@@ -1,0 +1,441 @@
+"""The everyday panes of a fresh profile (what TensorBoard's profiler plugin showed): the step
+breakdown (``b``), the operators (``u``) and the modules (``M``), each a table screen built
+from its :class:`~tracetui.tables.TableDef`, so the app shows what ``summary`` prints.
+
+- Steps: one stacked bar per step (by role, the slowest marked) above the table; ``⏎``
+  frames the step on the timeline.
+- Operators: by name, or (``^t``) by name and input shapes (their args re-read from the file
+  once, in a worker); ``⏎`` lists the occurrences, slowest first, with their shapes; ``⏎``
+  there goes to one on the timeline.
+- Modules: the instance paths as a tree (``→``/``←`` open and close a module), or (``^t``)
+  per module type; ``⏎`` lists the calls.
+
+Every name is drawn as plain text after ``safe_text``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.strip import Strip
+from textual.widget import Widget
+
+from ..analysis.modules import SEP, ModuleFrames, module_paths, module_type, module_types
+from ..analysis.operators import input_shapes, occurrences, operator_shape_table
+from ..analysis.steps import ROLE_TITLES, ROLES
+from ..tables import MODULE_TYPES, MODULES, OPERATOR_SHAPES, OPERATORS, STEPS, Col, TableDef
+from ..textutil import fit, safe_text
+from .grid import Column, Grid, GridModel, fmt_ns_ms
+from .messages import GotoRange, GotoRows
+from .session import Analyses, Session
+from .themes import Palette
+from .views import TableScreen
+
+
+def grid_columns(tdef: TableDef, indent: str | None = None) -> list[Column]:
+    """A table definition's columns as the app's grid columns (``indent``: the key of a
+    depth that indents the text column, for a tree)."""
+    out = []
+    for c in tdef.columns:
+        if c.numeric:
+            out.append(Column(c.title, c.key, max(len(c.title), 9), fmt=c.fmt,
+                              optional=c.optional))
+        else:
+            out.append(Column(c.title, c.key, numeric=False, min_width=20, fmt=_text_fmt(c),
+                              optional=c.optional, cut=c.cut if c.cut != "start" else "end"))
+    return out
+
+
+def _text_fmt(c: Col) -> Any:
+    return lambda v: "" if v is None else str(v)
+
+
+class DefTableScreen(TableScreen):
+    """A table screen of one :class:`TableDef`'s rows."""
+
+    tdef: TableDef = OPERATORS
+
+    def __init__(self, session: Session, an: Analyses, palette: Palette) -> None:
+        super().__init__()
+        self.session, self.an, self.palette = session, an, palette
+        self.what = self.tdef.what
+
+    def records(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def model(self) -> GridModel:
+        return GridModel(grid_columns(self.tdef), self.records(), text_key="name")
+
+    def make_grid(self) -> Grid:
+        return Grid(self.model(), self.tdef.sort or None, descending=self.tdef.descending,
+                    cursor_bg=self.palette.cursor_bg)
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_table(self.make_grid())
+
+    def title_text(self) -> Text:
+        t = Text(self.tdef.what, style="bold")
+        if self.tdef.enter:
+            t.append(f" (⏎ {self.tdef.enter})", style="dim")
+        return t
+
+
+# ------------------------------------------------------------------------------- steps
+def role_colors(palette: Palette) -> list[str]:
+    """A colour per role of :data:`ROLES`."""
+    return [palette.comp, palette.mem, "#d7875f", palette.comm, "#af87ff", palette.exposed,
+            palette.cpu, palette.other]
+
+
+class StepBars(Widget):
+    """One stacked bar per step (by role), the step under the table's cursor highlighted,
+    the slowest marked; a legend on the first line."""
+
+    DEFAULT_CSS = "StepBars { height: auto; max-height: 12; }"
+
+    def __init__(self, rows: list[dict[str, Any]], palette: Palette) -> None:
+        super().__init__()
+        self.rows, self.palette = rows, palette
+        self.role_colours = role_colors(palette)
+        durs = [float(r["dur_us"]) for r in rows]
+        self.longest = max(durs, default=0.0)
+        self.slowest = int(np.argmax(durs)) if durs else -1
+        self.cursor = 0
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return min(len(self.rows), 10) + 1
+
+    def show(self, index: int) -> None:
+        self.cursor = index
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y == 0:
+            segs = []
+            for title, color in zip(ROLE_TITLES, self.role_colours):
+                segs += [Segment("■", Style(color=color)), Segment(f" {title}  ")]
+            return Strip(segs).crop(0, width).extend_cell_length(width)
+        shown = min(len(self.rows), 10)
+        top = min(max(self.cursor - shown // 2, 0), max(len(self.rows) - shown, 0))
+        i = top + y - 1
+        if i >= len(self.rows) or y > shown:
+            return Strip.blank(width)
+        r = self.rows[i]
+        label_w = min(18, max(8, width // 5))
+        tail = f" {float(r['dur_us']) / 1000:,.3f} ms" + (" ◀ slowest" if i == self.slowest
+                                                          else "")
+        if r.get("cut_off"):
+            tail += " ⚠ cut off"
+        bar_w = max(width - label_w - 1 - len(tail), 4)
+        scale = bar_w / self.longest if self.longest > 0 else 0.0
+        bg = Style(bgcolor=self.palette.cursor_bg) if i == self.cursor else Style()
+        segs = [Segment(fit(safe_text(r["name"]), label_w, cut="middle") + " ", bg)]
+        used = 0
+        acc = 0.0
+        for role, color in zip(ROLES, self.role_colours):
+            acc += float(r[f"{role}_us"]) * scale
+            cells = int(round(acc)) - used
+            if cells > 0:
+                segs.append(Segment("█" * cells, Style(color=color)))
+                used += cells
+        segs.append(Segment(" " * max(bar_w - used, 0)))
+        segs.append(Segment(tail, bg + Style(bold=i == self.slowest)))
+        return Strip(segs).crop(0, width).extend_cell_length(width)
+
+
+class StepScreen(DefTableScreen):
+    """The step breakdown: bars and table; ⏎ frames the step on the timeline."""
+
+    tdef = STEPS
+
+    def records(self) -> list[dict[str, Any]]:
+        rows = list(self.an.step_rows)
+        return rows
+
+    def compose(self) -> ComposeResult:
+        grid = self.make_grid()
+        self.bars = StepBars(self.an.step_rows, self.palette)
+        self.grid = grid
+        from textual.widgets import Input, Static
+
+        from .keybar import KeyBar
+
+        yield Static(id="title")
+        yield self.bars
+        yield Input(placeholder="filter: part of a name", id="filter", select_on_focus=False)
+        yield grid
+        yield KeyBar()
+
+    def title_text(self) -> Text:
+        steps = self.an.steps
+        t = Text("steps", style="bold")
+        if steps.source == "whole trace":
+            t.append(" · no ProfilerStep#N: the whole trace is one step", style="yellow")
+        else:
+            t.append(f" · {len(steps)} ({safe_text(steps.source, 40)})", style="dim")
+        t.append(" (⏎ frames it on the timeline)", style="dim")
+        return t
+
+    def on_grid_moved(self, _: Grid.Moved) -> None:
+        if self.grid is not None and hasattr(self, "bars"):
+            self.bars.show(max(self.grid.current, 0))
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        st = self.an.steps
+        i = event.index
+        self.post_message(GotoRange(int(st.start[i]), int(st.end[i])))
+
+
+# --------------------------------------------------------------------------- operators
+class OperatorScreen(DefTableScreen):
+    """The operators by name, or by name and input shapes (``^t``)."""
+
+    tdef = OPERATORS
+    BINDINGS = TableScreen.BINDINGS + [Binding("ctrl+t", "toggle_shapes",
+                                               "by name / by input shapes", key_display="^t")]
+
+    def __init__(self, session: Session, an: Analyses, palette: Palette) -> None:
+        super().__init__(session, an, palette)
+        self.shapes: list[dict[str, Any]] | None = None
+        self.by_shape = False
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.shapes if self.by_shape and self.shapes is not None else self.an.operators
+
+    def title_text(self) -> Text:
+        t = Text("operators", style="bold")
+        t.append(" by input shapes" if self.by_shape else " by name", style="dim")
+        if self.by_shape and self.shapes is None:
+            t.append(" · reading the ops' shapes from the file…", style="yellow")
+        t.append(" (⏎ its occurrences; ^t by shapes/name)", style="dim")
+        return t
+
+    def action_toggle_shapes(self) -> None:
+        self.by_shape = not self.by_shape
+        if self.by_shape and self.shapes is None:
+            self.update_title()
+            self._read_shapes()
+            return
+        self._show()
+
+    def _show(self) -> None:
+        assert self.grid is not None
+        self.tdef = OPERATOR_SHAPES if self.by_shape else OPERATORS
+        text = self.grid.filter_text
+        self.grid.set_model(self.model(), self.tdef.sort)
+        if text:
+            self.grid.set_filter(text)
+        self.update_title()
+
+    @work(thread=True, exclusive=True, group="shapes")
+    def _read_shapes(self) -> None:
+        rows = operator_shape_table(self.an.trace, self.an.op_tree)
+        self.app.call_from_thread(self._shapes_read, rows)
+
+    def _shapes_read(self, rows: list[dict[str, Any]]) -> None:
+        self.shapes = rows
+        if self.by_shape:
+            self._show()
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        rec = self.records()[event.index]
+        rows = occurrences(self.an.trace, self.an.op_tree, rec["name"])
+        if self.by_shape:
+            want = (rec.get("input_dims"), rec.get("input_types"))
+            keep = {r for r, d, t in input_shapes(self.an.trace, rows) if (d, t) == want}
+            rows = np.array([r for r in rows.tolist() if r in keep], np.int64)
+        self.app.push_screen(OccurrenceScreen(self.session, self.an, rec["name"], rows,
+                                              self.palette))
+
+
+class OccurrenceScreen(TableScreen):
+    """The occurrences of one operator or module, slowest first: start, host time, self,
+    device total, thread, input shapes (read from the file for the first few hundred);
+    ⏎ goes to one on the timeline."""
+
+    SHAPES_READ = 300
+
+    def __init__(self, session: Session, an: Analyses, name: str, rows: np.ndarray,
+                 palette: Palette, figures: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__()
+        self.session, self.an, self.name, self.palette = session, an, name, palette
+        self.rows = np.asarray(rows, np.int64)
+        self.what = "occurrences"
+        self.figures = figures if figures is not None else self._op_figures()
+        self.dims: dict[int, str] = {}
+
+    def _op_figures(self) -> dict[str, np.ndarray]:
+        tree = self.an.op_tree
+        pos = np.searchsorted(tree.rows, self.rows)
+        return {"self": tree.host_self[pos], "dev": tree.device_total[pos]}
+
+    def _model(self) -> GridModel:
+        tr = self.an.trace
+        lanes = tr.lane_index(self.rows) if len(self.rows) else np.zeros(0, np.int64)
+        lane_names = [ln.name for ln in tr.lanes]
+        cols = [
+            Column("start ms", "start", 12, fmt=fmt_ns_ms),
+            Column("host µs", "dur", 11, fmt=lambda v: f"{float(v) / 1000:,.1f}"),
+            Column("self µs", "self", 10, fmt=lambda v: f"{float(v) / 1000:,.1f}"),
+            Column("dev total µs", "dev", 12, fmt=lambda v: f"{float(v) / 1000:,.1f}"),
+            Column("input dims", "dims", 0, numeric=False, min_width=12, optional=1,
+                   fmt=lambda v: self.dims.get(int(v), "…" if self.dims else "")),
+            Column("thread", "lane", 16, numeric=False, fmt=lambda v: lane_names[int(v)],
+                   optional=2),
+        ]
+        data = {"start": tr.start[self.rows], "dur": tr.dur[self.rows],
+                "self": self.figures["self"], "dev": self.figures["dev"],
+                "dims": self.rows, "lane": lanes}
+        return GridModel(cols, data=data, text_key="dims")
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_table(Grid(self._model(), "dur",
+                                           cursor_bg=self.palette.cursor_bg))
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._read_dims()
+
+    @work(thread=True, exclusive=True, group="dims")
+    def _read_dims(self) -> None:
+        tr = self.an.trace
+        order = self.rows[np.argsort(-tr.dur[self.rows], kind="stable")][:self.SHAPES_READ]
+        got = {r: d for r, d, _ in input_shapes(tr, order)}
+        self.app.call_from_thread(self._dims_read, got)
+
+    def _dims_read(self, got: dict[int, str]) -> None:
+        self.dims = got or {-1: ""}
+        if self.grid is not None:
+            self.grid._lower = None  # the filter searches the shapes now
+            self.grid.values_changed()
+
+    def title_text(self) -> Text:
+        t = Text("occurrences of ", style="bold")
+        t.append(safe_text(self.name, 60))
+        t.append(f" · {len(self.rows):,} (⏎ shows one on the timeline)", style="dim")
+        return t
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        tr = self.an.trace
+        o = np.argsort(tr.start[self.rows], kind="stable")
+        in_time = self.rows[o]
+        at = int(np.flatnonzero(in_time == self.rows[event.index])[0])
+        self.post_message(GotoRows(in_time, at))
+
+
+# ----------------------------------------------------------------------------- modules
+class ModuleScreen(DefTableScreen):
+    """The module tree (instance paths; → opens, ← closes) or the module types (``^t``)."""
+
+    tdef = MODULES
+    BINDINGS = TableScreen.BINDINGS + [
+        Binding("ctrl+t", "toggle_types", "tree / by type", key_display="^t"),
+        Binding("right", "open(True)", "open", key_display="→"),
+        Binding("left", "open(False)", "close", key_display="←"),
+    ]
+
+    def __init__(self, session: Session, an: Analyses, palette: Palette) -> None:
+        super().__init__(session, an, palette)
+        mf = an.module_frames
+        self.paths = module_paths(an.trace, mf)
+        self.types = module_types(an.trace, mf)
+        self.by_type = False
+        # open: the paths whose children show (at first the top two levels)
+        self.opened = {r["name"] for r in self.paths if r["depth"] < 1}
+
+    def records(self) -> list[dict[str, Any]]:
+        if self.by_type:
+            return self.types
+        out = []
+        for r in self.paths:
+            parent = r["name"].rsplit(SEP, 1)[0] if SEP in r["name"] else None
+            if parent is not None and not self._all_open(parent):
+                continue
+            kids = any(p["name"].startswith(r["name"] + SEP) for p in self.paths)
+            mark = ("▾ " if r["name"] in self.opened else "▸ ") if kids else "  "
+            out.append({**r, "name": "  " * r["depth"] + mark + r["module"],
+                        "path": r["name"]})
+        return out
+
+    def _all_open(self, path: str) -> bool:
+        parts = path.split(SEP)
+        return all(SEP.join(parts[:k]) in self.opened for k in range(1, len(parts) + 1))
+
+    def model(self) -> GridModel:
+        tdef = MODULE_TYPES if self.by_type else MODULES
+        return GridModel(grid_columns(tdef), self.records(), text_key="name")
+
+    def make_grid(self) -> Grid:
+        return Grid(self.model(), None, descending=False, cursor_bg=self.palette.cursor_bg)
+
+    def title_text(self) -> Text:
+        t = Text("modules", style="bold")
+        if not self.paths:
+            t.append(" · no nn.Module frames in this trace (profile with with_stack=True or "
+                     "with_modules=True)", style="yellow")
+            return t
+        t.append(" by type" if self.by_type else " tree (→ open, ← close)", style="dim")
+        t.append(" (⏎ its calls; ^t tree/by type)", style="dim")
+        return t
+
+    def _refresh_rows(self, keep_path: str | None = None) -> None:
+        assert self.grid is not None
+        recs = self.records()
+        self.grid.set_model(self.model(), MODULE_TYPES.sort if self.by_type else None,
+                            descending=self.by_type)
+        if keep_path is not None:
+            idx = next((i for i, r in enumerate(recs) if r.get("path") == keep_path), None)
+            if idx is not None:
+                hit = np.flatnonzero(self.grid.order == idx)
+                if len(hit):
+                    self.grid.action_move(int(hit[0]) - self.grid.cursor)
+        self.update_title()
+
+    def action_toggle_types(self) -> None:
+        self.by_type = not self.by_type
+        self._refresh_rows()
+
+    def action_open(self, open_: bool) -> None:
+        if self.by_type or self.grid is None or self.grid.current < 0:
+            return
+        rec = self.records()[self.grid.current]
+        path = rec["path"]
+        if open_:
+            self.opened.add(path)
+        elif path in self.opened:
+            self.opened.discard(path)
+        elif SEP in path:  # a closed one: close its parent, and stand on it
+            path = path.rsplit(SEP, 1)[0]
+            self.opened.discard(path)
+        self._refresh_rows(path)
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        rec = self.records()[event.index]
+        mf: ModuleFrames = self.an.module_frames
+        if self.by_type:
+            pick = [i for i, n in enumerate(mf.names) if module_type(n) == rec["name"]]
+        else:
+            pick = [i for i, p in enumerate(mf.paths) if p == rec["path"]]
+        idx = np.array(pick, np.int64)
+        figures = {"self": mf.host_self[idx], "dev": mf.device_total[idx]}
+        rows = mf.rows[idx]
+        o = np.argsort(-self.an.trace.dur[rows], kind="stable")
+        self.app.push_screen(OccurrenceScreen(self.session, self.an, rec.get("path", rec["name"]),
+                                              rows[o], self.palette,
+                                              {k: v[o] for k, v in figures.items()}))
+
+
+def pane_screens() -> Sequence[type]:
+    return (StepScreen, OperatorScreen, ModuleScreen)
