@@ -196,6 +196,20 @@ def operator_table(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
     return rows
 
 
+def operator_of(trace: Trace, tree: OpTree, row: int) -> int:
+    """The operator occurrence ``row`` belongs to (-1: none): itself if it is one, else the
+    innermost one around it on its thread; for GPU work, the one around the runtime call
+    that launched it."""
+    launcher = trace.launch_of[row]
+    at = launcher if launcher >= 0 else row
+    while at >= 0:
+        k = int(np.searchsorted(tree.rows, at))
+        if k < len(tree.rows) and int(tree.rows[k]) == at:
+            return at
+        at = int(tree.parent[at])
+    return -1
+
+
 def occurrences(trace: Trace, tree: OpTree, name: str) -> np.ndarray:
     """The rows of the occurrences of operator ``name``, slowest (host total) first."""
     sid = trace.strings.find(name)

@@ -14,6 +14,7 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from ..analysis.attribution import NO_PHASE
+from ..analysis.operators import operator_of
 from ..analysis.rules import COMM, COMP, MEM, Rule
 from ..textutil import safe_text
 from ..trace import Trace
@@ -95,6 +96,8 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         Binding("b", "steps", "step breakdown", id="steps"),
         Binding("u", "operators", "operators (key_averages)", id="operators"),
         Binding("M", "modules", "modules (nn.Module tree)", show=False, id="modules"),
+        Binding("U", "operator_of", "the selected slice's operator, in the operator table",
+                show=False, id="operator_of"),
         Binding("p", "phases", "phase view", id="phases"),
         Binding("O", "overlap_row", "overlap rows on the timeline", show=False, id="overlap_rows"),
         Binding("m", "mark", "mark range", id="mark_range"),
@@ -418,7 +421,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
             return bool(len(tl.matches))
         if action in ("widen",):
             return session.range is not None
-        if action in ("flow", "fit"):
+        if action in ("flow", "fit", "operator_of"):
             return tl.selected >= 0
         return True
 
@@ -544,6 +547,26 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         if an is not None:
             self.push_screen(self._view("operators", lambda: OperatorScreen(self.session, an,
                                                                              self.palette)))
+
+    def action_operator_of(self) -> None:
+        """The operator the selected slice (a kernel: its launch) belongs to, in the
+        operator table."""
+        an = self.get_analyses()
+        row = self.timeline.selected
+        if an is None or row < 0:
+            return
+        op = operator_of(an.trace, an.op_tree, row)
+        if op < 0:
+            self.notify("no PyTorch operator around this slice (or its launch)", timeout=3,
+                        markup=False)
+            return
+        self.action_operators()
+        screen = self._views["operators"][1]
+        name = an.trace.name_of(op)
+        if screen.is_mounted:
+            screen.show_operator(name)
+        else:
+            screen.call_after_refresh(screen.show_operator, name)
 
     def action_modules(self) -> None:
         """The nn.Module tree."""

@@ -166,7 +166,9 @@ class Grid(ScrollView, can_focus=True):
                   descending: bool = True) -> None:
         self.model = model
         keys = [c.key for c in model.columns]
-        self.sort_key = sort_key if sort_key in keys else (keys[0] if keys else "")
+        # "": the model's own order (a tree), until a column is chosen
+        self.sort_key = sort_key if sort_key in keys or sort_key == "" else \
+            (keys[0] if keys else "")
         self.descending = descending
         self._lower: list[str] | None = None
         self._reorder()
@@ -246,7 +248,8 @@ class Grid(ScrollView, can_focus=True):
         keys = [c.key for c in self.model.columns]
         if not keys:
             return
-        k = (keys.index(self.sort_key) + int(step)) % len(keys)
+        at = keys.index(self.sort_key) if self.sort_key in keys else (-1 if step > 0 else 0)
+        k = (at + int(step)) % len(keys)
         self.sort_key = keys[k]
         self.descending = self.model.columns[k].numeric  # numbers: largest first
         self._reorder()  # the cursor on the first row: ⏎ opens what now leads the table

@@ -45,7 +45,7 @@ def grid_columns(tdef: TableDef, indent: str | None = None) -> list[Column]:
     out = []
     for c in tdef.columns:
         if c.numeric:
-            out.append(Column(c.title, c.key, max(len(c.title), 9), fmt=c.fmt,
+            out.append(Column(c.title, c.key, max(len(c.title) + 1, 9), fmt=c.fmt,
                               optional=c.optional))
         else:
             out.append(Column(c.title, c.key, numeric=False, min_width=20, fmt=_text_fmt(c),
@@ -246,6 +246,24 @@ class OperatorScreen(DefTableScreen):
         if self.by_shape:
             self._show()
 
+    def show_operator(self, name: str) -> None:
+        """The cursor on operator ``name``'s row of the table by name (filter cleared)."""
+        if self.by_shape:
+            self.by_shape = False
+            if self.grid is not None:
+                self._show()
+        g = self.grid
+        if g is None:
+            return
+        if g.filter_text:
+            g.set_filter("")
+        idx = next((i for i, r in enumerate(self.an.operators) if r["name"] == name), None)
+        if idx is not None:
+            hit = np.flatnonzero(g.order == idx)
+            if len(hit):
+                g.action_move(int(hit[0]) - g.cursor)
+        self.update_title()
+
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
         rec = self.records()[event.index]
@@ -266,9 +284,11 @@ class OccurrenceScreen(TableScreen):
     SHAPES_READ = 300
 
     def __init__(self, session: Session, an: Analyses, name: str, rows: np.ndarray,
-                 palette: Palette, figures: dict[str, np.ndarray] | None = None) -> None:
+                 palette: Palette, figures: dict[str, np.ndarray] | None = None,
+                 shapes: bool = True) -> None:
         super().__init__()
-        self.session, self.an, self.name, self.palette = session, an, name, palette
+        self.shapes = shapes
+        self.session, self.an, self.op_name, self.palette = session, an, name, palette
         self.rows = np.asarray(rows, np.int64)
         self.what = "occurrences"
         self.figures = figures if figures is not None else self._op_figures()
@@ -293,10 +313,13 @@ class OccurrenceScreen(TableScreen):
             Column("thread", "lane", 16, numeric=False, fmt=lambda v: lane_names[int(v)],
                    optional=2),
         ]
+        if not self.shapes:  # (a module's calls: no input shapes; the thread takes the room)
+            cols = cols[:4] + [Column("thread", "lane", 0, numeric=False, min_width=12,
+                                      fmt=lambda v: lane_names[int(v)])]
         data = {"start": tr.start[self.rows], "dur": tr.dur[self.rows],
                 "self": self.figures["self"], "dev": self.figures["dev"],
                 "dims": self.rows, "lane": lanes}
-        return GridModel(cols, data=data, text_key="dims")
+        return GridModel(cols, data=data, text_key="dims" if self.shapes else "lane")
 
     def compose(self) -> ComposeResult:
         yield from self.compose_table(Grid(self._model(), "dur",
@@ -304,7 +327,8 @@ class OccurrenceScreen(TableScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self._read_dims()
+        if self.shapes:
+            self._read_dims()
 
     @work(thread=True, exclusive=True, group="dims")
     def _read_dims(self) -> None:
@@ -321,7 +345,7 @@ class OccurrenceScreen(TableScreen):
 
     def title_text(self) -> Text:
         t = Text("occurrences of ", style="bold")
-        t.append(safe_text(self.name, 60))
+        t.append(safe_text(self.op_name, 60))
         t.append(f" · {len(self.rows):,} (⏎ shows one on the timeline)", style="dim")
         return t
 
@@ -377,7 +401,7 @@ class ModuleScreen(DefTableScreen):
         return GridModel(grid_columns(tdef), self.records(), text_key="name")
 
     def make_grid(self) -> Grid:
-        return Grid(self.model(), None, descending=False, cursor_bg=self.palette.cursor_bg)
+        return Grid(self.model(), "", descending=False, cursor_bg=self.palette.cursor_bg)
 
     def title_text(self) -> Text:
         t = Text("modules", style="bold")
@@ -392,7 +416,7 @@ class ModuleScreen(DefTableScreen):
     def _refresh_rows(self, keep_path: str | None = None) -> None:
         assert self.grid is not None
         recs = self.records()
-        self.grid.set_model(self.model(), MODULE_TYPES.sort if self.by_type else None,
+        self.grid.set_model(self.model(), MODULE_TYPES.sort if self.by_type else "",
                             descending=self.by_type)
         if keep_path is not None:
             idx = next((i for i, r in enumerate(recs) if r.get("path") == keep_path), None)
@@ -434,7 +458,8 @@ class ModuleScreen(DefTableScreen):
         o = np.argsort(-self.an.trace.dur[rows], kind="stable")
         self.app.push_screen(OccurrenceScreen(self.session, self.an, rec.get("path", rec["name"]),
                                               rows[o], self.palette,
-                                              {k: v[o] for k, v in figures.items()}))
+                                              {k: v[o] for k, v in figures.items()},
+                                              shapes=False))
 
 
 def pane_screens() -> Sequence[type]:

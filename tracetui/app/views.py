@@ -138,8 +138,9 @@ class TableScreen(Screen[None]):
         g = self.grid
         if g is not None:
             col = next((c.title for c in g.model.columns if c.key == g.sort_key), "")
-            t.append(f" · {len(g.order):,} of {len(g.model):,} rows · sorted by {col} "
-                     f"{'▼' if g.descending else '▲'}", style="dim")
+            t.append(f" · {len(g.order):,} of {len(g.model):,} rows", style="dim")
+            if col:
+                t.append(f" · sorted by {col} {'▼' if g.descending else '▲'}", style="dim")
             if g.filter_text:
                 t.append(" · filter: ", style="dim")
                 t.append(safe_text(g.filter_text, 40), style="bold")

@@ -1,0 +1,130 @@
+"""The everyday panes in the app: the step breakdown (b), the operators (u, ^t by shapes, ⏎
+occurrences, ⏎ the timeline), the operator of a selected kernel (U) and the module tree (M).
+What they show is checked against the raw JSON read here, never against the analyses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import loaded, until
+from tracetui.app.app import TraceApp
+from tracetui.app.panes import ModuleScreen, OccurrenceScreen, OperatorScreen, StepScreen
+
+ROOT = Path(__file__).resolve().parent.parent
+ANNOTATED = ROOT / "sample_traces" / "annotated.json"
+CNN = ROOT / "sample_traces" / "torch" / "ops_cnn.json"
+
+
+def _events(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["traceEvents"]
+
+
+def _steps(path: Path) -> list[dict]:
+    evs = _events(path)
+    return sorted((e for e in evs if e.get("ph") == "X" and e.get("cat") != "gpu_user_annotation"
+                   and str(e.get("name", "")).startswith("ProfilerStep#")),
+                  key=lambda e: e["ts"])
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_step_view_lists_every_step_and_frames_one(size):
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=size) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, StepScreen))
+        screen = app.screen
+        steps = _steps(ANNOTATED)
+        assert [r["name"] for r in screen.grid.model.records] == [e["name"] for e in steps]
+        # the table is in time order; the second step, framed on the timeline
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, StepScreen))
+        tl = app.timeline
+        t0_abs = min(e["ts"] for e in _events(ANNOTATED) if "ts" in e and e.get("ph") != "M")
+        cpu_start = (steps[1]["ts"] - t0_abs) * 1000
+        # the device side starts no earlier than its CPU side and the window holds it
+        assert tl.t0 <= cpu_start + 1e6 and tl.t1 > cpu_start
+
+
+async def test_operator_view_shapes_occurrences_and_the_timeline():
+    app = TraceApp(str(CNN))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen))
+        ops = app.screen
+        names = {e["name"] for e in _events(CNN) if e.get("cat") == "cpu_op"}
+        shown = {r["name"] for r in ops.grid.model.records}
+        assert shown == names - {n for n in names if n.startswith("ProfilerStep#")}
+        # by input shapes: read in a worker, then shown
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: ops.shapes is not None, tries=500)
+        await pilot.pause()
+        assert ops.by_shape and "input_dims" in ops.grid.model.records[0]
+        # ⏎: the occurrences of the row under the cursor, slowest first
+        rec = ops.records()[ops.grid.current]
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, OccurrenceScreen))
+        occ = app.screen
+        want = [e for e in _events(CNN) if e.get("cat") == "cpu_op" and e["name"] == rec["name"]
+                and json.dumps(e["args"].get("Input Dims", []), separators=(",", ":"))
+                == rec["input_dims"]]
+        assert len(occ.rows) == len(want) == rec["calls"]
+        # ⏎ again: that occurrence selected on the timeline
+        row = int(occ.rows[occ.grid.current])
+        await pilot.press("enter")
+        await until(pilot, lambda: app.timeline.selected == row)
+
+
+async def test_U_opens_the_operator_that_launched_the_selected_kernel():
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        tr = app.session.trace
+        evs = [e for e in _events(ANNOTATED) if e.get("ph") == "X"]
+        kernel = next(e for e in evs if e.get("cat") == "kernel")
+        corr = kernel["args"]["correlation"]
+        rt = next(e for e in evs if e.get("cat") == "cuda_runtime"
+                  and e.get("args", {}).get("correlation") == corr)
+        around = [e for e in evs if e.get("cat") == "cpu_op" and e["tid"] == rt["tid"]
+                  and e["ts"] <= rt["ts"] and e["ts"] + e["dur"] >= rt["ts"] + rt["dur"]]
+        want = min(around, key=lambda e: e["dur"])["name"]  # the innermost
+        row = next(i for i in range(tr.slice_count) if tr.name_of(i) == kernel["name"]
+                   and tr.cat_of(i) == "kernel")
+        first = min((i for i in range(tr.slice_count) if tr.name_of(i) == kernel["name"]),
+                    key=lambda i: int(tr.start[i]))
+        app.timeline.select(first, reveal=True)
+        await pilot.pause()
+        await pilot.press("U")
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen))
+        await until(pilot, lambda: app.screen.grid.model.records[app.screen.grid.current]["name"]
+                    == want)
+        assert row >= 0
+
+
+async def test_module_tree_opens_and_closes():
+    app = TraceApp(str(CNN))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("M")
+        await until(pilot, lambda: isinstance(app.screen, ModuleScreen))
+        m = app.screen
+        frames = {e["name"][len("nn.Module: "):] for e in _events(CNN)
+                  if str(e.get("name", "")).startswith("nn.Module: ")}
+        assert {r["module"] for r in m.paths} == frames
+        first = [r["path"] for r in m.grid.model.records]
+        assert first[0] == "SmallCNN_0" and all(p.count(" › ") <= 1 for p in first)
+        # down to Sequential_0, open it: its children show, then close it
+        seq = first.index("SmallCNN_0 › Sequential_0")
+        await pilot.press(*["down"] * seq, "right")
+        shown = [r["path"] for r in m.grid.model.records]
+        assert "SmallCNN_0 › Sequential_0 › ConvBlock_0" in shown
+        await pilot.press("left")
+        assert [r["path"] for r in m.grid.model.records] == first
+        # by type: one row per module type
+        await pilot.press("ctrl+t")
+        types = {r["name"] for r in m.grid.model.records}
+        assert types == {f.rsplit("_", 1)[0] for f in frames}
