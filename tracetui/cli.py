@@ -604,7 +604,7 @@ def _ranks_view(args: argparse.Namespace) -> int:
     ranks = f"{len(files)} rank{'' if len(files) == 1 else 's'}"
     app = TraceApp(f"{label} ({ranks})", rules, theme=args.theme, ranks=files,
                    align=args.align, phase_groups=args.phase_groups, keymap=keymap,
-                   max_ranks=args.max_ranks, scheduler=args.scheduler)
+                   max_ranks=args.max_ranks, scheduler=args.scheduler, step_regex=args.step)
     from .app.process import exit_status
     from .signals import running
 
@@ -644,7 +644,7 @@ def _view(args: argparse.Namespace) -> int:
     load_theme(args.theme)  # an unknown theme: one line, before the screen changes
     keymap = _keymap(args)
     app = TraceApp(args.trace, rules, theme=args.theme, early=early,
-                   phase_groups=args.phase_groups, keymap=keymap)
+                   phase_groups=args.phase_groups, keymap=keymap, step_regex=args.step)
     from .app.process import exit_status
     from .signals import running
 
@@ -855,6 +855,9 @@ def _parser_main() -> argparse.ArgumentParser:
                    help="several ranks: make their reports on the Dask distributed cluster "
                         "at ADDRESS (tcp://host:8786), the files on a filesystem its workers "
                         "share; the timelines opened are loaded here")
+    p.add_argument("--step", type=_regex, default=None, metavar="REGEX",
+                   help="the step view's steps: the CPU annotations whose name REGEX matches "
+                        "(default: ProfilerStep#N)")
     p.add_argument("--top", type=_count, default=15, metavar="N", help=argparse.SUPPRESS)
     _rule_args(p)
     p.add_argument("--version", action="version", version=f"tracetui {__version__}")

@@ -240,8 +240,10 @@ class Session:
     def __init__(self, path: str, rules: Iterable[Rule] | None = None,
                  phase_groups: Iterable[str] | None = None,
                  rank_files: Iterable[str] | None = None, align: str = "start",
-                 max_ranks: int | None = None, scheduler: str | None = None) -> None:
+                 max_ranks: int | None = None, scheduler: str | None = None,
+                 step_regex: str | None = None) -> None:
         self.path = path
+        self.step_regex = step_regex  # the step annotations (None: ProfilerStep#N)
         self.rules = list(rules) if rules is not None else list(DEFAULT_RULES)
         self.phase_groups = tuple(phase_groups) if phase_groups else DEFAULT_GROUPS
         #: several trace files shown as one timeline, lanes grouped by rank, on time origin
@@ -272,7 +274,9 @@ class Session:
         self.trace, self.classes, self.loaded = trace, classes, final
 
     def make_analyses(self, trace: Trace, classes: np.ndarray) -> Analyses:
-        return Analyses(trace, classes, self.phase_groups, self.rules)
+        an = Analyses(trace, classes, self.phase_groups, self.rules)
+        an.step_regex = self.step_regex
+        return an
 
     def shown_analyses(self) -> Analyses | None:
         """The aggregates, if they are those of the trace shown (else None: still coming)."""
