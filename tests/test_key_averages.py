@@ -90,3 +90,29 @@ def test_operators_by_input_shape_match_pytorchs_groups(capture):
         assert a["calls"] == k["count"], (name, key, a["calls"], k["count"])
         assert abs(a["self"] - k["self_cpu_us"]) <= TOL_US * 4, (name, key)
         assert abs(a["total"] - k["cpu_total_us"]) <= TOL_US * 4, (name, key)
+
+
+def test_module_calls_and_totals_are_pytorchs(capture):
+    """Per module type, the calls and total time of its ``nn.Module: Name_N`` frames, as
+    PyTorch's own rows for those frames have them (its self time is not ours: PyTorch takes
+    every Python frame inside a module off it, tracetui only ops, annotations and modules)."""
+    from tracetui.analysis.modules import ModuleFrames, module_paths, module_types
+
+    name, tr, tree, ka = capture
+    mf = ModuleFrames(tr, tree)
+    want: dict[str, list[float]] = {}
+    for row in ka["by_name"]:
+        if row["name"].startswith("nn.Module: "):
+            inst = row["name"][len("nn.Module: "):]
+            t = inst.rsplit("_", 1)[0] if inst.rsplit("_", 1)[-1].isdigit() else inst
+            w = want.setdefault(t, [0, 0.0])
+            w[0] += row["count"]
+            w[1] += row["cpu_total_us"]
+    got = {r["name"]: r for r in module_types(tr, mf)}
+    assert set(got) == set(want) and len(want) >= 6, name
+    for t, (calls, total) in want.items():
+        assert got[t]["occurrences"] == calls, (name, t)
+        assert abs(got[t]["host_total_us"] - total) <= TOL_US * 4, (name, t)
+    # the instance paths hold every frame once
+    paths = module_paths(tr, mf)
+    assert sum(r["occurrences"] for r in paths) == sum(c for c, _ in want.values())

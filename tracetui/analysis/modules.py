@@ -97,13 +97,13 @@ class ModuleFrames:
                 go = ~hit & (par[cur] >= 0)
                 cur, amount = par[cur[go]], amount[go]
             # module parent: the innermost enclosing module frame
-            mpar = np.full(n, -1, np.int64)
-            for i in np.flatnonzero(is_m).tolist():
-                p = par[i]
-                while p >= 0 and not is_m[p]:
-                    p = par[p]
-                mpar[i] = p
             m = np.flatnonzero(is_m)
+            mpar = np.full(n, -1, np.int64)
+            cur, who = par[m], m
+            while len(cur):  # up the tree, all at once, until a module (or the top)
+                done = (cur < 0) | is_m[np.maximum(cur, 0)]
+                mpar[who[done]] = np.where(cur[done] >= 0, cur[done], -1)
+                cur, who = par[cur[~done]], who[~done]
             remap = np.full(n, -1, np.int64)
             base = sum(len(r) for r in rows_all)
             remap[m] = base + np.arange(len(m))
