@@ -131,8 +131,8 @@ def _summary(args: argparse.Namespace) -> int:
     report = analyze(trace, rules, kernel_wait_us=args.kernel_wait,
                      level=getattr(args, "level", None), blocks=getattr(args, "phases", False),
                      groups=getattr(args, "phase_groups", None) or DEFAULT_GROUPS,
-                     step_regex=args.step,
-                     shapes=args.shapes or args.csv == "operator_shapes")
+                     step_regex=getattr(args, "step", None),
+                     shapes=getattr(args, "shapes", False) or args.csv == "operator_shapes")
     if args.csv:
         if args.csv == "kernels":
             _write_kernel_csv(report["kernels"], sys.stdout)
@@ -622,8 +622,9 @@ def _view(args: argparse.Namespace) -> int:
         why = "TERM=dumb" if sys.stdout.isatty() and sys.stdin.isatty() else "not a terminal"
         print(f"tracetui: {why}: here is the summary instead of the timeline "
               "(`tracetui summary TRACE [--json | --csv]` prints it directly)", file=sys.stderr)
-        ns = argparse.Namespace(trace=[args.trace], json=False, csv=False, rules=False,
+        ns = argparse.Namespace(trace=[args.trace], json=False, csv=None, rules=False,
                                 top=args.top, comm=args.comm, config=args.config,
+                                step=args.step, shapes=False,
                                 phases=False, kernel_wait=_parser_summary().get_default(
                                     "kernel_wait"))
         return _summary(ns)
