@@ -110,11 +110,13 @@ STEPS = TableDef(
         _ms("other_us", "other", optional=1),
         Col("gpu_utilization_pct", "GPU %", "pct", optional=2),
         _ms("exposed_comm_us", "exposed comm", optional=5),
+        _ms("host_wait_us", "host wait", optional=6),
     ),
     sort="start_us", descending=False, text="name", what="steps",
     enter="frame the step on the timeline",
     csv_extra=("start_us", "cpu_start_us", "cpu_dur_us", "gpu_launched", "sm_efficiency_pct",
-               "achieved_occupancy_pct", "cut_off"),
+               "achieved_occupancy_pct", "kernel_wait_us", "other_idle_us",
+               "cut_off"),
 )
 
 _OP_COLUMNS = (

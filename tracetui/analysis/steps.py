@@ -25,6 +25,11 @@ Where tracetui differs from TensorBoard, and why:
 - ``cuda_driver`` calls count as runtime (TensorBoard ignored them: "other");
 - ``gpu_user_annotation`` spans are no CPU execution (TensorBoard mapped them to annotations).
 
+Beside the roles, per step: GPU utilisation (time with a kernel running), exposed
+communication, TensorBoard's estimated SM efficiency and achieved occupancy, and the GPU
+streams' idle time in the step split as the streams' table splits it (host wait, kernel wait,
+other: :class:`~tracetui.analysis.streams.StreamGaps`), summed over the streams.
+
 Pure: numpy only.
 """
 
@@ -36,9 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from ..trace import LANE_CPU, Trace
+from ..trace import LANE_CPU, LANE_GPU, Trace
 from . import intervals as iv
 from .rules import COMM, COMP, MEM
+from .streams import GAP_KINDS, KERNEL_WAIT_US, StreamGaps, kernel_wait
 
 STEP_PATTERN = r"^ProfilerStep#\d+$"
 ROLES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu_exec",
@@ -106,6 +112,9 @@ class Steps:
     occupancy: np.ndarray  # duration-weighted est. achieved occupancy, % (nan: unknown)
     cut_off: np.ndarray  # bool: the last step's GPU work looks cut off
     has_gpu: bool = True  # whether the trace has GPU work at all (else no GPU figures)
+    #: (steps, 3): the GPU streams' idle time in each step, summed over the streams, split as
+    #: the streams' table splits it: host wait, kernel wait, other (stream-ns)
+    idle: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -254,10 +263,20 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
         ex = iv.Cover(iv.subtract(cm, union_rows(cp_rows)))
         exposed += ex.before(t1s) - ex.before(t0s)
     sm_eff, occ = _kernel_quality(trace, np.concatenate([kern_comp, kern_comm]), st, en)
+    idle = np.zeros((n, len(GAP_KINDS)), np.int64)
+    for ln in trace.lanes:
+        if ln.kind != LANE_GPU or ln.hi <= ln.lo:
+            continue
+        gaps = StreamGaps(trace, ln, kernel_wait(KERNEL_WAIT_US), classes)
+        for k in range(len(GAP_KINDS)):
+            m = gaps.kind == k
+            if m.any():
+                cov = iv.Cover((gaps.start[m], gaps.end[m]))
+                idle[:, k] += cov.before(t1s) - cov.before(t0s)
     return Steps(source=source, names=names, rows=step_rows, cpu_start=cs, cpu_end=ce,
                  start=st, end=en, launched=launched, roles=roles, gpu_busy=gpu_busy,
                  exposed_comm=exposed, sm_efficiency=sm_eff, occupancy=occ, cut_off=cut,
-                 has_gpu=bool(len(gpu)))
+                 has_gpu=bool(len(gpu)), idle=idle)
 
 
 def _num_sms(trace: Trace) -> dict[int, int]:
@@ -325,6 +344,7 @@ def _num(v: float) -> float | None:
 def step_rows(steps: Steps) -> list[dict[str, Any]]:
     """The steps as plain rows: ``summary --json``'s ``steps[]``."""
     out = []
+    has_idle = steps.has_gpu and steps.idle is not None
     for i in range(len(steps)):
         d = int(steps.end[i] - steps.start[i])
         row: dict[str, Any] = {"name": steps.names[i], "start_us": _us(steps.start[i]),
@@ -339,6 +359,9 @@ def step_rows(steps: Steps) -> list[dict[str, Any]]:
             "exposed_comm_us": _us(steps.exposed_comm[i]) if steps.has_gpu else None,
             "sm_efficiency_pct": _num(steps.sm_efficiency[i]),
             "achieved_occupancy_pct": _num(steps.occupancy[i]),
+            "host_wait_us": _us(steps.idle[i, 0]) if has_idle else None,
+            "kernel_wait_us": _us(steps.idle[i, 1]) if has_idle else None,
+            "other_idle_us": _us(steps.idle[i, 2]) if has_idle else None,
             "cut_off": bool(steps.cut_off[i]),
             "row": int(steps.rows[i]),
         })
