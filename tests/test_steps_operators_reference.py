@@ -45,9 +45,14 @@ TRACES = {
     "tracelens_mi300_rccl": SHARED / "tracelens_mi300_rccl.json.gz",
     "deepseek_train": SHARED / "deepseek_train.json",
     "cpu_torch": ROOT / "sample_traces" / "cpu_torch.json",
-    "ops_cnn": ROOT / "sample_traces" / "ops_cnn.json",
-    "ops_transformer": ROOT / "sample_traces" / "ops_transformer.json",
+    "ops_cnn": ROOT / "sample_traces" / "torch" / "ops_cnn.json",
+    "ops_transformer": ROOT / "sample_traces" / "torch" / "ops_transformer.json",
 }
+for _k, _p in list(TRACES.items()):  # the samples' other home (sample_traces/ or torch/)
+    if not _p.exists() and _p.parent.parent == ROOT / "sample_traces":
+        TRACES[_k] = ROOT / "sample_traces" / _p.name
+    elif not _p.exists() and _p.parent == ROOT / "sample_traces":
+        TRACES[_k] = ROOT / "sample_traces" / "torch" / _p.name
 IDS = list(TRACES)
 
 ROLES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu_exec",

@@ -39,6 +39,24 @@ from .themes import Palette
 from .views import TableScreen
 
 
+def called_from(trace: Any, row: int, python_cats: Any) -> str:
+    """Where in the user's code slice ``row`` was called: the innermost Python frame around
+    it that is not a built-in, a module's ``forward`` wrapper (``nn.Module: …``) or
+    PyTorch's own code (``torch/…``); else the innermost frame that is not a built-in
+    ("" when there is none)."""
+    first = ""
+    p = trace.parent_of(row)
+    while p >= 0:
+        if int(trace.cat[p]) in python_cats:
+            name = trace.name_of(p)
+            if not name.startswith(("<built-in", "nn.Module: ")):
+                if "torch/" not in name and "/site-packages/" not in name:
+                    return name
+                first = first or name
+        p = trace.parent_of(p)
+    return first
+
+
 def grid_columns(tdef: TableDef, indent: str | None = None) -> list[Column]:
     """A table definition's columns as the app's grid columns (``indent``: the key of a
     depth that indents the text column, for a tree)."""
@@ -293,6 +311,7 @@ class OccurrenceScreen(TableScreen):
         self.what = "occurrences"
         self.figures = figures if figures is not None else self._op_figures()
         self.dims: dict[int, str] = {}
+        self.called: dict[int, str] = {}  # the Python frame around each (with_stack traces)
 
     def _op_figures(self) -> dict[str, np.ndarray]:
         tree = self.an.op_tree
@@ -313,12 +332,15 @@ class OccurrenceScreen(TableScreen):
             Column("thread", "lane", 16, numeric=False, fmt=lambda v: lane_names[int(v)],
                    optional=2),
         ]
+        if self.an.trace.python_cats and self.shapes:  # with_stack: where in the code
+            cols.insert(5, Column("called from", "called", 24, numeric=False, optional=3,
+                                  cut="middle", fmt=lambda v: self.called.get(int(v), "")))
         if not self.shapes:  # (a module's calls: no input shapes; the thread takes the room)
             cols = cols[:4] + [Column("thread", "lane", 0, numeric=False, min_width=12,
                                       fmt=lambda v: lane_names[int(v)])]
         data = {"start": tr.start[self.rows], "dur": tr.dur[self.rows],
                 "self": self.figures["self"], "dev": self.figures["dev"],
-                "dims": self.rows, "lane": lanes}
+                "dims": self.rows, "lane": lanes, "called": self.rows}
         return GridModel(cols, data=data, text_key="dims" if self.shapes else "lane")
 
     def compose(self) -> ComposeResult:
@@ -336,6 +358,15 @@ class OccurrenceScreen(TableScreen):
         order = self.rows[np.argsort(-tr.dur[self.rows], kind="stable")][:self.SHAPES_READ]
         got = {r: d for r, d, _ in input_shapes(tr, order)}
         self.app.call_from_thread(self._dims_read, got)
+        py = tr.python_cats
+        if py:
+            called = {int(r): called_from(tr, int(r), py) for r in order.tolist()}
+            self.app.call_from_thread(self._stack_read, called)
+
+    def _stack_read(self, got: dict[int, str]) -> None:
+        self.called = got
+        if self.grid is not None:
+            self.grid.values_changed()
 
     def _dims_read(self, got: dict[int, str]) -> None:
         self.dims = got or {-1: ""}
