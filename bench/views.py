@@ -55,6 +55,15 @@ SESSION = [
     ("python frames folded P", ["P"]), ("clear escape", ["escape"]),
     ("go to g", ["g"]), ("go to typing", ["1", "m", "s"]), ("go to enter", ["enter"]),
     ("help ?", ["question_mark"]), ("help closed ?", ["question_mark"]),
+    # the everyday panes: the first key of each makes its figures (steps, op tree, modules)
+    ("steps b (first)", ["b"]), ("steps down", ["down"]), ("steps sort >", ["greater_than_sign"]),
+    ("step enter (frame it)", ["enter"]), ("steps b again", ["b"]), ("steps escape", ["escape"]),
+    ("operators u (first)", ["u"]), ("operators sort >", ["greater_than_sign"]),
+    ("operators down", ["down"]), ("operators filter a", ["a"]), ("filter enter 2", ["enter"]),
+    ("operator enter (occurrences)", ["enter"]), ("occurrences end", ["end"]),
+    ("occurrence enter (timeline)", ["enter"]), ("operator of slice U", ["U"]),
+    ("operators escape", ["escape"]),
+    ("modules M (first)", ["M"]), ("modules ^t", ["ctrl+t"]), ("modules escape", ["escape"]),
 ]
 
 
