@@ -126,6 +126,7 @@ class StepBars(Widget):
         self.longest = max(durs, default=0.0)
         self.slowest = int(np.argmax(durs)) if durs else -1
         self.cursor = 0
+        self.tail_w = max((len(self._tail(j)) for j in range(len(rows))), default=0)
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
         return min(len(self.rows), 10) + 1
@@ -133,6 +134,15 @@ class StepBars(Widget):
     def show(self, index: int) -> None:
         self.cursor = index
         self.refresh()
+
+    def _tail(self, i: int) -> str:
+        r = self.rows[i]
+        tail = f" {float(r['dur_us']) / 1000:,.3f} ms"
+        if i == self.slowest:
+            tail += " ◀ slowest"
+        if r.get("cut_off"):
+            tail += " ⚠ cut off"
+        return tail
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -148,11 +158,9 @@ class StepBars(Widget):
             return Strip.blank(width)
         r = self.rows[i]
         label_w = min(18, max(8, width // 5))
-        tail = f" {float(r['dur_us']) / 1000:,.3f} ms" + (" ◀ slowest" if i == self.slowest
-                                                          else "")
-        if r.get("cut_off"):
-            tail += " ⚠ cut off"
-        bar_w = max(width - label_w - 1 - len(tail), 4)
+        tail = self._tail(i)
+        # one scale for every bar: the room the longest tail leaves
+        bar_w = max(width - label_w - 1 - self.tail_w, 4)
         scale = bar_w / self.longest if self.longest > 0 else 0.0
         bg = Style(bgcolor=self.palette.cursor_bg) if i == self.cursor else Style()
         segs = [Segment(fit(safe_text(r["name"]), label_w, cut="middle") + " ", bg)]
