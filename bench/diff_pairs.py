@@ -36,7 +36,8 @@ def _traces(given: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
-    from tracetui import cli_many, output
+    from tracetui import output
+    from tracetui.cli import many as cli_many
     from tracetui.analysis.diff import compare
     from tracetui.analysis.report import analyze
     from tracetui.trace import TraceError, load

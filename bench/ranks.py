@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tracetui.analysis.ranks import summarize_ranks
     from tracetui.analysis.rules import DEFAULT_RULES
-    from tracetui.many import reports, trace_files
+    from tracetui.job.many import reports, trace_files
     from tracetui.trace.parallel import default_workers
 
     tmp = tempfile.mkdtemp(prefix="tracetui-ranks-")
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         one_s = time.perf_counter() - t
         # the app's path: the ranks' indexes built side by side, then one timeline
         from tracetui.trace.combine import combine
-        from tracetui.many import load_many
+        from tracetui.job.many import load_many
 
         t = time.perf_counter()
         traces = [(k, tr) for k, (_, tr, _) in enumerate(load_many(files))]

@@ -66,9 +66,9 @@ def test_a_dask_cluster_makes_the_reports_local_processes_make(cluster, six, tmp
 
 
 def test_no_scheduler_there_is_one_line(six, capsys, monkeypatch):
-    import tracetui.cluster
+    import tracetui.job.cluster
 
-    monkeypatch.setattr(tracetui.cluster, "CONNECT_TIMEOUT", 3)  # (what it says is the same)
+    monkeypatch.setattr(tracetui.job.cluster, "CONNECT_TIMEOUT", 3)  # (what it says is the same)
     rc, _, err = _run(capsys, ["summary", str(six), "--scheduler", "tcp://127.0.0.1:9"])
     assert rc == 2 and err.strip().startswith("tracetui: error: --scheduler tcp://127.0.0.1:9:")
     assert len(err.strip().splitlines()) == 1
@@ -112,9 +112,9 @@ async def test_the_app_makes_the_rank_reports_on_the_cluster(cluster, six, capsy
 
 
 def test_tracetui_dir_with_no_scheduler_there_is_one_line(six, capsys, monkeypatch):
-    import tracetui.cluster
+    import tracetui.job.cluster
 
-    monkeypatch.setattr(tracetui.cluster, "CONNECT_TIMEOUT", 3)
+    monkeypatch.setattr(tracetui.job.cluster, "CONNECT_TIMEOUT", 3)
     rc, _, err = _run(capsys, [str(six), "--scheduler", "tcp://127.0.0.1:9"])  # not a tty
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "cannot reach" in err
     from ptyterm import PtyApp

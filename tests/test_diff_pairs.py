@@ -66,7 +66,8 @@ def reports() -> dict[str, dict]:
 def _text(d: dict, top: int = 0, groups: tuple[bool, ...] = (False, True)) -> str:
     from rich.console import Console
 
-    from tracetui import cli_many, output
+    from tracetui import output
+    from tracetui.cli import many as cli_many
 
     buf = io.StringIO()
     console = Console(file=buf, width=100, color_system=None, legacy_windows=False)

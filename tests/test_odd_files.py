@@ -270,11 +270,11 @@ _ALLOWED = {
     ("export.py", "write_new"),          # temp file + fsync + link: never over a file, never half
     ("trace/source.py", "spool"),        # a pipe's copy in TMPDIR (its own new name)
     ("trace/source.py", "_remove"),      # ... removed at exit
-    ("cli.py", "_keys_from_tty"),        # opens /dev/tty to read keys (O_RDWR, writes nothing)
-    ("cli.py", "main"),                  # stdout to /dev/null after a broken pipe
+    ("cli/main.py", "_keys_from_tty"),        # opens /dev/tty to read keys (O_RDWR, writes nothing)
+    ("cli/main.py", "main"),                  # stdout to /dev/null after a broken pipe
     ("output.py", "usable_streams"),     # a closed stdout/stderr becomes /dev/null
-    ("many.py", "_init"),                # a report worker's stdout (under the app, stderr) to /dev/null
-    ("many.py", "_start_tracker"),       # the resource tracker's stderr, /dev/null if none is real
+    ("job/many.py", "_init"),                # a report worker's stdout (under the app, stderr) to /dev/null
+    ("job/many.py", "_start_tracker"),       # the resource tracker's stderr, /dev/null if none is real
 }
 
 

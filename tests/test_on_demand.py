@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tracetui.cli import main
-from tracetui.many import default_max_ranks, json_bytes, reports, trace_of
+from tracetui.job.many import default_max_ranks, json_bytes, reports, trace_of
 from tracetui.trace import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +115,7 @@ def test_the_ranks_opened_first():
 
 
 def test_json_bytes_and_the_memory_budget(tmp_path, monkeypatch):
-    import tracetui.many as many
+    import tracetui.job.many as many
 
     raw = json.dumps({"traceEvents": [{"ph": "X", "name": "k" * 50, "ts": i, "dur": 1}
                                       for i in range(2000)]}).encode()

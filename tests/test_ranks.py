@@ -17,7 +17,7 @@ from tracetui.analysis.diff import compare
 from tracetui.analysis.ranks import find_stragglers, rank_of, summarize_ranks
 from tracetui.analysis.report import analyze
 from tracetui.cli import main
-from tracetui.many import trace_files
+from tracetui.job.many import trace_files
 from tracetui.trace import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,7 +187,7 @@ def test_diff_takes_reports_as_their_traces(eight, tmp_path, capsys):
 
 
 def test_the_app_names_a_report_it_cannot_draw(eight, tmp_path, capsys):
-    from tracetui.many import load_many
+    from tracetui.job.many import load_many
 
     p = sorted(eight.iterdir())[0]
     assert main(["summary", str(p), "--json"]) == 0
@@ -568,7 +568,7 @@ def test_load_many_equals_loading_each_file(eight, tmp_path):
     """Rank files parsed side by side (a worker process per file) give the same index as
     loading each alone: plain, gzip (loaded here), exact times (the worker asks for them:
     loaded here), cut off, empty, missing, not a trace."""
-    from tracetui.many import load_many
+    from tracetui.job.many import load_many
 
     exact = tmp_path / "exact.json"
     exact.write_text('{"traceEvents": [\n' + ",\n".join(

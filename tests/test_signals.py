@@ -190,7 +190,7 @@ def test_an_error_while_reports_are_made_kills_the_pool_at_once(big_trace, tmp_p
     """In the library too (no signal policy: a KeyboardInterrupt in a test, an error in the
     progress callback): leaving the pool does not wait until every file is read."""
     from tracetui.analysis.rules import load_rules
-    from tracetui.many import reports
+    from tracetui.job.many import reports
 
     _, marker, _ = _env(tmp_path)
     monkeypatch.setenv(*marker.split("="))  # the pool's processes have it, this one not

@@ -113,7 +113,7 @@ class Loading:
         once as cores), then one timeline of them all; the per-rank figures for the rank
         view come after, in this thread."""
         from ..analysis.ranks import distinct_ranks, rank_of
-        from ..many import load_many
+        from ..job.many import load_many
         from ..trace.combine import combine
 
         session = self.session
@@ -149,7 +149,7 @@ class Loading:
         """A job opened from its reports, its rank timelines loaded on demand: on a Dask
         cluster, with a report among its files, or of more ranks than can be held."""
         from ..analysis.report import is_report
-        from ..many import default_max_ranks
+        from ..job.many import default_max_ranks
 
         session = self.session
         files = session.rank_files or []
@@ -161,7 +161,7 @@ class Loading:
         cluster; a report given is read as it is), then the timelines of the ranks worth
         seeing first (:func:`~tracetui.app.session.default_ranks`)."""
         from ..analysis.ranks import distinct_ranks, rank_of, summarize_ranks, with_rank
-        from ..many import as_ranks, default_max_ranks, reports, trace_of
+        from ..job.many import as_ranks, default_max_ranks, reports, trace_of
         from .session import RankHolds, default_ranks
 
         session = self.session
@@ -317,7 +317,7 @@ class Loading:
                     got: dict[int, Trace], failed: dict[int, str]) -> None:
         """The traces of ranks ``todo`` (files ``paths``) into ``got``, or why not into
         ``failed``; one that ``stop()`` stopped is in neither."""
-        from ..many import load_many
+        from ..job.many import load_many
 
         if len(todo) == 1:  # one file: read in ranges by every core
             try:  # (a file gone or replaced since the reports: its one line)

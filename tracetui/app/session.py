@@ -252,7 +252,7 @@ class Session:
         self.align = align
         self.rank_traces: list[tuple[int, Trace]] = []
         self.rank_summary: dict[str, Any] | None = None
-        #: the most rank timelines held at once (None: tracetui.many.default_max_ranks);
+        #: the most rank timelines held at once (None: tracetui.job.many.default_max_ranks);
         #: a job of more ranks, from reports, or on a Dask cluster (``scheduler``: its
         #: address) opens on demand: ``holds``, made when the reports are in
         self.max_ranks = max_ranks

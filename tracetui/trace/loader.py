@@ -359,7 +359,7 @@ class Loader:
 
     def merge_part(self, conn: Any, part: dict[str, Any]) -> None:
         """Take a worker's whole range (its report, then its columns from ``conn``) as this
-        loader's events (several files loaded side by side: :func:`tracetui.many.load_many`)."""
+        loader's events (several files loaded side by side: :func:`tracetui.job.many.load_many`)."""
         self.warnings += parallel.merge_part(self.builder, self.pieces, conn, part)
         self.truncated = self.truncated or part["truncated"]
 

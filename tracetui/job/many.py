@@ -13,10 +13,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
-from .trace import TraceError
-from .trace.loader import Loader
-from .trace.parallel import Worker, default_workers, spawn
-from .trace.pieces import HEAD_BYTES, locate_events
+from ..trace import TraceError
+from ..trace.loader import Loader
+from ..trace.parallel import Worker, default_workers, spawn
+from ..trace.pieces import HEAD_BYTES, locate_events
 
 _TRACE_NAME = re.compile(r"\.(json|json\.gz)$", re.IGNORECASE)
 _DIGITS = re.compile(r"(\d+)")
@@ -115,7 +115,7 @@ def as_ranks(got: Sequence[tuple[str, dict[str, Any] | None, str | None]], rules
     report - one read from a file stands for the trace it was made from, so its rank is
     found in that trace's name, as if it had been parsed -, the warnings (a file skipped, a
     report made with other rules), and each rank's input by its trace's path."""
-    from .analysis.rules import describe
+    from ..analysis.rules import describe
 
     ok, warnings, inputs = [], [], {}
     mine = describe(rules)
@@ -188,7 +188,7 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def _report_job(index: int, path: str, rules: Any, inner_workers: int | None) -> dict[str, Any]:
-    from .analysis.report import analyze
+    from ..analysis.report import analyze
 
     def progress(p: Any) -> None:
         if _progress is not None:
@@ -212,9 +212,9 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
     a report already (``summary FILE --json``: :data:`~tracetui.analysis.report.REPORT_SCHEMA`)
     is read as it is: a scheduler of the site's can make the reports where the traces are,
     and this only merges them. ``scheduler``: the address of a Dask distributed scheduler
-    to make the reports on instead of local processes (:mod:`tracetui.cluster`).
+    to make the reports on instead of local processes (:mod:`tracetui.job.cluster`).
     ``cancelled()`` true: what is not done yet is dropped (its report and error None)."""
-    from .analysis.report import read_report
+    from ..analysis.report import read_report
 
     paths = list(paths)
     results: list[tuple[str, dict[str, Any] | None, str | None]] = [
@@ -231,7 +231,7 @@ def reports(paths: Sequence[str], rules: Any, processes: int | None = None,
             results[i] = (p, got, None)
         else:
             todo.append(i)
-    if todo and scheduler:  # on a Dask cluster (tracetui.cluster)
+    if todo and scheduler:  # on a Dask cluster (tracetui.job.cluster)
         from .cluster import dask_reports
 
         dask_reports(paths, todo, scheduler, rules, results, progress, cancelled)
@@ -309,7 +309,7 @@ def load_many(paths: list[str], progress: Callable[[int, int], None] | None = No
     sizes = [0] * len(paths)
     remote: list[tuple[int, Any, dict[str, Any]]] = []
     local: list[int] = []
-    from .analysis.report import read_report
+    from ..analysis.report import read_report
 
     for i, p in enumerate(paths):
         try:

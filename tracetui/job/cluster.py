@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any, Callable, Sequence
 
-from .trace import TraceError
+from ..trace import TraceError
 
 #: seconds to wait for the scheduler to answer
 CONNECT_TIMEOUT = 20
@@ -25,8 +25,8 @@ CONNECT_TIMEOUT = 20
 def report_task(path: str, rules: Any) -> dict[str, Any]:
     """On a worker: the report of one trace (one stream: the cluster runs files side by
     side already)."""
-    from .analysis.report import analyze
-    from .trace.loader import Loader
+    from ..analysis.report import analyze
+    from ..trace.loader import Loader
 
     return analyze(Loader(path, workers=1).run(), rules)
 
@@ -92,7 +92,7 @@ def dask_reports(paths: Sequence[str], todo: Sequence[int], address: str, rules:
                  progress: Callable[[int, int, int], None] | None = None,
                  cancelled: Callable[[], bool] | None = None) -> None:
     """The reports of ``paths[i]`` for ``i`` in ``todo``, made on the cluster at ``address``,
-    into ``results`` (``(path, report, error)``, as :func:`tracetui.many.reports`);
+    into ``results`` (``(path, report, error)``, as :func:`tracetui.job.many.reports`);
     ``progress(bytes_done, bytes_total, files_done)`` as each comes back."""
     client = _client(address)  # (first: without distributed, it says how to get it)
     try:

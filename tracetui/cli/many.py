@@ -6,8 +6,8 @@ import os
 import sys
 from typing import Any, Sequence
 
-from .textutil import cell_width, safe_text
-from .trace import TraceError
+from ..textutil import cell_width, safe_text
+from ..trace import TraceError
 
 
 def _ms(us: float | None) -> str:
@@ -62,7 +62,7 @@ def load_reports(paths: Sequence[str], rules: Any,
     """The reports of ``paths`` (files or directories), computed side by side (local
     processes, or the Dask cluster at ``scheduler``); a file that cannot be read is named
     on stderr and left out; none readable is an error."""
-    from .many import as_ranks, reports, trace_files
+    from ..job.many import as_ranks, reports, trace_files
 
     files = trace_files(paths)
     progress = _Progress(len(files))
@@ -80,11 +80,11 @@ def load_reports(paths: Sequence[str], rules: Any,
 
 def rank_summary(paths: Sequence[str], rules: Any, as_json: bool,
                  scheduler: str | None = None) -> int:
-    from .analysis.ranks import summarize_ranks
+    from ..analysis.ranks import summarize_ranks
 
     summary = summarize_ranks(load_reports(paths, rules, scheduler))
     if as_json:
-        from .output import write_json
+        from ..output import write_json
 
         write_json(summary)
         return 0
@@ -94,7 +94,7 @@ def rank_summary(paths: Sequence[str], rules: Any, as_json: bool,
 
 def _print_ranks(s: dict[str, Any]) -> None:
     from rich import box
-    from .output import console as out_console
+    from ..output import console as out_console
     from rich.table import Table
     from rich.text import Text
 
@@ -142,11 +142,11 @@ def _print_ranks(s: dict[str, Any]) -> None:
 def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
          group: bool, view: bool = False, theme: str = "dark") -> int:
     """Compare two runs: JSON, text, or (``view``, in a terminal) the compare view."""
-    from .analysis.diff import compare
+    from ..analysis.diff import compare
 
-    from .many import reports
+    from ..job.many import reports
 
-    from .trace.source import relabel, shown_path
+    from ..trace.source import relabel, shown_path
 
     got = reports([base_path, new_path], rules)
     for _path, report, err in got:
@@ -155,19 +155,19 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
         report["file"] = shown_path(report["file"])  # "stdin", not the pipe's temporary copy
     result = compare(got[0][1], got[1][1])
     if view and not as_json:
-        from .app.compare import CompareApp
+        from ..app.compare import CompareApp
 
         label = "diff-" + os.path.basename(shown_path(new_path))
-        from .signals import running
+        from ..signals import running
 
         app = CompareApp(result, label, theme=theme)
         with running(app):  # a signal: the app exits (the terminal restored), then 128+N
             app.run()
-        from .app.process import exit_status
+        from ..app.process import exit_status
 
         return exit_status(app)
     if as_json:
-        from .output import write_json
+        from ..output import write_json
 
         write_json(result)
         return 0
@@ -178,7 +178,7 @@ def diff(base_path: str, new_path: str, rules: Any, as_json: bool, top: int,
 def diff_ranks(base_dir: str, new_dir: str, rules: Any, as_json: bool, top: int,
                group: bool) -> int:
     """``tracetui diff DIR_A DIR_B``: two jobs rank by rank (JSON or tables)."""
-    from .analysis.diff import compare_ranks
+    from ..analysis.diff import compare_ranks
 
     sides = []
     for side, where in (("base", base_dir), ("new", new_dir)):
@@ -188,13 +188,13 @@ def diff_ranks(base_dir: str, new_dir: str, rules: Any, as_json: bool, top: int,
             raise TraceError(f"diff: the {side} job ({where}): {e}") from None
     result = compare_ranks(*sides)
     if as_json:
-        from .output import write_json
+        from ..output import write_json
 
         write_json(result)
         return 0
     from rich.text import Text
 
-    from .output import console as out_console
+    from ..output import console as out_console
 
     console = out_console()
     console.print(Text(f"base  {safe_text(base_dir)}  ({result['base']['ranks']} ranks)\n"
@@ -263,7 +263,7 @@ def _table(console: Any, title: str, heads: Sequence[str], rows: list[list[Any]]
 
 
 def _print_diff(d: dict[str, Any], top: int, group: bool) -> None:
-    from .output import console as out_console
+    from ..output import console as out_console
     from rich.text import Text
 
     console = out_console()

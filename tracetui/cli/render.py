@@ -1,0 +1,431 @@
+"""The summary's text: every table of ``tracetui summary`` as the terminal shows it (Rich),
+the step, operator and module tables drawn from their :mod:`tracetui.tables` definitions, and
+the kernel table as CSV. The command line (:mod:`tracetui.cli.main`) calls these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..export import csv_text
+from ..tables import TABLES, TableDef
+from ..textutil import cell_width, fit, fit_apart, fmt_time, safe_text, tail
+
+def fmt_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+_CSV_COLUMNS = ("name", "short_name", "class", "count", "total_us", "pct", "avg_us", "median_us",
+                "min_us", "max_us", "stddev_us")
+
+
+def write_kernel_csv(rows: list[dict[str, Any]], out: Any) -> None:
+    out.write(csv_text(_CSV_COLUMNS, ([r[c] for c in _CSV_COLUMNS] for r in rows)))
+
+
+def print_rules(rules: Any, as_json: bool) -> None:
+    from ..analysis.rules import describe
+
+    if as_json:
+        from ..output import write_json
+
+        write_json({"rules": describe(rules)})
+        return
+    from rich import box
+    from ..output import console as out_console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = out_console()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="classification rules, first match wins",
+                  title_justify="left", caption="no match: comp · memcpy/memset: mem",
+                  caption_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("class")
+    table.add_column("regex", overflow="fold")
+    table.add_column("from", overflow="fold")
+    for i, r in enumerate(describe(rules), 1):
+        table.add_row(str(i), r["class"], Text(safe_text(r["pattern"])), Text(safe_text(r["from"])))
+    console.print(table)
+
+
+def _ms(us: float | None) -> str:
+    return "" if us is None else f"{us / 1000:,.3f}"
+
+
+def _us(us: float) -> str:
+    return f"{us:,.0f}" if us >= 100 else f"{us:.1f}"
+
+
+def _pct(p: float | None) -> str:
+    return "—" if p is None else f"{p:.1f}"
+
+
+def _tail(name: str, n: int) -> str:
+    """The end of a long name, which says the most about a C++ kernel (in ``n`` cells)."""
+    return tail(name, n)
+
+
+def _stream_of(lane: str) -> str:
+    """``GPU 0 · stream 7`` -> ``s7``."""
+    tail = lane.rsplit("stream ", 1)
+    return f"s{tail[1]}" if len(tail) == 2 else lane
+
+
+def _graph_line(graphs: list[dict[str, Any]], count: int) -> Any:
+    """One line on the CUDA graph replays (``graphs``: the first of ``count``)."""
+    from rich.text import Text
+
+    def n_of(n: int, what: str) -> str:
+        return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+    known = [g for g in graphs if g["launch"] is not None]
+    n = sum(g["kernels"] for g in graphs)
+    t = Text(f"CUDA graphs: {n_of(count, 'replay')}, "
+             + (f"{n_of(n, 'kernel')}" if count == len(graphs) else
+                f"{n_of(n, 'kernel')} in the first {len(graphs):,}"))
+    if known:
+        big = max(known, key=lambda g: g["kernels"])
+        t.append(f"; the largest: {n_of(big['kernels'], 'kernel')} by one "
+                 f"{safe_text(big['launch'], 30)}"
+                 f" at +{_ms(big['start_us'])} ms, {_ms(big['gpu_us'])} ms of GPU time over "
+                 f"{_ms(big['span_us'])} ms, first kernel {_us(big['first_kernel_delay_us'])} µs "
+                 "after the call")
+    early = len(graphs) - len(known)
+    if early:
+        t.append(f"; {early:,} launched before the trace began")
+    return t
+
+
+def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
+    from rich import box
+    from ..output import console as out_console
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..analysis.kernels import short_name
+
+    console = out_console()
+    width = console.width
+
+    def table(title: str) -> Table:
+        return Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=title,
+                     title_justify="left", title_style="bold")
+
+    def name_col(t: Table, header: str, fixed: int) -> int:
+        """A name column; returns its width, for names shortened in the middle to it."""
+        w = max(16, min(64, width - fixed))
+        t.add_column(header, overflow="ellipsis", no_wrap=True, max_width=w)
+        return w
+
+    def num(t: Table, header: str, width: int = 0) -> None:
+        t.add_column(header, justify="right", no_wrap=True, min_width=max(width, len(header)))
+
+    def limit(rows: list[Any]) -> list[Any]:
+        return rows[:top] if top else rows
+
+    def more(rows: list[Any], what: str) -> None:
+        if top and len(rows) > top:
+            console.print(Text(f"  … {len(rows) - top} more {what} (--top 0 shows all)"))
+
+    t = Text()
+    t.append("trace  ", style="bold")
+    t.append(safe_text(r["file"]))
+    console.print(t)
+    size = fmt_bytes(r["size_bytes"]) + (" (gzip)" if r["compressed"] else "")
+    ndev = len(r["devices"])
+    s0, s1 = r.get("slices_start_ns", 0), r.get("slices_end_ns", r["span_ns"])
+    span = f"span {fmt_time(s1 - s0, 3)}"
+    if s0 > 0 or s1 < r["span_ns"]:  # instants or counters beyond the slices
+        span += f" of slices ({fmt_time(r['span_ns'], 3)} with every event)"
+    console.print(Text(f"{size} · {r['events']:,} events · {span}"
+                       f" · {ndev} GPU{'' if ndev == 1 else 's'}"))
+    console.print(Text(f"{r['slices']:,} slices · {r['flows']:,} flows · "
+                       f"{r['kernel_launch_links']:,} kernel↔launch links"))
+    di = {k: v for k, v in r["distributed_info"].items()
+          if isinstance(v, (int, float, str)) and not str(v).startswith(("[", "{"))}
+    if di:
+        console.print(Text("distributed  " + ", ".join(f"{safe_text(k, 20)}={safe_text(v, 24)}"
+                                                       for k, v in di.items())))
+
+    if r["slices"] == 0 and not r["lanes"]:
+        console.print(Text("no events to analyse: " + (
+            "the trace holds no events (an empty array, or metadata only)" if r["events"] == 0
+            else "none of its events has a duration or a value"), style="yellow"))
+        for w in r["warnings"]:
+            console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+        return
+
+    if "phases" in r:
+        from ..analysis.phases import diagram_lines
+
+        console.print(Text("phases: the kernels each repeating annotation launched, per GPU "
+                           "(SMs: time-weighted typical)", style="bold"))
+        seq = sorted({b["device"] for b in r["phases"] if b.get("source") == "kernels"})
+        if seq:
+            console.print(Text(
+                f"  GPU {', '.join(map(str, seq))}: no repeating annotation owns its kernels "
+                "(a CUDA graph replay?), so the blocks come from the kernel sequence: "
+                "transfers in flight on 0 SMs, the computation between communication "
+                "kernels, micro-batches by alternation", style="dim"))
+        held = [b for b in r["phases"] if b.get("graph_kernels")]
+        if held:
+            console.print(Text(
+                f"  {len(held):,} block{'s' if len(held) > 1 else ''} hold CUDA graph kernels "
+                f"({sum(b['graph_kernels'] for b in held):,}) by their launch's CPU time alone",
+                style="dim"))
+        if not r["phases"]:
+            console.print(Text("  no repeating CPU annotation launched GPU kernels here",
+                               style="yellow"))
+        for line in diagram_lines(r["phases"], min(width, 160)):
+            console.print(Text(safe_text(line)))
+
+    if r["overlap"]:
+        ot = table("communication vs computation, ms")
+        for h in ("GPU", "comm", "comp", "overlap", "overlap %", "exposed comm"):
+            num(ot, h)
+        for o in r["overlap"]:
+            ot.add_row(str(o["device"]), _ms(o["comm_us"]), _ms(o["comp_us"]),
+                       _ms(o["overlap_us"]), _pct(o["overlap_pct"]), _ms(o["exposed_comm_us"]))
+        console.print(ot)
+        for o in r["overlap"]:
+            if not o.get("in_flight_us"):
+                continue
+            console.print(Text(
+                f"  GPU {o['device']} kernels: {_ms(o['comm_us'])} ms of communication kernels, "
+                f"{_pct(o['overlap_pct'])} % beside computation: what sending and receiving "
+                "cost the streams"))
+            console.print(Text(
+                f"  GPU {o['device']} in flight: {_ms(o['in_flight_us'])} ms of transfers between "
+                f"send and receive, on 0 SMs: {_pct(o['in_flight_overlap_pct'])} % hidden "
+                f"behind computation, {_ms(o['in_flight_exposed_us'])} ms exposed"))
+    if r.get("graphs"):
+        console.print(_graph_line(r["graphs"], r.get("graph_replays", len(r["graphs"]))))
+
+    if r["kernels"] and group:
+        kt = table("GPU kernels by short name (total ms; avg, max µs)")
+        nw = name_col(kt, "kernel", 62)
+        kt.add_column("class", no_wrap=True, min_width=5)
+        for h, w in (("names", 5), ("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("max", 6)):
+            num(kt, h, w)
+        shown = limit(r["kernel_groups"])
+        for k, label in zip(shown, fit_apart([safe_text(k["short_name"]) for k in shown], nw)):
+            kt.add_row(Text(label), k["class"], str(k["names"]),
+                       f"{k['count']:,}", _ms(k["total_us"]), f"{k['pct']:.1f}",
+                       _us(k["avg_us"]), _us(k["max_us"]))
+        console.print(kt)
+        more(r["kernel_groups"], "kernel groups")
+    elif r["kernels"]:
+        kt = table("GPU kernels by total time (total ms; avg, median µs)")
+        nw = name_col(kt, "kernel", 52)
+        kt.add_column("class", no_wrap=True, min_width=5)
+        for h, w in (("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("median", 6)):
+            num(kt, h, w)
+        shown = limit(r["kernels"])
+        # no two rows alike: the short name, with what tells it apart where needed
+        for k, label in zip(shown, fit_apart([safe_text(k["display_name"]) for k in shown], nw)):
+            kt.add_row(Text(label), k["class"], f"{k['count']:,}",
+                       _ms(k["total_us"]), f"{k['pct']:.1f}", _us(k["avg_us"]),
+                       _us(k["median_us"]))
+        console.print(kt)
+        more(r["kernels"], "kernels")
+
+    if r["annotations"]:
+        at = table("annotations, ms, by launch: the GPU work each launched; exposed: its "
+                   "communication while the GPU computes nothing")
+        name_col(at, "annotation", 56)
+        for h, w in (("n", 4), ("time", 8), ("GPU", 8), ("comm", 8), ("exposed", 7),
+                     ("ovl %", 5)):
+            num(at, h, w)
+        rows = r["annotations"]
+        none = [a for a in rows if a["source"] == "none"]
+        for a in limit([a for a in rows if a["source"] != "none"]) + none:
+            label = safe_text(a["name"], 80) + (" [gpu]" if a["source"] == "gpu" else "")
+            at.add_row(Text(label), "—" if a["count"] is None else f"{a['count']:,}",
+                       "—" if a["total_us"] is None else _ms(a["total_us"]), _ms(a["gpu_us"]),
+                       _ms(a["comm_us"]), _ms(a["exposed_comm_us"]), _pct(a["overlap_pct"]))
+        console.print(at)
+        more([a for a in rows if a["source"] != "none"], "annotations")
+        by_graph = [a for a in rows if a.get("graph_kernels")]
+        if by_graph:
+            a = max(by_graph, key=lambda a: a["graph_kernels"])
+            console.print(Text(
+                f"  {len(by_graph)} annotation{'s' if len(by_graph) > 1 else ''} hold CUDA "
+                f"graph replays by the launch's CPU time alone (e.g. {safe_text(a['name'], 40)}: "
+                f"{a['graph_kernels']:,} of its {a['kernels']:,} kernels came from graph "
+                "launches inside it)", style="dim"))
+
+    def fitted(t: Table, heads: list[tuple[str, bool, bool]], rows: list[list[Any]]) -> Table:
+        """Columns sized to what they hold: numbers (True) whole and right-aligned, names
+        (False) share what is left and lose their start (a C++ name's end says the most);
+        while it is too wide, the last column that may go (third flag) goes."""
+        keep = list(range(len(heads)))
+
+        def need(cols: list[int]) -> tuple[int, int]:
+            fixed = sum(max([cell_width(heads[k][0])] + [cell_width(str(x[k])) for x in rows])
+                        + 3 for k in cols if heads[k][1])  # + padding and rule
+            return fixed, sum(1 for k in cols if not heads[k][1])
+
+        while True:
+            fixed, n_names = need(keep)
+            if fixed + 20 * n_names <= width:  # names get 20 cells at least
+                break
+            droppable = [k for k in keep if heads[k][2]]
+            if not droppable:
+                break
+            keep.remove(droppable[-1])
+        room = max(8, (width - fixed - 3 * n_names) // max(n_names, 1))
+        for k in keep:
+            h, numeric, _ = heads[k]
+            w = max([cell_width(h)] + [cell_width(str(x[k])) for x in rows])
+            t.add_column(h, justify="right" if numeric else "left", no_wrap=True,
+                         min_width=w if numeric else min(w, 8))
+        for x in rows:
+            t.add_row(*(str(x[k]) if heads[k][1] else Text(_tail(safe_text(str(x[k])), room))
+                        for k in keep))
+        return t
+
+    if r["exposed"]:
+        n = sum(o.get("exposed_stretches", 0) for o in r["overlap"])
+        total = sum(o["exposed_comm_us"] for o in r["overlap"])
+        rows = []
+        for x in limit(r["exposed"]):
+            b, a = x["compute_before"], x["compute_after"]
+            idle = (a["start_us"] if a else x["end_us"]) - (b["end_us"] if b else x["start_us"])
+            rows.append([x["device"], _ms(x["start_us"]), _ms(x["dur_us"]),
+                         short_name(x["kernel"] or "?"), x["phase"], _ms(idle),
+                         "none" if b is None else
+                         f"{short_name(b['name'])} {_stream_of(b['lane'])}"])
+        console.print(fitted(
+            table(f"exposed communication (none of the GPU's computation runs): {n:,} "
+                  f"stretches, {_ms(total)} ms; the largest, ms"),
+            [("GPU", True, False), ("at", True, False), ("dur", True, False),
+             ("communication kernel", False, False), ("launched in", False, False),
+             ("comp idle", True, True), ("computation before it", False, True)], rows))
+        if top and n > len(rows):
+            console.print(Text(f"  … {n - len(rows):,} more stretches (--top 0 shows "
+                               f"{len(r['exposed'])}; --json lists the {len(r['exposed'])} "
+                               "largest)"))
+
+    gaps = [s for s in r["streams"] if s["kind"] == "gpu" and s["gaps"] is not None]
+    if gaps:
+        kw = r.get("idle_split", {}).get("kernel_wait_below_us")
+        rows = []
+        for s in limit(gaps):
+            g = s["gaps"][0] if s["gaps"] else None
+            rows.append([s["lane"], _ms(s["idle_us"]), _ms(s["host_wait_us"]),
+                         _ms(s["kernel_wait_us"]), _ms(s["other_idle_us"]),
+                         _ms(g["dur_us"]) if g else "", _ms(g["start_us"]) if g else "",
+                         g["kind"].split()[0] if g else ""])
+        console.print(fitted(
+            table(f"GPU stream idle time, ms: host wait (its next kernel was not launched "
+                  f"yet), kernel wait (gaps < {kw:g} µs), other; the largest gap"),
+            [("stream", False, False), ("idle", True, False), ("host", True, False),
+             ("kernel", True, False), ("other", True, False), ("gap", True, True),
+             ("at", True, True), ("kind", True, True)], rows))
+        more(gaps, "streams")
+
+    lt = table("lanes, busy ms over the trace span")
+    name_col(lt, "lane", 50)
+    lt.add_column("kind", no_wrap=True)
+    for h, w in (("events", 7), ("busy", 8), ("util %", 6), ("max gap", 7)):
+        num(lt, h, w)
+    busy = {s["lane"]: s for s in r["streams"]}
+    for ln in limit(r["lanes"]):
+        s = busy.get(ln["name"])
+        kind = {"gpu_annotation": "annot"}.get(ln["kind"], ln["kind"])
+        lt.add_row(Text(safe_text(ln["name"], 80)), kind, f"{ln['events']:,}",
+                   _ms(s["busy_us"]) if s else "", f"{s['utilization_pct']:.1f}" if s else "",
+                   _ms(s["largest_gap_us"]) if s else "")
+    console.print(lt)
+    more(r["lanes"], "lanes")
+
+    pairs = sorted((p for p in r["stream_overlap"] if p["overlap_us"] > 0),
+                   key=lambda p: -p["overlap_us"])
+    if pairs:
+        pt = table("streams busy together, ms")
+        pt.add_column("GPU", justify="right")
+        pt.add_column("streams", no_wrap=True)
+        num(pt, "both busy")
+        for p in limit(pairs):
+            pt.add_row(str(p["device"]), f"{p['a_stream']} × {p['b_stream']}", _ms(p["overlap_us"]))
+        console.print(pt)
+        more(pairs, "stream pairs")
+
+    _print_steps(console, r, top, width)
+    for name in ("operators", "operator_shapes", "module_types"):
+        if r.get(name):
+            console.print(def_table(TABLES[name], r[name][:top] if top else r[name], width))
+            more(r[name], TABLES[name].what)
+
+    for w in r["warnings"]:
+        console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+
+
+def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int) -> Any:
+    """A :class:`~tracetui.tables.TableDef`'s rows as a Rich table ``width`` cells wide at
+    most: numbers whole and right-aligned, the text column takes what is left (cut as the
+    column says); while it is too wide, the optional columns go, the highest first."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    cols = list(tdef.columns)
+    cells = [[c.fmt(r.get(c.key)) for c in cols] for r in rows]
+
+    def need(keep: list[int]) -> tuple[int, int]:
+        # (3 cells between columns, an edge cell each side: the sum less 1)
+        fixed = sum(max([cell_width(cols[k].title)] + [cell_width(x[k]) for x in cells]) + 3
+                    for k in keep if cols[k].numeric)
+        return fixed, sum(1 for k in keep if not cols[k].numeric)
+
+    keep = list(range(len(cols)))
+    while True:
+        fixed, n_text = need(keep)
+        if fixed + 20 * n_text <= width:
+            break
+        droppable = [k for k in keep if cols[k].optional]
+        if not droppable:
+            break
+        keep.remove(max(droppable, key=lambda k: cols[k].optional))
+    room = max(8, (width - fixed - 3 * n_text) // max(n_text, 1))
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=tdef.title,
+              title_justify="left", title_style="bold")
+    for k in keep:
+        c = cols[k]
+        w = max([cell_width(c.title)] + [cell_width(x[k]) for x in cells])
+        t.add_column(c.title, justify="right" if c.numeric else "left", no_wrap=True,
+                     min_width=w if c.numeric else min(w, room))
+    for x in cells:
+        t.add_row(*(x[k] if cols[k].numeric else
+                    Text(fit(safe_text(x[k]), min(room, cell_width(x[k])), cut=cols[k].cut)) for k in keep))
+    return t
+
+
+def _print_steps(console: Any, r: dict[str, Any], top: int, width: int) -> None:
+    """The step breakdown: where the steps come from, the table, statistics, the average."""
+    from rich.text import Text
+
+    steps, info = r.get("steps"), r.get("step_summary")
+    if not steps or not info:
+        return
+    if info["source"] == "whole trace":
+        console.print(Text("no ProfilerStep#N in this trace (--step REGEX names other step "
+                           "annotations): the whole trace is one step", style="dim"))
+    rows = steps if not top or len(steps) <= top else steps[:top]
+    avg = dict(info["average"], name="average")
+    console.print(def_table(TABLES["steps"], rows + ([avg] if len(steps) > 1 else []), width))
+    if top and len(steps) > top:
+        console.print(Text(f"  … {len(steps) - top} more steps (--top 0 shows all)"))
+    if len(steps) > 1:
+        console.print(Text(
+            f"  {info['count']} steps ({info['source']}): mean {_ms(info['mean_us'])} ms, "
+            f"median {_ms(info['median_us'])}, min {_ms(info['min_us'])}, max "
+            f"{_ms(info['max_us'])} (slowest: {safe_text(info['slowest'], 60)})"))
+    for name in info["cut_off"]:
+        console.print(Text(f"  {safe_text(name, 60)}: its GPU work looks cut off by the end of "
+                           "the profile (under 80 % of the step before it launched); "
+                           "TensorBoard leaves it out", style="yellow"))
