@@ -39,8 +39,11 @@ class PtyApp:
         with the pty as its controlling terminal (``/dev/tty`` works in it)."""
         self.master, slave = os.openpty()
         self.size(cols, rows, signal_app=False, fd=slave)
+        # (COLUMNS and LINES too: Textual takes them over the terminal's own size, and
+        # pytest-xdist's workers set them to 80x24)
         base = {k: v for k, v in os.environ.items()
-                if k not in ("NO_COLOR", "COLORTERM", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR")}
+                if k not in ("NO_COLOR", "COLORTERM", "TEXTUAL_COLOR_SYSTEM", "FORCE_COLOR",
+                             "COLUMNS", "LINES")}
         full_env = {**base, "TERM": "xterm-256color", **(env or {})}
         argv = [sys.executable, "-m", "tracetui", *args]
         if shell is not None:

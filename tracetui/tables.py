@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-#: how a column's values read: text; µs shown as ms; a percentage; a count; a plain number
-KINDS = ("text", "ms", "us", "pct", "count", "num")
+#: how a column's values read: text; µs shown as ms; µs (one decimal; or whole from 100 on);
+#: a percentage; a count; a plain number
+KINDS = ("text", "ms", "us", "us0", "pct", "count", "num")
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,15 @@ class Col:
     key: str
     title: str
     kind: str = "ms"
-    width: int = 0  # 0: as wide as the title and values need (a text column: the rest)
+    #: the app's column width (0: the title's, at least 9; a text column: what is left);
+    #: the text output sizes every column to what it holds
+    width: int = 0
     optional: int = 0  # > 0: left out first when the terminal is narrow (highest first)
-    cut: str = "end"  # a text too long: "end" keeps its start, "middle" start and end
+    #: a text too long: "end" keeps its start, "middle" start and end, "apart" the middle
+    #: too, made so that no two rows read the same (a kernel's short forms)
+    cut: str = "end"
     help: str = ""
+    full: str | None = None  # the whole text behind a short one (what a filter also searches)
 
     @property
     def numeric(self) -> bool:
@@ -49,6 +55,8 @@ class Col:
             return f"{x / 1000:,.3f}"
         if self.kind == "us":
             return f"{x:,.1f}"
+        if self.kind == "us0":  # µs, whole from 100 on (the kernel table's)
+            return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.1f}"
         if self.kind == "pct":
             return f"{x:.1f}"
         if self.kind == "count":
@@ -72,6 +80,8 @@ class TableDef:
         return next(c for c in self.columns if c.key == key)
 
     def csv_fields(self) -> list[str]:
+        if self.name == "kernels":  # (its columns since the first release)
+            return list(KERNEL_CSV)
         return [c.key for c in self.columns] + list(self.csv_extra)
 
     def sorted_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,6 +103,50 @@ class TableDef:
 def _ms(key: str, title: str, optional: int = 0, help: str = "") -> Col:
     return Col(key, title, "ms", optional=optional, help=help)
 
+
+#: ``summary --csv``'s kernel columns (the full name, then the short one)
+KERNEL_CSV = ("name", "short_name", "class", "count", "total_us", "pct", "avg_us", "median_us",
+              "min_us", "max_us", "stddev_us")
+
+KERNELS = TableDef(
+    name="kernels",
+    title="GPU kernels by total time",
+    columns=(
+        # the short form that still tells the kernel apart (display_names); the full name is
+        # what the filter also searches, what an export writes and what ⏎ titles
+        Col("display_name", "name", "text", cut="apart", full="name"),
+        Col("class", "class", "text", width=5),
+        Col("count", "count", "count", width=7),
+        Col("total_us", "total ms", "ms", width=10),
+        Col("pct", "%", "pct", width=6),
+        Col("avg_us", "avg µs", "us0", width=9),
+        Col("median_us", "med µs", "us0", width=9, optional=1),
+        Col("min_us", "min µs", "us0", width=9, optional=2),
+        Col("max_us", "max µs", "us0", width=9, optional=3),
+        Col("launch_delay_median_us", "launch µs", "us0", width=9, optional=4,
+            help="median delay from the runtime call's start to the kernel's"),
+    ),
+    sort="total_us", text="display_name", what="kernels",
+    enter="its instances",
+)
+
+KERNEL_GROUPS = TableDef(
+    name="kernel_groups",
+    title="GPU kernels by short name",
+    columns=(
+        Col("short_name", "short name", "text", cut="apart"),
+        Col("class", "class", "text", width=5),
+        Col("names", "names", "count", width=5, optional=3),
+        Col("count", "count", "count", width=7),
+        Col("total_us", "total ms", "ms", width=10),
+        Col("pct", "%", "pct", width=6),
+        Col("avg_us", "avg µs", "us0", width=9),
+        Col("min_us", "min µs", "us0", width=9, optional=2),
+        Col("max_us", "max µs", "us0", width=9, optional=1),
+    ),
+    sort="total_us", text="short_name", what="kernel groups",
+    enter="the instances of its kernels",
+)
 
 STEPS = TableDef(
     name="steps",
@@ -173,5 +227,5 @@ MODULES = TableDef(
 )
 
 #: every table ``--csv NAME`` can write, by name
-TABLES: dict[str, TableDef] = {t.name: t for t in (STEPS, OPERATORS, OPERATOR_SHAPES,
-                                                   MODULE_TYPES, MODULES)}
+TABLES: dict[str, TableDef] = {t.name: t for t in (KERNELS, KERNEL_GROUPS, STEPS, OPERATORS,
+                                                   OPERATOR_SHAPES, MODULE_TYPES, MODULES)}

@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..tables import TableDef
 from ..textutil import fit, fit_apart, safe_text
 from .cache import LRU
 
@@ -437,3 +438,24 @@ def _shorter_number(text: str, width: int) -> str:
         if len(shorter) <= width:
             return shorter
     return text
+
+
+def grid_columns(tdef: TableDef) -> list[Column]:
+    """A table definition's columns as the app's grid columns."""
+    out = []
+    for c in tdef.columns:
+        if c.numeric:
+            out.append(Column(c.title, c.key, c.width or max(len(c.title) + 1, 9), fmt=c.fmt,
+                              optional=c.optional))
+        elif c.width:
+            out.append(Column(c.title, c.key, c.width, numeric=False, fmt=_text_fmt(c),
+                              optional=c.optional))
+        else:
+            out.append(Column(c.title, c.key, numeric=False, min_width=20, fmt=_text_fmt(c),
+                              optional=c.optional, cut=c.cut if c.cut != "start" else "end",
+                              full_key=c.full))
+    return out
+
+
+def _text_fmt(c: Any) -> Any:
+    return lambda v: "" if v is None else str(v)

@@ -30,9 +30,9 @@ from textual.widget import Widget
 from ..analysis.modules import SEP, ModuleFrames, module_paths, module_type, module_types
 from ..analysis.operators import input_shapes, occurrences, operator_shape_table
 from ..analysis.steps import ROLE_TITLES, ROLES
-from ..tables import MODULE_TYPES, MODULES, OPERATOR_SHAPES, OPERATORS, STEPS, Col, TableDef
+from ..tables import MODULE_TYPES, MODULES, OPERATOR_SHAPES, OPERATORS, STEPS, TableDef
 from ..textutil import fit, safe_text
-from .grid import Column, Grid, GridModel, fmt_ns_ms
+from .grid import Column, Grid, GridModel, fmt_ns_ms, grid_columns
 from .messages import GotoRange, GotoRows
 from .session import Analyses, Session
 from .themes import Palette
@@ -55,24 +55,6 @@ def called_from(trace: Any, row: int, python_cats: Any) -> str:
                 first = first or name
         p = trace.parent_of(p)
     return first
-
-
-def grid_columns(tdef: TableDef, indent: str | None = None) -> list[Column]:
-    """A table definition's columns as the app's grid columns (``indent``: the key of a
-    depth that indents the text column, for a tree)."""
-    out = []
-    for c in tdef.columns:
-        if c.numeric:
-            out.append(Column(c.title, c.key, max(len(c.title) + 1, 9), fmt=c.fmt,
-                              optional=c.optional))
-        else:
-            out.append(Column(c.title, c.key, numeric=False, min_width=20, fmt=_text_fmt(c),
-                              optional=c.optional, cut=c.cut if c.cut != "start" else "end"))
-    return out
-
-
-def _text_fmt(c: Col) -> Any:
-    return lambda v: "" if v is None else str(v)
 
 
 class DefTableScreen(TableScreen):

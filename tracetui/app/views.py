@@ -30,7 +30,8 @@ from ..trace.frame import runs
 from ..textutil import fit, fmt_tick, fmt_time, pad, safe_text
 from ..trace.frame import bin_edges
 from .cache import LRU
-from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us
+from ..tables import KERNEL_GROUPS, KERNELS
+from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us, grid_columns
 from .keybar import KeyBar
 from .heat import cell, half_block, level
 from .messages import ExportRows, GotoAnnotation, GotoRange, GotoRows, ShowInstances, \
@@ -45,31 +46,8 @@ def _us(v: Any) -> str:
     return "" if v is None else f"{float(v):,.1f}"
 
 
-KERNEL_COLUMNS = [
-    # the short form that still tells the kernel apart (display_names); the full name is
-    # what the filter also searches, what an export writes and what ⏎ titles
-    Column("name", "display_name", numeric=False, min_width=20, cut="apart", full_key="name"),
-    Column("class", "class", 5, numeric=False),
-    Column("count", "count", 7, fmt=fmt_int),
-    Column("total ms", "total_us", 10, fmt=fmt_us),
-    Column("%", "pct", 6, fmt=lambda v: f"{float(v):.1f}"),
-    Column("avg µs", "avg_us", 9, fmt=_us),
-    Column("med µs", "median_us", 9, fmt=_us, optional=3),
-    Column("min µs", "min_us", 9, fmt=_us, optional=2),
-    Column("max µs", "max_us", 9, fmt=_us, optional=1),
-    Column("launch µs", "launch_delay_median_us", 9, fmt=_us, optional=4),
-]
-GROUP_COLUMNS = [
-    Column("short name", "short_name", numeric=False, min_width=20, cut="apart"),
-    Column("class", "class", 5, numeric=False),
-    Column("names", "names", 5, fmt=fmt_int, optional=3),
-    Column("count", "count", 7, fmt=fmt_int),
-    Column("total ms", "total_us", 10, fmt=fmt_us),
-    Column("%", "pct", 6, fmt=lambda v: f"{float(v):.1f}"),
-    Column("avg µs", "avg_us", 9, fmt=_us),
-    Column("min µs", "min_us", 9, fmt=_us, optional=2),
-    Column("max µs", "max_us", 9, fmt=_us, optional=1),
-]
+KERNEL_COLUMNS = grid_columns(KERNELS)
+GROUP_COLUMNS = grid_columns(KERNEL_GROUPS)
 ANNOTATION_COLUMNS = [
     Column("phase", "name", numeric=False, min_width=14),
     Column("on", "source", 3, numeric=False, fmt=lambda v: "" if v == "none" else str(v)),

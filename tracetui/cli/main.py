@@ -14,9 +14,12 @@ from ..export import csv_text
 from ..tables import TABLES
 from ..textutil import safe_text
 from ..trace import Progress, TraceError
-from .render import fmt_bytes, print_rules, print_summary, write_kernel_csv
+from .render import fmt_bytes, print_rules, print_summary
 
 _COMMANDS = ("summary", "diff")
+#: the report's other tables ``--csv NAME`` writes (their plain fields)
+OTHER_CSV = ("annotations", "streams", "lanes", "overlap", "stream_overlap", "exposed",
+             "graphs", "in_flight")
 EARLY_LOAD_MAX = 32 << 20  # bytes on disk
 
 
@@ -118,9 +121,9 @@ def _summary(args: argparse.Namespace) -> int:
         raise TraceError("summary --scheduler: for several traces (a directory, or A B …); "
                          "one trace is read here")
     kernel_wait(args.kernel_wait)  # a bad threshold: one line, before any loading
-    if args.csv and args.csv != "kernels" and args.csv not in TABLES:
-        raise TraceError(f"summary --csv {safe_text(args.csv, 40)}: no such table (kernels, "
-                         + ", ".join(TABLES) + ")")
+    if args.csv and args.csv not in TABLES and args.csv not in OTHER_CSV:
+        raise TraceError(f"summary --csv {safe_text(args.csv, 40)}: no such table ("
+                         + ", ".join([*TABLES, *OTHER_CSV]) + ")")
     trace = _load(_spooled(args.trace[0]))
 
     report = analyze(trace, rules, kernel_wait_us=args.kernel_wait,
@@ -129,12 +132,14 @@ def _summary(args: argparse.Namespace) -> int:
                      step_regex=getattr(args, "step", None),
                      shapes=getattr(args, "shapes", False) or args.csv == "operator_shapes")
     if args.csv:
-        if args.csv == "kernels":
-            write_kernel_csv(report["kernels"], sys.stdout)
-        else:
+        rows = report[args.csv]
+        if args.csv in TABLES:
             fields = TABLES[args.csv].csv_fields()
-            sys.stdout.write(csv_text(fields, ([row.get(f) for f in fields]
-                                               for row in report[args.csv])))
+        else:  # a table of the report without a definition: its plain fields, in order
+            keys = list(dict.fromkeys(k for r in rows for k in r))
+            fields = [k for k in keys if all(r.get(k) is None or isinstance(r.get(k), (
+                str, int, float)) for r in rows)]
+        sys.stdout.write(csv_text(fields, ([row.get(f) for f in fields] for row in rows)))
         return 0
     if args.json:
         # ensure_ascii: every control or bidi character in a name is written as \uXXXX
@@ -276,7 +281,7 @@ def _parser_summary() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
     p.add_argument("--csv", nargs="?", const="kernels", default=None, metavar="TABLE",
                    help="a table as CSV on stdout: kernels (the default), "
-                        + ", ".join(TABLES))
+                        + ", ".join([*list(TABLES)[1:], *OTHER_CSV]))
     p.add_argument("--step", type=_regex, default=None, metavar="REGEX",
                    help="steps are the CPU annotations whose name REGEX matches (default: "
                         "ProfilerStep#N; with none, the whole trace is one step)")

@@ -205,33 +205,10 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     if r.get("graphs"):
         console.print(_graph_line(r["graphs"], r.get("graph_replays", len(r["graphs"]))))
 
-    if r["kernels"] and group:
-        kt = table("GPU kernels by short name (total ms; avg, max µs)")
-        nw = name_col(kt, "kernel", 62)
-        kt.add_column("class", no_wrap=True, min_width=5)
-        for h, w in (("names", 5), ("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("max", 6)):
-            num(kt, h, w)
-        shown = limit(r["kernel_groups"])
-        for k, label in zip(shown, fit_apart([safe_text(k["short_name"]) for k in shown], nw)):
-            kt.add_row(Text(label), k["class"], str(k["names"]),
-                       f"{k['count']:,}", _ms(k["total_us"]), f"{k['pct']:.1f}",
-                       _us(k["avg_us"]), _us(k["max_us"]))
-        console.print(kt)
-        more(r["kernel_groups"], "kernel groups")
-    elif r["kernels"]:
-        kt = table("GPU kernels by total time (total ms; avg, median µs)")
-        nw = name_col(kt, "kernel", 52)
-        kt.add_column("class", no_wrap=True, min_width=5)
-        for h, w in (("count", 5), ("total", 7), ("%", 4), ("avg", 6), ("median", 6)):
-            num(kt, h, w)
-        shown = limit(r["kernels"])
-        # no two rows alike: the short name, with what tells it apart where needed
-        for k, label in zip(shown, fit_apart([safe_text(k["display_name"]) for k in shown], nw)):
-            kt.add_row(Text(label), k["class"], f"{k['count']:,}",
-                       _ms(k["total_us"]), f"{k['pct']:.1f}", _us(k["avg_us"]),
-                       _us(k["median_us"]))
-        console.print(kt)
-        more(r["kernels"], "kernels")
+    if r["kernels"]:
+        name = "kernel_groups" if group else "kernels"
+        console.print(def_table(TABLES[name], limit(r[name]), width))
+        more(r[name], TABLES[name].what)
 
     if r["annotations"]:
         at = table("annotations, ms, by launch: the GPU work each launched; exposed: its "
@@ -365,10 +342,12 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
 
 
-def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int) -> Any:
+def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int,
+              title: str | None = None) -> Any:
     """A :class:`~tracetui.tables.TableDef`'s rows as a Rich table ``width`` cells wide at
-    most: numbers whole and right-aligned, the text column takes what is left (cut as the
-    column says); while it is too wide, the optional columns go, the highest first."""
+    most: numbers (and text columns of a set width) whole, the other text columns share what
+    is left, cut as each says (``apart``: no two rows alike); while it is too wide, the
+    optional columns go, the highest first."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -376,32 +355,46 @@ def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int) -> Any:
     cols = list(tdef.columns)
     cells = [[c.fmt(r.get(c.key)) for c in cols] for r in rows]
 
+    def flexible(c: Any) -> bool:  # (a text column of a set width, "class", is not)
+        return not c.numeric and not c.width
+
     def need(keep: list[int]) -> tuple[int, int]:
         # (3 cells between columns, an edge cell each side: the sum less 1)
         fixed = sum(max([cell_width(cols[k].title)] + [cell_width(x[k]) for x in cells]) + 3
-                    for k in keep if cols[k].numeric)
-        return fixed, sum(1 for k in keep if not cols[k].numeric)
+                    for k in keep if not flexible(cols[k]))
+        return fixed, sum(1 for k in keep if flexible(cols[k]))
 
     keep = list(range(len(cols)))
     while True:
         fixed, n_text = need(keep)
-        if fixed + 20 * n_text <= width:
+        if fixed + 30 * n_text <= width:  # names get 30 cells at least, if columns can go
             break
         droppable = [k for k in keep if cols[k].optional]
         if not droppable:
             break
         keep.remove(max(droppable, key=lambda k: cols[k].optional))
     room = max(8, (width - fixed - 3 * n_text) // max(n_text, 1))
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=tdef.title,
+    shown: dict[int, list[str]] = {}
+    for k in keep:
+        c = cols[k]
+        if not flexible(c):
+            continue
+        texts = [safe_text(x[k]) for x in cells]
+        if c.cut == "apart":
+            shown[k] = fit_apart(texts, room)
+        else:
+            shown[k] = [fit(t, min(room, cell_width(t)), cut=c.cut) for t in texts]
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=title or tdef.title,
               title_justify="left", title_style="bold")
     for k in keep:
         c = cols[k]
-        w = max([cell_width(c.title)] + [cell_width(x[k]) for x in cells])
+        values = shown.get(k, [x[k] for x in cells])
+        w = max([cell_width(c.title)] + [cell_width(v) for v in values])
         t.add_column(c.title, justify="right" if c.numeric else "left", no_wrap=True,
-                     min_width=w if c.numeric else min(w, room))
-    for x in cells:
-        t.add_row(*(x[k] if cols[k].numeric else
-                    Text(fit(safe_text(x[k]), min(room, cell_width(x[k])), cut=cols[k].cut)) for k in keep))
+                     min_width=w if not flexible(c) else min(w, room))
+    for i, x in enumerate(cells):
+        t.add_row(*(Text(shown[k][i]) if k in shown else
+                    (x[k] if cols[k].numeric else Text(safe_text(x[k]))) for k in keep))
     return t
 
 
