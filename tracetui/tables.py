@@ -32,6 +32,7 @@ class Col:
     cut: str = "end"
     help: str = ""
     full: str | None = None  # the whole text behind a short one (what a filter also searches)
+    missing: str = ""  # what a missing value reads ("—": not applicable)
 
     @property
     def numeric(self) -> bool:
@@ -40,7 +41,7 @@ class Col:
     def fmt(self, v: Any) -> str:
         """The cell's text (missing values blank; a percentage without a %)."""
         if v is None or v == "":
-            return ""
+            return self.missing
         if self.kind == "text":
             return str(v)
         if isinstance(v, bool):
@@ -75,6 +76,9 @@ class TableDef:
     enter: str = ""  # what ⏎ on a row does, in words (the key bar and ``?``)
     what: str = "rows"  # rows, in words ("operators")
     csv_extra: tuple[str, ...] = field(default=())  # fields only the CSV has
+    # the cells a text column wants (or its widest text, if shorter) before optional columns
+    # stay: a name cut to tell it apart reads worse than a statistic left out
+    text_goal: int = 60
 
     def col(self, key: str) -> Col:
         return next(c for c in self.columns if c.key == key)
@@ -226,6 +230,97 @@ MODULES = TableDef(
     csv_extra=("module", "type", "depth"),
 )
 
+# ------------------------------------------------------------------ summary's other tables
+OVERLAP = TableDef(
+    name="overlap",
+    title="communication vs computation, ms",
+    columns=(
+        Col("device", "GPU", "count"),
+        _ms("comm_us", "comm"),
+        _ms("comp_us", "comp"),
+        _ms("overlap_us", "overlap"),
+        Col("overlap_pct", "overlap %", "pct", missing="—"),
+        _ms("exposed_comm_us", "exposed comm"),
+    ),
+    sort="", descending=False, text="device", what="GPUs",
+)
+
+ANNOTATIONS = TableDef(
+    name="annotations",
+    title="annotations, ms, by launch: the GPU work each launched; exposed: its "
+          "communication while the GPU computes nothing",
+    columns=(
+        Col("label", "annotation", "text", cut="middle"),  # the name, " [gpu]" on the GPU side
+        Col("count", "n", "count", missing="—"),
+        Col("total_us", "time", "ms", missing="—"),
+        _ms("gpu_us", "GPU"),
+        _ms("comm_us", "comm"),
+        _ms("exposed_comm_us", "exposed"),
+        Col("overlap_pct", "ovl %", "pct", missing="—"),
+    ),
+    sort="", descending=False, text="label", what="annotations",
+)
+
+EXPOSED = TableDef(
+    name="exposed",
+    title="exposed communication (none of the GPU's computation runs); the largest, ms",
+    columns=(
+        Col("device", "GPU", "count"),
+        _ms("start_us", "at"),
+        _ms("dur_us", "dur"),
+        Col("kernel_short", "communication kernel", "text", cut="start"),
+        Col("phase", "launched in", "text", cut="start"),
+        _ms("comp_idle_us", "comp idle", optional=1),
+        Col("before", "computation before it", "text", cut="start", optional=2),
+    ),
+    sort="", descending=False, text="kernel_short", what="stretches", text_goal=20,
+)
+
+STREAM_IDLE = TableDef(
+    name="stream_idle",
+    title="GPU stream idle time, ms: host wait (its next kernel was not launched yet), kernel "
+          "wait (short gaps), other; the largest gap",
+    columns=(
+        Col("lane", "stream", "text", cut="start"),
+        _ms("idle_us", "idle"),
+        _ms("host_wait_us", "host"),
+        _ms("kernel_wait_us", "kernel"),
+        _ms("other_idle_us", "other"),
+        _ms("gap_us", "gap", optional=1),
+        _ms("gap_at_us", "at", optional=2),
+        Col("gap_kind", "kind", "text", width=6, optional=3),
+    ),
+    sort="", descending=False, text="lane", what="streams",
+)
+
+LANES = TableDef(
+    name="lane_busy",
+    title="lanes, busy ms over the trace span",
+    columns=(
+        Col("name", "lane", "text", cut="middle"),
+        Col("kind_short", "kind", "text", width=6),
+        Col("events", "events", "count"),
+        _ms("busy_us", "busy"),
+        Col("utilization_pct", "util %", "pct"),
+        _ms("largest_gap_us", "max gap", optional=1),
+    ),
+    sort="", descending=False, text="name", what="lanes",
+)
+
+STREAM_PAIRS = TableDef(
+    name="stream_pairs",
+    title="streams busy together, ms",
+    columns=(
+        Col("device", "GPU", "count"),
+        Col("streams", "streams", "text", width=12),
+        _ms("overlap_us", "both busy"),
+    ),
+    sort="overlap_us", text="streams", what="stream pairs",
+)
+
 #: every table ``--csv NAME`` can write, by name
 TABLES: dict[str, TableDef] = {t.name: t for t in (KERNELS, KERNEL_GROUPS, STEPS, OPERATORS,
                                                    OPERATOR_SHAPES, MODULE_TYPES, MODULES)}
+#: the summary's other tables (their rows are made from the report's by the text renderer)
+TEXT_TABLES: dict[str, TableDef] = {t.name: t for t in (OVERLAP, ANNOTATIONS, EXPOSED,
+                                                        STREAM_IDLE, LANES, STREAM_PAIRS)}

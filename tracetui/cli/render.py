@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..export import csv_text
-from ..tables import TABLES, TableDef
-from ..textutil import cell_width, fit, fit_apart, fmt_time, safe_text, tail
+from ..tables import TABLES, TEXT_TABLES, TableDef
+from ..textutil import cell_width, fit, fit_apart, fmt_time, safe_text
 
 def fmt_bytes(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
@@ -64,11 +64,6 @@ def _pct(p: float | None) -> str:
     return "—" if p is None else f"{p:.1f}"
 
 
-def _tail(name: str, n: int) -> str:
-    """The end of a long name, which says the most about a C++ kernel (in ``n`` cells)."""
-    return tail(name, n)
-
-
 def _stream_of(lane: str) -> str:
     """``GPU 0 · stream 7`` -> ``s7``."""
     tail = lane.rsplit("stream ", 1)
@@ -101,28 +96,14 @@ def _graph_line(graphs: list[dict[str, Any]], count: int) -> Any:
 
 
 def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
-    from rich import box
-    from ..output import console as out_console
-    from rich.table import Table
     from rich.text import Text
+
+    from ..output import console as out_console
 
     from ..analysis.kernels import short_name
 
     console = out_console()
     width = console.width
-
-    def table(title: str) -> Table:
-        return Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title=title,
-                     title_justify="left", title_style="bold")
-
-    def name_col(t: Table, header: str, fixed: int) -> int:
-        """A name column; returns its width, for names shortened in the middle to it."""
-        w = max(16, min(64, width - fixed))
-        t.add_column(header, overflow="ellipsis", no_wrap=True, max_width=w)
-        return w
-
-    def num(t: Table, header: str, width: int = 0) -> None:
-        t.add_column(header, justify="right", no_wrap=True, min_width=max(width, len(header)))
 
     def limit(rows: list[Any]) -> list[Any]:
         return rows[:top] if top else rows
@@ -184,13 +165,7 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
             console.print(Text(safe_text(line)))
 
     if r["overlap"]:
-        ot = table("communication vs computation, ms")
-        for h in ("GPU", "comm", "comp", "overlap", "overlap %", "exposed comm"):
-            num(ot, h)
-        for o in r["overlap"]:
-            ot.add_row(str(o["device"]), _ms(o["comm_us"]), _ms(o["comp_us"]),
-                       _ms(o["overlap_us"]), _pct(o["overlap_pct"]), _ms(o["exposed_comm_us"]))
-        console.print(ot)
+        console.print(def_table(TEXT_TABLES["overlap"], r["overlap"], width))
         for o in r["overlap"]:
             if not o.get("in_flight_us"):
                 continue
@@ -211,20 +186,11 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         more(r[name], TABLES[name].what)
 
     if r["annotations"]:
-        at = table("annotations, ms, by launch: the GPU work each launched; exposed: its "
-                   "communication while the GPU computes nothing")
-        name_col(at, "annotation", 56)
-        for h, w in (("n", 4), ("time", 8), ("GPU", 8), ("comm", 8), ("exposed", 7),
-                     ("ovl %", 5)):
-            num(at, h, w)
         rows = r["annotations"]
         none = [a for a in rows if a["source"] == "none"]
-        for a in limit([a for a in rows if a["source"] != "none"]) + none:
-            label = safe_text(a["name"], 80) + (" [gpu]" if a["source"] == "gpu" else "")
-            at.add_row(Text(label), "—" if a["count"] is None else f"{a['count']:,}",
-                       "—" if a["total_us"] is None else _ms(a["total_us"]), _ms(a["gpu_us"]),
-                       _ms(a["comm_us"]), _ms(a["exposed_comm_us"]), _pct(a["overlap_pct"]))
-        console.print(at)
+        shown = [{**a, "label": a["name"] + (" [gpu]" if a["source"] == "gpu" else "")}
+                 for a in limit([a for a in rows if a["source"] != "none"]) + none]
+        console.print(def_table(TEXT_TABLES["annotations"], shown, width))
         more([a for a in rows if a["source"] != "none"], "annotations")
         by_graph = [a for a in rows if a.get("graph_kernels")]
         if by_graph:
@@ -235,53 +201,21 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
                 f"{a['graph_kernels']:,} of its {a['kernels']:,} kernels came from graph "
                 "launches inside it)", style="dim"))
 
-    def fitted(t: Table, heads: list[tuple[str, bool, bool]], rows: list[list[Any]]) -> Table:
-        """Columns sized to what they hold: numbers (True) whole and right-aligned, names
-        (False) share what is left and lose their start (a C++ name's end says the most);
-        while it is too wide, the last column that may go (third flag) goes."""
-        keep = list(range(len(heads)))
-
-        def need(cols: list[int]) -> tuple[int, int]:
-            fixed = sum(max([cell_width(heads[k][0])] + [cell_width(str(x[k])) for x in rows])
-                        + 3 for k in cols if heads[k][1])  # + padding and rule
-            return fixed, sum(1 for k in cols if not heads[k][1])
-
-        while True:
-            fixed, n_names = need(keep)
-            if fixed + 20 * n_names <= width:  # names get 20 cells at least
-                break
-            droppable = [k for k in keep if heads[k][2]]
-            if not droppable:
-                break
-            keep.remove(droppable[-1])
-        room = max(8, (width - fixed - 3 * n_names) // max(n_names, 1))
-        for k in keep:
-            h, numeric, _ = heads[k]
-            w = max([cell_width(h)] + [cell_width(str(x[k])) for x in rows])
-            t.add_column(h, justify="right" if numeric else "left", no_wrap=True,
-                         min_width=w if numeric else min(w, 8))
-        for x in rows:
-            t.add_row(*(str(x[k]) if heads[k][1] else Text(_tail(safe_text(str(x[k])), room))
-                        for k in keep))
-        return t
-
     if r["exposed"]:
         n = sum(o.get("exposed_stretches", 0) for o in r["overlap"])
         total = sum(o["exposed_comm_us"] for o in r["overlap"])
         rows = []
         for x in limit(r["exposed"]):
             b, a = x["compute_before"], x["compute_after"]
-            idle = (a["start_us"] if a else x["end_us"]) - (b["end_us"] if b else x["start_us"])
-            rows.append([x["device"], _ms(x["start_us"]), _ms(x["dur_us"]),
-                         short_name(x["kernel"] or "?"), x["phase"], _ms(idle),
-                         "none" if b is None else
-                         f"{short_name(b['name'])} {_stream_of(b['lane'])}"])
-        console.print(fitted(
-            table(f"exposed communication (none of the GPU's computation runs): {n:,} "
-                  f"stretches, {_ms(total)} ms; the largest, ms"),
-            [("GPU", True, False), ("at", True, False), ("dur", True, False),
-             ("communication kernel", False, False), ("launched in", False, False),
-             ("comp idle", True, True), ("computation before it", False, True)], rows))
+            rows.append({**x, "kernel_short": short_name(x["kernel"] or "?"),
+                         "comp_idle_us": (a["start_us"] if a else x["end_us"])
+                         - (b["end_us"] if b else x["start_us"]),
+                         "before": "none" if b is None else
+                         f"{short_name(b['name'])} {_stream_of(b['lane'])}"})
+        console.print(def_table(
+            TEXT_TABLES["exposed"], rows, width,
+            title=f"exposed communication (none of the GPU's computation runs): {n:,} "
+                  f"stretches, {_ms(total)} ms; the largest, ms"))
         if top and n > len(rows):
             console.print(Text(f"  … {n - len(rows):,} more stretches (--top 0 shows "
                                f"{len(r['exposed'])}; --json lists the {len(r['exposed'])} "
@@ -291,45 +225,33 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     if gaps:
         kw = r.get("idle_split", {}).get("kernel_wait_below_us")
         rows = []
-        for s in limit(gaps):
-            g = s["gaps"][0] if s["gaps"] else None
-            rows.append([s["lane"], _ms(s["idle_us"]), _ms(s["host_wait_us"]),
-                         _ms(s["kernel_wait_us"]), _ms(s["other_idle_us"]),
-                         _ms(g["dur_us"]) if g else "", _ms(g["start_us"]) if g else "",
-                         g["kind"].split()[0] if g else ""])
-        console.print(fitted(
-            table(f"GPU stream idle time, ms: host wait (its next kernel was not launched "
-                  f"yet), kernel wait (gaps < {kw:g} µs), other; the largest gap"),
-            [("stream", False, False), ("idle", True, False), ("host", True, False),
-             ("kernel", True, False), ("other", True, False), ("gap", True, True),
-             ("at", True, True), ("kind", True, True)], rows))
+        for st in limit(gaps):
+            g = st["gaps"][0] if st["gaps"] else None
+            rows.append({**st, "gap_us": g["dur_us"] if g else None,
+                         "gap_at_us": g["start_us"] if g else None,
+                         "gap_kind": g["kind"].split()[0] if g else None})
+        console.print(def_table(
+            TEXT_TABLES["stream_idle"], rows, width,
+            title=f"GPU stream idle time, ms: host wait (its next kernel was not launched "
+                  f"yet), kernel wait (gaps < {kw:g} µs), other; the largest gap"))
         more(gaps, "streams")
 
-    lt = table("lanes, busy ms over the trace span")
-    name_col(lt, "lane", 50)
-    lt.add_column("kind", no_wrap=True)
-    for h, w in (("events", 7), ("busy", 8), ("util %", 6), ("max gap", 7)):
-        num(lt, h, w)
-    busy = {s["lane"]: s for s in r["streams"]}
+    busy = {st["lane"]: st for st in r["streams"]}
+    lanes = []
     for ln in limit(r["lanes"]):
-        s = busy.get(ln["name"])
-        kind = {"gpu_annotation": "annot"}.get(ln["kind"], ln["kind"])
-        lt.add_row(Text(safe_text(ln["name"], 80)), kind, f"{ln['events']:,}",
-                   _ms(s["busy_us"]) if s else "", f"{s['utilization_pct']:.1f}" if s else "",
-                   _ms(s["largest_gap_us"]) if s else "")
-    console.print(lt)
+        st = busy.get(ln["name"]) or {}
+        lanes.append({**ln, "kind_short": {"gpu_annotation": "annot"}.get(ln["kind"], ln["kind"]),
+                      "busy_us": st.get("busy_us"), "utilization_pct": st.get("utilization_pct"),
+                      "largest_gap_us": st.get("largest_gap_us")})
+    console.print(def_table(TEXT_TABLES["lane_busy"], lanes, width))
     more(r["lanes"], "lanes")
 
     pairs = sorted((p for p in r["stream_overlap"] if p["overlap_us"] > 0),
                    key=lambda p: -p["overlap_us"])
     if pairs:
-        pt = table("streams busy together, ms")
-        pt.add_column("GPU", justify="right")
-        pt.add_column("streams", no_wrap=True)
-        num(pt, "both busy")
-        for p in limit(pairs):
-            pt.add_row(str(p["device"]), f"{p['a_stream']} × {p['b_stream']}", _ms(p["overlap_us"]))
-        console.print(pt)
+        console.print(def_table(TEXT_TABLES["stream_pairs"],
+                                [{**p, "streams": f"{p['a_stream']} × {p['b_stream']}"}
+                                 for p in limit(pairs)], width))
         more(pairs, "stream pairs")
 
     _print_steps(console, r, top, width)
@@ -358,16 +280,20 @@ def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int,
     def flexible(c: Any) -> bool:  # (a text column of a set width, "class", is not)
         return not c.numeric and not c.width
 
-    def need(keep: list[int]) -> tuple[int, int]:
+    def natural(k: int) -> int:
+        return max([cell_width(cols[k].title)] + [cell_width(x[k]) for x in cells])
+
+    def need(keep: list[int]) -> tuple[int, int, int]:
         # (3 cells between columns, an edge cell each side: the sum less 1)
-        fixed = sum(max([cell_width(cols[k].title)] + [cell_width(x[k]) for x in cells]) + 3
-                    for k in keep if not flexible(cols[k]))
-        return fixed, sum(1 for k in keep if flexible(cols[k]))
+        fixed = sum(natural(k) + 3 for k in keep if not flexible(cols[k]))
+        text = [natural(k) for k in keep if flexible(cols[k])]
+        want = sum(min(n, tdef.text_goal) for n in text)
+        return fixed, len(text), want
 
     keep = list(range(len(cols)))
     while True:
-        fixed, n_text = need(keep)
-        if fixed + 30 * n_text <= width:  # names get 30 cells at least, if columns can go
+        fixed, n_text, want = need(keep)
+        if fixed + 3 * n_text + want <= width:  # (names get what they want, or their text)
             break
         droppable = [k for k in keep if cols[k].optional]
         if not droppable:
