@@ -67,3 +67,28 @@ def test_the_text_of_every_table_fits_the_width(columns):
             assert len(line) <= columns, (path.name, columns, line)
         for title in ("steps", "operators", "modules") if path == CNN else ("GPU kernels",):
             assert title in out.stdout, (path.name, title)
+
+
+def test_a_jobs_csv_is_its_rank_rows(capsys):
+    """summary A B --csv: the rank table (--csv ranks too), the JSON's rows and fields; any
+    other table of a job is one line and status 2."""
+    from tracetui.tables import JOB_TABLES
+
+    files = [str(DECODE), str(ROOT / "sample_traces" / "annotated.json")]
+    assert main(["summary", *files, "--json"]) == 0
+    ranks = json.loads(capsys.readouterr().out)["ranks"]
+    for args in (["--csv"], ["--csv", "ranks"]):
+        assert main(["summary", *files, *args]) == 0
+        got = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+        assert got[0] == JOB_TABLES["ranks"].csv_fields() and len(got) == 1 + len(ranks)
+        by_file = {r["file"]: r for r in ranks}  # (two traces without a rank: both 0)
+        assert sorted(by_file) == sorted(row[got[0].index("file")] for row in got[1:])
+        for row in got[1:]:
+            r = by_file[row[got[0].index("file")]]
+            for f, v in zip(got[0], row):
+                want = Path(r["file"]).name if f == "name" else r[f]
+                assert v == ("" if want is None else str(want)), (f, v, want)
+    out = subprocess.run([sys.executable, "-m", "tracetui", "summary", *files, "--csv",
+                          "kernels"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == "" and "ranks" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

@@ -314,9 +314,9 @@ async def test_escape_while_typing_the_filter_clears_it_then_closes():
 
 # ---------------------------------------------------------------- 2. overlap view
 def parse_annotation_row(text: str) -> tuple[str, str, dict[str, str]]:
-    if text.startswith("(no phase)"):  # no side, count or CPU time: blank cells
-        gpu, comm, exposed, ov = text[len("(no phase)"):].split()
-        return "(no phase)", "none", {"count": "", "time": "", "gpu": gpu, "comm": comm,
+    if text.startswith("(no phase)"):  # no side; no count or CPU time: "—"
+        count, tms, gpu, comm, exposed, ov = text[len("(no phase)"):].split()
+        return "(no phase)", "none", {"count": count, "time": tms, "gpu": gpu, "comm": comm,
                                       "exposed": exposed, "overlap": ov}
     name, source, count, tms, gpu, comm, exposed, ov = text.rstrip().rsplit(None, 7)
     return name.strip(), source, {"count": count, "time": tms, "gpu": gpu, "comm": comm,
@@ -363,12 +363,12 @@ async def test_overlap_view_on_deepseek():
             assert ms(cells["exposed"]) == pytest.approx(a["exposed_comm_us"] / 1000, abs=6e-4)
             assert ms(cells["gpu"]) == pytest.approx(a["gpu_us"] / 1000, abs=6e-4)
             if source == "none":
-                assert a["count"] is None and cells["count"] == cells["time"] == ""
+                assert a["count"] is None and cells["count"] == cells["time"] == "—"
                 continue
             assert int(cells["count"].replace(",", "")) == a["count"]
             assert ms(cells["time"]) == pytest.approx(a["total_us"] / 1000, abs=6e-4)
             if a["overlap_pct"] is None:
-                assert cells["overlap"] == "–"
+                assert cells["overlap"] == "—"
             else:
                 assert float(cells["overlap"].rstrip("%")) == pytest.approx(a["overlap_pct"],
                                                                             abs=0.051)
@@ -770,7 +770,7 @@ async def test_views_at_80x24():
         await pilot.pause()
         scr = app.screen
         assert isinstance(scr, OverlapScreen)
-        header_visible(app, scr.query_one("#ov-table", Grid), "phase", "overlap")
+        header_visible(app, scr.query_one("#ov-table", Grid), "annotation", "ovl %")
         assert scr.query_one(Heatmap).region.height >= 2
         await pilot.press("escape")
         await pilot.pause()

@@ -137,7 +137,7 @@ async def test_overlap_view_annotation_table_is_the_summary(path):
             assert ms(comm) == pytest.approx(a["comm_us"] / 1000, abs=6e-4), name
             assert ms(exposed) == pytest.approx(a["exposed_comm_us"] / 1000, abs=6e-4), name
             if a["overlap_pct"] is None:
-                assert ov == "–"
+                assert ov == "—"
             else:
                 assert float(ov.rstrip("%")) == pytest.approx(a["overlap_pct"], abs=0.051)
         # (no phase): Enter lists the GPU work no phase launched

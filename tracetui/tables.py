@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 #: how a column's values read: text; µs shown as ms; µs (one decimal; or whole from 100 on);
-#: a percentage; a count; a plain number
-KINDS = ("text", "ms", "us", "us0", "pct", "count", "num")
+#: a percentage; a count; a plain number; an id (a rank: 16310, not 16,310)
+KINDS = ("text", "ms", "us", "us0", "pct", "count", "num", "id")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Col:
     help: str = ""
     full: str | None = None  # the whole text behind a short one (what a filter also searches)
     missing: str = ""  # what a missing value reads ("—": not applicable)
+    min_width: int = 0  # a text column's least width in the app (0: 20)
 
     @property
     def numeric(self) -> bool:
@@ -62,6 +63,8 @@ class Col:
             return f"{x:.1f}"
         if self.kind == "count":
             return f"{int(x):,}"
+        if self.kind == "id":
+            return str(int(x))
         return f"{x:,.2f}"
 
 
@@ -76,6 +79,7 @@ class TableDef:
     enter: str = ""  # what ⏎ on a row does, in words (the key bar and ``?``)
     what: str = "rows"  # rows, in words ("operators")
     csv_extra: tuple[str, ...] = field(default=())  # fields only the CSV has
+    csv_omit: tuple[str, ...] = field(default=())  # columns the CSV leaves out (a mark)
     # the cells a text column wants (or its widest text, if shorter) before optional columns
     # stay: a name cut to tell it apart reads worse than a statistic left out
     text_goal: int = 60
@@ -86,7 +90,8 @@ class TableDef:
     def csv_fields(self) -> list[str]:
         if self.name == "kernels":  # (its columns since the first release)
             return list(KERNEL_CSV)
-        return [c.key for c in self.columns] + list(self.csv_extra)
+        return [c.key for c in self.columns if c.key not in self.csv_omit] + \
+            list(self.csv_extra)
 
     def sorted_rows(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows in the default order (missing values last; no sort column: as given)."""
@@ -250,16 +255,26 @@ ANNOTATIONS = TableDef(
     title="annotations, ms, by launch: the GPU work each launched; exposed: its "
           "communication while the GPU computes nothing",
     columns=(
-        Col("label", "annotation", "text", cut="middle"),  # the name, " [gpu]" on the GPU side
-        Col("count", "n", "count", missing="—"),
-        Col("total_us", "time", "ms", missing="—"),
-        _ms("gpu_us", "GPU"),
-        _ms("comm_us", "comm"),
-        _ms("exposed_comm_us", "exposed"),
-        Col("overlap_pct", "ovl %", "pct", missing="—"),
+        Col("name", "annotation", "text", cut="middle"),
+        # cpu: a CPU range, by what it launched; gpu: a GPU-side user annotation, by its time
+        Col("on", "on", "text", width=3, help="cpu: what the CPU range launched; gpu: a "
+            "GPU-side annotation, by its time"),
+        Col("count", "n", "count", width=6, missing="—"),
+        Col("total_us", "time ms", "ms", width=9, missing="—"),
+        Col("gpu_us", "GPU ms", "ms", width=9, optional=1),
+        Col("comm_us", "comm ms", "ms", width=9),
+        Col("exposed_comm_us", "exposed ms", "ms", width=11),
+        Col("overlap_pct", "ovl %", "pct", width=7, missing="—"),
     ),
-    sort="", descending=False, text="label", what="annotations",
+    sort="", descending=False, text="name", what="annotations",
 )
+
+
+def annotation_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's annotation rows as the table shows them (``on``: cpu, gpu or blank for
+    the ``(no phase)`` row)."""
+    return [{**a, "on": "" if a.get("source") == "none" else a.get("source")} for a in rows]
+
 
 EXPOSED = TableDef(
     name="exposed",
@@ -318,9 +333,39 @@ STREAM_PAIRS = TableDef(
     sort="overlap_us", text="streams", what="stream pairs",
 )
 
+RANKS = TableDef(
+    name="ranks",
+    title="ranks, ms",
+    columns=(
+        Col("rank", "rank", "id", width=5),
+        Col("steps", "steps", "count", width=5, optional=5),
+        Col("step_us", "step ms", "ms", width=9),
+        Col("gpu_busy_us", "GPU ms", "ms", width=9, optional=4),
+        Col("gpu_busy_pct", "busy %", "pct", width=6, optional=2, missing="—"),
+        Col("comp_per_step_us", "comp/step", "ms", width=10,
+            help="GPU computation per step: what the straggler rule compares"),
+        Col("comm_us", "comm ms", "ms", width=10, optional=3),
+        Col("exposed_comm_us", "exposed", "ms", width=10),
+        Col("overlap_pct", "ovl %", "pct", width=7, missing="—"),
+        Col("mark", "", "text", width=11),  # ◀ straggler
+        Col("name", "file", "text", cut="middle", optional=1, min_width=10),
+    ),
+    sort="rank", descending=False, text="name", what="ranks", text_goal=24,
+    csv_extra=("file", "straggler"), csv_omit=("mark",),
+)
+
+
+def rank_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A job summary's rank rows as the table shows them: the file's own name, the mark."""
+    return [{**r, "name": str(r.get("file", "")).rsplit("/", 1)[-1],
+             "mark": "◀ straggler" if r.get("straggler") else ""} for r in rows]
+
+
 #: every table ``--csv NAME`` can write, by name
 TABLES: dict[str, TableDef] = {t.name: t for t in (KERNELS, KERNEL_GROUPS, STEPS, OPERATORS,
                                                    OPERATOR_SHAPES, MODULE_TYPES, MODULES)}
 #: the summary's other tables (their rows are made from the report's by the text renderer)
 TEXT_TABLES: dict[str, TableDef] = {t.name: t for t in (OVERLAP, ANNOTATIONS, EXPOSED,
                                                         STREAM_IDLE, LANES, STREAM_PAIRS)}
+#: the tables of a job (``summary DIR``; ``--csv ranks``)
+JOB_TABLES: dict[str, TableDef] = {t.name: t for t in (RANKS,)}

@@ -451,7 +451,8 @@ def grid_columns(tdef: TableDef) -> list[Column]:
             out.append(Column(c.title, c.key, c.width, numeric=False, fmt=_text_fmt(c),
                               optional=c.optional))
         else:
-            out.append(Column(c.title, c.key, numeric=False, min_width=20, fmt=_text_fmt(c),
+            out.append(Column(c.title, c.key, numeric=False, min_width=c.min_width or 20,
+                              fmt=_text_fmt(c),
                               optional=c.optional, cut=c.cut if c.cut != "start" else "end",
                               full_key=c.full))
     return out

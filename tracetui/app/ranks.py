@@ -4,7 +4,6 @@ rank's lanes."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from rich.segment import Segment
@@ -14,7 +13,8 @@ from textual.binding import Binding
 from textual.strip import Strip
 from textual.widget import Widget
 
-from .grid import Column, Grid, GridModel, fmt_int, fmt_pct, fmt_us
+from ..tables import RANKS, rank_rows
+from .grid import Column, Grid, GridModel, grid_columns
 from .heat import LEVELS, cell, level, pad_strip
 from .messages import GotoRank
 from .themes import Palette
@@ -98,10 +98,6 @@ class RankHeat(Widget):
         return pad_strip(segs, width)
 
 
-def _mark(v: Any) -> str:
-    return "◀ straggler" if v else ""
-
-
 #: what the rank view says of a rank's timeline (ranks opened on demand: RankHolds.state)
 TIMELINE_STATES = {"shown": "● shown", "loading": "… loading", "failed": "✗ failed",
                    "none": "no file", "": ""}
@@ -111,19 +107,7 @@ def _bytes(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.0f} MB"
 
 
-RANK_COLUMNS = [
-    Column("rank", "rank", 5, fmt=str),  # (an id: 16310, not 16,310; widened to the largest)
-    Column("steps", "steps", 5, fmt=fmt_int, optional=5),
-    Column("step ms", "step_us", 9, fmt=fmt_us),
-    Column("GPU busy", "gpu_busy_us", 10, fmt=fmt_us, optional=4),
-    Column("busy", "gpu_busy_pct", 6, fmt=fmt_pct, optional=2),
-    Column("comp/step", "comp_per_step_us", 10, fmt=fmt_us),
-    Column("comm ms", "comm_us", 10, fmt=fmt_us, optional=3),
-    Column("exposed", "exposed_comm_us", 10, fmt=fmt_us),
-    Column("overlap", "overlap_pct", 7, fmt=fmt_pct),
-    Column("", "straggler", 11, numeric=False, fmt=_mark, min_width=11),
-    Column("file", "name", 0, numeric=False, min_width=10, optional=1),
-]
+RANK_COLUMNS = grid_columns(RANKS)
 #: ranks opened on demand: which have their timeline on the main screen
 HELD_COLUMN = Column("timeline", "timeline", 9, numeric=False, min_width=9)
 
@@ -142,7 +126,7 @@ class RanksScreen(TableScreen):
         which timelines are held, the title how many and their memory."""
         super().__init__()
         self.summary, self.palette, self.holds = summary, palette, holds
-        self.rows = [{**r, "name": os.path.basename(r["file"])} for r in summary["ranks"]]
+        self.rows = rank_rows(summary["ranks"])
         self._held_states()
 
     def _held_states(self) -> None:
@@ -164,7 +148,7 @@ class RanksScreen(TableScreen):
                    else c
                    for c in RANK_COLUMNS]  # (+2: the sort arrow beside the title)
         if self.holds is not None:
-            columns.insert(columns.index(next(c for c in columns if c.key == "straggler")) + 1,
+            columns.insert(columns.index(next(c for c in columns if c.key == "mark")) + 1,
                            HELD_COLUMN)
         model = GridModel(columns, self.rows, text_key="name")
         self.heat = RankHeat(self.rows, self.palette)

@@ -30,8 +30,8 @@ from ..trace.frame import runs
 from ..textutil import fit, fmt_tick, fmt_time, pad, safe_text
 from ..trace.frame import bin_edges
 from .cache import LRU
-from ..tables import KERNEL_GROUPS, KERNELS
-from .grid import Column, Grid, GridModel, fmt_int, fmt_ns_ms, fmt_pct, fmt_us, grid_columns
+from ..tables import ANNOTATIONS, KERNEL_GROUPS, KERNELS, annotation_rows
+from .grid import Column, Grid, GridModel, fmt_ns_ms, grid_columns
 from .keybar import KeyBar
 from .heat import cell, half_block, level
 from .messages import ExportRows, GotoAnnotation, GotoRange, GotoRows, ShowInstances, \
@@ -48,16 +48,7 @@ def _us(v: Any) -> str:
 
 KERNEL_COLUMNS = grid_columns(KERNELS)
 GROUP_COLUMNS = grid_columns(KERNEL_GROUPS)
-ANNOTATION_COLUMNS = [
-    Column("phase", "name", numeric=False, min_width=14),
-    Column("on", "source", 3, numeric=False, fmt=lambda v: "" if v == "none" else str(v)),
-    Column("count", "count", 6, fmt=fmt_int),
-    Column("time ms", "total_us", 9, fmt=fmt_us),
-    Column("GPU ms", "gpu_us", 9, fmt=fmt_us, optional=1),
-    Column("comm ms", "comm_us", 9, fmt=fmt_us),
-    Column("exposed ms", "exposed_comm_us", 10, fmt=fmt_us),
-    Column("overlap", "overlap_pct", 7, fmt=fmt_pct),
-]
+ANNOTATION_COLUMNS = grid_columns(ANNOTATIONS)
 
 
 class TableScreen(Screen[None]):
@@ -721,7 +712,7 @@ class OverlapScreen(Screen[None]):
                       id="heatmap")
         yield Static(id="ov-info")
         yield Static(id="ov-matrix")
-        yield Grid(GridModel(ANNOTATION_COLUMNS, self.annotations), "total_us",
+        yield Grid(GridModel(ANNOTATION_COLUMNS, annotation_rows(self.annotations)), "total_us",
                    cursor_bg=self.palette.cursor_bg, id="ov-table")
         yield KeyBar()
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from .. import __version__
 from ..export import csv_text
-from ..tables import TABLES
+from ..tables import JOB_TABLES, TABLES
 from ..textutil import safe_text
 from ..trace import Progress, TraceError
 from .render import fmt_bytes, print_rules, print_summary
@@ -109,11 +109,15 @@ def _summary(args: argparse.Namespace) -> int:
     # a report (summary --json of a trace) is a rank: alone, the rank table of that one
     if len(args.trace) > 1 or os.path.isdir(args.trace[0]) or \
             (os.path.isfile(args.trace[0]) and is_report(args.trace[0])):  # (a pipe: read once)
-        if args.csv:
-            raise TraceError("summary --csv: one trace at a time (--json gives every rank)")
+        if args.csv and args.csv not in ("default", *JOB_TABLES):
+            raise TraceError(f"summary --csv {safe_text(args.csv, 40)}: of several traces, "
+                             "the table is " + ", ".join(JOB_TABLES) + " (--json gives every "
+                             "figure)")
         from .many import rank_summary
 
-        return rank_summary(args.trace, rules, as_json=args.json, scheduler=getattr(args, "scheduler", None))
+        return rank_summary(args.trace, rules, as_json=args.json,
+                            scheduler=getattr(args, "scheduler", None),
+                            csv="ranks" if args.csv else None)
     from ..analysis.phases import DEFAULT_GROUPS
     from ..analysis.streams import kernel_wait
 
@@ -121,6 +125,8 @@ def _summary(args: argparse.Namespace) -> int:
         raise TraceError("summary --scheduler: for several traces (a directory, or A B …); "
                          "one trace is read here")
     kernel_wait(args.kernel_wait)  # a bad threshold: one line, before any loading
+    if args.csv == "default":
+        args.csv = "kernels"
     if args.csv and args.csv not in TABLES and args.csv not in OTHER_CSV:
         raise TraceError(f"summary --csv {safe_text(args.csv, 40)}: no such table ("
                          + ", ".join([*TABLES, *OTHER_CSV]) + ")")
@@ -279,9 +285,10 @@ def _parser_summary() -> argparse.ArgumentParser:
                    help="trace file (.json or .json.gz, - for stdin); several files or a "
                         "directory: the per-rank figures and the straggler")
     p.add_argument("--json", action="store_true", help="everything, machine-readable")
-    p.add_argument("--csv", nargs="?", const="kernels", default=None, metavar="TABLE",
+    p.add_argument("--csv", nargs="?", const="default", default=None, metavar="TABLE",
                    help="a table as CSV on stdout: kernels (the default), "
-                        + ", ".join([*list(TABLES)[1:], *OTHER_CSV]))
+                        + ", ".join([*list(TABLES)[1:], *OTHER_CSV])
+                        + "; of several traces: " + ", ".join(JOB_TABLES))
     p.add_argument("--step", type=_regex, default=None, metavar="REGEX",
                    help="steps are the CPU annotations whose name REGEX matches (default: "
                         "ProfilerStep#N; with none, the whole trace is one step)")

@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from ..tables import rank_rows
 from ..textutil import cell_width, safe_text
 from ..trace import TraceError
 
@@ -79,10 +80,19 @@ def load_reports(paths: Sequence[str], rules: Any,
 
 
 def rank_summary(paths: Sequence[str], rules: Any, as_json: bool,
-                 scheduler: str | None = None) -> int:
+                 scheduler: str | None = None, csv: str | None = None) -> int:
+    """The job's figures: as text, ``--json``, or one table (``csv``: ranks) as CSV."""
     from ..analysis.ranks import summarize_ranks
 
     summary = summarize_ranks(load_reports(paths, rules, scheduler))
+    if csv:
+        from ..export import csv_text
+        from ..tables import JOB_TABLES
+
+        fields = JOB_TABLES[csv].csv_fields()
+        rows = JOB_TABLES[csv].sorted_rows(rank_rows(summary["ranks"]))
+        sys.stdout.write(csv_text(fields, ([r.get(f) for f in fields] for r in rows)))
+        return 0
     if as_json:
         from ..output import write_json
 
@@ -93,34 +103,18 @@ def rank_summary(paths: Sequence[str], rules: Any, as_json: bool,
 
 
 def _print_ranks(s: dict[str, Any]) -> None:
-    from rich import box
-    from ..output import console as out_console
-    from rich.table import Table
     from rich.text import Text
+
+    from ..output import console as out_console
+    from ..tables import RANKS
+    from .render import def_table
 
     console = out_console()
     rows = s["ranks"]
-    heads = ["rank", "steps", "step", "GPU busy", "busy %", "comp/step", "comm", "exposed",
-             "ovl %"]
-    table_rows = [[str(r["rank"]) + (" ◀" if r["straggler"] else ""), str(r["steps"]),
-                   _ms(r["step_us"]), _ms(r["gpu_busy_us"]), _pct(r["gpu_busy_pct"]),
-                   _ms(r["comp_per_step_us"]), _ms(r["comm_us"]), _ms(r["exposed_comm_us"]),
-                   _pct(r["overlap_pct"])] for r in rows]
-    widths = [max([cell_width(h)] + [cell_width(c[i]) for c in table_rows])
-              for i, h in enumerate(heads)]
-    wide = console.width >= sum(widths) + 3 * len(widths) + 16
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"{len(rows)} ranks, ms "
-              "(◀ straggler)" if s["stragglers"] else f"{len(rows)} ranks, ms",
-              title_justify="left", title_style="bold")
-    for h, w in zip(heads, widths):
-        t.add_column(h, justify="right", no_wrap=True, min_width=w)
-    if wide:
-        t.add_column("file", overflow="ellipsis", no_wrap=True)
-    for r, cells in zip(rows, table_rows):
-        if wide:
-            cells = [*cells, Text(safe_text(r["file"].rsplit("/", 1)[-1]))]
-        t.add_row(*cells, style="bold red" if r["straggler"] else None)
-    console.print(t)
+    console.print(def_table(
+        RANKS, rank_rows(rows), console.width,
+        title=f"{len(rows)} ranks, ms" + (" (◀ straggler)" if s["stragglers"] else ""),
+        row_style=lambda r: "bold red" if r["straggler"] else None))
     med = s["median_comp_per_step_us"]
     if s["stragglers"]:
         for r in rows:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..export import csv_text
-from ..tables import TABLES, TEXT_TABLES, TableDef
+from ..tables import TABLES, TEXT_TABLES, TableDef, annotation_rows
 from ..textutil import cell_width, fit, fit_apart, fmt_time, safe_text
 
 def fmt_bytes(n: int) -> str:
@@ -188,8 +188,7 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
     if r["annotations"]:
         rows = r["annotations"]
         none = [a for a in rows if a["source"] == "none"]
-        shown = [{**a, "label": a["name"] + (" [gpu]" if a["source"] == "gpu" else "")}
-                 for a in limit([a for a in rows if a["source"] != "none"]) + none]
+        shown = annotation_rows(limit([a for a in rows if a["source"] != "none"]) + none)
         console.print(def_table(TEXT_TABLES["annotations"], shown, width))
         more([a for a in rows if a["source"] != "none"], "annotations")
         by_graph = [a for a in rows if a.get("graph_kernels")]
@@ -265,11 +264,11 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
 
 def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int,
-              title: str | None = None) -> Any:
+              title: str | None = None, row_style: Any = None) -> Any:
     """A :class:`~tracetui.tables.TableDef`'s rows as a Rich table ``width`` cells wide at
     most: numbers (and text columns of a set width) whole, the other text columns share what
     is left, cut as each says (``apart``: no two rows alike); while it is too wide, the
-    optional columns go, the highest first."""
+    optional columns go, the highest first. ``row_style(row)``: a row's style, or None."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -290,7 +289,8 @@ def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int,
         want = sum(min(n, tdef.text_goal) for n in text)
         return fixed, len(text), want
 
-    keep = list(range(len(cols)))
+    # (a column without a title whose every cell is blank says nothing: a mark no row has)
+    keep = [k for k in range(len(cols)) if cols[k].title or any(x[k] for x in cells)]
     while True:
         fixed, n_text, want = need(keep)
         if fixed + 3 * n_text + want <= width:  # (names get what they want, or their text)
@@ -320,7 +320,8 @@ def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int,
                      min_width=w if not flexible(c) else min(w, room))
     for i, x in enumerate(cells):
         t.add_row(*(Text(shown[k][i]) if k in shown else
-                    (x[k] if cols[k].numeric else Text(safe_text(x[k]))) for k in keep))
+                    (x[k] if cols[k].numeric else Text(safe_text(x[k]))) for k in keep),
+                  style=row_style(rows[i]) if row_style else None)
     return t
 
 
