@@ -1,20 +1,23 @@
 """Benchmark: ``tracetui summary --json`` against the load alone, on the same >= 150 MB trace.
 
 The analyses (classification, kernel statistics, unions and overlap per device, streams,
-per-annotation figures) should cost little next to reading the file: the target is
-summary <= 1.1x load. Each measurement runs in a fresh child process, interleaved, best of
-``--runs``. Prints one JSON line.
+per-annotation figures, steps, operators, modules) should cost little next to reading the
+file: the target is summary <= 1.3x load (1.1x before the steps, operators and modules).
+Each measurement runs in a fresh child process, interleaved, best of ``--runs``. Prints
+one JSON line.
 
-    python bench/summary.py [--mb 150] [--runs 3] [--source FILE]
+    python bench/summary.py [--mb 150] [--runs 3] [--source FILE | --trace BIG.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -50,8 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mb", type=float, default=150.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--source", default=DEFAULT_SOURCE)
+    ap.add_argument("--trace", help="use this trace (made by make_big.py) instead of making one")
     args = ap.parse_args(argv)
-    with temporary_big_trace(args.mb, args.source) as (path, made):
+    if args.trace:
+        made = {"bytes": os.path.getsize(args.trace), "events": None}
+        ctx: Any = contextlib.nullcontext((args.trace, made))
+    else:
+        ctx = temporary_big_trace(args.mb, args.source)
+    with ctx as (path, made):
         loads, summaries = [], []
         for _ in range(args.runs):
             loads.append(_child(path, "load"))
@@ -65,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_s": round(load_s, 3),
             "summary_json_s": round(summary_s, 3),
             "ratio": round(summary_s / load_s, 3),
-            "target": 1.1,
+            "target": 1.3,  # (1.1 before the steps, operators and modules: issue 32)
         }))
     return 0
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..trace import LANE_CPU, Trace
 from .rules import COMM, COMP, MEM
-from .steps import OP_CATS, RUNTIME_CATS, STEP_PATTERN, _names_matching, cat_ids
+from .steps import OP_CATS, RUNTIME_CATS, STEP_PATTERN, _names_matching, cat_ids, used_ids
 
 _STEP = re.compile(STEP_PATTERN)
 
@@ -189,8 +189,11 @@ def operator_table(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
     """Operators grouped by name, by device total then host total (largest first)."""
     if not len(tree.rows):
         return []
-    uniq, inv = np.unique(trace.name[tree.rows], return_inverse=True)
-    g = _grouped(trace, tree, inv.reshape(-1), len(uniq))
+    names = trace.name[tree.rows]
+    uniq = used_ids(names, len(trace.strings))
+    remap = np.zeros(max(len(trace.strings), 1), np.int64)
+    remap[uniq] = np.arange(len(uniq))
+    g = _grouped(trace, tree, remap[names], len(uniq))
     rows = [_row(trace.strings[int(u)], g, k) for k, u in enumerate(uniq.tolist())]
     rows.sort(key=lambda r: (-r["device_total_us"], -r["host_total_us"], r["name"]))
     return rows

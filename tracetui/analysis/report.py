@@ -59,7 +59,7 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
         o.update(in_flight_figures(device_in_flight(spans, du.device, du.comm), du.comp))
         o["in_flight_spans"] = int(len(spans.of_device(du.device)))
     graphs = Graphs(trace)
-    steps = step_breakdown(trace, classes, step_regex)
+    steps = step_breakdown(trace, classes, step_regex, unions, kernel_wait_us)
     tree = op_tree(trace, classes)
     mods = ModuleFrames(trace, tree)
     out = {

@@ -35,14 +35,16 @@ Pure: numpy only.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..trace import LANE_CPU, LANE_GPU, Trace
 from . import intervals as iv
+from .overlap import DeviceUnions, device_unions
 from .rules import COMM, COMP, MEM
 from .streams import GAP_KINDS, KERNEL_WAIT_US, StreamGaps, kernel_wait
 
@@ -71,10 +73,18 @@ def cat_ids(trace: Trace, cats: frozenset[str]) -> np.ndarray:
     """The string ids of the categories whose lower case is in ``cats``: a lookup table
     indexed by category id."""
     table = np.zeros(max(len(trace.strings), 1), bool)
-    for c in np.unique(trace.cat).tolist():
+    for c in used_ids(trace.cat, len(trace.strings)).tolist():
         if trace.strings[c].lower() in cats:
             table[c] = True
     return table
+
+
+def used_ids(ids: np.ndarray, n: int) -> np.ndarray:
+    """The distinct string ids in ``ids`` (each below ``n``), ascending: a count, not a sort
+    (np.unique sorts millions of rows; the strings are few)."""
+    if not len(ids):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.bincount(ids, minlength=n))
 
 
 def cpu_rows(trace: Trace) -> np.ndarray:
@@ -88,9 +98,11 @@ def _names_matching(trace: Trace, rows: np.ndarray, rx: re.Pattern[str]) -> np.n
     """Which of ``rows`` have a name ``rx`` matches (each distinct name matched once)."""
     if not len(rows):
         return np.zeros(0, bool)
-    uniq, inv = np.unique(trace.name[rows], return_inverse=True)
-    hit = np.array([bool(rx.search(trace.strings[int(u)])) for u in uniq.tolist()], bool)
-    return hit[inv.reshape(-1)]
+    names = trace.name[rows]
+    table = np.zeros(max(len(trace.strings), 1), bool)
+    for u in used_ids(names, len(trace.strings)).tolist():
+        table[u] = bool(rx.search(trace.strings[u]))
+    return table[names]
 
 
 @dataclass
@@ -133,9 +145,15 @@ def find_steps(trace: Trace, step_regex: str | None = None) -> tuple[np.ndarray,
     return rows, ("ProfilerStep" if step_regex is None else f"--step {step_regex}")
 
 
-def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = None) -> Steps:
+def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = None,
+                   unions: Sequence[DeviceUnions] | None = None,
+                   kernel_wait_us: float = KERNEL_WAIT_US) -> Steps:
     """The steps of ``trace`` (:func:`find_steps`), moved to the device side, and their
-    breakdown by role. ``classes``: :func:`~tracetui.analysis.rules.classify`."""
+    breakdown by role. ``classes``: :func:`~tracetui.analysis.rules.classify`; ``unions``:
+    the devices' unions, where the caller has them (else made here); ``kernel_wait_us``: the
+    idle split's threshold (``--kernel-wait``)."""
+    if unions is None:
+        unions = device_unions(trace, classes)
     step_rows, source = find_steps(trace, step_regex)
     cpu = cpu_rows(trace)
     cat_cpu = cat_ids(trace, CPU_CATS)
@@ -214,8 +232,6 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     def union_rows(rows: np.ndarray) -> iv.Intervals:
         return iv.union(start[rows], end[rows]) if len(rows) else iv.EMPTY
 
-    kern_comp = np.flatnonzero(classes == COMP)
-    kern_comm = np.flatnonzero(classes == COMM)
     mem = np.flatnonzero(classes == MEM)
     memcpy = mem[cat_memcpy[trace.cat[mem]]] if len(mem) else mem
     memset = mem[~cat_memcpy[trace.cat[mem]]] if len(mem) else mem
@@ -226,7 +242,8 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     opcat = cat_ids(trace, OP_CATS | frozenset({"user_annotation"}))
     loader &= opcat[trace.cat[ops]] if len(ops) else loader
     coll = _names_matching(trace, ops, _COLLECTIVE_OP)
-    comp_u, comm_u = union_rows(kern_comp), union_rows(kern_comm)
+    comp_u = iv.union_of([u.comp for u in unions]) if unions else iv.EMPTY
+    comm_u = iv.union_of([u.comm for u in unions]) if unions else iv.EMPTY
     role_sets = [
         comp_u,
         union_rows(memcpy),
@@ -252,22 +269,17 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     kern_cover = iv.Cover(iv.union_of([comp_u, comm_u]))
     gpu_busy = kern_cover.before(t1s) - kern_cover.before(t0s)
     exposed = np.zeros(n, np.int64)
-    lane_dev = np.array([ln.device for ln in trace.lanes] or [0], np.int64)
-    for d in trace.devices:
-        on = lane_dev[trace.lane_index(kern_comm)] == d if len(kern_comm) else kern_comm
-        cm = union_rows(kern_comm[on]) if len(kern_comm) else iv.EMPTY
-        if not len(cm[0]):
-            continue
-        cp_rows = kern_comp[lane_dev[trace.lane_index(kern_comp)] == d] if len(kern_comp) \
-            else kern_comp
-        ex = iv.Cover(iv.subtract(cm, union_rows(cp_rows)))
-        exposed += ex.before(t1s) - ex.before(t0s)
-    sm_eff, occ = _kernel_quality(trace, np.concatenate([kern_comp, kern_comm]), st, en)
+    for u in unions:  # (each device's communication while it computes nothing)
+        if len(u.comm[0]):
+            ex = iv.Cover(u.exposed)
+            exposed += ex.before(t1s) - ex.before(t0s)
+    sm_eff, occ = _kernel_quality(trace, np.flatnonzero((classes == COMP) | (classes == COMM)),
+                                  st, en)
     idle = np.zeros((n, len(GAP_KINDS)), np.int64)
     for ln in trace.lanes:
         if ln.kind != LANE_GPU or ln.hi <= ln.lo:
             continue
-        gaps = StreamGaps(trace, ln, kernel_wait(KERNEL_WAIT_US), classes)
+        gaps = StreamGaps(trace, ln, kernel_wait(kernel_wait_us), classes)
         for k in range(len(GAP_KINDS)):
             m = gaps.kind == k
             if m.any():
@@ -299,8 +311,7 @@ def _kernel_quality(trace: Trace, kern: np.ndarray, st: np.ndarray,
     eff, occ = np.full(n, np.nan), np.full(n, np.nan)
     if not len(kern):
         return eff, occ
-    kern = np.sort(kern)
-    kf = trace.kernels
+    kf = trace.kernels  # (kern: rows, ascending)
     pos = np.searchsorted(kf.slice, kern.astype(kf.slice.dtype))
     pos = np.minimum(pos, max(len(kf.slice) - 1, 0))
     known = (kf.slice[pos] == kern) if len(kf.slice) else np.zeros(len(kern), bool)
@@ -319,9 +330,8 @@ def _kernel_quality(trace: Trace, kern: np.ndarray, st: np.ndarray,
             with np.errstate(invalid="ignore", divide="ignore"):
                 occ = np.where(den > 0, num / den, np.nan)
         if sms:
-            lane_dev = np.array([ln.device for ln in trace.lanes], np.int64)
-            dev = lane_dev[trace.lane_index(kern[inside])]
-            n_sms = np.array([sms.get(int(d), 0) for d in dev.tolist()], np.float64)
+            lane_sms = np.array([sms.get(int(ln.device), 0) for ln in trace.lanes], np.float64)
+            n_sms = lane_sms[trace.lane_index(kern[inside])]
             blocks = kf.grid[p].astype(np.float64).prod(axis=1)
             good = (n_sms > 0) & (blocks > 0)
             if good.any():
@@ -338,32 +348,40 @@ def _pct(part: float, whole: float) -> float | None:
 
 
 def _num(v: float) -> float | None:
-    return None if not np.isfinite(v) else round(float(v), 2)
+    return None if not math.isfinite(v) else round(float(v), 2)
 
 
 def step_rows(steps: Steps) -> list[dict[str, Any]]:
     """The steps as plain rows: ``summary --json``'s ``steps[]``."""
     out = []
     has_idle = steps.has_gpu and steps.idle is not None
+    # (plain lists first: a numpy scalar per cell cost 60 ms on 3,510 steps)
+    start, end = steps.start.tolist(), steps.end.tolist()
+    cs, ce = steps.cpu_start.tolist(), steps.cpu_end.tolist()
+    roles = steps.roles.tolist()
+    launched, busy = steps.launched.tolist(), steps.gpu_busy.tolist()
+    exposed, cut, rows = steps.exposed_comm.tolist(), steps.cut_off.tolist(), steps.rows.tolist()
+    eff, occ = steps.sm_efficiency.tolist(), steps.occupancy.tolist()
+    idle = steps.idle.tolist() if has_idle else None
     for i in range(len(steps)):
-        d = int(steps.end[i] - steps.start[i])
-        row: dict[str, Any] = {"name": steps.names[i], "start_us": _us(steps.start[i]),
+        d = int(end[i] - start[i])
+        row: dict[str, Any] = {"name": steps.names[i], "start_us": _us(start[i]),
                                "dur_us": _us(d)}
-        for j, role in enumerate(ROLES):
-            row[f"{role}_us"] = _us(steps.roles[i, j])
+        for role, v in zip(ROLES, roles[i]):
+            row[f"{role}_us"] = _us(v)
         row.update({
-            "cpu_start_us": _us(steps.cpu_start[i]),
-            "cpu_dur_us": _us(steps.cpu_end[i] - steps.cpu_start[i]),
-            "gpu_launched": int(steps.launched[i]),
-            "gpu_utilization_pct": _pct(int(steps.gpu_busy[i]), d) if steps.has_gpu else None,
-            "exposed_comm_us": _us(steps.exposed_comm[i]) if steps.has_gpu else None,
-            "sm_efficiency_pct": _num(steps.sm_efficiency[i]),
-            "achieved_occupancy_pct": _num(steps.occupancy[i]),
-            "host_wait_us": _us(steps.idle[i, 0]) if has_idle else None,
-            "kernel_wait_us": _us(steps.idle[i, 1]) if has_idle else None,
-            "other_idle_us": _us(steps.idle[i, 2]) if has_idle else None,
-            "cut_off": bool(steps.cut_off[i]),
-            "row": int(steps.rows[i]),
+            "cpu_start_us": _us(cs[i]),
+            "cpu_dur_us": _us(ce[i] - cs[i]),
+            "gpu_launched": int(launched[i]),
+            "gpu_utilization_pct": _pct(int(busy[i]), d) if steps.has_gpu else None,
+            "exposed_comm_us": _us(exposed[i]) if steps.has_gpu else None,
+            "sm_efficiency_pct": _num(eff[i]),
+            "achieved_occupancy_pct": _num(occ[i]),
+            "host_wait_us": _us(idle[i][0]) if idle else None,
+            "kernel_wait_us": _us(idle[i][1]) if idle else None,
+            "other_idle_us": _us(idle[i][2]) if idle else None,
+            "cut_off": bool(cut[i]),
+            "row": int(rows[i]),
         })
         out.append(row)
     return out

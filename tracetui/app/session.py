@@ -41,7 +41,7 @@ class Analyses:
         self.step_regex: str | None = None
         self.phase_groups = tuple(groups)  # (self.groups: the kernels by short name)
         self.classes = classes
-        unions = device_unions(trace, classes)
+        unions = self.unions = device_unions(trace, classes)
         self.spans = in_flight_spans(trace, classes, in_flight_patterns(list(rules)))
         self.graphs = Graphs(trace)
         self.model = OverlapModel(trace, classes, unions, self.spans)
@@ -69,7 +69,7 @@ class Analyses:
     # and only for who asks)
     @cached_property
     def steps(self) -> Steps:
-        return step_breakdown(self.trace, self.classes, self.step_regex)
+        return step_breakdown(self.trace, self.classes, self.step_regex, self.unions)
 
     @cached_property
     def step_rows(self) -> list[dict[str, Any]]:
