@@ -52,7 +52,7 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
     classes = classify(trace, rules)
     # the operators and modules need only the trace and the classes, the steps the devices'
     # unions too: made on a second thread beside the rest (numpy lets go of the GIL; on
-    # 3.25 M events the report takes 2.4 s, not 3.2). What both threads read and the trace
+    # 3.25 M events the report takes about 2 s, not 3.2). What both threads read and the trace
     # or the unions make on first use is made before the other thread starts, so that the
     # threads only read it: the lanes' folded views, the Python categories, the exposed
     # communication of each device (the steps'), made with the exposed stretches
