@@ -128,3 +128,104 @@ async def test_module_tree_opens_and_closes():
         await pilot.press("ctrl+t")
         types = {r["name"] for r in m.grid.model.records}
         assert types == {f.rsplit("_", 1)[0] for f in frames}
+
+
+async def test_the_kept_occurrence_screen_shows_each_operator_it_is_asked_for():
+    """One occurrence screen serves every operator (and module): the second operator's
+    occurrences replace the first's, their times read from the raw JSON."""
+    app = TraceApp(str(CNN))
+    evs = [e for e in _events(CNN) if e.get("cat") == "cpu_op"]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen))
+        ops = app.screen
+        seen = []
+        for _ in range(2):
+            rec = ops.records()[ops.grid.current]
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, OccurrenceScreen))
+            occ = app.screen
+            await until(pilot, lambda o=occ, r=rec: o.op_name == r["name"])
+            want = sorted((e["dur"] for e in evs if e["name"] == rec["name"]), reverse=True)
+            got = [float(app.session.trace.dur[occ.rows[i]]) / 1000 for i in occ.grid.order]
+            assert got == pytest.approx(want, abs=1e-3)
+            # the cursor's row is the slowest, and its host time is what the JSON says
+            assert occ.grid.current == int(occ.grid.order[0])
+            seen.append((occ, rec["name"]))
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is ops)
+            await pilot.press("down")
+        assert seen[0][0] is seen[1][0] and seen[0][1] != seen[1][1]
+
+
+async def test_a_pane_key_before_its_figures_opens_the_pane_when_they_come(monkeypatch):
+    """b pressed while the steps are still being made: a notice, then the steps, once."""
+    import threading
+
+    from tracetui.app import session as session_mod
+
+    release = threading.Event()
+    real = session_mod.step_breakdown
+
+    def slow(*a, **k):
+        release.wait(20)
+        return real(*a, **k)
+
+    monkeypatch.setattr(session_mod, "step_breakdown", slow)
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        assert not app.analyses.panes_ready
+        await pilot.press("b")
+        await pilot.pause()
+        assert not isinstance(app.screen, StepScreen)
+        assert any("making the steps" in str(n.message) for n in app._notifications)
+        release.set()
+        await until(pilot, lambda: isinstance(app.screen, StepScreen))
+        assert [r["name"] for r in app.screen.grid.model.records] == \
+            [e["name"] for e in _steps(ANNOTATED)]
+
+
+async def test_a_pane_key_moved_away_from_does_not_open_later(monkeypatch):
+    """b, then the kernel table before the steps are made: the steps do not open over it."""
+    import threading
+
+    from tracetui.app import session as session_mod
+    from tracetui.app.views import KernelScreen
+
+    release = threading.Event()
+    real = session_mod.step_breakdown
+    monkeypatch.setattr(session_mod, "step_breakdown",
+                        lambda *a, **k: (release.wait(20), real(*a, **k))[1])
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("b", "k")
+        await until(pilot, lambda: isinstance(app.screen, KernelScreen))
+        release.set()
+        await until(pilot, lambda: app.analyses.panes_ready)
+        await until(pilot, lambda: app.panes_shown_ready)
+        assert isinstance(app.screen, KernelScreen)
+        await pilot.press("escape", "b")  # and now it opens at once
+        await until(pilot, lambda: isinstance(app.screen, StepScreen))
+
+
+async def test_panes_that_fail_say_so_and_the_app_goes_on(monkeypatch):
+    from tracetui.app import session as session_mod
+
+    def broken(*a, **k):
+        raise ValueError("a step the breakdown did not expect")
+
+    monkeypatch.setattr(session_mod, "step_breakdown", broken)
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await until(pilot, lambda: app.analyses.panes_error is not None)
+        await pilot.press("b")
+        await pilot.pause()
+        msgs = [str(n.message) for n in app._notifications]
+        assert any("did not expect" in m and "failed" in m for m in msgs), msgs
+        assert not isinstance(app.screen, StepScreen)
+        await pilot.press("k")  # the rest works
+        await until(pilot, lambda: type(app.screen).__name__ == "KernelScreen")

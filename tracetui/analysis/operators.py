@@ -52,6 +52,17 @@ class OpTree:
     device_total: np.ndarray
     parent: np.ndarray  # per slice: the enclosing non-Python slice on its thread (-1: none)
     classes: np.ndarray  # the classification the device times come from
+    _names: tuple[np.ndarray, np.ndarray] | None = None
+
+    def by_name(self, trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+        """(name ids sorted, positions in ``rows`` in that order): an operator's occurrences
+        are one slice of it (made once: a name's occurrences then take a search, not a
+        pass over every operator)."""
+        if self._names is None:
+            ids = trace.name[self.rows]
+            o = np.argsort(ids, kind="stable")
+            self._names = (ids[o], o)
+        return self._names
 
 
 def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -215,11 +226,17 @@ def operator_of(trace: Trace, tree: OpTree, row: int) -> int:
 
 def occurrences(trace: Trace, tree: OpTree, name: str) -> np.ndarray:
     """The rows of the occurrences of operator ``name``, slowest (host total) first."""
+    return tree.rows[occurrence_positions(trace, tree, name)]
+
+
+def occurrence_positions(trace: Trace, tree: OpTree, name: str) -> np.ndarray:
+    """:func:`occurrences` as positions in ``tree.rows`` (and so in its figures)."""
     sid = trace.strings.find(name)
     if sid < 0 or not len(tree.rows):
         return np.zeros(0, np.int64)
-    r = tree.rows[trace.name[tree.rows] == sid]
-    return r[np.argsort(-trace.dur[r], kind="stable")]
+    ids, pos = tree.by_name(trace)
+    p = pos[np.searchsorted(ids, sid, "left"):np.searchsorted(ids, sid, "right")]
+    return p[np.argsort(-trace.dur[tree.rows[p]], kind="stable")]
 
 
 def _shape_text(v: Any) -> str:

@@ -27,12 +27,12 @@ from .process import OneLineFailure, Suspends
 from .helpscreen import HelpScreen, palette_rows
 from .keybar import KeyBar
 from .loading import SNAPSHOT_MAX_EVENTS, Loading
-from .messages import ShowInstances, ShowUnattributed
+from .messages import ShowInstances, ShowOccurrences, ShowUnattributed
 from .navigate import Navigation
 from .session import Analyses, Session
 from .themes import DEFAULT_THEME, load_theme
 from .timeline import CLASS_GLYPH, OTHER_GLYPH, Timeline
-from .panes import ModuleScreen, OperatorScreen, StepScreen
+from .panes import ModuleScreen, OccurrenceScreen, OperatorScreen, StepScreen
 from .views import InstancesScreen, KernelScreen, OverlapScreen
 
 #: The smallest terminal the layout is made for (columns, rows).
@@ -535,34 +535,68 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         return self._view("kernels", lambda: KernelScreen(self.session, an.kernels, an.groups,
                                                          self.palette))
 
+    def _step_view(self, an: "Analyses") -> Any:
+        return self._view("steps", lambda: StepScreen(self.session, an, self.palette))
+
+    def _operator_view(self, an: "Analyses") -> Any:
+        return self._view("operators", lambda: OperatorScreen(self.session, an, self.palette))
+
+    def _module_view(self, an: "Analyses") -> Any:
+        return self._view("modules", lambda: ModuleScreen(self.session, an, self.palette))
+
+    def _occurrence_view(self, an: "Analyses") -> Any:
+        return self._view("occurrences", lambda: OccurrenceScreen(self.session, an,
+                                                                  self.palette))
+
+    def on_show_occurrences(self, message: ShowOccurrences) -> None:
+        """An operator's or a module's occurrences, in the one kept screen."""
+        an = self.session.shown_analyses()
+        if an is None:
+            return
+        screen = self._occurrence_view(an)
+        screen.show(message.name, message.rows, message.figures, message.shapes)
+        self.push_screen(screen)
+
+    def _with_panes(self, then: Any) -> None:
+        """``then(an)`` with the everyday panes' figures made: at once if they are, else when
+        the worker making them is done (and only if the user is still where they asked)."""
+        an = self.get_analyses()
+        if an is None:
+            return
+        if an.panes_ready:
+            then(an)
+            return
+        if an.panes_error is not None:
+            self.notify(safe_text(f"the steps, operators and modules failed: {an.panes_error}",
+                                  300), severity="error", timeout=8, markup=False)
+            return
+        self._panes_pending = (an, self.screen, then)
+        self.start_panes(an)
+        self.notify("making the steps, operators and modules…", timeout=3, markup=False)
+
     def action_steps(self) -> None:
         """Where each step's time goes (TensorBoard's breakdown)."""
-        an = self.get_analyses()
-        if an is not None:
-            self.push_screen(self._view("steps", lambda: StepScreen(self.session, an,
-                                                                     self.palette)))
+        self._with_panes(lambda an: self.push_screen(self._step_view(an)))
 
     def action_operators(self) -> None:
         """The operators: host self/total, device self/total (key_averages)."""
-        an = self.get_analyses()
-        if an is not None:
-            self.push_screen(self._view("operators", lambda: OperatorScreen(self.session, an,
-                                                                             self.palette)))
+        self._with_panes(lambda an: self.push_screen(self._operator_view(an)))
 
     def action_operator_of(self) -> None:
         """The operator the selected slice (a kernel: its launch) belongs to, in the
         operator table."""
-        an = self.get_analyses()
         row = self.timeline.selected
-        if an is None or row < 0:
-            return
+        if row >= 0:
+            self._with_panes(lambda an: self._operator_of(an, row))
+
+    def _operator_of(self, an: "Analyses", row: int) -> None:
         op = operator_of(an.trace, an.op_tree, row)
         if op < 0:
             self.notify("no PyTorch operator around this slice (or its launch)", timeout=3,
                         markup=False)
             return
-        self.action_operators()
-        screen = self._views["operators"][1]
+        screen = self._operator_view(an)
+        self.push_screen(screen)
         name = an.trace.name_of(op)
         if screen.is_mounted:
             screen.show_operator(name)
@@ -571,10 +605,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
 
     def action_modules(self) -> None:
         """The nn.Module tree."""
-        an = self.get_analyses()
-        if an is not None:
-            self.push_screen(self._view("modules", lambda: ModuleScreen(self.session, an,
-                                                                         self.palette)))
+        self._with_panes(lambda an: self.push_screen(self._module_view(an)))
 
     def _instances_view(self, an: "Analyses") -> Any:
         return self._view("instances", lambda: InstancesScreen(
@@ -677,7 +708,8 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
     #: what each worker does, for the one line that says it failed
     WORKER_JOBS = {"load": "loading the trace", "phases": "finding the phases",
                    "args": "reading the slice's args",
-                   "range": "the marked range's figures", "align": "aligning the ranks"}
+                   "range": "the marked range's figures", "align": "aligning the ranks",
+                   "panes": "making the steps, operators and modules"}
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that fails (a bug in an analysis, a trace it did not expect) ends in a
@@ -697,6 +729,8 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         an = session.analyses
         if worker.name == "phases" and an is not None:
             an.phases_pending = False  # p tries again
+        elif worker.name == "panes":
+            self._panes_pending = None  # b, u, M and U try again (and fail again, saying so)
         elif worker.name == "range" and session.range is not None:
             session.range_stats = None
             self._detail_range = Text(f"the range's figures failed: {safe_text(what, 200)}",

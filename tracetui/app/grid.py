@@ -184,15 +184,18 @@ class Grid(ScrollView, can_focus=True):
             order = np.array([i for i, s in enumerate(self._lower) if q in s], np.int64)
         if len(order) and self.sort_key:
             k = self.model.sort_keys(self.sort_key)[order]
-            o = np.argsort(k, kind="stable")
-            if self.descending:
-                # descending but stable among equals (ties keep the model's order)
-                o = o[::-1]
-                o = _stable_ties(k[o], o)
-                if k.dtype.kind == "f":  # missing numbers (inf) last in either direction
-                    miss = np.isposinf(k[o])
-                    if miss.any():
-                        o = np.concatenate([o[~miss], o[miss]])
+            if _in_order(k, self.descending):  # (rows handed over sorted: no sort of 100k)
+                o = np.arange(len(k))
+            else:
+                o = np.argsort(k, kind="stable")
+                if self.descending:
+                    # descending but stable among equals (ties keep the model's order)
+                    o = o[::-1]
+                    o = _stable_ties(k[o], o)
+                    if k.dtype.kind == "f":  # missing numbers (inf) last in either direction
+                        miss = np.isposinf(k[o])
+                        if miss.any():
+                            o = np.concatenate([o[~miss], o[miss]])
             order = order[o]
         self.order = order
         self._cache.clear()
@@ -389,6 +392,18 @@ class Grid(ScrollView, can_focus=True):
         r = int(self.scroll_offset.y) + event.y - 1
         if 0 <= r < len(self.order):
             self.action_move(r - self.cursor)
+
+
+def _in_order(keys: np.ndarray, descending: bool) -> bool:
+    """Whether numbers ``keys`` are already in the order a stable sort would give (then
+    that order is the identity): non-increasing for ``descending``, else non-decreasing,
+    with no NaN, and no missing number (inf) before the end when descending."""
+    if keys.dtype.kind not in "iuf" or len(keys) < 2:
+        return keys.dtype.kind in "iuf"
+    if keys.dtype.kind == "f" and (np.isnan(keys).any() or descending and np.isposinf(keys).any()):
+        return False
+    step = keys[1:] > keys[:-1] if descending else keys[1:] < keys[:-1]
+    return not step.any()
 
 
 def _stable_ties(sorted_keys: np.ndarray, order: np.ndarray) -> np.ndarray:

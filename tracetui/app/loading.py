@@ -40,6 +40,9 @@ class Loading:
     loader: Loader | None = None
     progress: Progress | None = None
     views_ready = False  # the views are built off screen (after the aggregates)
+    panes_shown_ready = False  # and the everyday panes too (after their figures)
+    _panes_pending: Any = None  # (analyses, screen, what to do) a pane's key asked for
+    _panes_built: Any = None  # the analyses whose pane screens are built
 
     def _init_loading(self: Any) -> None:
         self._ranks_cancel = threading.Event()  # ctrl+c: the ranks read so far are shown
@@ -102,8 +105,10 @@ class Loading:
         classes = session.classify(trace)
         trace.fold_python()
         self.call_from_thread(self._show, trace, classes, True)
-        # the views' aggregates, ready before the user asks for them
-        analyses = session.make_analyses(trace, classes)
+        # the views' aggregates, ready before the user asks for them; the everyday panes'
+        # figures on a worker beside them (2 cores: both ready about a second sooner)
+        analyses = session.make_analyses(
+            trace, classes, beside=lambda an: self.call_from_thread(self.start_panes, an))
         self.call_from_thread(self._set_analyses, analyses)
         if session.rank_traces and session.rank_summary is None:
             self._rank_figures()
@@ -406,6 +411,37 @@ class Loading:
             # the overlap bins (drawn when the overlap row is on) and the in-flight rows
             self.timeline.set_overlap(analyses.model)
             self.call_after_refresh(self._prepare_views)
+            if analyses.panes_ready:  # made beside the aggregates, before them
+                self.call_after_refresh(self._panes_made, analyses)
+            else:
+                self.start_panes(analyses)
+
+    def start_panes(self: Any, an: Analyses) -> None:
+        """The everyday panes' figures (steps, operators, modules) made in a worker, once."""
+        if an.panes_started:
+            return
+        an.panes_started = True
+
+        def work() -> None:
+            an.prepare_panes()
+            self.call_from_thread(self._panes_made, an)
+
+        self.run_worker(work, thread=True, group="panes", name="panes", exit_on_error=False)
+
+    async def _panes_made(self: Any, an: Analyses) -> None:
+        """The panes' figures are in: what a key asked for meanwhile opens (if the user is
+        still where they pressed it), and the panes are built off screen."""
+        if an is not self.session.shown_analyses() or an is self._panes_built:
+            return  # (not taken yet: _set_analyses calls again; or done)
+        self._panes_built = an
+        pending, self._panes_pending = self._panes_pending, None
+        if pending is not None and pending[1] is self.screen:  # (of these, or earlier ones)
+            pending[2](an)
+        await self._build_off_screen((self._step_view(an), self._operator_view(an),
+                                      self._module_view(an), self._occurrence_view(an)))
+        if self.session.loaded:
+            gc.freeze()  # long-lived, as what _freeze_heap froze
+        self.panes_shown_ready = True
 
     async def _prepare_views(self: Any) -> None:
         """Build the drill-down views ahead of time, off screen: composing, mounting and
@@ -414,7 +450,12 @@ class Loading:
         an = self.session.shown_analyses()
         if an is None:
             return
-        views = (self._kernel_view(an), self._overlap_view(an), self._instances_view(an))
+        await self._build_off_screen((self._kernel_view(an), self._overlap_view(an),
+                                      self._instances_view(an)))
+        self.call_after_refresh(self._freeze_heap)
+
+    async def _build_off_screen(self: Any, views: Any) -> None:
+        """Compose, mount and lay out ``views`` unseen (screens not shown yet)."""
         for screen in views:
             if not screen.is_running and screen not in self.screen_stack:
                 try:  # Textual internals: if they change, the view is built on the key
@@ -423,7 +464,6 @@ class Loading:
                     screen._refresh_layout(self.size)  # sized now: no resize when shown
                 except Exception:  # noqa: BLE001
                     break
-        self.call_after_refresh(self._freeze_heap)
 
     def _freeze_heap(self: Any) -> None:
         """Everything made so far (the app, its views, the aggregates) is long-lived: moved

@@ -59,6 +59,18 @@ class ShowInstances(Message):
 
 
 @dataclass
+class ShowOccurrences(Message):
+    """The occurrences ``rows`` of operator (or module) ``name``, slowest first; ``figures``:
+    their self and device total times (None: an operator's, from the op tree); ``shapes``:
+    read their input shapes from the file."""
+
+    name: str
+    rows: np.ndarray
+    figures: dict[str, np.ndarray] | None = None
+    shapes: bool = True
+
+
+@dataclass
 class ShowUnattributed(Message):
     """The GPU work that no phase launched, as a kernel's instances are shown."""
 

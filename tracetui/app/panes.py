@@ -25,15 +25,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.strip import Strip
+from textual.widgets import Input
 from textual.widget import Widget
 
 from ..analysis.modules import SEP, ModuleFrames, module_paths, module_type, module_types
-from ..analysis.operators import input_shapes, occurrences, operator_shape_table
+from ..analysis.operators import input_shapes, occurrence_positions, operator_shape_table
 from ..analysis.steps import ROLE_TITLES, ROLES
 from ..tables import MODULE_TYPES, MODULES, OPERATOR_SHAPES, OPERATORS, STEPS, TableDef
 from ..textutil import fit, safe_text
 from .grid import Column, Grid, GridModel, fmt_ns_ms, grid_columns
-from .messages import GotoRange, GotoRows
+from .messages import GotoRange, GotoRows, ShowOccurrences
 from .session import Analyses, Session
 from .themes import Palette
 from .views import TableScreen
@@ -275,33 +276,61 @@ class OperatorScreen(DefTableScreen):
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
         rec = self.records()[event.index]
-        rows = occurrences(self.an.trace, self.an.op_tree, rec["name"])
+        tree = self.an.op_tree
+        pos = occurrence_positions(self.an.trace, tree, rec["name"])
         if self.by_shape:
             want = (rec.get("input_dims"), rec.get("input_types"))
-            keep = {r for r, d, t in input_shapes(self.an.trace, rows) if (d, t) == want}
-            rows = np.array([r for r in rows.tolist() if r in keep], np.int64)
-        self.app.push_screen(OccurrenceScreen(self.session, self.an, rec["name"], rows,
-                                              self.palette))
+            keep = {r for r, d, t in input_shapes(self.an.trace, tree.rows[pos])
+                    if (d, t) == want}
+            pos = pos[np.isin(tree.rows[pos], np.array(sorted(keep), np.int64))]
+        self.post_message(ShowOccurrences(rec["name"], tree.rows[pos],
+                                          {"self": tree.host_self[pos],
+                                           "dev": tree.device_total[pos]}))
 
 
 class OccurrenceScreen(TableScreen):
     """The occurrences of one operator or module, slowest first: start, host time, self,
     device total, thread, input shapes (read from the file for the first few hundred);
-    ⏎ goes to one on the timeline."""
+    ⏎ goes to one on the timeline. One screen, kept and built ahead: each operator's or
+    module's occurrences are a new model in it (:meth:`show`), not a new screen."""
 
     SHAPES_READ = 300
+    # the scrollbar always there: a kept screen shown with other rows does not lay itself
+    # out again when it comes or goes (two whole frames, 25-35 ms each at 120x40)
+    DEFAULT_CSS = "OccurrenceScreen Grid { overflow-y: scroll; }"
 
-    def __init__(self, session: Session, an: Analyses, name: str, rows: np.ndarray,
-                 palette: Palette, figures: dict[str, np.ndarray] | None = None,
-                 shapes: bool = True) -> None:
+    def __init__(self, session: Session, an: Analyses, palette: Palette) -> None:
         super().__init__()
-        self.shapes = shapes
-        self.session, self.an, self.op_name, self.palette = session, an, name, palette
-        self.rows = np.asarray(rows, np.int64)
+        self.session, self.an, self.palette = session, an, palette
         self.what = "occurrences"
+        self._set("", np.zeros(0, np.int64), None, True)
+
+    def _set(self, name: str, rows: np.ndarray, figures: dict[str, np.ndarray] | None,
+             shapes: bool) -> None:
+        self.op_name, self.shapes = name, shapes
+        self.rows = np.asarray(rows, np.int64)
         self.figures = figures if figures is not None else self._op_figures()
         self.dims: dict[int, str] = {}
         self.called: dict[int, str] = {}  # the Python frame around each (with_stack traces)
+        self._asked = getattr(self, "_asked", 0) + 1  # what a late reader brings is dropped
+
+    def show(self, name: str, rows: np.ndarray, figures: dict[str, np.ndarray] | None = None,
+             shapes: bool = True) -> None:
+        """Operator (or module) ``name``'s occurrences ``rows``, slowest first; ``figures``:
+        their self and device total times (None: an operator's, from the op tree);
+        ``shapes``: read their input shapes (and calling frames) from the file."""
+        self._set(name, rows, figures, shapes)
+        if self.grid is not None and self.is_mounted:
+            self._filtering = False
+            box = self.query_one("#filter", Input)
+            box.value = ""
+            box.remove_class("visible")
+            self.grid.filter_text = ""
+            self.grid.set_model(self._model(), "dur")
+            self.grid.focus()
+            self.update_title()
+            if self.shapes and len(self.rows):
+                self._read_dims(self._asked)
 
     def _op_figures(self) -> dict[str, np.ndarray]:
         tree = self.an.op_tree
@@ -339,27 +368,27 @@ class OccurrenceScreen(TableScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        if self.shapes:
-            self._read_dims()
+        if self.shapes and len(self.rows):
+            self._read_dims(self._asked)
 
-    @work(thread=True, exclusive=True, group="dims")
-    def _read_dims(self) -> None:
+    @work(thread=True, group="dims")
+    def _read_dims(self, asked: int) -> None:
+        """The input shapes (and, with_stack, the calling frames) of the slowest few
+        hundred, handed over at once: one repaint of the table, not two."""
         tr = self.an.trace
-        order = self.rows[np.argsort(-tr.dur[self.rows], kind="stable")][:self.SHAPES_READ]
-        got = {r: d for r, d, _ in input_shapes(tr, order)}
-        self.app.call_from_thread(self._dims_read, got)
+        rows = self.rows
+        order = rows[np.argsort(-tr.dur[rows], kind="stable")][:self.SHAPES_READ]
+        dims = {r: d for r, d, _ in input_shapes(tr, order)}
         py = tr.python_cats
-        if py:
-            called = {int(r): called_from(tr, int(r), py) for r in order.tolist()}
-            self.app.call_from_thread(self._stack_read, called)
+        called = {int(r): called_from(tr, int(r), py) for r in order.tolist()} \
+            if py and asked == self._asked else {}
+        self.app.call_from_thread(self._dims_read, dims, called, asked)
 
-    def _stack_read(self, got: dict[int, str]) -> None:
-        self.called = got
-        if self.grid is not None:
-            self.grid.values_changed()
-
-    def _dims_read(self, got: dict[int, str]) -> None:
-        self.dims = got or {-1: ""}
+    def _dims_read(self, dims: dict[int, str], called: dict[int, str], asked: int) -> None:
+        if asked != self._asked:  # another operator's, asked for before this one
+            return
+        self.dims = dims or {-1: ""}
+        self.called = called
         if self.grid is not None:
             self.grid._lower = None  # the filter searches the shapes now
             self.grid.values_changed()
@@ -477,10 +506,8 @@ class ModuleScreen(DefTableScreen):
         figures = {"self": mf.host_self[idx], "dev": mf.device_total[idx]}
         rows = mf.rows[idx]
         o = np.argsort(-self.an.trace.dur[rows], kind="stable")
-        self.app.push_screen(OccurrenceScreen(self.session, self.an, rec.get("path", rec["name"]),
-                                              rows[o], self.palette,
-                                              {k: v[o] for k, v in figures.items()},
-                                              shapes=False))
+        self.post_message(ShowOccurrences(rec.get("path", rec["name"]), rows[o],
+                                          {k: v[o] for k, v in figures.items()}, shapes=False))
 
 
 def pane_screens() -> Sequence[type]:

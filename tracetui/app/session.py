@@ -9,8 +9,8 @@ only what they draw. Nothing here imports Textual or Rich (an import-linter cont
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import cached_property
-from typing import Any, Iterable
+import threading
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -36,12 +36,29 @@ class Analyses:
 
     def __init__(self, trace: Trace, classes: np.ndarray,
                  groups: Iterable[str] = DEFAULT_GROUPS,
-                 rules: Iterable[Rule] = DEFAULT_RULES) -> None:
+                 rules: Iterable[Rule] = DEFAULT_RULES,
+                 beside: Callable[[Analyses], None] | None = None,
+                 step_regex: str | None = None) -> None:
+        """``beside``: called once the devices' unions are made (all the steps need of the
+        rest), to start :meth:`prepare_panes` on another thread while the rest is made."""
         self.trace = trace
-        self.step_regex: str | None = None
+        self.step_regex = step_regex
         self.phase_groups = tuple(groups)  # (self.groups: the kernels by short name)
         self.classes = classes
+        self._panes: dict[str, Any] = {}
+        self._panes_lock = threading.RLock()
+        self._panes_done = threading.Event()
+        self.panes_started = False  # a worker makes them (prepare_panes)
+        self.panes_error: str | None = None
         unions = self.unions = device_unions(trace, classes)
+        if beside is not None:
+            # what both threads read and the trace or the unions make on first use is made
+            # first, so that the threads only read it (as the report does)
+            trace.fold_python()
+            _ = trace.python_cats
+            for du in unions:
+                _ = du.exposed
+            beside(self)
         self.spans = in_flight_spans(trace, classes, in_flight_patterns(list(rules)))
         self.graphs = Graphs(trace)
         self.model = OverlapModel(trace, classes, unions, self.spans)
@@ -65,27 +82,55 @@ class Analyses:
             self.model.pair_covers(k)
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs
 
-    # the everyday panes' figures: made on a pane's first opening (a fraction of a second,
-    # and only for who asks)
-    @cached_property
+    # the everyday panes' figures (steps, operators, modules): made once, off the UI thread,
+    # right after the aggregates (:meth:`prepare_panes`, about a second at 800 MB), so that
+    # ``b``/``u``/``M`` open at once; a lock, so that the load's worker and a pane's
+    # first opening never make them twice
+    def _pane(self, name: str, make: Callable[[], Any]) -> Any:
+        got = self._panes.get(name)
+        if got is None:
+            with self._panes_lock:
+                got = self._panes.get(name)
+                if got is None:
+                    got = self._panes[name] = make()
+        return got
+
+    @property
     def steps(self) -> Steps:
-        return step_breakdown(self.trace, self.classes, self.step_regex, self.unions)
+        return self._pane("steps", lambda: step_breakdown(self.trace, self.classes,
+                                                          self.step_regex, self.unions))
 
-    @cached_property
+    @property
     def step_rows(self) -> list[dict[str, Any]]:
-        return step_rows(self.steps)
+        return self._pane("step_rows", lambda: step_rows(self.steps))
 
-    @cached_property
+    @property
     def op_tree(self) -> OpTree:
-        return op_tree(self.trace, self.classes)
+        return self._pane("op_tree", lambda: op_tree(self.trace, self.classes))
 
-    @cached_property
+    @property
     def operators(self) -> list[dict[str, Any]]:
-        return operator_table(self.trace, self.op_tree)
+        return self._pane("operators", lambda: operator_table(self.trace, self.op_tree))
 
-    @cached_property
+    @property
     def module_frames(self) -> ModuleFrames:
-        return ModuleFrames(self.trace, self.op_tree)
+        return self._pane("module_frames", lambda: ModuleFrames(self.trace, self.op_tree))
+
+    @property
+    def panes_ready(self) -> bool:
+        """The steps', operators' and modules' figures are made."""
+        return self._panes_done.is_set()
+
+    def prepare_panes(self) -> None:
+        """Make every figure of the everyday panes (a worker's job: about a second at
+        800 MB). Safe to call again, or from two threads: each is made once."""
+        try:
+            _ = self.step_rows, self.operators, self.module_frames
+            self.op_tree.by_name(self.trace)  # (an operator's occurrences: ⏎ in its table)
+        except Exception as e:  # said once (the worker's notice); the panes then say it too
+            self.panes_error = f"{type(e).__name__}: {e}"
+            raise
+        self._panes_done.set()
 
     def gaps(self, lane: int) -> StreamGaps:
         """The idle gaps of GPU stream lane ``lane`` (made on first use)."""
@@ -273,10 +318,11 @@ class Session:
     def set_trace(self, trace: Trace, classes: np.ndarray, final: bool) -> None:
         self.trace, self.classes, self.loaded = trace, classes, final
 
-    def make_analyses(self, trace: Trace, classes: np.ndarray) -> Analyses:
-        an = Analyses(trace, classes, self.phase_groups, self.rules)
-        an.step_regex = self.step_regex
-        return an
+    def make_analyses(self, trace: Trace, classes: np.ndarray,
+                      beside: Callable[[Analyses], None] | None = None) -> Analyses:
+        """The aggregates (``beside``: see :class:`Analyses`)."""
+        return Analyses(trace, classes, self.phase_groups, self.rules, beside=beside,
+                        step_regex=self.step_regex)
 
     def shown_analyses(self) -> Analyses | None:
         """The aggregates, if they are those of the trace shown (else None: still coming)."""
