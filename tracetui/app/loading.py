@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
 from ..trace.source import relabel
 from .keybar import KeyBar
-from .messages import LoadProgress
+from .messages import LoadProgress, PanesMade
 from .session import Analyses
 
 SNAPSHOT_EVERY_S = 0.3
@@ -42,7 +43,6 @@ class Loading:
     views_ready = False  # the views are built off screen (after the aggregates)
     panes_shown_ready = False  # and the everyday panes too (after their figures)
     _panes_pending: Any = None  # (analyses, screen, what to do) a pane's key asked for
-    _panes_built: Any = None  # the analyses whose pane screens are built
 
     def _init_loading(self: Any) -> None:
         self._ranks_cancel = threading.Event()  # ctrl+c: the ranks read so far are shown
@@ -394,6 +394,7 @@ class Loading:
         session = self.session
         gc.unfreeze()
         session.analyses = None
+        self._panes_pending = None  # (it holds the aggregates of the trace let go of)
         self._show(trace, classes, final=True)
 
     def _rank_figures(self: Any) -> None:
@@ -421,26 +422,33 @@ class Loading:
         if an.panes_started:
             return
         an.panes_started = True
+        ref = weakref.ref(an)  # the worker (kept in contexts) does not keep the aggregates
 
         def work() -> None:
-            an.prepare_panes()
-            self.call_from_thread(self._panes_made, an)
+            got = ref()
+            if got is not None:
+                got.prepare_panes()
+                self.post_message(PanesMade(got))
 
         self.run_worker(work, thread=True, group="panes", name="panes", exit_on_error=False)
+
+    async def on_panes_made(self: Any, message: PanesMade) -> None:
+        await self._panes_made(message.analyses)
 
     async def _panes_made(self: Any, an: Analyses) -> None:
         """The panes' figures are in: what a key asked for meanwhile opens (if the user is
         still where they pressed it), and the panes are built off screen."""
-        if an is not self.session.shown_analyses() or an is self._panes_built:
+        if an is not self.session.shown_analyses() or an.panes_shown:
             return  # (not taken yet: _set_analyses calls again; or done)
-        self._panes_built = an
+        an.panes_shown = True
         pending, self._panes_pending = self._panes_pending, None
         if pending is not None and pending[1] is self.screen:  # (of these, or earlier ones)
             pending[2](an)
         await self._build_off_screen((self._step_view(an), self._operator_view(an),
                                       self._module_view(an), self._occurrence_view(an)))
-        if self.session.loaded:
-            gc.freeze()  # long-lived, as what _freeze_heap froze
+        # the panes' screens are long-lived too; and the panes of the aggregates shown before
+        # (the first freeze may have come while they were still up) are let go of
+        self.call_after_refresh(self._freeze_heap)
         self.panes_shown_ready = True
 
     async def _prepare_views(self: Any) -> None:
@@ -452,12 +460,15 @@ class Loading:
             return
         await self._build_off_screen((self._kernel_view(an), self._overlap_view(an),
                                       self._instances_view(an)))
-        self.call_after_refresh(self._freeze_heap)
+        self.call_after_refresh(self._freeze_heap, True)
 
     async def _build_off_screen(self: Any, views: Any) -> None:
-        """Compose, mount and lay out ``views`` unseen (screens not shown yet)."""
+        """Compose, mount and lay out ``views`` unseen (screens not shown yet). One that a
+        later trace's view replaced meanwhile (while an earlier one was mounted) is not
+        started: nothing would stop it, and it would hold the old trace."""
         for screen in views:
-            if not screen.is_running and screen not in self.screen_stack:
+            current = any(v is screen for _, v in self._views.values())
+            if current and not screen.is_running and screen not in self.screen_stack:
                 try:  # Textual internals: if they change, the view is built on the key
                     _, mounted = self._get_screen(screen)  # registers and starts it, unseen
                     await mounted
@@ -465,7 +476,7 @@ class Loading:
                 except Exception:  # noqa: BLE001
                     break
 
-    def _freeze_heap(self: Any) -> None:
+    def _freeze_heap(self: Any, views: bool = False) -> None:
         """Everything made so far (the app, its views, the aggregates) is long-lived: moved
         out of the cyclic collector's sight, a full collection no longer walks it - those
         walks took 25-50 ms at random keys on a 1 GB trace. What is made after (rows drawn
@@ -473,11 +484,16 @@ class Loading:
         800 MB trace, which fell on every tenth or so key: full collections wait ten times
         longer (the app makes few reference cycles; the young generations still run)."""
         if self.session.loaded:
-            gc.collect()  # what a trace shown before left (cycles) is not frozen with it
+            # what a trace shown before left (cycles) is not frozen with it: what an earlier
+            # freeze held and has been let go of since (the views of the aggregates of the
+            # timeline shown before, its panes' worker) is collected too
+            gc.unfreeze()
+            gc.collect()
             gc.freeze()
             young, middle, _full = gc.get_threshold()
             gc.set_threshold(young, middle, FULL_GC_EVERY)
-        self.views_ready = True
+        if views:
+            self.views_ready = True
 
     def _failed(self: Any, message: str) -> None:
         message = relabel(message)  # a pipe's temporary copy is named as the user named it

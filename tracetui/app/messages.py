@@ -93,3 +93,12 @@ class LoadProgress(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, LoadProgress)
+
+
+@dataclass
+class PanesMade(Message):
+    """The everyday panes' figures of ``analyses`` are made (posted by their worker: the
+    handler runs in the app's own context, not the worker's, which would otherwise be
+    copied into every screen it starts and hold the aggregates for as long)."""
+
+    analyses: Any

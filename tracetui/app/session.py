@@ -50,6 +50,7 @@ class Analyses:
         self._panes_done = threading.Event()
         self.panes_started = False  # a worker makes them (prepare_panes)
         self.panes_error: str | None = None
+        self.panes_shown = False  # (the app's: their screens are built)
         unions = self.unions = device_unions(trace, classes)
         if beside is not None:
             # what both threads read and the trace or the unions make on first use is made
