@@ -301,9 +301,11 @@ class Cover:
         """Time covered inside disjoint windows."""
         if not len(windows[0]) or not len(self.starts):
             return 0
-        n = len(windows[0])
-        cov = self.before(np.concatenate([windows[0], windows[1]]))
-        return int((cov[n:] - cov[:n]).sum())
+        # each window's start then its end: one ascending run of instants (the windows are
+        # disjoint), which the binary searches walk in order - about twice as fast as the
+        # starts then the ends on a million
+        cov = self.before(np.column_stack(windows).ravel())
+        return int((cov[1::2] - cov[0::2]).sum())
 
 
 class BinnedCover:
