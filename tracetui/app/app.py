@@ -553,15 +553,25 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         an = self.session.shown_analyses()
         if an is None:
             return
-        screen = self._occurrence_view(an)
+        if message.analyses is None or message.analyses is an:
+            screen = self._occurrence_view(an)
+        else:  # from a view of figures made while loading: its rows are of that snapshot
+            screen = OccurrenceScreen(self.session, message.analyses, self.palette)
         screen.show(message.name, message.rows, message.figures, message.shapes)
         self.push_screen(screen)
 
     def _with_panes(self, then: Any) -> None:
         """``then(an)`` with the everyday panes' figures made: at once if they are, else when
         the worker making them is done (and only if the user is still where they asked)."""
-        an = self.get_analyses()
-        if an is None:
+        session = self.session
+        an = session.shown_analyses()
+        if an is None or not session.loaded:
+            # not on a snapshot of a load under way (their rows are not the final trace's,
+            # and the work would slow the load): when the whole trace's figures are made
+            if session.trace is not None and not session.error:
+                self._panes_pending = (None, self.screen, then)
+                self.notify("the steps, operators and modules come when the trace is loaded "
+                            "and its figures are made…", timeout=4, markup=False)
             return
         if an.panes_ready:
             then(an)

@@ -68,6 +68,7 @@ class ShowOccurrences(Message):
     rows: np.ndarray
     figures: dict[str, np.ndarray] | None = None
     shapes: bool = True
+    analyses: Any = None  # the aggregates ``rows`` are of (None: those shown)
 
 
 @dataclass

@@ -285,7 +285,8 @@ class OperatorScreen(DefTableScreen):
             pos = pos[np.isin(tree.rows[pos], np.array(sorted(keep), np.int64))]
         self.post_message(ShowOccurrences(rec["name"], tree.rows[pos],
                                           {"self": tree.host_self[pos],
-                                           "dev": tree.device_total[pos]}))
+                                           "dev": tree.device_total[pos]},
+                                          analyses=self.an))
 
 
 class OccurrenceScreen(TableScreen):
@@ -401,6 +402,10 @@ class OccurrenceScreen(TableScreen):
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
+        if self.an is not self.session.shown_analyses():
+            self.notify("these are of a timeline no longer shown: open the operator again",
+                        timeout=4, markup=False)
+            return
         tr = self.an.trace
         o = np.argsort(tr.start[self.rows], kind="stable")
         in_time = self.rows[o]
@@ -507,7 +512,8 @@ class ModuleScreen(DefTableScreen):
         rows = mf.rows[idx]
         o = np.argsort(-self.an.trace.dur[rows], kind="stable")
         self.post_message(ShowOccurrences(rec.get("path", rec["name"]), rows[o],
-                                          {k: v[o] for k, v in figures.items()}, shapes=False))
+                                          {k: v[o] for k, v in figures.items()}, shapes=False,
+                                          analyses=self.an))
 
 
 def pane_screens() -> Sequence[type]:
