@@ -180,9 +180,11 @@ async def test_a_pane_key_before_its_figures_opens_the_pane_when_they_come(monke
         await pilot.press("b")
         await pilot.pause()
         assert not isinstance(app.screen, StepScreen)
-        assert any("making the steps" in str(n.message) for n in app._notifications)
+        status = app.query_one("#status")
+        assert "making the steps" in str(status.render())  # said until the pane opens
         release.set()
         await until(pilot, lambda: isinstance(app.screen, StepScreen))
+        assert "making the steps" not in str(status.render())
         assert [r["name"] for r in app.screen.grid.model.records] == \
             [e["name"] for e in _steps(ANNOTATED)]
 

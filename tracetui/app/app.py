@@ -317,7 +317,11 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
             if tr is not None and self.loader is not None \
                     and self.loader.builder.events > SNAPSHOT_MAX_EVENTS:
                 t.append(f"  (showing the first {tr.events / 1e6:,.1f} M events)", style="dim")
-        elif tr is not None and tr.warnings:
+        if self._panes_pending is not None and not session.error:
+            # a pane asked for before its figures: said until it opens (a notice would go)
+            t.append("   making the steps, operators and modules…", style="yellow")
+        elif tr is not None and tr.warnings and not session.error and session.stage is None \
+                and (session.loaded or self.progress is None):
             n = len(tr.warnings)
             what = "truncated file" if tr.truncated else f"{n} warning{'s' if n > 1 else ''}"
             t.append(f"   ⚠ {what}: ? shows {'them' if n > 1 else 'it'}", style="yellow")
@@ -570,8 +574,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
             # and the work would slow the load): when the whole trace's figures are made
             if session.trace is not None and not session.error:
                 self._panes_pending = (None, self.screen, then)
-                self.notify("the steps, operators and modules come when the trace is loaded "
-                            "and its figures are made…", timeout=4, markup=False)
+                self._status()  # (said there until the pane opens)
             return
         if an.panes_ready:
             then(an)
@@ -582,7 +585,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
             return
         self._panes_pending = (an, self.screen, then)
         self.start_panes(an)
-        self.notify("making the steps, operators and modules…", timeout=3, markup=False)
+        self._status()
 
     def action_steps(self) -> None:
         """Where each step's time goes (TensorBoard's breakdown)."""
@@ -741,6 +744,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
             an.phases_pending = False  # p tries again
         elif worker.name == "panes":
             self._panes_pending = None  # b, u, M and U try again (and fail again, saying so)
+            self._status()
         elif worker.name == "range" and session.range is not None:
             session.range_stats = None
             self._detail_range = Text(f"the range's figures failed: {safe_text(what, 200)}",

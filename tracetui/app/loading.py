@@ -442,6 +442,8 @@ class Loading:
             return  # (not taken yet: _set_analyses calls again; or done)
         an.panes_shown = True
         pending, self._panes_pending = self._panes_pending, None
+        if pending is not None:
+            self._status()
         if pending is not None and pending[1] is self.screen:  # (of these, or earlier ones)
             pending[2](an)
         await self._build_off_screen((self._step_view(an), self._operator_view(an),

@@ -349,8 +349,9 @@ class OccurrenceScreen(TableScreen):
             Column("dev total µs", "dev", 12, fmt=lambda v: f"{float(v) / 1000:,.1f}"),
             Column("input dims", "dims", 0, numeric=False, min_width=12, optional=1,
                    fmt=lambda v: self.dims.get(int(v), "…" if self.dims else "")),
+            # (cut in the middle: the thread id at its end tells a backward thread apart)
             Column("thread", "lane", 16, numeric=False, fmt=lambda v: lane_names[int(v)],
-                   optional=2),
+                   optional=2, cut="middle"),
         ]
         if self.an.trace.python_cats and self.shapes:  # with_stack: where in the code
             cols.insert(5, Column("called from", "called", 24, numeric=False, optional=3,
