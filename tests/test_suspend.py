@@ -143,3 +143,47 @@ def test_the_compare_view_suspends_too_and_ctrl_c_quits_it():
             os.kill(app.proc.pid, signal.SIGCONT)
             app.proc.kill()
             app.proc.wait()
+
+
+def _tgkill(pid: int, tid: int, sig: int) -> bool:
+    """Send ``sig`` to thread ``tid`` of process ``pid`` (Linux); False if it cannot."""
+    import ctypes
+    import platform
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "tgkill", None)
+    if fn is not None:
+        return fn(pid, tid, sig) == 0
+    nr = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+    return nr is not None and libc.syscall(nr, pid, tid, sig) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill, /proc/PID/task")
+def test_sigcont_taken_by_another_thread_still_redraws():
+    """The kernel may hand a process's SIGCONT to any of its threads; Python runs the
+    handler in the main thread, which slept on in the event loop's wait until a key came.
+    Here SIGCONT goes to a thread that is not the main one, every time."""
+    app = PtyApp([str(SAMPLE)], cols=100, rows=30)
+    try:
+        assert app.wait_for("kernel table", WAIT_S), app.text()[-2000:]
+        app.settle(quiet=0.5, limit=20)
+        os.kill(app.proc.pid, signal.SIGTSTP)
+        assert _until_state(app, stopped=True)
+        app.pump(0.3)
+        others = [int(t) for t in os.listdir(f"/proc/{app.proc.pid}/task")
+                  if int(t) != app.proc.pid]
+        assert others, "the app runs threads (the key reader at least)"
+        mark = len(app.out)
+        if not _tgkill(app.proc.pid, max(others), signal.SIGCONT):
+            os.kill(app.proc.pid, signal.SIGCONT)
+            pytest.skip("no tgkill here")
+        assert _until_state(app, stopped=False)
+        assert _redrawn_since(app, mark, timeout=10), \
+            f"not drawn again after SIGCONT to thread {max(others)}: {app.text()[-1500:]!r}"
+        app.keys("q")
+        assert app.finish(timeout=WAIT_S) == 0, app.text()[-2000:]
+    finally:
+        if app.proc.poll() is None:
+            os.kill(app.proc.pid, signal.SIGCONT)
+            app.proc.kill()
+            app.proc.wait()

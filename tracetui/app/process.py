@@ -22,8 +22,69 @@ class Suspends:
     draw only what changed)."""
 
     def watch_for_resume(self) -> None:
-        """Call once mounted."""
+        """Call once mounted (in the event loop's thread, the main one)."""
         self.app_resume_signal.subscribe(self, self._redraw)  # type: ignore[attr-defined]
+        self._wake_on_signals()
+
+    def _wake_on_signals(self) -> None:
+        """Any signal wakes the event loop. Textual handles SIGCONT (and SIGTSTP) with
+        ``signal.signal``: Python runs such a handler in the main thread the next time it
+        runs bytecode. The kernel may deliver the signal to another thread (the key reader,
+        a worker): the main thread then sleeps on in the event loop's wait, with no timer to
+        end it, and ``fg`` brought back a blank terminal until a key was pressed (the suspend
+        test, one run in six on a busy machine; every time with SIGCONT sent to another
+        thread). The C handler writes to a socket the loop watches: it wakes, and Python
+        runs the handler. (Left alone if something set a wakeup fd already: asyncio does,
+        for its own signal handlers.)"""
+        import asyncio
+        import signal
+        import socket
+
+        try:
+            loop = asyncio.get_running_loop()
+            r, w = socket.socketpair()
+            r.setblocking(False)
+            w.setblocking(False)
+            old = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        except (RuntimeError, ValueError, OSError):  # not the main thread, or no loop
+            return
+        if old != -1:  # someone's already: theirs stays
+            signal.set_wakeup_fd(old)
+            r.close()
+            w.close()
+            return
+
+        def drain() -> None:
+            try:
+                while r.recv(512):
+                    pass
+            except OSError:  # (BlockingIOError: drained)
+                pass
+
+        loop.add_reader(r.fileno(), drain)
+        self._wakeup = (loop, r, w)
+
+    def _stop_waking(self) -> None:
+        """Undo :meth:`_wake_on_signals` (the app is closing)."""
+        import signal
+
+        got = getattr(self, "_wakeup", None)
+        if got is None:
+            return
+        loop, r, w = got
+        self._wakeup = None
+        try:
+            cur = signal.set_wakeup_fd(-1)
+            if cur != w.fileno():  # someone set theirs since: it stays
+                signal.set_wakeup_fd(cur)
+            loop.remove_reader(r.fileno())
+        except (ValueError, OSError, RuntimeError):
+            pass
+        r.close()
+        w.close()
+
+    def on_unmount(self) -> None:
+        self._stop_waking()
 
     def _redraw(self, _app: Any = None) -> None:
         """The whole screen drawn again (the one in front, with those it sits over), header
