@@ -599,7 +599,9 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         """The operator the selected slice (a kernel: its launch) belongs to, in the
         operator table."""
         row = self.timeline.selected
-        if row >= 0:
+        if row >= 0 and not self.session.loaded:  # (a snapshot's row: not the final trace's)
+            self.notify("U: once the trace is loaded", timeout=3, markup=False)
+        elif row >= 0:
             self._with_panes(lambda an: self._operator_of(an, row))
 
     def _operator_of(self, an: "Analyses", row: int) -> None:
