@@ -220,6 +220,12 @@ def intersect_total(a: Intervals, b: Intervals) -> int:
 def _intersect(a: Intervals, b: Intervals) -> Intervals:
     if not len(a[0]) or not len(b[0]):
         return EMPTY
+    if len(a[0]) > len(b[0]):
+        # the fewer intervals searched among the more: O(small × log big + pieces), not
+        # O(big × log small) (a GPU annotation's few thousand occurrences against a stream's
+        # million kernels: 3-4× faster). Both are sets (disjoint, sorted): the same pieces,
+        # in the same order
+        a, b = b, a
     (as_, ae), (bs, be) = a, b
     lo = np.searchsorted(be, as_, side="right")  # first b that ends after a starts
     hi = np.searchsorted(bs, ae, side="left")  # b's that start before a ends
