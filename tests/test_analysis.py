@@ -475,6 +475,11 @@ def test_intersect_subtract_random():
         a, b = _random_set(rng), _random_set(rng)
         pa, pb = _pts(_pairs(a)), _pts(_pairs(b))
         assert _pts(_canonical(iv.intersect(a, b))) == pa & pb
+        # a set itself (sorted, apart), whichever of the two has more intervals
+        for x, y in ((a, b), (b, a)):
+            s, e = iv.intersect(x, y)
+            assert (s[1:] > e[:-1]).all() and (e > s).all()
+            assert _pts(_pairs((s, e))) == pa & pb
         assert _pts(_canonical(iv.subtract(a, b))) == pa - pb
         assert _pts(_canonical(iv.subtract(b, a))) == pb - pa
 
