@@ -45,6 +45,14 @@ def _until_state(app: PtyApp, stopped: bool, timeout: float = WAIT_S) -> bool:
 TIMELINE = ("events", "depth", "zoom in", "kernel table")  # header, lanes, key bar
 
 
+def _stop(app: PtyApp) -> None:
+    """The app gone, stopped or not (a stopped process is continued first)."""
+    if app.proc.poll() is None:
+        os.kill(app.proc.pid, signal.SIGCONT)
+        app.proc.kill()
+        app.proc.wait()
+
+
 def _redrawn_since(app: PtyApp, mark: int, words: tuple[str, ...] = TIMELINE,
                    timeout: float = WAIT_S) -> bool:
     """Whether ``words`` (by default the header's event count, the timeline's lane labels and
@@ -100,10 +108,7 @@ def test_ctrl_z_suspends_and_sigcont_redraws_the_whole_screen():
         app.keys("q")
         assert app.finish(timeout=WAIT_S) == 0, app.text()[-2000:]
     finally:
-        if app.proc.poll() is None:
-            os.kill(app.proc.pid, signal.SIGCONT)
-            app.proc.kill()
-            app.proc.wait()
+        _stop(app)
 
 
 async def test_the_help_lists_ctrl_z_on_every_screen():
@@ -139,10 +144,7 @@ def test_the_compare_view_suspends_too_and_ctrl_c_quits_it():
         os.write(app.master, b"\x03")  # ctrl+c: quits (nothing loads here)
         assert app.finish(timeout=WAIT_S) == 0, app.text()[-2000:]
     finally:
-        if app.proc.poll() is None:
-            os.kill(app.proc.pid, signal.SIGCONT)
-            app.proc.kill()
-            app.proc.wait()
+        _stop(app)
 
 
 def _tgkill(pid: int, tid: int, sig: int) -> bool:
@@ -183,7 +185,4 @@ def test_sigcont_taken_by_another_thread_still_redraws():
         app.keys("q")
         assert app.finish(timeout=WAIT_S) == 0, app.text()[-2000:]
     finally:
-        if app.proc.poll() is None:
-            os.kill(app.proc.pid, signal.SIGCONT)
-            app.proc.kill()
-            app.proc.wait()
+        _stop(app)

@@ -61,12 +61,12 @@ class ShowInstances(Message):
 @dataclass
 class ShowOccurrences(Message):
     """The occurrences ``rows`` of operator (or module) ``name``, slowest first; ``figures``:
-    their self and device total times (None: an operator's, from the op tree); ``shapes``:
-    read their input shapes from the file."""
+    their self and device total times (``self``, ``dev``); ``shapes``: read their input
+    shapes from the file."""
 
     name: str
     rows: np.ndarray
-    figures: dict[str, np.ndarray] | None = None
+    figures: dict[str, np.ndarray]
     shapes: bool = True
     analyses: Any = None  # the aggregates ``rows`` are of (None: those shown)
 

@@ -25,7 +25,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.strip import Strip
-from textual.widgets import Input
 from textual.widget import Widget
 
 from ..analysis.modules import SEP, ModuleFrames, module_paths, module_type, module_types
@@ -304,39 +303,28 @@ class OccurrenceScreen(TableScreen):
         super().__init__()
         self.session, self.an, self.palette = session, an, palette
         self.what = "occurrences"
-        self._set("", np.zeros(0, np.int64), None, True)
+        none = np.zeros(0, np.int64)
+        self._set("", none, {"self": none, "dev": none}, True)
 
-    def _set(self, name: str, rows: np.ndarray, figures: dict[str, np.ndarray] | None,
+    def _set(self, name: str, rows: np.ndarray, figures: dict[str, np.ndarray],
              shapes: bool) -> None:
         self.op_name, self.shapes = name, shapes
         self.rows = np.asarray(rows, np.int64)
-        self.figures = figures if figures is not None else self._op_figures()
+        self.figures = figures
         self.dims: dict[int, str] = {}
         self.called: dict[int, str] = {}  # the Python frame around each (with_stack traces)
         self._asked = getattr(self, "_asked", 0) + 1  # what a late reader brings is dropped
 
-    def show(self, name: str, rows: np.ndarray, figures: dict[str, np.ndarray] | None = None,
+    def show(self, name: str, rows: np.ndarray, figures: dict[str, np.ndarray],
              shapes: bool = True) -> None:
         """Operator (or module) ``name``'s occurrences ``rows``, slowest first; ``figures``:
-        their self and device total times (None: an operator's, from the op tree);
-        ``shapes``: read their input shapes (and calling frames) from the file."""
+        their self and device total times (``self``, ``dev``); ``shapes``: read their input
+        shapes (and calling frames) from the file."""
         self._set(name, rows, figures, shapes)
         if self.grid is not None and self.is_mounted:
-            self._filtering = False
-            box = self.query_one("#filter", Input)
-            box.value = ""
-            box.remove_class("visible")
-            self.grid.filter_text = ""
-            self.grid.set_model(self._model(), "dur")
-            self.grid.focus()
-            self.update_title()
+            self.new_model(self._model(), "dur")
             if self.shapes and len(self.rows):
                 self._read_dims(self._asked)
-
-    def _op_figures(self) -> dict[str, np.ndarray]:
-        tree = self.an.op_tree
-        pos = np.searchsorted(tree.rows, self.rows)
-        return {"self": tree.host_self[pos], "dev": tree.device_total[pos]}
 
     def _model(self) -> GridModel:
         tr = self.an.trace

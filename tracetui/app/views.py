@@ -115,6 +115,20 @@ class TableScreen(Screen[None]):
                 t.append(safe_text(g.filter_text, 40), style="bold")
         self.query_one("#title", Static).update(t, layout=False)  # one line, always
 
+    def new_model(self, model: GridModel, sort_key: str, descending: bool = True) -> None:
+        """Other rows in this kept screen (if it is mounted: else compose makes them): the
+        filter cleared and closed, the cursor on the first row."""
+        if self.grid is None or not self.is_mounted:
+            return
+        self._filtering = False
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.grid.filter_text = ""
+        self.grid.set_model(model, sort_key, descending=descending)
+        self.grid.focus()
+        self.update_title()
+
     def action_filter(self, start: str = "") -> None:
         box = self.query_one("#filter", Input)
         self._filtering = True
@@ -269,14 +283,7 @@ class InstancesScreen(TableScreen):
         """Another kernel's instances in this (kept) screen: a new model, no new screen."""
         self.kernel_name, self.rows = name, rows
         if self.grid is not None and self.is_mounted:
-            self._filtering = False
-            box = self.query_one("#filter", Input)
-            box.value = ""
-            box.remove_class("visible")
-            self.grid.filter_text = ""
-            self.grid.set_model(self._model(), "n", descending=False)
-            self.grid.focus()
-            self.update_title()
+            self.new_model(self._model(), "n", descending=False)
 
     def _model(self) -> GridModel:
         tr = self.session.trace
