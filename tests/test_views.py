@@ -133,6 +133,38 @@ async def test_every_key_typed_in_a_table_is_filter_text(word, tmp_path, monkeyp
         assert app.screen is not scr
 
 
+@pytest.mark.parametrize("key", ["k", "u"])
+async def test_a_table_gives_its_first_focus_to_the_rows(key, monkeypatch):
+    """The hidden filter box never takes the focus when a table opens, nor a hidden prompt
+    the timeline's: for a moment it had it (Textual's first focus), and a key arriving then
+    lost its binding (q on the rank view did nothing on a busy machine: the box "would have
+    typed it")."""
+    from textual.screen import Screen
+    from textual.widgets import Input
+
+    got: list[Any] = []
+    real = Screen.set_focus
+
+    def record(self, widget, *a, **kw):
+        got.append((self, widget))
+        return real(self, widget, *a, **kw)
+
+    monkeypatch.setattr(Screen, "set_focus", record)
+    app = TraceApp(str(DECODE))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shared_loaded(app, pilot, analyses=True)
+        await until(pilot, lambda: app.panes_shown_ready)
+        await pilot.press(key)
+        await until(pilot, lambda: getattr(app.screen, "grid", None) is not None
+                    and app.screen.grid.has_focus)
+        mine = [w for scr, w in got if scr is app.screen]  # (built ahead, off screen)
+        assert mine and not any(isinstance(w, Input) for w in mine), mine
+        main = [w for scr, w in got if scr is app.screen_stack[0]]  # nor the timeline's
+        assert main and not any(isinstance(w, Input) for w in main), main  # prompts
+        await pilot.press("x")  # a letter: the filter, now focused on purpose
+        assert isinstance(app.focused, Input) and app.screen.grid.filter_text == "x"
+
+
 async def test_a_sort_puts_the_cursor_on_the_first_row():
     app = TraceApp(str(DECODE))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -66,6 +66,8 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
     Loading, navigation and exports are the mixins' jobs; the state is the :class:`Session`'s."""
 
     TITLE = "tracetui"
+    # the first focus is the timeline's, never a hidden prompt's (see TableScreen)
+    AUTO_FOCUS = "Timeline"
     HELP_TITLE = "timeline"
     HELP_NOTES = [("esc", "clears the search's hits and the marked range (so does an "
                           "empty search); the selection stays"),

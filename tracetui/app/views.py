@@ -81,6 +81,10 @@ class TableScreen(Screen[None]):
     TableScreen Grid { height: 1fr; }
     """
     what = "table"
+    # the first focus goes to the rows, never to the hidden filter box (Textual's "*" gave
+    # it the box for a moment: a key bubbling up then found its binding filtered out as
+    # the box's text, and q on the rank view was lost)
+    AUTO_FOCUS = "Grid"
 
     def __init__(self) -> None:
         super().__init__()
