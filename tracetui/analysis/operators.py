@@ -65,11 +65,19 @@ class OpTree:
         return self._names
 
 
-def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray]]:
+def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray]:
     """(parent of every slice among the non-Python slices of its CPU thread, -1 for none and
-    for Python frames and GPU work; the rows of each folded depth, deepest last)."""
+    for Python frames and GPU work; the rows of each folded depth, deepest last; per slice,
+    its direct children's summed duration and their count).
+
+    A depth's slices are in start order and so are their parents one depth up: the children
+    of one parent are consecutive, and their sums are one ``reduceat`` per depth (exact
+    integers; no pass over every slice of the trace)."""
     parent = np.full(trace.slice_count, -1, np.int64)
+    child = np.zeros(trace.slice_count, np.int64)
+    nkids = np.zeros(trace.slice_count, np.int64)
     by_depth: list[list[np.ndarray]] = []
+    dur = trace.dur
     for ln in trace.lanes:
         if ln.kind != LANE_CPU or ln.hi <= ln.lo:
             continue
@@ -83,10 +91,17 @@ def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray]]:
             by_depth[d].append(rows)
             if prev is not None and len(rows):
                 k = np.searchsorted(prev.starts, di.starts, side="right") - 1
-                ok = k >= 0
-                parent[rows[ok]] = prev.rows_at(k[ok])
+                first = int(np.searchsorted(k, 0))  # (k is sorted: -1s first)
+                k, kids = k[first:], rows[first:]
+                if len(k):
+                    up = prev.rows_at(k)
+                    parent[kids] = up
+                    cut = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+                    heads = up[cut]
+                    child[heads] = np.add.reduceat(dur[kids], cut)
+                    nkids[heads] = np.diff(np.r_[cut, len(k)])
             prev = di
-    return parent, [np.concatenate(p) for p in by_depth]
+    return parent, [np.concatenate(p) for p in by_depth], child, nkids
 
 
 def launched_gpu(trace: Trace, classes: np.ndarray) -> np.ndarray:
@@ -110,7 +125,7 @@ def launched_gpu(trace: Trace, classes: np.ndarray) -> np.ndarray:
 
 def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
     """The operators of ``trace`` with their host and device times."""
-    parent, depths = _parents(trace)
+    parent, depths, child, nkids = _parents(trace)
     op_cat = cat_ids(trace, OP_CATS)
     is_op = op_cat[trace.cat]
     cand = np.flatnonzero(is_op)
@@ -122,18 +137,7 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
     rows = rows[lane_cpu[trace.lane_index(rows)]] if len(rows) else rows
     is_op[:] = False
     is_op[rows] = True
-    dur = trace.dur.astype(np.int64)
-    child = np.zeros(trace.slice_count, np.int64)
-    has = parent >= 0
-    np.add.at(child, parent[has], dur[has])
     gpu = launched_gpu(trace, classes)
-    # device total: what is launched below, summed up the tree, deepest first
-    total = gpu.copy()
-    for d in range(len(depths) - 1, 0, -1):
-        r = depths[d]
-        p = parent[r]
-        ok = p >= 0
-        np.add.at(total, p[ok], total[r[ok]])
     # device self: each launching call's GPU time to its innermost enclosing operator
     dself = np.zeros(trace.slice_count, np.int64)
     callers = np.flatnonzero(gpu)
@@ -146,12 +150,20 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
             np.add.at(dself, cur[hit], amount[hit])
         go = ~done & ~hit
         cur, amount = parent[cur[go]], amount[go]
-    hself = dur - child
+    # device total: what is launched below, summed up the tree, deepest first (in place:
+    # only the slices with some, a few among the many)
+    total = gpu
+    for d in range(len(depths) - 1, 0, -1):
+        r = depths[d]
+        r = r[total[r] != 0]
+        p = parent[r]
+        ok = p >= 0
+        np.add.at(total, p[ok], total[r[ok]])
+    hself = trace.dur[rows] - child[rows]
+    dself_rows = dself[rows]
     # key_averages (EventList._remove_dup_nodes) folds an op into its parent when the
     # parent has the same name and no other child (aten::add_ calling aten::add_): one
     # call, its self time and launches the parent's
-    nkids = np.bincount(parent[has], minlength=trace.slice_count) if has.any() \
-        else np.zeros(trace.slice_count, np.int64)
     p = parent[rows]
     dup = (p >= 0)
     dup[dup] = (trace.name[p[dup]] == trace.name[rows[dup]]) & (nkids[p[dup]] == 1) \
@@ -165,10 +177,11 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
             if not more.any():
                 break
             top = np.where(more, up, top)
-        np.add.at(hself, top, hself[folded])
-        np.add.at(dself, top, dself[folded])
-        rows = rows[~dup]
-    return OpTree(rows=rows, host_self=hself[rows], device_self=dself[rows],
+        at = np.searchsorted(rows, top)  # (rows are sorted; a top is an operator)
+        np.add.at(hself, at, hself[dup])
+        np.add.at(dself_rows, at, dself_rows[dup])
+        rows, hself, dself_rows = rows[~dup], hself[~dup], dself_rows[~dup]
+    return OpTree(rows=rows, host_self=hself, device_self=dself_rows,
                   device_total=total[rows], parent=parent, classes=classes)
 
 
