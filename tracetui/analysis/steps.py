@@ -46,7 +46,7 @@ from ..trace import LANE_CPU, LANE_GPU, Trace
 from . import intervals as iv
 from .overlap import DeviceUnions, device_unions
 from .rules import COMM, COMP, MEM
-from .streams import GAP_KINDS, KERNEL_WAIT_US, StreamGaps, kernel_wait
+from .streams import GAP_KINDS, KERNEL_WAIT_US, gap_pieces, kernel_wait
 
 STEP_PATTERN = r"^ProfilerStep#\d+$"
 ROLES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu_exec",
@@ -163,17 +163,17 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     is_step[step_rows] = True
 
     start, dur = trace.start, trace.dur
-    end = start + dur
     # ---- the steps on the CPU side
     if len(step_rows):
         names = [trace.name_of(int(r)) for r in step_rows.tolist()]
-        cs, ce = start[step_rows].astype(np.int64), end[step_rows].astype(np.int64)
+        cs = start[step_rows].astype(np.int64)
+        ce = cs + dur[step_rows]
     else:  # the whole trace as one step: the CPU side's span (TensorBoard's), else all
         names = ["(whole trace)"]
         source = "whole trace"
         ops = cpu[cat_cpu[trace.cat[cpu]]] if len(cpu) else cpu
         if len(ops):
-            cs, ce = np.array([start[ops].min()]), np.array([end[ops].max()])
+            cs, ce = np.array([start[ops].min()]), np.array([(start[ops] + dur[ops]).max()])
         else:
             lo, hi = trace.slices_span
             cs, ce = np.array([lo], np.int64), np.array([hi], np.int64)
@@ -181,13 +181,15 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     n = len(names)
 
     # ---- GPU work, and who launched it
-    gpu = np.flatnonzero((classes == COMP) | (classes == COMM) | (classes == MEM))
+    is_gpu = (classes == COMP) | (classes == COMM) | (classes == MEM)
+    has_gpu = bool(is_gpu.any())
     gpu_launch = trace.launch_of  # GPU row -> runtime row
     lr, lv = gpu_launch.rows.astype(np.int64), gpu_launch.values.astype(np.int64)
     ok = (classes[lr] == COMP) | (classes[lr] == COMM) | (classes[lr] == MEM) if len(lr) \
         else np.zeros(0, bool)
     lr, lv = lr[ok], lv[ok]
-    rt_s, rt_e = start[lv], end[lv]
+    rt_s = start[lv]
+    rt_e = rt_s + dur[lv]
     # the step whose CPU span holds the runtime call wholly (the latest starting at or
     # before it: steps of one thread do not overlap)
     k = np.searchsorted(cs, rt_s, side="right") - 1
@@ -201,7 +203,7 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     dev_max = np.full(n, np.iinfo(np.int64).min, np.int64)
     if len(mk):
         np.minimum.at(dev_min, mk, start[mrow])
-        np.maximum.at(dev_max, mk, end[mrow])
+        np.maximum.at(dev_max, mk, start[mrow] + dur[mrow])
     has_dev = launched > 0
 
     # ---- to the device side
@@ -209,10 +211,11 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     if has_dev.any():
         prev = int(cs[0])
         if has_dev[0]:
-            matched = np.zeros(trace.slice_count, bool)
-            matched[mrow] = True
-            others = gpu[~matched[gpu]]
-            before = end[others][end[others] < dev_min[0]]
+            is_gpu[mrow] = False  # the GPU work no step launched
+            others = np.flatnonzero(is_gpu)
+            ends = start[others] + dur[others]
+            before = ends[ends < dev_min[0]]
+            del others, ends
             if len(before):
                 prev = max(prev, int(before.max()))
         for i in range(n):
@@ -230,7 +233,7 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
 
     # ---- role ranges over the whole trace
     def union_rows(rows: np.ndarray) -> iv.Intervals:
-        return iv.union(start[rows], end[rows]) if len(rows) else iv.EMPTY
+        return iv.union(start[rows], start[rows] + dur[rows]) if len(rows) else iv.EMPTY
 
     mem = np.flatnonzero(classes == MEM)
     memcpy = mem[cat_memcpy[trace.cat[mem]]] if len(mem) else mem
@@ -257,38 +260,44 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     roles = np.zeros((n, len(ROLES)), np.int64)
     claimed = iv.EMPTY
     before = np.zeros(n, np.int64)
+    # (the time of a set inside the steps: covered_inside, no prefix sum per interval - at
+    # 15 M kernels a Cover's was 120 MB, beside the report's other thread)
     for j, r in enumerate(role_sets):
-        claimed = iv.union_of([claimed, r])
-        cov = iv.Cover(claimed)
-        now = cov.before(t1s) - cov.before(t0s)
+        role_sets[j] = iv.EMPTY
+        claimed = iv.union_of([claimed, r]) if len(r[0]) else claimed
+        del r
+        now = iv.covered_inside(claimed, t0s, t1s) if len(claimed[0]) else before
         roles[:, j] = now - before
         before = now
     roles[:, -1] = (en - st) - before
+    del role_sets, claimed
 
     # ---- beside the roles
-    kern_cover = iv.Cover(iv.union_of([comp_u, comm_u]))
-    gpu_busy = kern_cover.before(t1s) - kern_cover.before(t0s)
+    gpu_busy = iv.covered_inside(iv.union_of([comp_u, comm_u]), t0s, t1s)
+    del comp_u, comm_u
     exposed = np.zeros(n, np.int64)
     for u in unions:  # (each device's communication while it computes nothing)
         if len(u.comm[0]):
-            ex = iv.Cover(u.exposed)
-            exposed += ex.before(t1s) - ex.before(t0s)
-    sm_eff, occ = _kernel_quality(trace, np.flatnonzero((classes == COMP) | (classes == COMM)),
-                                  st, en)
+            exposed += iv.covered_inside(u.exposed, t0s, t1s)
+    sm_eff, occ = _kernel_quality(trace, classes, st, en)
     idle = np.zeros((n, len(GAP_KINDS)), np.int64)
     for ln in trace.lanes:
         if ln.kind != LANE_GPU or ln.hi <= ln.lo:
             continue
-        gaps = StreamGaps(trace, ln, kernel_wait(kernel_wait_us), classes)
-        for k in range(len(GAP_KINDS)):
-            m = gaps.kind == k
-            if m.any():
-                cov = iv.Cover((gaps.start[m], gaps.end[m]))
-                idle[:, k] += cov.before(t1s) - cov.before(t0s)
+        for gaps in gap_pieces(trace, ln, kernel_wait(kernel_wait_us), classes):
+            for k in range(len(GAP_KINDS)):
+                m = gaps.kind == k
+                if m.any():
+                    idle[:, k] += iv.covered_inside((gaps.start, gaps.end), t0s, t1s, m)
+                del m
+            del gaps
     return Steps(source=source, names=names, rows=step_rows, cpu_start=cs, cpu_end=ce,
                  start=st, end=en, launched=launched, roles=roles, gpu_busy=gpu_busy,
                  exposed_comm=exposed, sm_efficiency=sm_eff, occupancy=occ, cut_off=cut,
-                 has_gpu=bool(len(gpu)), idle=idle)
+                 has_gpu=has_gpu, idle=idle)
+
+
+_QUALITY_BLOCK = 1 << 18  # kernels read at once for their quality figures
 
 
 def _num_sms(trace: Trace) -> dict[int, int]:
@@ -302,44 +311,48 @@ def _num_sms(trace: Trace) -> dict[int, int]:
     return out
 
 
-def _kernel_quality(trace: Trace, kern: np.ndarray, st: np.ndarray,
+def _kernel_quality(trace: Trace, classes: np.ndarray, st: np.ndarray,
                     en: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per step, over the kernels starting in it, weighted by their durations (TensorBoard's
     definitions, ``gpu_metrics_parser.py``): est. SM efficiency, min(blocks / SMs, 1), and
-    est. achieved occupancy (the kernels' own figure); nan where no kernel says."""
+    est. achieved occupancy (the kernels' own figure); nan where no kernel says.
+
+    Only kernels with fields (``trace.kernels``) can say, and they are read a block at a
+    time: at 15 M kernels the whole-column temporaries were 1 GB (the report's peak)."""
     n = len(st)
     eff, occ = np.full(n, np.nan), np.full(n, np.nan)
-    if not len(kern):
+    kf = trace.kernels
+    if not n or not len(kf.slice):
         return eff, occ
-    kf = trace.kernels  # (kern: rows, ascending)
-    pos = np.searchsorted(kf.slice, kern.astype(kf.slice.dtype))
-    pos = np.minimum(pos, max(len(kf.slice) - 1, 0))
-    known = (kf.slice[pos] == kern) if len(kf.slice) else np.zeros(len(kern), bool)
-    k = np.searchsorted(st, trace.start[kern], side="right") - 1
-    inside = (k >= 0) & (trace.start[kern] < en[np.maximum(k, 0)]) & known
-    w = trace.dur[kern].astype(np.float64)
+    sums = np.zeros((4, n))  # occupancy: num, den; SM efficiency: num, den
     sms = _num_sms(trace)
-    if len(kf.slice) and inside.any():
-        p = pos[inside]
-        kk, ww = k[inside], w[inside]
+    lane_sms = np.array([sms.get(int(ln.device), 0) for ln in trace.lanes] or [0], np.float64)
+    for lo in range(0, len(kf.slice), _QUALITY_BLOCK):
+        p = np.arange(lo, min(lo + _QUALITY_BLOCK, len(kf.slice)))  # positions in kf
+        rows = kf.slice[p].astype(np.int64)
+        c = classes[rows]
+        keep = (c == COMP) | (c == COMM)
+        s = trace.start[rows]
+        k = np.searchsorted(st, s, side="right") - 1
+        keep &= (k >= 0) & (s < en[np.maximum(k, 0)])
+        if not keep.any():
+            continue
+        p, rows, kk = p[keep], rows[keep], k[keep]
+        ww = trace.dur[rows].astype(np.float64)
         o = kf.occupancy[p].astype(np.float64)
         good = np.isfinite(o) & (o >= 0)
-        if good.any():
-            num = np.bincount(kk[good], weights=ww[good] * o[good], minlength=n)[:n]
-            den = np.bincount(kk[good], weights=ww[good], minlength=n)[:n]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                occ = np.where(den > 0, num / den, np.nan)
+        sums[0] += np.bincount(kk[good], weights=ww[good] * o[good], minlength=n)[:n]
+        sums[1] += np.bincount(kk[good], weights=ww[good], minlength=n)[:n]
         if sms:
-            lane_sms = np.array([sms.get(int(ln.device), 0) for ln in trace.lanes], np.float64)
-            n_sms = lane_sms[trace.lane_index(kern[inside])]
+            n_sms = lane_sms[trace.lane_index(rows)]
             blocks = kf.grid[p].astype(np.float64).prod(axis=1)
             good = (n_sms > 0) & (blocks > 0)
-            if good.any():
-                e = np.minimum(blocks[good] / n_sms[good], 1.0) * 100.0
-                num = np.bincount(kk[good], weights=ww[good] * e, minlength=n)[:n]
-                den = np.bincount(kk[good], weights=ww[good], minlength=n)[:n]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    eff = np.where(den > 0, num / den, np.nan)
+            e = np.minimum(blocks[good] / n_sms[good], 1.0) * 100.0
+            sums[2] += np.bincount(kk[good], weights=ww[good] * e, minlength=n)[:n]
+            sums[3] += np.bincount(kk[good], weights=ww[good], minlength=n)[:n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        occ = np.where(sums[1] > 0, sums[0] / sums[1], np.nan)
+        eff = np.where(sums[3] > 0, sums[2] / sums[3], np.nan)
     return eff, occ
 
 

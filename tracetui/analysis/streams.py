@@ -20,7 +20,7 @@ test with; 10 µs keeps those and little else. HTA's ``consecutive_kernel_delay`
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -153,48 +153,68 @@ class StreamGaps:
 GAP_CHUNK = 1 << 20
 
 
+def gap_pieces(trace: Trace, lane: Lane, kernel_wait_ns: int,
+               classes: np.ndarray) -> Iterator[StreamGaps]:
+    """A GPU stream's gaps, split, in time order: a chunk of rows at a time where the
+    stream's work is its rows by start without ties (15 M kernels: the gaps of a whole
+    stream held 226 MB for a moment), else the whole stream's :class:`StreamGaps`."""
+    if not _in_chunks(trace, lane, classes):
+        yield StreamGaps(trace, lane, kernel_wait_ns, classes)
+        return
+    for sg, _ in _gap_chunks(trace, lane, kernel_wait_ns):
+        yield sg
+
+
+def _in_chunks(trace: Trace, lane: Lane, classes: np.ndarray) -> bool:
+    return lane.hi - lane.lo > GAP_CHUNK and _by_start_no_ties(trace, lane, classes)
+
+
+def _gap_chunks(trace: Trace, lane: Lane,
+                kernel_wait_ns: int) -> Iterator[tuple[StreamGaps, int]]:
+    """(the gaps of each chunk of rows, where the work so far reaches), for a stream whose
+    work is its rows by start without ties."""
+    reach: int | None = None  # where the work so far reaches
+    for c0 in range(lane.lo, lane.hi, GAP_CHUNK):
+        c1 = min(c0 + GAP_CHUNK, lane.hi)
+        s = trace.start[c0:c1]
+        e = s + trace.dur[c0:c1]
+        np.maximum.accumulate(e, out=e)
+        if reach is not None:
+            np.maximum(e, reach, out=e)
+        new = np.flatnonzero(s[1:] > e[:-1])
+        g_start = e[new]
+        new += 1
+        g_end, nxt = s[new], new + c0
+        del new
+        if reach is not None and int(s[0]) > reach:  # the gap between two chunks
+            g_start = np.concatenate([[reach], g_start])
+            g_end = np.concatenate([s[:1], g_end])
+            nxt = np.concatenate([[c0], nxt])
+        reach = int(e[-1])
+        del s, e
+        yield StreamGaps.of_gaps(trace, g_start, g_end, nxt, kernel_wait_ns), reach
+
+
 class GapSummary:
     """What ``summary`` reports of a GPU stream's gaps, found a chunk of rows at a time
-    where the stream's work is its rows by start, without ties (15 M kernels: the gaps of a
-    whole stream held 226 MB for a moment). ``gaps``: the largest ``top`` of them."""
+    where it can (:func:`gap_pieces`). ``gaps``: the largest ``top`` of them."""
 
     def __init__(self, trace: Trace, lane: Lane, kernel_wait_ns: int, classes: np.ndarray,
                  top: int = TOP_GAPS) -> None:
-        lo, hi = lane.lo, lane.hi
-        if hi - lo <= GAP_CHUNK or not _by_start_no_ties(trace, lane, classes):
+        if not _in_chunks(trace, lane, classes):
             sg = StreamGaps(trace, lane, kernel_wait_ns, classes)
             self._set(sg.busy_ns, sg.first_ns, sg.last_ns, len(sg), int(sg.dur.sum()),
                       sg.totals(), sg.take(sg.largest(top)))
             return
-        reach: int | None = None  # where the work so far reaches
         n = idle = 0
         totals = [0] * len(GAP_KINDS)
         best: list[StreamGaps] = []
-        for c0 in range(lo, hi, GAP_CHUNK):
-            c1 = min(c0 + GAP_CHUNK, hi)
-            s = trace.start[c0:c1]
-            e = s + trace.dur[c0:c1]
-            np.maximum.accumulate(e, out=e)
-            if reach is not None:
-                np.maximum(e, reach, out=e)
-            new = np.flatnonzero(s[1:] > e[:-1])
-            g_start = e[new]
-            new += 1
-            g_end, nxt = s[new], new + c0
-            del new
-            if reach is not None and int(s[0]) > reach:  # the gap between two chunks
-                g_start = np.concatenate([[reach], g_start])
-                g_end = np.concatenate([s[:1], g_end])
-                nxt = np.concatenate([[c0], nxt])
-            reach = int(e[-1])
-            del s, e
-            sg = StreamGaps.of_gaps(trace, g_start, g_end, nxt, kernel_wait_ns)
+        first = last = int(trace.start[lane.lo])
+        for sg, last in _gap_chunks(trace, lane, kernel_wait_ns):
             n += len(sg)
             idle += int(sg.dur.sum())
             totals = [a + b for a, b in zip(totals, sg.totals())]
             best.append(sg.take(sg.largest(top)))
-        first = int(trace.start[lo])
-        last = reach if reach is not None else first
         cand = StreamGaps.of_gaps(trace, np.concatenate([b.start for b in best]),
                                   np.concatenate([b.end for b in best]),
                                   np.concatenate([b.next_row for b in best]), kernel_wait_ns)
