@@ -50,7 +50,8 @@ class OpTree:
     host_self: np.ndarray
     device_self: np.ndarray
     device_total: np.ndarray
-    parent: np.ndarray  # per slice: the enclosing non-Python slice on its thread (-1: none)
+    up: np.ndarray  # per slice: 1 + the row of the enclosing non-Python slice on its thread
+    #                 (0: none; zeros where nothing is written take no memory: GPU-only traces)
     classes: np.ndarray  # the classification the device times come from
     _names: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -66,14 +67,14 @@ class OpTree:
 
 
 def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray]:
-    """(parent of every slice among the non-Python slices of its CPU thread, -1 for none and
-    for Python frames and GPU work; the rows of each folded depth, deepest last; per slice,
-    its direct children's summed duration and their count).
+    """(1 + the parent of every slice among the non-Python slices of its CPU thread, 0 for
+    none and for Python frames and GPU work; the rows of each folded depth, deepest last; per
+    slice, its direct children's summed duration and their count).
 
     A depth's slices are in start order and so are their parents one depth up: the children
     of one parent are consecutive, and their sums are one ``reduceat`` per depth (exact
     integers; no pass over every slice of the trace)."""
-    parent = np.full(trace.slice_count, -1, np.int64)
+    up1 = np.zeros(trace.slice_count, np.int64)  # (calloc: only the pages written are held)
     child = np.zeros(trace.slice_count, np.int64)
     nkids = np.zeros(trace.slice_count, np.int64)
     by_depth: list[list[np.ndarray]] = []
@@ -95,13 +96,13 @@ def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np
                 k, kids = k[first:], rows[first:]
                 if len(k):
                     up = prev.rows_at(k)
-                    parent[kids] = up
+                    up1[kids] = up + 1
                     cut = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
                     heads = up[cut]
                     child[heads] = np.add.reduceat(dur[kids], cut)
                     nkids[heads] = np.diff(np.r_[cut, len(k)])
             prev = di
-    return parent, [np.concatenate(p) for p in by_depth], child, nkids
+    return up1, [np.concatenate(p) for p in by_depth], child, nkids
 
 
 def launched_gpu(trace: Trace, classes: np.ndarray) -> np.ndarray:
@@ -125,7 +126,11 @@ def launched_gpu(trace: Trace, classes: np.ndarray) -> np.ndarray:
 
 def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
     """The operators of ``trace`` with their host and device times."""
-    parent, depths, child, nkids = _parents(trace)
+    up1, depths, child, nkids = _parents(trace)
+
+    def parent(rows: np.ndarray) -> np.ndarray:
+        return up1[rows] - 1
+
     op_cat = cat_ids(trace, OP_CATS)
     is_op = op_cat[trace.cat]
     cand = np.flatnonzero(is_op)
@@ -141,7 +146,7 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
     # device self: each launching call's GPU time to its innermost enclosing operator
     dself = np.zeros(trace.slice_count, np.int64)
     callers = np.flatnonzero(gpu)
-    cur = parent[callers]
+    cur = parent(callers)
     amount = gpu[callers]
     while len(cur):
         done = cur < 0
@@ -149,14 +154,14 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
         if hit.any():
             np.add.at(dself, cur[hit], amount[hit])
         go = ~done & ~hit
-        cur, amount = parent[cur[go]], amount[go]
+        cur, amount = parent(cur[go]), amount[go]
     # device total: what is launched below, summed up the tree, deepest first (in place:
     # only the slices with some, a few among the many)
     total = gpu
     for d in range(len(depths) - 1, 0, -1):
         r = depths[d]
         r = r[total[r] != 0]
-        p = parent[r]
+        p = parent(r)
         ok = p >= 0
         np.add.at(total, p[ok], total[r[ok]])
     hself = trace.dur[rows] - child[rows]
@@ -164,15 +169,15 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
     # key_averages (EventList._remove_dup_nodes) folds an op into its parent when the
     # parent has the same name and no other child (aten::add_ calling aten::add_): one
     # call, its self time and launches the parent's
-    p = parent[rows]
+    p = parent(rows)
     dup = (p >= 0)
     dup[dup] = (trace.name[p[dup]] == trace.name[rows[dup]]) & (nkids[p[dup]] == 1) \
         & is_op[p[dup]]
     if dup.any():
         folded = rows[dup]
-        top = parent[folded]
+        top = parent(folded)
         while True:  # a chain of them: to the outermost
-            up = parent[top]
+            up = parent(top)
             more = (up >= 0) & np.isin(top, folded)
             if not more.any():
                 break
@@ -182,7 +187,7 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
         np.add.at(dself_rows, at, dself_rows[dup])
         rows, hself, dself_rows = rows[~dup], hself[~dup], dself_rows[~dup]
     return OpTree(rows=rows, host_self=hself, device_self=dself_rows,
-                  device_total=total[rows], parent=parent, classes=classes)
+                  device_total=total[rows], up=up1, classes=classes)
 
 
 def _grouped(trace: Trace, tree: OpTree, keys: np.ndarray, n_keys: int) -> dict[str, np.ndarray]:
@@ -233,7 +238,7 @@ def operator_of(trace: Trace, tree: OpTree, row: int) -> int:
         k = int(np.searchsorted(tree.rows, at))
         if k < len(tree.rows) and int(tree.rows[k]) == at:
             return at
-        at = int(tree.parent[at])
+        at = int(tree.up[at]) - 1
     return -1
 
 
