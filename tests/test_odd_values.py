@@ -358,6 +358,31 @@ def test_numeric_strings_are_times(tmp_path, exact):
             assert lane.tid == 25738, where  # as before: a numeric tid string is its number
 
 
+def test_ids_of_digits_that_are_not_ascii_are_names(tmp_path):
+    """A tid "¹" or "٣" (str.isdigit says yes; int() refuses the first) is a lane name, on
+    every path of the loader (the fuzz test found "¹" stopping a load with a ValueError)."""
+    evs = [_x(i) for i in range(60)]
+    evs[10] = _x(10, name="sup", tid="¹")
+    evs[11] = _x(11, name="arabic", pid="٣", tid="25")
+    path = _write(tmp_path / "ids.json", _trace_text(evs))
+    for name, tr, _ in _loads(path):
+        lanes = {(ln.pid, ln.tid) for ln in tr.lanes}
+        assert (1, "¹") in lanes and ("٣", 25) in lanes, (name, lanes)
+        assert tr.events == len(evs), name
+
+
+def test_natural_order_and_workers_of_odd_digits(monkeypatch):
+    from tracetui.job.many import _natural
+    from tracetui.trace.parallel import default_workers
+
+    assert _natural("rank1¹") == ["rank", 1, "¹"]
+    assert sorted(["r10", "r9", "r1¹"], key=_natural) == ["r1¹", "r9", "r10"]
+    monkeypatch.setenv("TRACETUI_WORKERS", "²")
+    assert default_workers() >= 1
+    monkeypatch.setenv("TRACETUI_WORKERS", "1")
+    assert default_workers() == 1
+
+
 # ----------------------------------------------------------------------------- 3. flows
 
 def _ns_of(v) -> int:

@@ -133,7 +133,7 @@ def as_ranks(got: Sequence[tuple[str, dict[str, Any] | None, str | None]], rules
 
 
 def _natural(name: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(name)]
+    return [int(t) if t.isdecimal() else t.lower() for t in _DIGITS.split(name)]  # (not "¹")
 
 
 def _stderr_fd() -> int | None:

@@ -221,7 +221,7 @@ def canonical_id(v: Any) -> Any:
     a lane of its own) or a Decimal (exact mode) becomes its text, as JSON can hold it."""
     if isinstance(v, str):
         t = v.strip()
-        if t.lstrip("-").isdigit() and len(t) < 20:
+        if t.isascii() and t.lstrip("-").isdigit() and len(t) < 20:  # ("¹".isdigit() too)
             return int(t)
     elif isinstance(v, float):
         if v.is_integer():

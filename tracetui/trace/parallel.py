@@ -53,7 +53,7 @@ HEAD_START = 24 << 20
 def default_workers() -> int:
     """Processes for one load: the cores this process may use (``TRACETUI_WORKERS`` overrides)."""
     env = os.environ.get("TRACETUI_WORKERS", "").strip()
-    if env.isdigit():
+    if env.isascii() and env.isdigit():  # ("²".isdigit() too)
         return max(1, int(env))
     try:
         cores = len(os.sched_getaffinity(0))
