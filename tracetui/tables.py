@@ -65,6 +65,8 @@ class Col:
             return f"{int(x):,}"
         if self.kind == "id":
             return str(int(x))
+        if self.kind == "mib":  # bytes, shown in MiB
+            return f"{x / 2**20:,.1f}"
         return f"{x:,.2f}"
 
 
@@ -362,10 +364,30 @@ def rank_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 #: every table ``--csv NAME`` can write, by name
+MEMORY = TableDef(
+    name="memory",
+    title="memory per device, MiB ([memory] events; relative: the running sum of Bytes from "
+          "the trace's start, where it gives no totals)",
+    columns=(
+        Col("device", "device", "text"),
+        Col("peak_allocated_bytes", "peak", "mib"),
+        Col("peak_at_us", "at ms", "ms"),
+        Col("peak_reserved_bytes", "peak reserved", "mib", optional=2, missing="—"),
+        Col("end_allocated_bytes", "at the end", "mib", optional=1),
+        Col("alloc_bytes", "allocated", "mib", optional=1),
+        Col("allocs", "allocs", "count"),
+        Col("frees", "frees", "count", optional=1),
+        Col("relative", "relative", "count"),
+    ),
+    sort="", descending=False, text="device", what="devices",
+)
+
+
 TABLES: dict[str, TableDef] = {t.name: t for t in (KERNELS, KERNEL_GROUPS, STEPS, OPERATORS,
                                                    OPERATOR_SHAPES, MODULE_TYPES, MODULES)}
 #: the summary's other tables (their rows are made from the report's by the text renderer)
 TEXT_TABLES: dict[str, TableDef] = {t.name: t for t in (OVERLAP, ANNOTATIONS, EXPOSED,
-                                                        STREAM_IDLE, LANES, STREAM_PAIRS)}
+                                                        STREAM_IDLE, LANES, STREAM_PAIRS,
+                                                        MEMORY)}
 #: the tables of a job (``summary DIR``; ``--csv ranks``)
 JOB_TABLES: dict[str, TableDef] = {t.name: t for t in (RANKS,)}

@@ -258,6 +258,8 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
         if r.get(name):
             console.print(def_table(TABLES[name], r[name][:top] if top else r[name], width))
             more(r[name], TABLES[name].what)
+    if r.get("memory"):
+        console.print(def_table(TEXT_TABLES["memory"], r["memory"], width))
 
     for w in r["warnings"]:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))

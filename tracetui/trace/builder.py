@@ -171,7 +171,14 @@ def us_to_ns(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     return out, ok
 
 
-def _int_or(v: Any, default: int = -1) -> int:
+#: The columns of ``[memory]`` instants (by args row): their dtypes
+MEMORY_COLUMNS = {"device_type": np.int32, "device_id": np.int32, "bytes": np.int64,
+                  "addr": np.uint64, "allocated": np.int64, "reserved": np.int64}
+_MEMORY_ARGS = (("device_type", "Device Type"), ("device_id", "Device Id"),
+                ("allocated", "Total Allocated"), ("reserved", "Total Reserved"))
+
+
+def _int_or(v: Any, default: Any = -1) -> Any:
     if type(v) is int:
         return int(v) if -2**63 <= v < 2**63 else default
     if isinstance(v, (float, Decimal)) and v == v and abs(float(v)) < 2**62:
@@ -376,7 +383,7 @@ class _LaneKey:
 #: sends them. How each column is renumbered when a part is merged follows from its name:
 #: see :data:`_RENUMBER`.
 COLUMN_SETS = ("slices", "instants", "ended_b", "counter_samples", "gpu", "gpu_plain", "corr",
-               "ext", "flows")
+               "ext", "flows", "memory")
 
 #: Columns whose values a builder numbers on its own, by column name: string ids, lane ids,
 #: counter track ids, rows of the events array (shifted by the rows before a part) and flow
@@ -421,6 +428,8 @@ class Snapshot:
     gpu_plain: dict[str, np.ndarray] = dc_field(default_factory=dict)
     #: skip reason -> the first value skipped for it ("9.3e+18 µs"), where one says more
     examples: dict[str, str] = dc_field(default_factory=dict)
+    #: the args of ``[memory]`` instants, by their row (see :data:`MEMORY_COLUMNS`)
+    memory: dict[str, np.ndarray] = dc_field(default_factory=dict)
 
 
 class TraceBuilder:
@@ -451,6 +460,7 @@ class TraceBuilder:
         self.flows = _Columns(key=np.int64, ts=np.int64, lane=np.int32, flags=np.int8,
                               enclosing=np.int8, cat=np.int32)
         self._flow_keys: dict[Any, int] = {}
+        self.memory = _Columns(row=np.uint32, **MEMORY_COLUMNS)  # [memory] instants' args
         self._pending_flows: list[tuple[int, int, int, int, int, int]] = []
         # Rare phases are gathered one by one in plain lists and become columns once a batch.
         self._p_ended: list[tuple[int, int, int, int, int, int]] = []
@@ -501,7 +511,7 @@ class TraceBuilder:
                 slices=cols, open_b=len(ob), instants=views["instants"],
                 counter_samples=views["counter_samples"], gpu=views["gpu"],
                 gpu_plain=views["gpu_plain"], corr=views["corr"],
-                ext=views["ext"], flows=views["flows"],
+                ext=views["ext"], flows=views["flows"], memory=views["memory"],
                 lanes=[(lk.pid, lk.tid, lk.sub, lk.gpu, lk.device, lk.stream)
                        for lk in self.lanes],
                 counter_tracks=list(self.counter_tracks),
@@ -803,6 +813,39 @@ class TraceBuilder:
         cats = self.strings.intern_many([e.cat for e in evs])
         lanes = self._lane_ids_for([e.pid for e in evs], [e.tid for e in evs])
         self.instants.append(lane=lanes, ts=ts, name=names, cat=cats, row=rows)
+        mem = [k for k, e in enumerate(evs) if e.name == "[memory]"]
+        if mem:
+            self._add_memory([evs[k].args for k in mem], rows[mem])
+
+    def _add_memory(self, args: list[Any], rows: np.ndarray) -> None:
+        """The args of ``[memory]`` instants as columns (``Bytes`` not an integer: not an
+        allocation, said in the warnings)."""
+        n = len(args)
+        got = {k: np.full(n, -1, np.int64) for k in MEMORY_COLUMNS if k != "addr"}
+        addr = np.zeros(n, np.uint64)
+        keep = np.ones(n, bool)
+        for i, a in enumerate(args):
+            b = _int_or(a.get("Bytes"), None) if isinstance(a, dict) else None
+            if b is None:
+                keep[i] = False
+                continue
+            got["bytes"][i] = b
+            for k, key in _MEMORY_ARGS:
+                v = _int_or(a.get(key))
+                if v != -1:
+                    got[k][i] = v
+            ad = a.get("Addr")
+            if type(ad) is int and 0 < ad < 2**64:
+                addr[i] = ad
+        if not keep.all():
+            self._note("[memory] events without an integer Bytes (not counted as memory)",
+                       int((~keep).sum()))
+            if not keep.any():
+                return
+            got = {k: v[keep] for k, v in got.items()}
+            addr, rows = addr[keep], rows[keep]
+        self.memory.append(row=rows, addr=addr,
+                           **{k: v.astype(MEMORY_COLUMNS[k]) for k, v in got.items()})
 
     def _add_flows(self, ph: str, evs: list[Any], rows: np.ndarray) -> None:
         evs, ts, rows = self._times(evs, rows)

@@ -16,11 +16,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import _alloc
-from .builder import GPU_COLUMNS, Snapshot
+from .builder import GPU_COLUMNS, MEMORY_COLUMNS, Snapshot
 from .depth import _threaded, compute_depth
 from .strings import MAX_NAME
 from .model import (LANE_CPU, LANE_GPU, LANE_GPU_ANNOTATION, CounterTrack, EventReader,
-                    KernelFields, Lane, SparseColumn, Trace, python_cat_ids)
+                    KernelFields, Lane, MemoryEvents, SparseColumn, Trace, python_cat_ids)
 
 _NUM = re.compile(r"(-?\d+)")
 
@@ -395,6 +395,8 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     io = np.lexsort((inst_ts, inst_lane)) if len(inst_ts) else np.zeros(0, np.int64)
     inst_lane, inst_ts = inst_lane[io], inst_ts[io]
     inst_bounds = np.searchsorted(inst_lane, np.arange(len(lanes) + 1))
+    inst_row = inst["row"][io]
+    memory = _memory_events(snap.memory, inst_row, inst_ts, inst_lane)
     for ln in lanes:
         ln.instants = np.arange(inst_bounds[ln.index], inst_bounds[ln.index + 1])
     counters = []
@@ -435,11 +437,29 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         t0_abs_ns=t0, end_ns=end_ns, strings=snap.strings, lanes=lanes,
         lane_bounds=lane_bounds, start=start, dur=dur, name=name, cat=cat, depth=depth,
         row=row, inst_lane=inst_lane, inst_ts=inst_ts, inst_name=inst["name"][io],
-        inst_cat=inst["cat"][io], inst_row=inst["row"][io], counters=counters,
+        inst_cat=inst["cat"][io], inst_row=inst_row, counters=counters,
         kernels=kernels, launch_of=launch_of, correlation=correlation,
         external_id=external_id, flow_src=flow_src, flow_dst=flow_dst, flow_cat=flow_cat,
         header=header, events=events, phase_counts=phase_counts, bytes_read=facts.bytes_read,
-        pieces=reader, extra_args=snap.extra_args)
+        pieces=reader, extra_args=snap.extra_args, memory=memory)
+
+
+def _memory_events(mem: dict[str, np.ndarray], inst_row: np.ndarray, inst_ts: np.ndarray,
+                   inst_lane: np.ndarray) -> MemoryEvents:
+    """The ``[memory]`` instants' columns (by args row) joined to their instants' times and
+    lanes, by time (file order among equal times)."""
+    if not len(mem.get("row", ())) or not len(inst_row):
+        return MemoryEvents.empty()
+    by_row = np.argsort(inst_row, kind="stable")
+    k = np.searchsorted(inst_row[by_row], mem["row"])
+    k = np.minimum(k, len(inst_row) - 1)
+    pos = by_row[k]
+    ok = inst_row[pos] == mem["row"]  # (an instant dropped for its time: not one either)
+    pos = pos[ok]
+    ts = inst_ts[pos]
+    o = np.lexsort((mem["row"][ok], ts))
+    return MemoryEvents(ts=ts[o], lane=inst_lane[pos][o].astype(np.int32),
+                        row=mem["row"][ok][o], **{c: mem[c][ok][o] for c in MEMORY_COLUMNS})
 
 
 def _per_slice(slice_of_row: np.ndarray, rows: np.ndarray, values: np.ndarray) -> SparseColumn:

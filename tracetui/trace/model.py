@@ -306,6 +306,33 @@ class CounterTrack:
 
 
 @dataclass
+class MemoryEvents:
+    """Allocations and frees: the ``[memory]`` instants of ``profile_memory=True`` traces,
+    one row each, by time (file order among equal times). Absent values: -1 (0 for
+    ``addr``: no allocation is at address 0)."""
+
+    ts: np.ndarray  # int64 ns from the trace start
+    lane: np.ndarray  # int32: the thread lane it was recorded on
+    row: np.ndarray  # the event's row in the file (its args re-read from there)
+    device_type: np.ndarray  # int32: "Device Type" (0 CPU, 1 CUDA, 6 HIP, ...)
+    device_id: np.ndarray  # int32: "Device Id"
+    bytes: np.ndarray  # int64: "Bytes" (< 0: a free)
+    addr: np.ndarray  # uint64: "Addr"
+    allocated: np.ndarray  # int64: "Total Allocated" after it (newer traces)
+    reserved: np.ndarray  # int64: "Total Reserved"
+
+    @classmethod
+    def empty(cls) -> "MemoryEvents":
+        z = np.zeros(0, np.int64)
+        return cls(ts=z, lane=z.astype(np.int32), row=z.astype(np.uint32),
+                   device_type=z.astype(np.int32), device_id=z.astype(np.int32), bytes=z,
+                   addr=z.astype(np.uint64), allocated=z, reserved=z)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
 class KernelFields:
     """Typed columns of GPU work (kernels, memcpy, memset), one row per GPU slice."""
 
@@ -377,6 +404,7 @@ class Trace:
     pieces: EventReader  # re-reads any event from the file (args are not kept in memory)
     extra_args: dict[int, dict]  # args given on an "E", by the row of its "B"
     ranks: RankBlock | None = None  # a combined trace of several ranks
+    memory: MemoryEvents = field(default_factory=MemoryEvents.empty)  # allocations, frees
 
     def __post_init__(self) -> None:
         for ln in self.lanes:

@@ -1,0 +1,186 @@
+"""Memory events (``[memory]`` instants of ``profile_memory=True`` traces): their args as
+columns on every path of the loader, and each device's figures in ``summary --json``
+(``memory[]``).
+
+Expectations come from the raw JSON with plain Python: per (Device Type, Device Id), the
+events in time order (file order among equal times), the curve ``Total Allocated`` where
+every event has it, else the running sum of ``Bytes``; never from the code under test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tracetui.analysis.report import analyze
+from tracetui.cli import main
+from tracetui.trace.loader import Loader
+from tracetui.trace.pieces import HEAD_BYTES, KIND_IJSON, KIND_IJSON_FILE
+
+ROOT = Path(__file__).resolve().parent.parent
+RESNET = ROOT.parent / "shared" / "traces" / "kineto2021_resnet50.pt.trace.json.gz"
+
+PATHS = [
+    ("msgspec", {"workers": 1}),
+    ("tiny-pieces", {"workers": 1, "piece_bytes": 256}),
+    ("workers", {"workers": 2, "parallel_min": 0, "piece_bytes": 2048}),
+    ("ijson", {"workers": 1}),  # (traceEvents past the head: the file streamed by ijson)
+]
+
+
+def _events(path: Path) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:
+        return json.load(f)["traceEvents"]
+
+
+def _ns(ts) -> int:
+    return int(Decimal(str(ts)) * 1000)
+
+
+def reference(events: list[dict]) -> dict[tuple[int, int], dict]:
+    """Per device, from the raw events, by plain Python."""
+    t0 = min(_ns(e["ts"]) for e in events if isinstance(e.get("ts"), (int, float)))
+    per: dict[tuple[int, int], list] = defaultdict(list)
+    for i, e in enumerate(events):
+        a = e.get("args")
+        if e.get("ph") != "i" or e.get("name") != "[memory]" or not isinstance(a, dict) \
+                or type(a.get("Bytes")) is not int:
+            continue
+        per[(a.get("Device Type", -1), a.get("Device Id", -1))].append((_ns(e["ts"]), i, a))
+    out = {}
+    for dev, evs in per.items():
+        evs.sort(key=lambda x: (x[0], x[1]))
+        if all("Total Allocated" in a for _, _, a in evs):
+            cur = [a["Total Allocated"] for _, _, a in evs]
+        else:
+            run, cur = 0, []
+            for _, _, a in evs:
+                run += a["Bytes"]
+                cur.append(run)
+        peak = max(cur)
+        at = evs[cur.index(peak)][0] - t0
+        sizes = [a["Bytes"] for _, _, a in evs]
+        res = [a["Total Reserved"] for _, _, a in evs if "Total Reserved" in a]
+        out[dev] = {"peak_allocated_bytes": peak, "peak_at_us": round(at / 1000, 3),
+                    "peak_reserved_bytes": max(res) if res else None,
+                    "end_allocated_bytes": cur[-1],
+                    "allocs": sum(1 for b in sizes if b > 0),
+                    "frees": sum(1 for b in sizes if b < 0),
+                    "alloc_bytes": sum(b for b in sizes if b > 0),
+                    "free_bytes": -sum(b for b in sizes if b < 0), "events": len(evs),
+                    "relative": not all("Total Allocated" in a for _, _, a in evs)}
+    return out
+
+
+def _rows(report: dict) -> dict[tuple[int, int], dict]:
+    return {(r["device_type"], r["device_id"]): {k: v for k, v in r.items()
+                                                 if k not in ("device_type", "device_id",
+                                                              "device")}
+            for r in report["memory"]}
+
+
+@pytest.mark.skipif(not RESNET.is_file(), reason="../shared/traces not present")
+def test_resnet_memory_is_the_raw_json():
+    """The 2021 ResNet-50 trace: 12,838 events on the CPU and CUDA:0, no totals (relative)."""
+    want = reference(_events(RESNET))
+    got = _rows(analyze(Loader(str(RESNET)).run()))
+    assert got == want
+    assert set(got) == {(0, -1), (1, 0)} and all(r["relative"] for r in got.values())
+    assert sum(r["events"] for r in got.values()) == 12_838
+
+
+def _generated(n: int, seed: int) -> list[dict]:
+    """A trace with totals: allocations and frees on two GPUs and the CPU, several threads,
+    equal times, some odd events (no Bytes, Bytes as text, args not an object)."""
+    rng = random.Random(seed)
+    evs: list[dict] = [{"ph": "X", "name": "step", "cat": "cpu_op", "pid": 1, "tid": 1,
+                        "ts": 0, "dur": n * 3}]
+    live: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    total: dict[tuple[int, int], int] = defaultdict(int)
+    reserved: dict[tuple[int, int], int] = defaultdict(int)
+    t = 10
+    for i in range(n):
+        dev = rng.choice([(1, 0), (1, 1), (0, -1)])
+        t += rng.choice([0, 1, 3])
+        if live[dev] and rng.random() < 0.45:
+            addr, size = live[dev].pop(rng.randrange(len(live[dev])))
+            b = -size
+        else:
+            size = rng.choice([512, 4096, 1 << 20, 3 << 20])
+            addr = 0x7F0000000000 + i * 4096
+            live[dev].append((addr, size))
+            b = size
+        total[dev] += b
+        reserved[dev] = max(reserved[dev], (total[dev] + (2 << 20) - 1) // (2 << 20) * (2 << 20))
+        args = {"Device Type": dev[0], "Device Id": dev[1], "Bytes": b, "Addr": addr}
+        if dev[0] == 1:
+            args["Total Allocated"] = total[dev]
+            args["Total Reserved"] = reserved[dev]
+        evs.append({"ph": "i", "s": "t", "name": "[memory]", "cat": "cpu_instant_event",
+                    "pid": 1, "tid": rng.choice([1, 2, "3"]), "ts": t, "args": args})
+    evs.append({"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 1, "ts": 5,
+                "args": {"Device Type": 1, "Device Id": 0}})  # no Bytes
+    evs.append({"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 1, "ts": 6,
+                "args": {"Device Type": 1, "Device Id": 0, "Bytes": "many"}})
+    evs.append({"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 1, "ts": 7,
+                "args": [1, 2]})
+    rng.shuffle(evs)  # the file's order is not the time order
+    return evs
+
+
+@pytest.mark.parametrize("name,kw", PATHS, ids=[p[0] for p in PATHS])
+def test_generated_memory_on_every_loader_path(tmp_path, name, kw):
+    evs = _generated(600, 3)
+    path = tmp_path / "mem.json"
+    pad = '"pad": "' + "x" * (HEAD_BYTES + 10) + '", ' if name == "ijson" else ""
+    path.write_text('{' + pad + '"traceEvents": [\n' + ",\n".join(json.dumps(e) for e in evs)
+                    + "\n]}")
+    os.utime(path, (1, 1))
+    loader = Loader(str(path), **kw)
+    tr = loader.run()
+    kinds = {kind for kind, _, _ in loader.pieces.pieces}
+    assert (name == "ijson") == bool(kinds & {KIND_IJSON, KIND_IJSON_FILE}), kinds
+    assert len(tr.memory) == 600
+    assert "3 [memory] events without an integer Bytes (not counted as memory)" in \
+        tr.warnings, tr.warnings
+    got = _rows(analyze(tr))
+    want = reference(evs)
+    assert got == want
+    assert not got[(1, 0)]["relative"] and got[(0, -1)]["relative"]
+    assert got[(1, 1)]["peak_reserved_bytes"] >= got[(1, 1)]["peak_allocated_bytes"] > 0
+    # the columns are the events' own, in time order
+    m = tr.memory
+    assert (m.ts[1:] >= m.ts[:-1]).all()
+    by_addr = {e["args"]["Addr"]: e["args"]["Bytes"] for e in evs
+               if isinstance(e.get("args"), dict) and "Addr" in e["args"] and e["args"]["Bytes"] > 0}
+    assert {int(a): int(b) for a, b in zip(m.addr, m.bytes) if b > 0} == by_addr
+
+
+def test_summary_json_and_csv_of_memory(tmp_path, capsys):
+    evs = _generated(200, 5)
+    path = tmp_path / "mem.json"
+    path.write_text(json.dumps({"traceEvents": evs}))
+    assert main(["summary", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["memory"]
+    assert [r["device"] for r in rows] == ["CPU", "CUDA:0", "CUDA:1"]
+    assert main(["summary", str(path), "--csv", "memory"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("device_type,device_id,device,relative,peak_allocated_bytes")
+    assert len(lines) == 4
+
+
+def test_a_trace_without_memory_events_has_none(tmp_path):
+    path = tmp_path / "none.json"
+    path.write_text(json.dumps({"traceEvents": [
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 0, "dur": 5},
+        {"ph": "i", "name": "[memory]x", "pid": 1, "tid": 1, "ts": 1, "args": {"Bytes": 4}}]}))
+    tr = Loader(str(path)).run()
+    assert len(tr.memory) == 0 and analyze(tr)["memory"] == []
