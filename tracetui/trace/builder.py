@@ -178,6 +178,30 @@ _MEMORY_ARGS = (("device_type", "Device Type"), ("device_id", "Device Id"),
                 ("allocated", "Total Allocated"), ("reserved", "Total Reserved"))
 
 
+def _int_column(vals: list[Any], dtype: Any, missing: int | None) -> np.ndarray:
+    """``vals`` as a column of ``dtype``: each an integer as :func:`_int_or` reads it, else
+    ``missing`` (-1; 0 for an unsigned column), or NaN in a float column where ``missing``
+    is None (the caller drops those)."""
+    if all(type(v) is int for v in vals):
+        try:
+            return np.array(vals, dtype)
+        except OverflowError:
+            pass
+    if missing is not None and all(v is None for v in vals):
+        return np.full(len(vals), missing if np.dtype(dtype).kind == "i" else 0, dtype)
+    unsigned = np.dtype(dtype).kind == "u"
+    lo, hi = (1, 2**64) if unsigned else (-2**63, 2**63)
+    out = []
+    for v in vals:
+        i = _int_or(v, None) if not unsigned or type(v) is not int else v
+        out.append(i if i is not None and lo <= i < hi else None)
+    if missing is None:
+        return np.array([np.nan if i is None else i for i in out], np.float64) \
+            if None in out else np.array(out, dtype)
+    fill = missing if not unsigned else 0
+    return np.array([fill if i is None else i for i in out], dtype)
+
+
 def _int_or(v: Any, default: Any = -1) -> Any:
     if type(v) is int:
         return int(v) if -2**63 <= v < 2**63 else default
@@ -819,34 +843,26 @@ class TraceBuilder:
 
     def _add_memory(self, args: list[Any], rows: np.ndarray) -> None:
         """The args of ``[memory]`` instants as columns (``Bytes`` not an integer: not an
-        allocation, said in the warnings)."""
+        allocation, said in the warnings). A column of plain ints (the common case) is
+        converted at once; anything else value by value."""
         n = len(args)
-        got = {k: np.full(n, -1, np.int64) for k in MEMORY_COLUMNS if k != "addr"}
-        addr = np.zeros(n, np.uint64)
-        keep = np.ones(n, bool)
-        for i, a in enumerate(args):
-            b = _int_or(a.get("Bytes"), None) if isinstance(a, dict) else None
-            if b is None:
-                keep[i] = False
-                continue
-            got["bytes"][i] = b
-            for k, key in _MEMORY_ARGS:
-                v = _int_or(a.get(key))
-                if v != -1:
-                    got[k][i] = v
-            ad = a.get("Addr")
-            if type(ad) is int and 0 < ad < 2**64:
-                addr[i] = ad
-        if not keep.all():
-            self._note("[memory] events without an integer Bytes (not counted as memory)",
-                       int((~keep).sum()))
-            if not keep.any():
+        if not all(type(a) is dict for a in args):
+            args = [a if type(a) is dict else {} for a in args]
+        got: dict[str, np.ndarray] = {}
+        for col, key in (("bytes", "Bytes"), *_MEMORY_ARGS, ("addr", "Addr")):
+            vals = [a.get(key) for a in args]
+            got[col] = _int_column(vals, MEMORY_COLUMNS[col], None if col == "bytes" else -1)
+        b = got["bytes"]
+        keep = ~np.isnan(b) if b.dtype.kind == "f" else None
+        if keep is not None:  # (some Bytes were not integers: a float column with nans)
+            bad = int((~keep).sum())
+            self._note("[memory] events without an integer Bytes (not counted as memory)", bad)
+            if bad == n:
                 return
             got = {k: v[keep] for k, v in got.items()}
-            addr, rows = addr[keep], rows[keep]
-        self.memory.append(row=rows, addr=addr,
-                           **{k: v.astype(MEMORY_COLUMNS[k]) for k, v in got.items()})
-
+            got["bytes"] = got["bytes"].astype(np.int64)
+            rows = rows[keep]
+        self.memory.append(row=rows, **got)
     def _add_flows(self, ph: str, evs: list[Any], rows: np.ndarray) -> None:
         evs, ts, rows = self._times(evs, rows)
         if not evs:
