@@ -3,6 +3,7 @@
     pip install torch==2.13.0        # not a dependency of tracetui; only for this script
     python sample_traces/capture_ops.py --model cnn
     python sample_traces/capture_ops.py --model transformer
+    python sample_traces/capture_ops.py --model cnn --memory   # + profile_memory=True
     # optional: [--out PATH.json] [--averages PATH.json]
 
 Five training steps of a small model, fed from a ``DataLoader`` (so the trace has
@@ -21,6 +22,10 @@ per-parameter (unfused) Adam each add hundreds of events per step.
 ``prof.key_averages()`` and ``prof.key_averages(group_by_input_shape=True)``, each as
 ``{"name", "input_shapes" (by_shape only), "count", "self_cpu_us", "cpu_total_us"}``,
 sorted by name then input_shapes. These are the reference figures for an operator table.
+
+``--memory`` adds ``profile_memory=True`` (the trace gets ``[memory]`` events) and writes
+``ops_<model>_memory.json``; its rows also hold ``self_cpu_memory_usage`` and
+``cpu_memory_usage`` (bytes), the reference for memory by operator.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ def build(model_name: str) -> tuple[nn.Module, torch.optim.Optimizer, DataLoader
     return model, optimizer, DataLoader(data, batch_size=BATCH, shuffle=False, num_workers=0)
 
 
-def averages(prof) -> dict:
+def averages(prof, memory: bool = False) -> dict:
     def rows(events, with_shapes: bool) -> list[dict]:
         out = []
         for e in events:
@@ -98,6 +103,9 @@ def averages(prof) -> dict:
                 row["input_shapes"] = str(e.input_shapes)
             row.update(count=e.count, self_cpu_us=e.self_cpu_time_total,
                        cpu_total_us=e.cpu_time_total)
+            if memory:
+                row.update(self_cpu_memory_usage=e.self_cpu_memory_usage,
+                           cpu_memory_usage=e.cpu_memory_usage)
             out.append(row)
         return sorted(out, key=lambda r: (r["name"], r.get("input_shapes", "")))
 
@@ -113,8 +121,10 @@ def main() -> None:
                         help="trace path (default sample_traces/ops_<model>.json)")
     parser.add_argument("--averages", type=Path, default=None,
                         help="key_averages path (default <out stem>.key_averages.json)")
+    parser.add_argument("--memory", action="store_true", help="profile_memory=True as well")
     args = parser.parse_args()
-    out: Path = args.out or HERE / "torch" / f"ops_{args.model}.json"
+    stem = f"ops_{args.model}" + ("_memory" if args.memory else "")
+    out: Path = args.out or HERE / "torch" / f"{stem}.json"
     avg_path: Path = args.averages or out.with_name(f"{out.stem}.key_averages.json")
 
     torch.manual_seed(0)
@@ -124,10 +134,10 @@ def main() -> None:
 
     def on_trace_ready(prof) -> None:
         prof.export_chrome_trace(str(out))
-        avg_path.write_text(json.dumps(averages(prof), indent=1) + "\n")
+        avg_path.write_text(json.dumps(averages(prof, args.memory), indent=1) + "\n")
 
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_stack=True,
-                 with_modules=True, schedule=schedule(wait=1, warmup=1, active=3, repeat=1),
+                 with_modules=True, profile_memory=args.memory, schedule=schedule(wait=1, warmup=1, active=3, repeat=1),
                  on_trace_ready=on_trace_ready) as prof:
         steps = 0
         for x, y in loader:

@@ -184,3 +184,62 @@ def test_a_trace_without_memory_events_has_none(tmp_path):
         {"ph": "i", "name": "[memory]x", "pid": 1, "tid": 1, "ts": 1, "args": {"Bytes": 4}}]}))
     tr = Loader(str(path)).run()
     assert len(tr.memory) == 0 and analyze(tr)["memory"] == []
+
+
+CAPTURE = ROOT / "sample_traces" / "torch" / "ops_cnn_memory.json"
+
+
+def test_memory_by_operator_is_key_averages():
+    """``sample_traces/capture_ops.py --model cnn --memory`` (CPU torch, profile_memory=True):
+    every operator's self and total CPU memory and calls equal ``key_averages()`` of the
+    same run (the user annotations, module frames and Python functions it also lists are
+    not operators here)."""
+    report = analyze(Loader(str(CAPTURE)).run())
+    got = {r["name"]: r for r in report["memory_ops"]}
+    ka = {r["name"]: r for r in json.loads(
+        CAPTURE.with_name("ops_cnn_memory.key_averages.json").read_text())["by_name"]}
+    ops = {r["name"] for r in report["operators"]}
+    compared = 0
+    for name, want in ka.items():
+        if name not in ops:
+            continue
+        g = got.get(name)
+        if g is None:  # no memory event in any call
+            assert want["cpu_memory_usage"] == want["self_cpu_memory_usage"] == 0, name
+            continue
+        assert (g["calls"], g["self_cpu_bytes"], g["cpu_bytes"]) == (
+            want["count"], want["self_cpu_memory_usage"], want["cpu_memory_usage"]), name
+        compared += 1
+    assert compared >= 40
+    assert all(r["device_bytes"] == 0 for r in got.values())  # a CPU run
+
+
+def test_memory_by_operator_edges_fold_and_threads(tmp_path):
+    """PyTorch's counting, worked by hand: events at an op's start and end count (both
+    ends included); an event on another thread inside its time counts too; a child's total
+    comes off its parent's self; ``aten::add_`` calling ``aten::add_`` (its only child) is
+    one call whose self includes the inner one's."""
+    def op(name, ts, dur, tid=1):
+        return {"ph": "X", "cat": "cpu_op", "name": name, "pid": 1, "tid": tid, "ts": ts,
+                "dur": dur}
+
+    def mem(ts, b, tid=1):
+        return {"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": tid, "ts": ts,
+                "args": {"Device Type": 0, "Device Id": -1, "Bytes": b}}
+
+    evs = [op("outer", 100, 100), op("inner", 120, 30), op("aten::add_", 300, 50),
+           op("aten::add_", 310, 20), op("other", 400, 10, tid=2),
+           mem(100, 1), mem(120, 10), mem(150, 100), mem(200, 1000),  # edges of both
+           mem(160, 10000, tid=2),  # another thread, inside outer
+           mem(315, 7), mem(340, 3),  # inner add_, then outer add_ alone
+           mem(500, 99999)]  # outside every op
+    path = tmp_path / "ops.json"
+    path.write_text(json.dumps({"traceEvents": evs}))
+    got = {r["name"]: r for r in analyze(Loader(str(path)).run())["memory_ops"]}
+    assert got["inner"]["cpu_bytes"] == 110 and got["inner"]["self_cpu_bytes"] == 110
+    assert got["outer"]["cpu_bytes"] == 1 + 10 + 100 + 1000 + 10000
+    assert got["outer"]["self_cpu_bytes"] == 1 + 1000 + 10000
+    assert got["aten::add_"]["calls"] == 1
+    assert got["aten::add_"]["cpu_bytes"] == got["aten::add_"]["self_cpu_bytes"] == 10
+    assert got["aten::add_"]["allocs"] == 2
+    assert "other" not in got  # no memory event in its time

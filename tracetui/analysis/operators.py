@@ -228,6 +228,81 @@ def operator_table(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
     return rows
 
 
+#: the device types whose bytes key_averages counts as CPU memory, and as device memory
+_CPU_MEMORY = (0, 2, 5)  # CPU, MKLDNN, IDEEP
+_DEVICE_MEMORY = (1, 6, 12, 20)  # CUDA, HIP, XPU, PrivateUse1
+
+
+def operator_memory(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
+    """Memory by operator name, as ``key_averages()`` of a ``profile_memory=True`` run counts
+    it: an op's total is the net bytes of every memory event from its start to its end (both
+    included, on any thread: PyTorch's ``MemRecordsAcc.in_interval``); its self, that total
+    less its direct children's totals (the slices inside it on its thread, Python frames
+    not counted, as for host self time), an op folded into a parent of its name giving its
+    self to it; CPU devices and GPU devices apart; ``allocs``: the allocations in its self
+    part. Names none of whose calls saw a memory event are left out; by self then total CPU
+    bytes, then device bytes (largest first)."""
+    m = trace.memory
+    if not len(m) or not len(tree.rows):
+        return []
+    cum = [np.concatenate([[0], np.cumsum(x)]) for x in (
+        np.where(np.isin(m.device_type, _CPU_MEMORY), m.bytes, 0),
+        np.where(np.isin(m.device_type, _DEVICE_MEMORY), m.bytes, 0),
+        (m.bytes > 0).astype(np.int64), np.ones(len(m), np.int64))]
+    kids = np.flatnonzero(tree.up)  # every slice with a parent on its thread
+    par = tree.up[kids].astype(np.int64) - 1
+    rows = np.union1d(np.union1d(tree.rows, kids), par)
+    s = trace.start[rows]
+    lo = np.searchsorted(m.ts, s, side="left")
+    hi = np.searchsorted(m.ts, s + trace.dur[rows], side="right")
+    total = np.stack([c[hi] - c[lo] for c in cum])  # cpu, device, allocs, events
+    kpos, ppos = np.searchsorted(rows, kids), np.searchsorted(rows, par)
+    own = total.copy()
+    for j in range(len(cum)):
+        np.subtract.at(own[j], ppos, total[j][kpos])
+    # key_averages' fold: an op whose parent has its name and no other child is one call
+    # with it (its self to the outermost of such a chain)
+    op_cat = cat_ids(trace, OP_CATS)
+    is_op = op_cat[trace.cat[rows]]
+    if is_op.any():
+        cand = np.flatnonzero(is_op)
+        is_op[cand[_names_matching(trace, rows[cand], _STEP)]] = False
+    parent_pos = np.full(len(rows), -1, np.int64)
+    parent_pos[kpos] = ppos
+    nkids = np.bincount(ppos, minlength=len(rows))
+    p = parent_pos
+    dup = (p >= 0) & is_op
+    pp = np.maximum(p, 0)
+    dup &= (trace.name[rows[pp]] == trace.name[rows]) & (nkids[pp] == 1) & is_op[pp]
+    if dup.any():
+        folded = np.flatnonzero(dup)
+        top = p[folded]
+        while True:
+            more = dup[top]
+            if not more.any():
+                break
+            top = np.where(more, p[top], top)
+        for j in range(len(cum)):
+            np.add.at(own[j], top, own[j][folded])
+    at = np.searchsorted(rows, tree.rows)
+    names = trace.name[tree.rows]
+    uniq, inv = np.unique(names, return_inverse=True)
+    sums = [np.bincount(inv, weights=x[at].astype(np.float64), minlength=len(uniq))
+            for x in (own[0], total[0], own[1], total[1], own[2], total[3])]
+    calls = np.bincount(inv, minlength=len(uniq))
+    out = []
+    for k, u in enumerate(uniq.tolist()):
+        v = [int(round(x[k])) for x in sums]
+        if not v[5]:
+            continue  # no memory event in any call
+        out.append({"name": trace.strings[u], "calls": int(calls[k]),
+                    "self_cpu_bytes": v[0], "cpu_bytes": v[1], "self_device_bytes": v[2],
+                    "device_bytes": v[3], "allocs": v[4]})
+    out.sort(key=lambda r: (-abs(r["self_cpu_bytes"]), -abs(r["cpu_bytes"]),
+                            -abs(r["self_device_bytes"]), -abs(r["device_bytes"]), r["name"]))
+    return out
+
+
 def operator_of(trace: Trace, tree: OpTree, row: int) -> int:
     """The operator occurrence ``row`` belongs to (-1: none): itself if it is one, else the
     innermost one around it on its thread; for GPU work, the one around the runtime call

@@ -22,7 +22,7 @@ from .inflight import device_in_flight, figures as in_flight_figures, in_flight_
 from .kernels import group_by_short_name, kernel_table
 from .memory import memory_devices
 from .modules import ModuleFrames, module_paths, module_types
-from .operators import op_tree, operator_shape_table, operator_table
+from .operators import op_tree, operator_memory, operator_shape_table, operator_table
 from .overlap import DeviceUnions, device_overlap, device_unions, stream_overlap
 from .phases import DEFAULT_GROUPS, phase_blocks
 from .rules import DEFAULT_RULES, Rule, classify, describe, in_flight_patterns
@@ -79,6 +79,7 @@ def _operator_sections(trace: Trace, classes: np.ndarray, shapes: bool) -> dict[
         "operators": operator_table(trace, tree),
         "modules": module_paths(trace, mods),
         "module_types": module_types(trace, mods),
+        "memory_ops": operator_memory(trace, tree),
     }
     if shapes:
         out["operator_shapes"] = operator_shape_table(trace, tree)
