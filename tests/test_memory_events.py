@@ -45,6 +45,13 @@ def _ns(ts) -> int:
     return int(Decimal(str(ts)) * 1000)
 
 
+def _id(v):
+    """A pid/tid as Kineto means it: a string of ASCII digits is that number."""
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit() and v.strip().isascii():
+        return int(v.strip())
+    return v
+
+
 def reference(events: list[dict]) -> dict[tuple[int, int], dict]:
     """Per device, from the raw events, by plain Python."""
     t0 = min(_ns(e["ts"]) for e in events if isinstance(e.get("ts"), (int, float)))
@@ -54,29 +61,48 @@ def reference(events: list[dict]) -> dict[tuple[int, int], dict]:
         if e.get("ph") != "i" or e.get("name") != "[memory]" or not isinstance(a, dict) \
                 or type(a.get("Bytes")) is not int:
             continue
-        per[(a.get("Device Type", -1), a.get("Device Id", -1))].append((_ns(e["ts"]), i, a))
+        per[(a.get("Device Type", -1), a.get("Device Id", -1))].append((_ns(e["ts"]), i, a, e))
+    # the slices of each thread (Python frames left out), for who ran at an instant
+    threads: dict[tuple, list[tuple[int, int, str]]] = defaultdict(list)
+    for e in events:
+        if e.get("ph") == "X" and isinstance(e.get("ts"), (int, float)) and \
+                isinstance(e.get("dur"), (int, float)) and e.get("cat") != "python_function":
+            threads[(_id(e.get("pid")), _id(e.get("tid")))].append(
+                (_ns(e["ts"]), _ns(e["ts"]) + _ns(e["dur"]), e.get("name")))
+
+    def who(ev: dict) -> str | None:
+        t = _ns(ev["ts"])
+        inside = [s for s in threads[(_id(ev.get("pid")), _id(ev.get("tid")))]
+                  if s[0] <= t <= s[1]]
+        return max(inside, key=lambda s: (s[0], -s[1]))[2] if inside else None
+
     out = {}
     for dev, evs in per.items():
         evs.sort(key=lambda x: (x[0], x[1]))
-        if all("Total Allocated" in a for _, _, a in evs):
-            cur = [a["Total Allocated"] for _, _, a in evs]
+        if all("Total Allocated" in a for _, _, a, _ in evs):
+            cur = [a["Total Allocated"] for _, _, a, _ in evs]
         else:
             run, cur = 0, []
-            for _, _, a in evs:
+            for _, _, a, _ in evs:
                 run += a["Bytes"]
                 cur.append(run)
         peak = max(cur)
         at = evs[cur.index(peak)][0] - t0
-        sizes = [a["Bytes"] for _, _, a in evs]
-        res = [a["Total Reserved"] for _, _, a in evs if "Total Reserved" in a]
+        sizes = [a["Bytes"] for _, _, a, _ in evs]
+        res = [a["Total Reserved"] for _, _, a, _ in evs if "Total Reserved" in a]
+        k = cur.index(peak)
+        last = max((j for j in range(k + 1) if sizes[j] > 0), default=None)
         out[dev] = {"peak_allocated_bytes": peak, "peak_at_us": round(at / 1000, 3),
                     "peak_reserved_bytes": max(res) if res else None,
+                    "peak_op": who(evs[k][3]),
+                    "peak_alloc_op": who(evs[last][3]) if last is not None else None,
+                    "peak_alloc_bytes": sizes[last] if last is not None else None,
                     "end_allocated_bytes": cur[-1],
                     "allocs": sum(1 for b in sizes if b > 0),
                     "frees": sum(1 for b in sizes if b < 0),
                     "alloc_bytes": sum(b for b in sizes if b > 0),
                     "free_bytes": -sum(b for b in sizes if b < 0), "events": len(evs),
-                    "relative": not all("Total Allocated" in a for _, _, a in evs)}
+                    "relative": not all("Total Allocated" in a for _, _, a, _ in evs)}
     return out
 
 

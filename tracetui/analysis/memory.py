@@ -44,6 +44,30 @@ def curve(trace: Trace, sel: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.cumsum(m.bytes[sel]), True
 
 
+def innermost(trace: Trace, lane: int, t: int) -> int:
+    """The row of the innermost slice (Python frames left out) running at ``t`` on the
+    thread lane ``lane`` (start <= t <= end), or -1."""
+    if not 0 <= lane < len(trace.lanes):
+        return -1
+    ln = trace.lanes[lane]
+    if ln.hi <= ln.lo:
+        return -1
+    for d in range(ln.depths(folded=True) - 1, -1, -1):
+        di = ln.index_at(d, folded=True)
+        if not len(di):
+            continue
+        k = int(np.searchsorted(di.starts, t, side="right")) - 1
+        if k >= 0:
+            r = int(di.rows_at(np.array([k]))[0])
+            if int(trace.start[r]) + int(trace.dur[r]) >= t:
+                return r
+    return -1
+
+
+def _name(trace: Trace, row: int) -> str | None:
+    return trace.name_of(row) if row >= 0 else None
+
+
 def memory_devices(trace: Trace) -> list[dict[str, Any]]:
     """One row per device that allocated or freed: its peak (bytes, when), the peak of its
     reserved memory where the trace says it, allocation and free counts and bytes; devices in
@@ -61,6 +85,11 @@ def memory_devices(trace: Trace) -> list[dict[str, Any]]:
         b = m.bytes[sel]
         res = m.reserved[sel]
         res = res[res >= 0]
+        # who: what ran on the thread of the event that reached the peak, and what made
+        # the last allocation up to it
+        at = int(sel[i])
+        allocs_before = np.flatnonzero(b[: i + 1] > 0)
+        last = int(sel[allocs_before[-1]]) if len(allocs_before) else -1
         out.append({
             "device_type": dtype,
             "device_id": did,
@@ -69,6 +98,10 @@ def memory_devices(trace: Trace) -> list[dict[str, Any]]:
             "peak_allocated_bytes": int(c[i]),
             "peak_at_us": _us(m.ts[sel[i]]),
             "peak_reserved_bytes": int(res.max()) if len(res) else None,
+            "peak_op": _name(trace, innermost(trace, int(m.lane[at]), int(m.ts[at]))),
+            "peak_alloc_op": _name(trace, innermost(trace, int(m.lane[last]), int(m.ts[last])))
+            if last >= 0 else None,
+            "peak_alloc_bytes": int(m.bytes[last]) if last >= 0 else None,
             "end_allocated_bytes": int(c[-1]),
             "allocs": int((b > 0).sum()),
             "frees": int((b < 0).sum()),
