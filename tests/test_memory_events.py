@@ -109,7 +109,9 @@ def reference(events: list[dict]) -> dict[tuple[int, int], dict]:
 def _rows(report: dict) -> dict[tuple[int, int], dict]:
     return {(r["device_type"], r["device_id"]): {k: v for k, v in r.items()
                                                  if k not in ("device_type", "device_id",
-                                                              "device")}
+                                                              "device", "live_at_end",
+                                                              "live_at_end_bytes",
+                                                              "frees_of_earlier")}
             for r in report["memory"]}
 
 
@@ -120,6 +122,9 @@ def test_resnet_memory_is_the_raw_json():
     got = _rows(analyze(Loader(str(RESNET)).run()))
     assert got == want
     assert set(got) == {(0, -1), (1, 0)} and all(r["relative"] for r in got.values())
+    report = analyze(Loader(str(RESNET)).run())
+    assert all(r["live_at_end"] is None for r in report["memory"])  # no Addr: no pairs
+    assert report["memory_allocations"] == []
     assert sum(r["events"] for r in got.values()) == 12_838
 
 
@@ -269,3 +274,56 @@ def test_memory_by_operator_edges_fold_and_threads(tmp_path):
     assert got["aten::add_"]["cpu_bytes"] == got["aten::add_"]["self_cpu_bytes"] == 10
     assert got["aten::add_"]["allocs"] == 2
     assert "other" not in got  # no memory event in its time
+
+
+def test_allocations_paired_by_address_are_the_raw_json(tmp_path):
+    """Each allocation with the free that follows it at its address, worked by walking the
+    raw events in time order: the pairs, what is still allocated at the end, and frees of
+    memory allocated before the trace (a free first at its address)."""
+    from tracetui.analysis.memory import device_label, memory_allocations
+
+    evs = _generated(500, 9)
+    # a free of memory allocated before the trace began
+    evs.append({"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 1, "ts": 1,
+                "args": {"Device Type": 1, "Device Id": 1, "Bytes": -4096, "Addr": 12345}})
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps({"traceEvents": evs}))
+    tr = Loader(str(path)).run()
+    report = analyze(tr)
+    t0 = min(_ns(e["ts"]) for e in evs if isinstance(e.get("ts"), (int, float)))
+    end = max(_ns(e["ts"]) + _ns(e.get("dur", 0)) for e in evs
+              if isinstance(e.get("ts"), (int, float))) - t0
+    mem = sorted(((_ns(e["ts"]), i, e["args"]) for i, e in enumerate(evs)
+                  if e.get("name") == "[memory]" and isinstance(e.get("args"), dict)
+                  and type(e["args"].get("Bytes")) is int), key=lambda x: (x[0], x[1]))
+    open_: dict = {}
+    want_pairs, orphans = [], defaultdict(int)
+    for t, _, a in mem:
+        dev = (a["Device Type"], a["Device Id"])
+        key = (dev, a["Addr"])
+        if a["Bytes"] > 0:
+            open_[key] = (t, a["Bytes"])
+        elif key in open_:
+            t_a, b = open_.pop(key)
+            want_pairs.append((device_label(*dev), b, t_a - t0, t - t0))
+        else:
+            orphans[dev] += 1
+    live = defaultdict(list)
+    for (dev, _), (t_a, b) in open_.items():
+        live[dev].append(b)
+        want_pairs.append((device_label(*dev), b, t_a - t0, None))
+    got = [(r["device"], r["bytes"], round(r["alloc_us"] * 1000),
+            None if r["free_us"] is None else round(r["free_us"] * 1000))
+           for r in memory_allocations(tr, top=10**9)]
+    assert sorted(got, key=str) == sorted(want_pairs, key=str)
+    for r in memory_allocations(tr, top=10**9):  # the lifetime: to the free, else the end
+        until = r["free_us"] * 1000 if r["free_us"] is not None else end
+        assert abs(r["lifetime_us"] * 1000 - (until - r["alloc_us"] * 1000)) < 1, r
+    assert any(p[3] is None for p in got)
+    for r in report["memory"]:
+        dev = (r["device_type"], r["device_id"])
+        assert (r["live_at_end"], r["live_at_end_bytes"], r["frees_of_earlier"]) == (
+            len(live[dev]), sum(live[dev]), orphans[dev]), dev
+    assert orphans[(1, 1)] == 1
+    top = report["memory_allocations"]
+    assert len(top) == 100 and top[0]["bytes"] == max(p[1] for p in want_pairs)

@@ -68,6 +68,75 @@ def _name(trace: Trace, row: int) -> str | None:
     return trace.name_of(row) if row >= 0 else None
 
 
+#: allocations listed in ``memory_allocations[]``
+TOP_ALLOCATIONS = 100
+
+
+def pairs(trace: Trace, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The allocations with an ``Addr`` among the events ``sel`` of one device (in time
+    order) and the free of each, by address: (allocation events, their frees or -1 where
+    none follows in the trace, frees that no allocation in the trace precedes); as indices
+    into the trace's memory events. Events without an address (the 2021 schema) are in
+    none of them."""
+    m = trace.memory
+    a = m.addr[sel]
+    known = np.flatnonzero(a > 0)
+    ev = sel[known]
+    o = np.lexsort((np.arange(len(ev)), a[known]))  # by address, then in time
+    ev = ev[o]
+    addr = m.addr[ev]
+    b = m.bytes[ev]
+    same_next = np.zeros(len(ev), bool)
+    same_next[:-1] = addr[1:] == addr[:-1]
+    is_alloc = b > 0
+    # an allocation freed by the next event at its address
+    paired = is_alloc & same_next & np.r_[b[1:] < 0, False]
+    alloc_ev = ev[is_alloc]
+    free_of = np.full(len(ev), -1, np.int64)
+    free_of[np.flatnonzero(paired)] = ev[np.flatnonzero(paired) + 1]
+    freed_by_pair = np.zeros(len(ev), bool)
+    freed_by_pair[np.flatnonzero(paired) + 1] = True
+    orphan_frees = ev[(b < 0) & ~freed_by_pair]
+    return alloc_ev, free_of[is_alloc], orphan_frees
+
+
+def _device_keys(trace: Trace) -> np.ndarray:
+    m = trace.memory
+    return m.device_type.astype(np.int64) << 32 | (m.device_id.astype(np.int64) & 0xFFFFFFFF)
+
+
+def memory_allocations(trace: Trace, top: int = TOP_ALLOCATIONS) -> list[dict[str, Any]]:
+    """The ``top`` largest allocations (then the longest lived) of all devices, each with
+    its free by ``Addr``: device, bytes, when allocated and freed (null: still allocated
+    at the end of the trace), lifetime, and the innermost slice that allocated it."""
+    m = trace.memory
+    if not len(m):
+        return []
+    keys = _device_keys(trace)
+    got_a, got_f = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for k in np.unique(keys).tolist():
+        a, f, _ = pairs(trace, np.flatnonzero(keys == k))
+        got_a.append(a)
+        got_f.append(f)
+    al, fr = np.concatenate(got_a), np.concatenate(got_f)
+    end = int(trace.end_ns)
+    life = np.where(fr >= 0, m.ts[np.maximum(fr, 0)] - m.ts[al], end - m.ts[al])
+    o = np.lexsort((m.ts[al], -life, -m.bytes[al]))[:top]
+    out = []
+    for i in o.tolist():
+        e, f = int(al[i]), int(fr[i])
+        out.append({
+            "device": device_label(int(m.device_type[e]), int(m.device_id[e])),
+            "bytes": int(m.bytes[e]),
+            "alloc_us": _us(m.ts[e]),
+            "free_us": _us(m.ts[f]) if f >= 0 else None,
+            "lifetime_us": _us(life[i]),
+            "op": _name(trace, innermost(trace, int(m.lane[e]), int(m.ts[e]))),
+            "addr": int(m.addr[e]) or None,
+        })
+    return out
+
+
 def memory_devices(trace: Trace) -> list[dict[str, Any]]:
     """One row per device that allocated or freed: its peak (bytes, when), the peak of its
     reserved memory where the trace says it, allocation and free counts and bytes; devices in
@@ -75,7 +144,7 @@ def memory_devices(trace: Trace) -> list[dict[str, Any]]:
     m = trace.memory
     if not len(m):
         return []
-    key = m.device_type.astype(np.int64) << 32 | (m.device_id.astype(np.int64) & 0xFFFFFFFF)
+    key = _device_keys(trace)
     out = []
     for k in np.unique(key).tolist():
         sel = np.flatnonzero(key == k)  # (in time order, as the events are)
@@ -107,6 +176,19 @@ def memory_devices(trace: Trace) -> list[dict[str, Any]]:
             "frees": int((b < 0).sum()),
             "alloc_bytes": int(b[b > 0].sum()),
             "free_bytes": int(-b[b < 0].sum()),
+            **_pair_counts(trace, sel),
             "events": int(len(sel)),
         })
     return out
+
+
+def _pair_counts(trace: Trace, sel: np.ndarray) -> dict[str, int | None]:
+    """Of one device's events: allocations still held at the end of the trace (count,
+    bytes) and frees of memory allocated before it, by ``Addr`` (None: no addresses)."""
+    m = trace.memory
+    if not bool((m.addr[sel] > 0).any()):  # no addresses: nothing can be paired
+        return {"live_at_end": None, "live_at_end_bytes": None, "frees_of_earlier": None}
+    a, f, orphans = pairs(trace, sel)
+    live = a[f < 0]
+    return {"live_at_end": int(len(live)), "live_at_end_bytes": int(m.bytes[live].sum()),
+            "frees_of_earlier": int(len(orphans))}

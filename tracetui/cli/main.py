@@ -19,7 +19,7 @@ from .render import fmt_bytes, print_rules, print_summary
 _COMMANDS = ("summary", "diff")
 #: the report's other tables ``--csv NAME`` writes (their plain fields)
 OTHER_CSV = ("annotations", "streams", "lanes", "overlap", "stream_overlap", "exposed", "memory",
-             "memory_ops", "graphs", "in_flight")
+             "memory_ops", "memory_allocations", "graphs", "in_flight")
 EARLY_LOAD_MAX = 32 << 20  # bytes on disk
 
 
