@@ -327,3 +327,33 @@ def test_allocations_paired_by_address_are_the_raw_json(tmp_path):
     assert orphans[(1, 1)] == 1
     top = report["memory_allocations"]
     assert len(top) == 100 and top[0]["bytes"] == max(p[1] for p in want_pairs)
+
+
+@pytest.mark.parametrize("name,kw", PATHS[:3], ids=[p[0] for p in PATHS[:3]])
+def test_odd_memory_args_load_and_are_read_as_values(tmp_path, name, kw):
+    """Values no allocation has (a Bytes too large, not finite, true; a Device Id beyond
+    int32; an address beyond 64 bits or negative; numbers as text): the event is kept or
+    left out, one line says so, and nothing stops the load."""
+    def ev(ts, **args):
+        return {"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 1, "ts": ts,
+                "args": args}
+
+    evs = [{"ph": "X", "name": "op", "cat": "cpu_op", "pid": 1, "tid": 1, "ts": 0, "dur": 100},
+           ev(1, **{"Device Type": 1, "Device Id": 0, "Bytes": 10, "Addr": 2**64 + 1}),
+           ev(2, **{"Device Type": 1, "Device Id": 2**40, "Bytes": 20, "Addr": -5}),
+           ev(3, **{"Device Type": "1", "Device Id": "0", "Bytes": "30"}),
+           ev(4, **{"Device Type": 1, "Device Id": 0, "Bytes": 2**70}),
+           ev(5, **{"Device Type": 1, "Device Id": 0, "Bytes": True}),
+           ev(6, **{"Device Type": 1, "Device Id": 0, "Bytes": 1e300}),
+           ev(7, **{"Device Type": 1, "Device Id": 0, "Bytes": 40.0, "Total Allocated": -3})]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps({"traceEvents": evs}))
+    os.utime(path, (1, 1))
+    tr = Loader(str(path), **kw).run()
+    m = tr.memory
+    assert m.bytes.tolist() == [10, 20, 30, 40]
+    assert m.addr.tolist() == [0, 0, 0, 0]
+    assert m.device_id.tolist() == [0, -1, 0, 0] and m.device_type.tolist() == [1, 1, 1, 1]
+    assert "3 [memory] events without an integer Bytes (not counted as memory)" in tr.warnings
+    rows = analyze(tr)["memory"]
+    assert [(r["device"], r["events"]) for r in rows] == [("CUDA", 1), ("CUDA:0", 3)]

@@ -102,7 +102,7 @@ def pairs(trace: Trace, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _device_keys(trace: Trace) -> np.ndarray:
     m = trace.memory
-    return m.device_type.astype(np.int64) << 32 | (m.device_id.astype(np.int64) & 0xFFFFFFFF)
+    return m.device_type.astype(np.int64) << 32 | (m.device_id.astype(np.int64) + 2**31)
 
 
 def memory_allocations(trace: Trace, top: int = TOP_ALLOCATIONS) -> list[dict[str, Any]]:

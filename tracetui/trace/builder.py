@@ -190,7 +190,8 @@ def _int_column(vals: list[Any], dtype: Any, missing: int | None) -> np.ndarray:
     if missing is not None and all(v is None for v in vals):
         return np.full(len(vals), missing if np.dtype(dtype).kind == "i" else 0, dtype)
     unsigned = np.dtype(dtype).kind == "u"
-    lo, hi = (1, 2**64) if unsigned else (-2**63, 2**63)
+    info = np.iinfo(dtype)
+    lo, hi = (1, int(info.max) + 1) if unsigned else (int(info.min), int(info.max) + 1)
     out = []
     for v in vals:
         i = _int_or(v, None) if not unsigned or type(v) is not int else v
