@@ -357,3 +357,13 @@ def test_odd_memory_args_load_and_are_read_as_values(tmp_path, name, kw):
     assert "3 [memory] events without an integer Bytes (not counted as memory)" in tr.warnings
     rows = analyze(tr)["memory"]
     assert [(r["device"], r["events"]) for r in rows] == [("CUDA", 1), ("CUDA:0", 3)]
+
+
+def test_summary_text_shows_memory(capsys):
+    assert main(["summary", str(CAPTURE)]) == 0
+    out = capsys.readouterr().out
+    assert "memory per device" in out and "memory by operator" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("aten::empty "))
+    got = {r["name"]: r for r in analyze(Loader(str(CAPTURE)).run())["memory_ops"]}
+    from tracetui.tables import fmt_size
+    assert fmt_size(got["aten::empty"]["self_cpu_bytes"]) in line

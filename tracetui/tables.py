@@ -67,6 +67,8 @@ class Col:
             return str(int(x))
         if self.kind == "mib":  # bytes, shown in MiB
             return f"{x / 2**20:,.1f}"
+        if self.kind == "bytes":  # bytes, in the unit that reads best
+            return fmt_size(x)
         return f"{x:,.2f}"
 
 
@@ -109,6 +111,15 @@ class TableDef:
                 return (0, -float(v) if self.descending else float(v))
             return (0, str(v).lower())
         return sorted(rows, key=key)
+
+
+def fmt_size(x: float) -> str:
+    """Bytes in binary units: ``984 B``, ``1.7 MiB``, ``-768.0 KiB``."""
+    a = abs(x)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if a >= scale:
+            return f"{x / scale:,.1f} {unit}"
+    return f"{int(x):,} B"
 
 
 def _ms(key: str, title: str, optional: int = 0, help: str = "") -> Col:
@@ -383,11 +394,28 @@ MEMORY = TableDef(
 )
 
 
+MEMORY_OPS = TableDef(
+    name="memory_ops",
+    title="memory by operator (key_averages' CPU memory: net bytes of the events in its "
+          "calls; self: less its children's)",
+    columns=(
+        Col("name", "operator", "text", cut="middle"),
+        Col("calls", "calls", "count"),
+        Col("self_cpu_bytes", "self CPU", "bytes"),
+        Col("cpu_bytes", "CPU", "bytes"),
+        Col("self_device_bytes", "self device", "bytes", optional=1),
+        Col("device_bytes", "device", "bytes", optional=1),
+        Col("allocs", "allocs", "count", optional=2),
+    ),
+    sort="", descending=True, what="operators",
+)
+
+
 TABLES: dict[str, TableDef] = {t.name: t for t in (KERNELS, KERNEL_GROUPS, STEPS, OPERATORS,
                                                    OPERATOR_SHAPES, MODULE_TYPES, MODULES)}
 #: the summary's other tables (their rows are made from the report's by the text renderer)
 TEXT_TABLES: dict[str, TableDef] = {t.name: t for t in (OVERLAP, ANNOTATIONS, EXPOSED,
                                                         STREAM_IDLE, LANES, STREAM_PAIRS,
-                                                        MEMORY)}
+                                                        MEMORY, MEMORY_OPS)}
 #: the tables of a job (``summary DIR``; ``--csv ranks``)
 JOB_TABLES: dict[str, TableDef] = {t.name: t for t in (RANKS,)}

@@ -260,6 +260,10 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
             more(r[name], TABLES[name].what)
     if r.get("memory"):
         console.print(def_table(TEXT_TABLES["memory"], r["memory"], width))
+    if r.get("memory_ops"):
+        rows = r["memory_ops"]
+        console.print(def_table(TEXT_TABLES["memory_ops"], rows[:top] if top else rows, width))
+        more(rows, "operators")
 
     for w in r["warnings"]:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
