@@ -864,6 +864,7 @@ class TraceBuilder:
             got["bytes"] = got["bytes"].astype(np.int64)
             rows = rows[keep]
         self.memory.append(row=rows, **got)
+
     def _add_flows(self, ph: str, evs: list[Any], rows: np.ndarray) -> None:
         evs, ts, rows = self._times(evs, rows)
         if not evs:
