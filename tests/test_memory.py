@@ -195,6 +195,19 @@ def test_stream_gaps_sorted_lane_and_not(tmp_path, layout):
     assert top == sg.largest()[:5].tolist()
 
 
+def _apart_kernels(rng: random.Random, n: int = 300) -> tuple[list[dict], int]:
+    """``n`` kernels on one stream, by start and apart (gaps of 1-40 µs): the events, and
+    where the last one ends."""
+    evs, t = [], 0
+    for i in range(n):
+        t += rng.choice([1, 3, 5, 20, 20, 40])
+        d = rng.choice([1, 2, 4])
+        evs.append({"ph": "X", "cat": "kernel", "name": f"k{i % 3}", "pid": 0, "tid": 7,
+                    "ts": t, "dur": d})
+        t += d
+    return evs, t
+
+
 @pytest.mark.parametrize("chunk", [1, 5, 64])
 def test_gap_summary_in_chunks_is_the_gaps_by_hand(chunk, tmp_path, monkeypatch):
     """A stream by start without ties, its gaps found a few rows at a time (chunks of 1, 5
@@ -203,13 +216,7 @@ def test_gap_summary_in_chunks_is_the_gaps_by_hand(chunk, tmp_path, monkeypatch)
     from tracetui.analysis import streams
 
     rng = random.Random(11)
-    evs, t = [], 0
-    for i in range(300):
-        t += rng.choice([1, 3, 5, 20, 20, 40])
-        d = rng.choice([1, 2, 4])
-        evs.append({"ph": "X", "cat": "kernel", "name": f"k{i % 3}", "pid": 0, "tid": 7,
-                    "ts": t, "dur": d})
-        t += d
+    evs, t = _apart_kernels(rng)
     path = tmp_path / "g.json"
     path.write_text(json.dumps({"traceEvents": evs}))
     whole = {}
@@ -273,13 +280,7 @@ def test_steps_idle_split_from_gaps_in_chunks(chunk, tmp_path, monkeypatch):
     from tracetui.analysis.steps import step_breakdown
 
     rng = random.Random(chunk)
-    evs, t = [], 0
-    for i in range(300):
-        t += rng.choice([1, 3, 5, 20, 20, 40])
-        d = rng.choice([1, 2, 4])
-        evs.append({"ph": "X", "cat": "kernel", "name": f"k{i % 3}", "pid": 0, "tid": 7,
-                    "ts": t, "dur": d})
-        t += d
+    evs, t = _apart_kernels(rng)
     edges = sorted(rng.sample(range(0, t), 9))
     steps = [(a, b) for a, b in zip(edges[::2], edges[1::2])]  # apart, in order
     for n, (a, b) in enumerate(steps):

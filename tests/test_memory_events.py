@@ -73,7 +73,7 @@ def reference(events: list[dict]) -> dict[tuple[int, int], dict]:
     def who(ev: dict) -> str | None:
         t = _ns(ev["ts"])
         inside = [s for s in threads[(_id(ev.get("pid")), _id(ev.get("tid")))]
-                  if s[0] <= t <= s[1]]
+                  if s[0] <= t < s[1] or s[0] == t]  # (an instant at an end: after it)
         return max(inside, key=lambda s: (s[0], -s[1]))[2] if inside else None
 
     out = {}

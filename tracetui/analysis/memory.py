@@ -46,21 +46,14 @@ def curve(trace: Trace, sel: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def innermost(trace: Trace, lane: int, t: int) -> int:
     """The row of the innermost slice (Python frames left out) running at ``t`` on the
-    thread lane ``lane`` (start <= t <= end), or -1."""
+    thread lane ``lane`` (:meth:`Lane.slice_at` at each depth, deepest first), or -1."""
     if not 0 <= lane < len(trace.lanes):
         return -1
     ln = trace.lanes[lane]
-    if ln.hi <= ln.lo:
-        return -1
     for d in range(ln.depths(folded=True) - 1, -1, -1):
-        di = ln.index_at(d, folded=True)
-        if not len(di):
-            continue
-        k = int(np.searchsorted(di.starts, t, side="right")) - 1
-        if k >= 0:
-            r = int(di.rows_at(np.array([k]))[0])
-            if int(trace.start[r]) + int(trace.dur[r]) >= t:
-                return r
+        r = ln.slice_at(t, d, folded=True)
+        if r >= 0:
+            return r
     return -1
 
 
@@ -107,25 +100,50 @@ def _device_keys(trace: Trace) -> np.ndarray:
 
 def memory_allocations(trace: Trace, top: int = TOP_ALLOCATIONS) -> list[dict[str, Any]]:
     """The ``top`` largest allocations (then the longest lived) of all devices, each with
-    its free by ``Addr``: device, bytes, when allocated and freed (null: still allocated
-    at the end of the trace), lifetime, and the innermost slice that allocated it."""
+    its free by ``Addr`` (:func:`memory_sections`)."""
+    return memory_sections(trace, top)["memory_allocations"]
+
+
+def memory_devices(trace: Trace) -> list[dict[str, Any]]:
+    """One row per device (:func:`memory_sections`)."""
+    return memory_sections(trace)["memory"]
+
+
+def memory_sections(trace: Trace, top: int = TOP_ALLOCATIONS) -> dict[str, list[dict[str, Any]]]:
+    """The report's ``memory`` (one row per device that allocated or freed: its peak - bytes,
+    when, who -, the peak of its reserved memory where the trace says it, allocation and free
+    counts and bytes, what is still allocated at the end; devices in type then id order) and
+    ``memory_allocations`` (the ``top`` largest allocations, then the longest lived, each
+    with its free by ``Addr``: when allocated and freed - null: still allocated at the end of
+    the trace -, lifetime, and the innermost slice that allocated it), each device's events
+    paired once for both."""
     m = trace.memory
     if not len(m):
-        return []
-    keys = _device_keys(trace)
+        return {"memory": [], "memory_allocations": []}
+    key = _device_keys(trace)
+    devices = []
     got_a, got_f = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for k in np.unique(keys).tolist():
-        a, f, _ = pairs(trace, np.flatnonzero(keys == k))
-        got_a.append(a)
-        got_f.append(f)
+    for k in np.unique(key).tolist():
+        sel = np.flatnonzero(key == k)  # (in time order, as the events are)
+        row = _device_row(trace, sel)
+        if bool((m.addr[sel] > 0).any()):
+            a, f, orphans = pairs(trace, sel)
+            live = a[f < 0]
+            row.update(live_at_end=int(len(live)), live_at_end_bytes=int(m.bytes[live].sum()),
+                       frees_of_earlier=int(len(orphans)))
+            got_a.append(a)
+            got_f.append(f)
+        else:  # no addresses (the 2021 schema): nothing can be paired
+            row.update(live_at_end=None, live_at_end_bytes=None, frees_of_earlier=None)
+        row["events"] = int(len(sel))
+        devices.append(row)
     al, fr = np.concatenate(got_a), np.concatenate(got_f)
-    end = int(trace.end_ns)
-    life = np.where(fr >= 0, m.ts[np.maximum(fr, 0)] - m.ts[al], end - m.ts[al])
+    life = np.where(fr >= 0, m.ts[np.maximum(fr, 0)] - m.ts[al], int(trace.end_ns) - m.ts[al])
     o = np.lexsort((m.ts[al], -life, -m.bytes[al]))[:top]
-    out = []
+    allocations = []
     for i in o.tolist():
         e, f = int(al[i]), int(fr[i])
-        out.append({
+        allocations.append({
             "device": device_label(int(m.device_type[e]), int(m.device_id[e])),
             "bytes": int(m.bytes[e]),
             "alloc_us": _us(m.ts[e]),
@@ -134,61 +152,38 @@ def memory_allocations(trace: Trace, top: int = TOP_ALLOCATIONS) -> list[dict[st
             "op": _name(trace, innermost(trace, int(m.lane[e]), int(m.ts[e]))),
             "addr": int(m.addr[e]) or None,
         })
-    return out
+    return {"memory": devices, "memory_allocations": allocations}
 
 
-def memory_devices(trace: Trace) -> list[dict[str, Any]]:
-    """One row per device that allocated or freed: its peak (bytes, when), the peak of its
-    reserved memory where the trace says it, allocation and free counts and bytes; devices in
-    type then id order."""
+def _device_row(trace: Trace, sel: np.ndarray) -> dict[str, Any]:
+    """A device's row of ``memory`` but its pairs and count, from its events ``sel``."""
     m = trace.memory
-    if not len(m):
-        return []
-    key = _device_keys(trace)
-    out = []
-    for k in np.unique(key).tolist():
-        sel = np.flatnonzero(key == k)  # (in time order, as the events are)
-        dtype, did = int(m.device_type[sel[0]]), int(m.device_id[sel[0]])
-        c, relative = curve(trace, sel)
-        i = int(np.argmax(c))  # the first time it reaches its peak
-        b = m.bytes[sel]
-        res = m.reserved[sel]
-        res = res[res >= 0]
-        # who: what ran on the thread of the event that reached the peak, and what made
-        # the last allocation up to it
-        at = int(sel[i])
-        allocs_before = np.flatnonzero(b[: i + 1] > 0)
-        last = int(sel[allocs_before[-1]]) if len(allocs_before) else -1
-        out.append({
-            "device_type": dtype,
-            "device_id": did,
-            "device": device_label(dtype, did),
-            "relative": relative,
-            "peak_allocated_bytes": int(c[i]),
-            "peak_at_us": _us(m.ts[sel[i]]),
-            "peak_reserved_bytes": int(res.max()) if len(res) else None,
-            "peak_op": _name(trace, innermost(trace, int(m.lane[at]), int(m.ts[at]))),
-            "peak_alloc_op": _name(trace, innermost(trace, int(m.lane[last]), int(m.ts[last])))
-            if last >= 0 else None,
-            "peak_alloc_bytes": int(m.bytes[last]) if last >= 0 else None,
-            "end_allocated_bytes": int(c[-1]),
-            "allocs": int((b > 0).sum()),
-            "frees": int((b < 0).sum()),
-            "alloc_bytes": int(b[b > 0].sum()),
-            "free_bytes": int(-b[b < 0].sum()),
-            **_pair_counts(trace, sel),
-            "events": int(len(sel)),
-        })
-    return out
-
-
-def _pair_counts(trace: Trace, sel: np.ndarray) -> dict[str, int | None]:
-    """Of one device's events: allocations still held at the end of the trace (count,
-    bytes) and frees of memory allocated before it, by ``Addr`` (None: no addresses)."""
-    m = trace.memory
-    if not bool((m.addr[sel] > 0).any()):  # no addresses: nothing can be paired
-        return {"live_at_end": None, "live_at_end_bytes": None, "frees_of_earlier": None}
-    a, f, orphans = pairs(trace, sel)
-    live = a[f < 0]
-    return {"live_at_end": int(len(live)), "live_at_end_bytes": int(m.bytes[live].sum()),
-            "frees_of_earlier": int(len(orphans))}
+    dtype, did = int(m.device_type[sel[0]]), int(m.device_id[sel[0]])
+    c, relative = curve(trace, sel)
+    i = int(np.argmax(c))  # the first time it reaches its peak
+    b = m.bytes[sel]
+    res = m.reserved[sel]
+    res = res[res >= 0]
+    # who: what ran on the thread of the event that reached the peak, and what made the
+    # last allocation up to it
+    at = int(sel[i])
+    allocs_before = np.flatnonzero(b[: i + 1] > 0)
+    last = int(sel[allocs_before[-1]]) if len(allocs_before) else -1
+    return {
+        "device_type": dtype,
+        "device_id": did,
+        "device": device_label(dtype, did),
+        "relative": relative,
+        "peak_allocated_bytes": int(c[i]),
+        "peak_at_us": _us(m.ts[at]),
+        "peak_reserved_bytes": int(res.max()) if len(res) else None,
+        "peak_op": _name(trace, innermost(trace, int(m.lane[at]), int(m.ts[at]))),
+        "peak_alloc_op": _name(trace, innermost(trace, int(m.lane[last]), int(m.ts[last])))
+        if last >= 0 else None,
+        "peak_alloc_bytes": int(m.bytes[last]) if last >= 0 else None,
+        "end_allocated_bytes": int(c[-1]),
+        "allocs": int((b > 0).sum()),
+        "frees": int((b < 0).sum()),
+        "alloc_bytes": int(b[b > 0].sum()),
+        "free_bytes": int(-b[b < 0].sum()),
+    }

@@ -20,7 +20,7 @@ from .facts import trace_facts
 from .graphs import Graphs
 from .inflight import device_in_flight, figures as in_flight_figures, in_flight_spans, span_records
 from .kernels import group_by_short_name, kernel_table
-from .memory import memory_allocations, memory_devices
+from .memory import memory_sections
 from .modules import ModuleFrames, module_paths, module_types
 from .operators import op_tree, operator_memory, operator_shape_table, operator_table
 from .overlap import DeviceUnions, device_overlap, device_unions, stream_overlap
@@ -130,8 +130,7 @@ def _sections(trace: Trace, classes: np.ndarray, rules: Sequence[Rule], kernel_w
         "graph_replays": len(graphs),
         "graphs": graphs.records(GRAPH_RECORDS),
         "in_flight": span_records(trace, spans, IN_FLIGHT_RECORDS),
-        "memory": memory_devices(trace),
-        "memory_allocations": memory_allocations(trace),
+        **memory_sections(trace),
     }
     out.update(steps.result())
     if blocks:
