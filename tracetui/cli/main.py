@@ -131,7 +131,7 @@ def _summary(args: argparse.Namespace) -> int:
         raise TraceError(f"summary --csv {safe_text(args.csv, 40)}: no such table ("
                          + ", ".join([*TABLES, *OTHER_CSV]) + ")")
     trace = _load(_spooled(args.trace[0]))
-    from .heap import keep_freed_memory
+    from ..heap import keep_freed_memory
 
     keep_freed_memory(trace.slice_count)  # (after the load: as when loaded alone)
     report = analyze(trace, rules, kernel_wait_us=args.kernel_wait,

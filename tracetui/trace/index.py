@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from . import _alloc
+from ..heap import give_back
 from .builder import GPU_COLUMNS, MEMORY_COLUMNS, Snapshot
 from .depth import _threaded, compute_depth
 from .strings import MAX_NAME
@@ -236,7 +236,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     if ob_n:
         dur[-ob_n:] = np.maximum(end_ns - start[-ob_n:], 0)
 
-    _alloc.trim()
+    give_back()
     # ---- lanes: name, kind, order
     pnames, plabels, psort = snap.process_names, snap.process_labels, snap.process_sort
     tnames, tsort = snap.thread_names, snap.thread_sort
@@ -348,7 +348,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     if folder is not None:
         folder.shutdown()
 
-    _alloc.trim()
+    give_back()
     # ---- args row -> slice row
     slice_of_row = np.full(n_rows + 1, -1, np.int32 if len(row) < 2**31 else np.int64)
     slice_of_row[row] = np.arange(len(row))
@@ -380,7 +380,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     launch_of = SparseColumn(launch_dst, launch_src)
     del slice_of_row, gpu, launch_dst, launch_src, cpu_side, cpu_corr, gpu_side, gpu_corr
 
-    _alloc.trim()
+    give_back()
     # ---- flows: resolve endpoints to slices, then link consecutive endpoints of one flow
     lane_bounds = np.array([ln.lo for ln in lanes] + [len(start)], np.int64)
     for ln in lanes:  # the flows below look lanes' depths up in these columns
@@ -389,7 +389,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
                                                             facts.threads)
     del flows
 
-    _alloc.trim()
+    give_back()
     # ---- instants, counters
     inst_ts = inst["ts"] - t0
     io = np.lexsort((inst_ts, inst_lane)) if len(inst_ts) else np.zeros(0, np.int64)

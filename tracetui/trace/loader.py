@@ -29,7 +29,8 @@ from typing import Any, Callable, Iterable
 
 import ijson
 
-from . import _alloc, parallel
+from ..heap import tune_for_load
+from . import parallel
 from .builder import BATCH, NeedExact, TraceBuilder, json_safe
 from .events import decode_piece_in, decode_tail
 from .index import LoadFacts, build
@@ -109,7 +110,7 @@ class Loader:
         self.truncated = False
         self.cancelled = False
         self._result: Trace | None = None
-        _alloc.tune()
+        tune_for_load()
         if ijson.backend != "yajl2_c":
             print(f"tracetui: warning: ijson's C backend is not available (using {ijson.backend}); "
                   "damaged or unusual files will load several times slower", file=sys.stderr)
