@@ -69,11 +69,14 @@ def _us(ns: float) -> float:
     return round(float(ns) / 1000.0, 3)
 
 
-def cat_ids(trace: Trace, cats: frozenset[str]) -> np.ndarray:
+def cat_ids(trace: Trace, cats: frozenset[str], used: np.ndarray | None = None) -> np.ndarray:
     """The string ids of the categories whose lower case is in ``cats``: a lookup table
-    indexed by category id."""
+    indexed by category id. ``used``: the categories' ids in use, where the caller has them
+    (``used_ids(trace.cat, …)``: a pass over every slice)."""
     table = np.zeros(max(len(trace.strings), 1), bool)
-    for c in used_ids(trace.cat, len(trace.strings)).tolist():
+    if used is None:
+        used = used_ids(trace.cat, len(trace.strings))
+    for c in used.tolist():
         if trace.strings[c].lower() in cats:
             table[c] = True
     return table
@@ -103,6 +106,40 @@ def _names_matching(trace: Trace, rows: np.ndarray, rx: re.Pattern[str]) -> np.n
     for u in used_ids(names, len(trace.strings)).tolist():
         table[u] = bool(rx.search(trace.strings[u]))
     return table[names]
+
+
+def nested_union(trace: Trace, rows: np.ndarray) -> iv.Intervals:
+    """The union of the slices ``rows`` (ascending), as :func:`~.intervals.union` makes it,
+    without sorting them all: a lane holds its slices by depth, in start order within one,
+    and a slice lies inside the one around it. Depth after depth, a slice inside the union
+    of the shallower ones adds nothing and is dropped (a search); the few that remain (their
+    enclosing slice not among ``rows``) are merged in. At 950 K CPU ops: 25 ms, where the
+    sort of them all took 120 ms."""
+    if not len(rows):
+        return iv.EMPTY
+    start, dur = trace.start, trace.dur
+    out: list[iv.Intervals] = []
+    for ln in trace.lanes:
+        a, b = np.searchsorted(rows, [ln.lo, ln.hi])
+        if a == b:
+            continue
+        r = rows[a:b]
+        cuts = np.searchsorted(r, ln.depth_bounds[1:-1]).tolist()
+        u: iv.Intervals = iv.EMPTY
+        for seg in np.split(r, cuts) if cuts else [r]:
+            if not len(seg):
+                continue
+            s = start[seg].astype(np.int64)
+            e = s + dur[seg]
+            if len(u[0]):
+                i = np.searchsorted(u[0], s, side="right") - 1
+                out_of = u[1][np.maximum(i, 0)] < e
+                out_of |= i < 0
+                s, e = s[out_of], e[out_of]
+            if len(s):
+                u = iv.union_of([u, iv.union(s, e)])
+        out.append(u)
+    return iv.union_of(out)
 
 
 @dataclass
@@ -156,9 +193,10 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
         unions = device_unions(trace, classes)
     step_rows, source = find_steps(trace, step_regex)
     cpu = cpu_rows(trace)
-    cat_cpu = cat_ids(trace, CPU_CATS)
-    cat_rt = cat_ids(trace, RUNTIME_CATS)
-    cat_memcpy = cat_ids(trace, _MEMCPY_CATS)
+    cats = used_ids(trace.cat, len(trace.strings))
+    cat_cpu = cat_ids(trace, CPU_CATS, cats)
+    cat_rt = cat_ids(trace, RUNTIME_CATS, cats)
+    cat_memcpy = cat_ids(trace, _MEMCPY_CATS, cats)
     is_step = np.zeros(trace.slice_count, bool)
     is_step[step_rows] = True
 
@@ -242,7 +280,7 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     rt = cpu_side[cat_rt[trace.cat[cpu_side]]] if len(cpu_side) else cpu_side
     ops = cpu_side[cat_cpu[trace.cat[cpu_side]]] if len(cpu_side) else cpu_side
     loader = _names_matching(trace, ops, _DATALOADER)
-    opcat = cat_ids(trace, OP_CATS | frozenset({"user_annotation"}))
+    opcat = cat_ids(trace, OP_CATS | frozenset({"user_annotation"}), cats)
     loader &= opcat[trace.cat[ops]] if len(ops) else loader
     coll = _names_matching(trace, ops, _COLLECTIVE_OP)
     comp_u = iv.union_of([u.comp for u in unions]) if unions else iv.EMPTY
@@ -254,7 +292,7 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
         iv.union_of([comm_u, union_rows(ops[coll & ~loader])]),
         union_rows(rt),
         union_rows(ops[loader]),
-        union_rows(ops[~loader & ~coll]),
+        nested_union(trace, ops[~loader & ~coll]),  # (ops nest: most lie in their parent)
     ]
     t0s, t1s = st, en
     roles = np.zeros((n, len(ROLES)), np.int64)
@@ -345,7 +383,9 @@ def _kernel_quality(trace: Trace, classes: np.ndarray, st: np.ndarray,
         sums[1] += np.bincount(kk[good], weights=ww[good], minlength=n)[:n]
         if sms:
             n_sms = lane_sms[trace.lane_index(rows)]
-            blocks = kf.grid[p].astype(np.float64).prod(axis=1)
+            g = kf.grid[p]
+            blocks = g[:, 0].astype(np.float64) * g[:, 1] * g[:, 2]  # (prod(axis=1): 8x slower)
+            del g
             good = (n_sms > 0) & (blocks > 0)
             e = np.minimum(blocks[good] / n_sms[good], 1.0) * 100.0
             sums[2] += np.bincount(kk[good], weights=ww[good] * e, minlength=n)[:n]
