@@ -231,3 +231,55 @@ async def test_panes_that_fail_say_so_and_the_app_goes_on(monkeypatch):
         assert not isinstance(app.screen, StepScreen)
         await pilot.press("k")  # the rest works
         await until(pilot, lambda: type(app.screen).__name__ == "KernelScreen")
+
+
+async def test_the_steps_open_while_the_operators_are_still_being_made(monkeypatch):
+    """Each pane waits for its own figures only: b opens while the operator tree is held
+    up, and u opens once it is made."""
+    import threading
+
+    from tracetui.app import session as session_mod
+
+    release = threading.Event()
+    real = session_mod.op_tree
+    monkeypatch.setattr(session_mod, "op_tree",
+                        lambda *a, **k: (release.wait(20), real(*a, **k))[1])
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, StepScreen))
+        assert not app.analyses.pane_ready("operators")
+        await pilot.press("escape", "u")
+        await pilot.pause()
+        assert not isinstance(app.screen, OperatorScreen)
+        assert "making the operators" in str(app.query_one("#status").render())
+        release.set()
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen))
+        await until(pilot, lambda: app.panes_shown_ready)
+        # every figure made: what the heap kept for them is given back (once)
+        await until(pilot, lambda: app.analyses.heap_given_back)
+
+
+async def test_operators_that_fail_say_so_for_the_modules_too(monkeypatch):
+    """The modules come from the operator tree: when it fails, M says so at once (it does
+    not wait for figures that will never come), and the steps still open."""
+    from tracetui.app import session as session_mod
+
+    def broken(*a, **k):
+        raise ValueError("an operator tree it did not expect")
+
+    monkeypatch.setattr(session_mod, "op_tree", broken)
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await until(pilot, lambda: "modules" in app.analyses.pane_errors)
+        for key, what in (("u", "the operators failed"), ("M", "the modules failed")):
+            await pilot.press(key)
+            await pilot.pause()
+            msgs = [str(n.message) for n in app._notifications]
+            assert any(m.startswith(what) for m in msgs), msgs
+            assert app.screen is app.screen_stack[0]  # (the timeline: nothing opened)
+        assert "making the" not in str(app.query_one("#status").render())
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, StepScreen))

@@ -321,7 +321,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
                 t.append(f"  (showing the first {tr.events / 1e6:,.1f} M events)", style="dim")
         if self._panes_pending is not None and not session.error:
             # a pane asked for before its figures: said until it opens (a notice would go)
-            t.append("   making the steps, operators and modules…", style="yellow")
+            t.append(f"   making the {self._panes_pending[3]}…", style="yellow")
         elif tr is not None and tr.warnings and not session.error and session.stage is None \
                 and (session.loaded or self.progress is None):
             n = len(tr.warnings)
@@ -511,10 +511,11 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
                                 lambda a=action, n=node: self.run_action(a, n))
 
     # ---------------------------------------------------------------- drill-down views
-    def _view(self, name: str, make: Any) -> Any:
-        """The view ``name`` of the current aggregates: made once, then kept (installed) so
-        that it opens again at once, with its sort, filter and cursor as they were left."""
-        an = self.session.analyses
+    def _view(self, name: str, make: Any, an: "Analyses | None" = None) -> Any:
+        """The view ``name`` of aggregates ``an`` (None: the current ones): made once, then
+        kept (installed) so that it opens again at once, with its sort, filter and cursor as
+        they were left. (An everyday pane's may come from aggregates still being made.)"""
+        an = self.session.analyses if an is None else an
         key = (name, id(an))
         if self._views.get(name, (None, None))[0] != key:
             old = self._views.pop(name, None)
@@ -542,21 +543,22 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
                                                          self.palette))
 
     def _step_view(self, an: "Analyses") -> Any:
-        return self._view("steps", lambda: StepScreen(self.session, an, self.palette))
+        return self._view("steps", lambda: StepScreen(self.session, an, self.palette), an)
 
     def _operator_view(self, an: "Analyses") -> Any:
-        return self._view("operators", lambda: OperatorScreen(self.session, an, self.palette))
+        return self._view("operators", lambda: OperatorScreen(self.session, an, self.palette),
+                          an)
 
     def _module_view(self, an: "Analyses") -> Any:
-        return self._view("modules", lambda: ModuleScreen(self.session, an, self.palette))
+        return self._view("modules", lambda: ModuleScreen(self.session, an, self.palette), an)
 
     def _occurrence_view(self, an: "Analyses") -> Any:
         return self._view("occurrences", lambda: OccurrenceScreen(self.session, an,
-                                                                  self.palette))
+                                                                  self.palette), an)
 
     def on_show_occurrences(self, message: ShowOccurrences) -> None:
         """An operator's or a module's occurrences, in the one kept screen."""
-        an = self.session.shown_analyses()
+        an = self.session.pane_analyses()
         if an is None:
             return
         if message.analyses is None or message.analyses is an:
@@ -566,36 +568,38 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         screen.show(message.name, message.rows, message.figures, message.shapes)
         self.push_screen(screen)
 
-    def _with_panes(self, then: Any) -> None:
-        """``then(an)`` with the everyday panes' figures made: at once if they are, else when
-        the worker making them is done (and only if the user is still where they asked)."""
+    def _with_panes(self, pane: str, then: Any) -> None:
+        """``then(an)`` with the figures of everyday pane ``pane`` made: at once if they
+        are, else when the worker making them is done (and only if the user is still where
+        they asked)."""
         session = self.session
-        an = session.shown_analyses()
+        an = session.pane_analyses()
         if an is None or not session.loaded:
             # not on a snapshot of a load under way (their rows are not the final trace's,
             # and the work would slow the load): when the whole trace's figures are made
             if session.trace is not None and not session.error:
-                self._panes_pending = (None, self.screen, then)
+                self._panes_pending = (None, self.screen, then, pane)
                 self._status()  # (said there until the pane opens)
             return
-        if an.panes_ready:
+        if an.pane_ready(pane):
             then(an)
             return
-        if an.panes_error is not None:
-            self.notify(safe_text(f"the steps, operators and modules failed: {an.panes_error}",
-                                  300), severity="error", timeout=8, markup=False)
+        error = an.pane_errors.get(pane)
+        if error is not None:
+            self.notify(safe_text(f"the {pane} failed: {error}", 300), severity="error",
+                        timeout=8, markup=False)
             return
-        self._panes_pending = (an, self.screen, then)
+        self._panes_pending = (an, self.screen, then, pane)
         self.start_panes(an)
         self._status()
 
     def action_steps(self) -> None:
         """Where each step's time goes (TensorBoard's breakdown)."""
-        self._with_panes(lambda an: self.push_screen(self._step_view(an)))
+        self._with_panes("steps", lambda an: self.push_screen(self._step_view(an)))
 
     def action_operators(self) -> None:
         """The operators: host self/total, device self/total (key_averages)."""
-        self._with_panes(lambda an: self.push_screen(self._operator_view(an)))
+        self._with_panes("operators", lambda an: self.push_screen(self._operator_view(an)))
 
     def action_operator_of(self) -> None:
         """The operator the selected slice (a kernel: its launch) belongs to, in the
@@ -604,7 +608,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         if row >= 0 and not self.session.loaded:  # (a snapshot's row: not the final trace's)
             self.notify("U: once the trace is loaded", timeout=3, markup=False)
         elif row >= 0:
-            self._with_panes(lambda an: self._operator_of(an, row))
+            self._with_panes("operators", lambda an: self._operator_of(an, row))
 
     def _operator_of(self, an: "Analyses", row: int) -> None:
         op = operator_of(an.trace, an.op_tree, row)
@@ -622,7 +626,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
 
     def action_modules(self) -> None:
         """The nn.Module tree."""
-        self._with_panes(lambda an: self.push_screen(self._module_view(an)))
+        self._with_panes("modules", lambda an: self.push_screen(self._module_view(an)))
 
     def _instances_view(self, an: "Analyses") -> Any:
         return self._view("instances", lambda: InstancesScreen(
@@ -726,7 +730,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
     WORKER_JOBS = {"load": "loading the trace", "phases": "finding the phases",
                    "args": "reading the slice's args",
                    "range": "the marked range's figures", "align": "aligning the ranks",
-                   "panes": "making the steps, operators and modules"}
+                   "steps": "making the steps", "operators": "making the operators and modules"}
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that fails (a bug in an analysis, a trace it did not expect) ends in a
@@ -746,7 +750,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         an = session.analyses
         if worker.name == "phases" and an is not None:
             an.phases_pending = False  # p tries again
-        elif worker.name == "panes":
+        elif worker.group == "panes":
             self._panes_pending = None  # b, u, M and U try again (and fail again, saying so)
             self._status()
         elif worker.name == "range" and session.range is not None:

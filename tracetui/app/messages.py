@@ -98,8 +98,10 @@ class LoadProgress(Message):
 
 @dataclass
 class PanesMade(Message):
-    """The everyday panes' figures of ``analyses`` are made (posted by their worker: the
-    handler runs in the app's own context, not the worker's, which would otherwise be
-    copied into every screen it starts and hold the aggregates for as long)."""
+    """The figures of everyday pane ``pane`` (steps, operators, modules) of ``analyses``
+    are made (posted by their worker: the handler runs in the app's own context, not the
+    worker's, which would otherwise be copied into every screen it starts and hold the
+    aggregates for as long)."""
 
     analyses: Any
+    pane: str

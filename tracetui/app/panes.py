@@ -391,7 +391,7 @@ class OccurrenceScreen(TableScreen):
 
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
-        if self.an is not self.session.shown_analyses():
+        if self.an is not self.session.pane_analyses():
             self.notify("these are of a timeline no longer shown: open the operator again",
                         timeout=4, markup=False)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 import threading
+import time
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -31,6 +32,12 @@ from ..analysis.window import OverlapModel
 from ..trace import Trace
 
 
+#: the everyday panes, each made and shown on its own: a pane's key waits for its figures only
+PANES = ("steps", "operators", "modules")
+#: how long the aggregates wait for the panes' figures before they are made beside them
+PANES_HEAD_START_S = 1.0
+
+
 class Analyses:
     """The aggregates behind the drill-down views, for one trace (computed once)."""
 
@@ -40,17 +47,21 @@ class Analyses:
                  beside: Callable[[Analyses], None] | None = None,
                  step_regex: str | None = None) -> None:
         """``beside``: called once the devices' unions are made (all the steps need of the
-        rest), to start :meth:`prepare_panes` on another thread while the rest is made."""
+        rest), to start :meth:`prepare_panes` on other threads while the rest is made."""
         self.trace = trace
         self.step_regex = step_regex
         self.phase_groups = tuple(groups)  # (self.groups: the kernels by short name)
         self.classes = classes
         self._panes: dict[str, Any] = {}
-        self._panes_lock = threading.RLock()
-        self._panes_done = threading.Event()
-        self.panes_started = False  # a worker makes them (prepare_panes)
-        self.panes_error: str | None = None
-        self.panes_shown = False  # (the app's: their screens are built)
+        self._panes_lock = threading.Lock()
+        self._pane_locks: dict[str, threading.RLock] = {}
+        self._pane_done = {p: threading.Event() for p in PANES}
+        self.panes_started = False  # workers make them (prepare_panes)
+        #: why a pane's figures failed (by pane), said when its key is pressed
+        self.pane_errors: dict[str, str] = {}
+        self.panes_shown: set[str] = set()  # (the app's: the panes whose screens are built)
+        self.views_built = False  # (the app's: the other views' screens are built)
+        self.heap_given_back = False  # (the app's: what the work kept is given back)
         unions = self.unions = device_unions(trace, classes)
         if beside is not None:
             # what both threads read and the trace or the unions make on first use is made
@@ -60,6 +71,14 @@ class Analyses:
             for du in unions:
                 _ = du.exposed
             beside(self)
+            # the panes' figures first: three threads computing on two cores made each pane
+            # wait for its share (the steps 0.85 s instead of 0.45 at 3.25 M events, their
+            # page faults slowed by each other's); the aggregates start when they are done,
+            # or after a second's head start on a trace large enough to take longer
+            deadline = time.monotonic() + PANES_HEAD_START_S
+            for done in self._pane_done.values():
+                if not done.wait(max(deadline - time.monotonic(), 0)):
+                    break
         self.spans = in_flight_spans(trace, classes, in_flight_patterns(list(rules)))
         self.graphs = Graphs(trace)
         self.model = OverlapModel(trace, classes, unions, self.spans)
@@ -84,13 +103,15 @@ class Analyses:
         _ = trace._launch_sorted  # the launch index the detail pane's first "[" / "]" needs
 
     # the everyday panes' figures (steps, operators, modules): made once, off the UI thread,
-    # right after the aggregates (:meth:`prepare_panes`, about a second at 800 MB), so that
-    # ``b``/``u``/``M`` open at once; a lock, so that the load's worker and a pane's
-    # first opening never make them twice
+    # beside the aggregates (:meth:`prepare_panes`), so that ``b``/``u``/``M`` open at once;
+    # a lock per figure, so that two threads never make one twice, and a thread making the
+    # steps never waits for one making the operators
     def _pane(self, name: str, make: Callable[[], Any]) -> Any:
         got = self._panes.get(name)
         if got is None:
             with self._panes_lock:
+                lock = self._pane_locks.setdefault(name, threading.RLock())
+            with lock:
                 got = self._panes.get(name)
                 if got is None:
                     got = self._panes[name] = make()
@@ -119,19 +140,34 @@ class Analyses:
 
     @property
     def panes_ready(self) -> bool:
-        """The steps', operators' and modules' figures are made."""
-        return self._panes_done.is_set()
+        """The steps', operators' and modules' figures are all made."""
+        return all(e.is_set() for e in self._pane_done.values())
 
-    def prepare_panes(self) -> None:
-        """Make every figure of the everyday panes (a worker's job: about a second at
-        800 MB). Safe to call again, or from two threads: each is made once."""
-        try:
-            _ = self.step_rows, self.operators, self.module_frames
-            self.op_tree.by_name(self.trace)  # (an operator's occurrences: ⏎ in its table)
-        except Exception as e:  # said once (the worker's notice); the panes then say it too
-            self.panes_error = f"{type(e).__name__}: {e}"
-            raise
-        self._panes_done.set()
+    def pane_ready(self, pane: str) -> bool:
+        """The figures of ``pane`` (one of :data:`PANES`) are made."""
+        return self._pane_done[pane].is_set()
+
+    @property
+    def panes_error(self) -> str | None:
+        """Why a pane's figures failed (the first of them), or None."""
+        return next(iter(self.pane_errors.values()), None)
+
+    def prepare_panes(self, pane: str | None = None) -> None:
+        """Make the figures of ``pane`` (None: of every pane) - a worker's job: 0.2-0.4 s
+        each at 800 MB. Safe to call again, or from two threads: each is made once."""
+        for p in PANES if pane is None else (pane,):
+            try:
+                if p == "steps":
+                    _ = self.step_rows
+                elif p == "operators":
+                    _ = self.operators
+                    self.op_tree.by_name(self.trace)  # (an operator's occurrences: its ⏎)
+                else:
+                    _ = self.module_frames
+            except Exception as e:  # said once (the worker's notice); the pane then says it
+                self.pane_errors.setdefault(p, f"{type(e).__name__}: {e}")
+                raise
+            self._pane_done[p].set()
 
     def gaps(self, lane: int) -> StreamGaps:
         """The idle gaps of GPU stream lane ``lane`` (made on first use)."""
@@ -310,6 +346,9 @@ class Session:
         self.loaded = False  # the trace is the whole file (not a snapshot of the load)
         self.error: str | None = None
         self.analyses: Analyses | None = None
+        #: the aggregates still being made, whose everyday panes' figures may come first
+        #: (made beside them): the panes open from them before the rest is made
+        self.making: Analyses | None = None
         self.range: tuple[int, int] | None = None  # the marked range, in ns
         self.range_stats: dict[str, Any] | None = None
 
@@ -330,6 +369,15 @@ class Session:
         an = self.analyses
         return an if an is not None and an.trace is self.trace else None
 
+    def pane_analyses(self) -> Analyses | None:
+        """Where the everyday panes of the trace shown come from: its aggregates, or those
+        still being made (their panes' figures are made beside them, and may be ready
+        first); None: neither (still loading)."""
+        an = self.shown_analyses()
+        if an is None and self.making is not None and self.making.trace is self.trace:
+            an = self.making
+        return an
+
     def ensure_analyses(self) -> Analyses | None:
         """The aggregates of the trace shown, computed here if the load has not yet."""
         tr, classes = self.trace, self.classes
@@ -341,6 +389,9 @@ class Session:
 
     def take_analyses(self, analyses: Analyses) -> bool:
         """Keep aggregates made off the UI thread if they are still the shown trace's."""
+        if self.making is analyses or (self.making is not None
+                                       and self.making.trace is not self.trace):
+            self.making = None
         if self.trace is analyses.trace:
             self.analyses = analyses
             return True
