@@ -43,17 +43,18 @@ def _glibc() -> Any:
     global _libc
     if _libc is _UNSET:
         _libc = None
+        lib: Any = None
         if sys.platform.startswith("linux"):
             try:
                 lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             except OSError:  # (not glibc, or no C library found)
                 lib = None
-            if hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim"):  # (musl has neither)
-                lib.mallopt.argtypes, lib.mallopt.restype = [ctypes.c_int, ctypes.c_int], \
-                    ctypes.c_int
-                lib.malloc_trim.argtypes, lib.malloc_trim.restype = [ctypes.c_size_t], \
-                    ctypes.c_int
-                _libc = lib
+        if hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim"):  # (musl has neither)
+            lib.mallopt.argtypes, lib.mallopt.restype = [ctypes.c_int, ctypes.c_int], \
+                ctypes.c_int
+            lib.malloc_trim.argtypes, lib.malloc_trim.restype = [ctypes.c_size_t], \
+                ctypes.c_int
+            _libc = lib
     return _libc
 
 
