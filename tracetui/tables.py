@@ -411,6 +411,22 @@ MEMORY_OPS = TableDef(
 )
 
 
+MEMORY_ALLOCATIONS = TableDef(
+    name="memory_allocations",
+    title="allocations, largest first (freed: by Addr; — none in the trace, ? no addresses)",
+    columns=(
+        Col("bytes", "bytes", "bytes"),
+        Col("device", "device", "text", width=8),
+        Col("alloc_us", "at ms", "ms"),
+        Col("lifetime_us", "lives ms", "ms", missing="?"),
+        Col("free_us", "freed ms", "ms", optional=1, missing="—"),
+        Col("op", "allocated in", "text", cut="middle", missing="(no op)"),
+    ),
+    sort="", descending=True, text="op", what="allocations",
+    enter="shows it on the timeline",
+)
+
+
 TABLES: dict[str, TableDef] = {t.name: t for t in (KERNELS, KERNEL_GROUPS, STEPS, OPERATORS,
                                                    OPERATOR_SHAPES, MODULE_TYPES, MODULES)}
 #: the summary's other tables (their rows are made from the report's by the text renderer)

@@ -233,7 +233,8 @@ _CPU_MEMORY = (0, 2, 5)  # CPU, MKLDNN, IDEEP
 _DEVICE_MEMORY = (1, 6, 12, 20)  # CUDA, HIP, XPU, PrivateUse1
 
 
-def operator_memory(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
+def operator_memory(trace: Trace, tree: OpTree,
+                    window: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """Memory by operator name, as ``key_averages()`` of a ``profile_memory=True`` run counts
     it: an op's total is the net bytes of every memory event from its start to its end (both
     included, on any thread: PyTorch's ``MemRecordsAcc.in_interval``); its self, that total
@@ -241,7 +242,8 @@ def operator_memory(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
     not counted, as for host self time), an op folded into a parent of its name giving its
     self to it; CPU devices and GPU devices apart; ``allocs``: the allocations in its self
     part. Names none of whose calls saw a memory event are left out; by self then total CPU
-    bytes, then device bytes (largest first)."""
+    bytes, then device bytes (largest first). ``window``: only the calls that start in
+    [t0, t1) (a marked range)."""
     m = trace.memory
     if not len(m) or not len(tree.rows):
         return []
@@ -284,8 +286,12 @@ def operator_memory(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
             top = np.where(more, p[top], top)
         for j in range(len(cum)):
             np.add.at(own[j], top, own[j][folded])
-    at = np.searchsorted(rows, tree.rows)
-    names = trace.name[tree.rows]
+    ops = tree.rows
+    if window is not None:
+        st = trace.start[ops]
+        ops = ops[(st >= window[0]) & (st < window[1])]
+    at = np.searchsorted(rows, ops)
+    names = trace.name[ops]
     uniq, inv = np.unique(names, return_inverse=True)
     sums = [np.bincount(inv, weights=x[at].astype(np.float64), minlength=len(uniq))
             for x in (own[0], total[0], own[1], total[1], own[2], total[3])]

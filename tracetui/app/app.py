@@ -16,7 +16,8 @@ from textual.worker import Worker, WorkerState
 from ..analysis.attribution import NO_PHASE
 from ..analysis.operators import operator_of
 from ..analysis.rules import COMM, COMP, MEM, Rule
-from ..textutil import safe_text
+from ..tables import fmt_size
+from ..textutil import fmt_time, safe_text
 from ..trace import Trace
 from ..trace.loader import EarlyLoad
 from ..trace.source import shown_path
@@ -32,6 +33,7 @@ from .navigate import Navigation
 from .session import Analyses, Session
 from .themes import DEFAULT_THEME, load_theme
 from .timeline import CLASS_GLYPH, OTHER_GLYPH, Timeline
+from .memoryview import MemoryScreen
 from .panes import ModuleScreen, OccurrenceScreen, OperatorScreen, StepScreen
 from .views import InstancesScreen, KernelScreen, OverlapScreen
 
@@ -100,6 +102,10 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         Binding("M", "modules", "modules (nn.Module tree)", show=False, id="modules"),
         Binding("U", "operator_of", "the selected slice's operator, in the operator table",
                 show=False, id="operator_of"),
+        Binding("h", "memory", "memory view (profile_memory traces)", show=False,
+                id="memory"),
+        Binding("H", "memory_peak", "to the memory peak (of the memory rows' device)",
+                show=False, id="memory_peak"),
         Binding("p", "phases", "phase view", id="phases"),
         Binding("O", "overlap_row", "overlap rows on the timeline", show=False, id="overlap_rows"),
         Binding("m", "mark", "mark range", id="mark_range"),
@@ -511,10 +517,11 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
                                 lambda a=action, n=node: self.run_action(a, n))
 
     # ---------------------------------------------------------------- drill-down views
-    def _view(self, name: str, make: Any, an: "Analyses | None" = None) -> Any:
-        """The view ``name`` of aggregates ``an`` (None: the current ones): made once, then
-        kept (installed) so that it opens again at once, with its sort, filter and cursor as
-        they were left. (An everyday pane's may come from aggregates still being made.)"""
+    def _view(self, name: str, make: Any, an: Any = None) -> Any:
+        """The view ``name`` of what ``an`` is (aggregates; the trace for the memory view;
+        None: the current aggregates): made once, then kept (installed) so that it opens
+        again at once, with its sort, filter and cursor as they were left. (An everyday
+        pane's may come from aggregates still being made.)"""
         an = self.session.analyses if an is None else an
         key = (name, id(an))
         if self._views.get(name, (None, None))[0] != key:
@@ -624,6 +631,49 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         else:
             screen.call_after_refresh(screen.show_operator, name)
 
+    def action_memory(self) -> None:
+        """Each device's memory, the allocations and memory by operator."""
+        session = self.session
+        if session.trace is None or not session.loaded:
+            self.notify("h: once the trace is loaded", timeout=3, markup=False)
+            return
+        if not session.memory():
+            self.notify("no memory events in this trace: profile with profile_memory=True",
+                        timeout=4, markup=False)
+            return
+        tr = session.trace
+        screen = self._view("memory", lambda: MemoryScreen(session, self.palette), tr)
+        self.push_screen(screen)
+
+    def action_memory_peak(self) -> None:
+        """To the peak of the device whose memory rows the cursor is on (else the first
+        GPU's, else the CPU's): the peak's column in the middle, the cursor on its rows."""
+        curves = self.session.memory()
+        tl = self.timeline
+        if not curves:
+            self.notify("no memory events in this trace: profile with profile_memory=True",
+                        timeout=4, markup=False)
+            return
+        row = tl.rows[tl.cursor] if tl.rows else None
+        if row is not None and row.kind == "memory":
+            k = row.depth
+        else:
+            k = next((i for i, c in enumerate(curves) if c.device_type not in (0, 2, 5)), 0)
+        c = curves[k]
+        span = max(tl.t1 - tl.t0, 1)
+        if span >= (self.session.trace.end_ns if self.session.trace else span):
+            span = max(span // 20, 1000)  # from the whole trace: close enough to see it
+        t = c.peak_ts
+        tl.set_window(t - span // 2, t - span // 2 + span)
+        at = tl.memory_row(k)
+        if at >= 0:
+            tl.cursor = at
+            tl.scroll_to(y=max(at - 1, 0), animate=False)
+            tl.refresh()
+        self.notify(safe_text(f"{c.label} peak {fmt_size(c.peak_bytes)} at +{fmt_time(t)}"
+                              + (" (relative to the trace's start)" if c.relative else ""),
+                              200), timeout=5, markup=False)
+
     def action_modules(self) -> None:
         """The nn.Module tree."""
         self._with_panes("modules", lambda an: self.push_screen(self._module_view(an)))
@@ -730,7 +780,8 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
     WORKER_JOBS = {"load": "loading the trace", "phases": "finding the phases",
                    "args": "reading the slice's args",
                    "range": "the marked range's figures", "align": "aligning the ranks",
-                   "steps": "making the steps", "operators": "making the operators and modules"}
+                   "steps": "making the steps", "operators": "making the operators and modules",
+                   "memory": "pairing the memory allocations"}
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that fails (a bug in an analysis, a trace it did not expect) ends in a

@@ -15,6 +15,7 @@ from ..analysis.attribution import launch_summary
 from ..analysis.kernels import short_name
 from ..analysis.rules import CLASS_NAMES, NOT_GPU
 from ..analysis.streams import GAP_KINDS
+from ..tables import fmt_size
 from ..textutil import fmt_time, middle, safe_text, tail
 from ..trace import Trace
 from .session import Analyses
@@ -148,6 +149,10 @@ def _stream(tr: Trace, row: int) -> str:
     return f"s{ln.stream}" if ln.stream >= 0 else safe_text(ln.name, 30)
 
 
+def _size(v: int | None) -> str:
+    return "–" if v is None else fmt_size(v)
+
+
 def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
                    width: int = 42) -> Text:
     """The detail pane's account of a marked range, in lines of at most ``width`` cells."""
@@ -183,6 +188,22 @@ def describe_range(st: dict[str, Any], lanes: int = 16, kernels: int = 8,
             t.append(f"{k['pct']:5.1f}% {fmt_time(k['time_ns']):>10}  ")
             # in cells; the end of a C++ name says the most: keep it
             t.append(tail(safe_text(f"{k['short_name']} ×{k['count']}"), room) + "\n")
+    mem = st.get("memory")
+    if mem and mem["devices"]:
+        t.append("\nmemory allocated", style="bold")
+        t.append("  start → end (max)\n", style="dim")
+        for d in mem["devices"]:
+            t.append(f"{safe_text(d['device'], 12):<8} {_size(d['start_bytes']):>10} → "
+                     f"{_size(d['end_bytes'])} ({_size(d['max_bytes'])})"
+                     + (" rel." if d["relative"] else "") + "\n")
+        rows = mem["allocations"]
+        if rows is None:
+            t.append("largest allocations: pairing…\n", style="dim")
+        elif rows:
+            t.append("largest allocations in range\n", style="bold")
+            for a in rows:
+                t.append(f"{fmt_size(a['bytes']):>10} {safe_text(a['device'], 8)} ")
+                t.append(tail(safe_text(a["op"] or "(no op)"), room) + "\n")
     return t
 
 

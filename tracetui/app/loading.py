@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.memory import DeviceCurve, memory_curves
 from ..heap import give_back, keep_freed_memory
 from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
@@ -106,6 +107,8 @@ class Loading:
         classes = session.classify(trace)
         trace.fold_python()
         self.call_from_thread(self._show, trace, classes, True)
+        if len(trace.memory):  # each device's memory curve: its rows under the lanes
+            self.call_from_thread(self._set_memory, trace, memory_curves(trace))
         # the figures are hundreds of column-sized arrays made and dropped: kept for the next
         # one rather than faulted in afresh each time (at 3.25 M events the steps took 1.0 s
         # instead of 0.36, the operators 0.43 instead of 0.17); given back once made
@@ -421,6 +424,16 @@ class Loading:
                 if analyses.pane_ready(pane):
                     self.call_after_refresh(self._panes_made, analyses, pane)
             self.start_panes(analyses)
+
+    def _set_memory(self: Any, trace: Trace, curves: list[DeviceCurve]) -> None:
+        """The memory curves are made: drawn under their devices' lanes, and the allocations
+        paired in a worker (for the memory view and a marked range)."""
+        session = self.session
+        if not session.set_memory(trace, curves):
+            return
+        self.timeline.set_memory(curves)
+        self.run_worker(lambda: session.allocations(make=True), thread=True, group="memory",
+                        name="memory", exit_on_error=False)
 
     def start_panes(self: Any, an: Analyses) -> None:
         """The everyday panes' figures made on two workers, once: the steps on one, the

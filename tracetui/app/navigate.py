@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.widgets import Input
 
 from ..analysis.kernels import short_name
+from ..analysis.memory import range_memory
 from ..analysis.rules import NOT_GPU
 from ..analysis.window import OverlapModel, annotation_occurrences, range_stats
 from ..textutil import fmt_time, parse_window, safe_text
@@ -333,6 +334,10 @@ class Navigation:
         an = session.shown_analyses()
         model = an.model if an is not None else OverlapModel(tr, classes)
         stats = range_stats(tr, classes, model, rng[0], rng[1])
+        curves = session.memory()
+        if curves:  # memory at its ends, and the largest allocations inside it
+            stats["memory"] = range_memory(curves, session.allocations(make=True), rng[0],
+                                           rng[1])
         self.call_from_thread(self._show_range, rng, stats)
 
     def _show_range(self: Any, rng: tuple[int, int], stats: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from ..analysis.exposed import ExposedStretches
 from ..analysis.graphs import Graphs
 from ..analysis.inflight import in_flight_spans
 from ..analysis.kernels import group_by_short_name, kernel_table
+from ..analysis.memory import Allocations, DeviceCurve
 from ..analysis.modules import ModuleFrames
 from ..analysis.operators import OpTree, op_tree, operator_table
 from ..analysis.overlap import device_unions
@@ -349,6 +350,12 @@ class Session:
         #: the aggregates still being made, whose everyday panes' figures may come first
         #: (made beside them): the panes open from them before the rest is made
         self.making: Analyses | None = None
+        #: the memory curve of each device with memory events, and their allocations
+        #: paired (made once, off the UI thread), of trace ``memory_trace``
+        self.memory_curves: list[DeviceCurve] = []
+        self.memory_trace: Trace | None = None
+        self._allocations: Allocations | None = None
+        self._allocations_lock = threading.Lock()
         self.range: tuple[int, int] | None = None  # the marked range, in ns
         self.range_stats: dict[str, Any] | None = None
 
@@ -368,6 +375,34 @@ class Session:
         """The aggregates, if they are those of the trace shown (else None: still coming)."""
         an = self.analyses
         return an if an is not None and an.trace is self.trace else None
+
+    def set_memory(self, trace: Trace, curves: list[DeviceCurve]) -> bool:
+        """Keep the memory curves made off the UI thread if ``trace`` is still shown."""
+        if trace is not self.trace:
+            return False
+        self.memory_curves, self.memory_trace = list(curves), trace
+        self._allocations = None
+        return True
+
+    def memory(self) -> list[DeviceCurve]:
+        """The memory curves of the trace shown (none: no memory events, or not made yet)."""
+        return self.memory_curves if self.memory_trace is self.trace else []
+
+    def allocations(self, make: bool = False) -> Allocations | None:
+        """The shown trace's allocations paired (``make``: made here if they are not - a
+        worker's job, seconds at millions of events - else None until they are)."""
+        trace = self.memory_trace
+        if trace is None or trace is not self.trace:
+            return None
+        got = self._allocations
+        if got is None and make:
+            with self._allocations_lock:
+                got = self._allocations
+                if got is None or got.trace is not trace:
+                    got = Allocations(trace)
+                    if self.memory_trace is trace:
+                        self._allocations = got
+        return got if got is not None and got.trace is trace else None
 
     def pane_analyses(self) -> Analyses | None:
         """Where the everyday panes of the trace shown come from: its aggregates, or those

@@ -44,6 +44,7 @@ class Palette:
     exposed: str = "#ff5f5f"
     heat_bg: str = "#1c1c1c"
     range_bg: str = "#5f5f87"
+    mem_reserved: str = "#3a3a1c"  # memory reserved but not allocated (behind the curve)
     #: the selected slice: a box in the terminal's foreground colours, reversed against
     #: the background (and unlike any class colour)
     selected_fg: str = "#000000"

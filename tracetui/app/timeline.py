@@ -28,6 +28,7 @@ from textual.strip import Strip
 from ..analysis.inflight import family
 from ..analysis.kernels import short_name
 from ..analysis.rules import COMM, COMP, MEM, NOT_GPU
+from ..tables import fmt_size
 from ..textutil import fmt_tick, fmt_time, safe_text
 from ..trace import LANE_CPU, Trace
 from ..trace.frame import MAX_LANE_ROWS, Frame, Row, counter_levels, default_rows, render
@@ -37,6 +38,7 @@ from .labels import lane_labels, middle
 from .themes import Palette
 
 if TYPE_CHECKING:
+    from ..analysis.memory import DeviceCurve
     from ..analysis.window import OverlapModel
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -138,6 +140,9 @@ class Timeline(ScrollView, can_focus=True):
         self._overlap_bins: tuple[tuple, dict[int, np.ndarray]] | None = None
         self._flight_bins: tuple[tuple, dict[int, np.ndarray]] | None = None
         self.range: tuple[int, int] | None = None  # the marked range, shaded on the ruler
+        #: each device's memory curve (memory events): two rows each, under its lanes
+        self.memory_curves: list[DeviceCurve] = []
+        self._memory_bins: dict[int, tuple] = {}
 
     @property
     def matches(self) -> np.ndarray:
@@ -207,6 +212,9 @@ class Timeline(ScrollView, can_focus=True):
     def set_trace(self, trace: Trace, classes: np.ndarray, keep_view: bool) -> None:
         old = self.trace
         self.trace = trace
+        if trace is not old:  # (another trace's memory: the app sets this one's, if any)
+            self.memory_curves = []
+            self._memory_bins.clear()
         self.classes_of = classes
         self.rows = self._default_rows()
         self.cursor = min(self.cursor, max(len(self.rows) - 1, 0))
@@ -225,7 +233,33 @@ class Timeline(ScrollView, can_focus=True):
                             fold_python=self.fold_python, unfolded=frozenset(self.unfolded),
                             overlap=self.show_overlap and model is not None,
                             in_flight=frozenset(model.flight_devices())
-                            if model is not None and model.trace is self.trace else frozenset())
+                            if model is not None and model.trace is self.trace else frozenset(),
+                            memory=tuple((c.device_type, c.device_id)
+                                         for c in self.memory_curves))
+
+    def set_memory(self, curves: "list[DeviceCurve]") -> None:
+        """The devices' memory curves to draw (made by the app once the trace is loaded)."""
+        self.memory_curves = list(curves)
+        self._memory_bins.clear()
+        if self.trace is None:
+            return
+        self._new_rows()
+
+    def _new_rows(self) -> None:
+        """The rows again (the same lane kept under the cursor)."""
+        lane = self.rows[self.cursor].lane if self.rows else -1
+        self.rows = self._default_rows()
+        self.cursor = next((i for i, rw in enumerate(self.rows) if rw.lane == lane),
+                           min(self.cursor, max(len(self.rows) - 1, 0)))
+        self._sync_virtual()
+        self._frame_key = None
+        self._strips.clear()
+        self.refresh()
+
+    def memory_row(self, curve: int) -> int:
+        """The (upper) row of memory curve ``curve``, or -1."""
+        return next((i for i, rw in enumerate(self.rows)
+                     if rw.kind == "memory" and rw.depth == curve and rw.lane == -1), -1)
 
     def set_overlap(self, model: "OverlapModel | None", show: bool | None = None) -> None:
         """The overlap bins to draw (computed by the app) and whether their rows show."""
@@ -236,14 +270,7 @@ class Timeline(ScrollView, can_focus=True):
             self.show_overlap = show
         if self.trace is None:
             return
-        lane = self.rows[self.cursor].lane if self.rows else -1
-        self.rows = self._default_rows()
-        self.cursor = next((i for i, rw in enumerate(self.rows) if rw.lane == lane),
-                           min(self.cursor, max(len(self.rows) - 1, 0)))
-        self._sync_virtual()
-        self._frame_key = None
-        self._strips.clear()
-        self.refresh()
+        self._new_rows()
 
     def set_range(self, rng: tuple[int, int] | None) -> None:
         self.range = None if rng is None else (int(rng[0]), int(max(rng[1], rng[0] + 1)))
@@ -362,6 +389,8 @@ class Timeline(ScrollView, can_focus=True):
                 strip = self._overlap_row(r, f, width)
             elif self.rows[r].kind == "in_flight":
                 strip = self._flight_row(r, f, width)
+            elif self.rows[r].kind == "memory":
+                strip = self._memory_row(r, f, width)
             elif self.rows[r].lane < 0:
                 strip = self._counter_row(r, f, width)
             else:
@@ -530,6 +559,48 @@ class Timeline(ScrollView, can_focus=True):
             if c1 - c0 >= len(name) + 2:
                 out.append((c0, c1, name))
         return out
+
+    def _memory_row(self, r: int, f: Frame, width: int) -> Strip:
+        """Half of a device's memory chart (two rows: 16 levels): per column the most
+        allocated in its time bin as a filled block, what is reserved above it as a tinted
+        band behind, the peak's column in the hit colour. The upper row's label names the
+        device, the lower's gives the peak (``rel.``: from the trace's start, the trace
+        giving no totals)."""
+        row = self.rows[r]
+        p = self.palette
+        upper = row.lane == -1
+        k = row.depth
+        c = self.memory_curves[k] if 0 <= k < len(self.memory_curves) else None
+        bg = p.cursor_bg if r == self.cursor else None
+        lw = self.label_width
+        if c is None:
+            return Strip.blank(width, BLANK)
+        if upper:
+            text = f"{c.label} memory"
+        else:
+            text = f"peak {fmt_size(c.peak_bytes)}" + (" rel." if c.relative else "")
+        segs = [Segment(set_cell_size(middle(safe_text(text), lw - 1), lw),
+                        self.style(p.label, bg, bold=r == self.cursor))]
+        key = (self._frame_key, id(c))
+        got = self._memory_bins.get(k)
+        if got is None or got[0] != key:
+            got = self._memory_bins[k] = (key, c.bins(f.edges))
+        alloc, reserved = got[1]
+        scale = 16.0 / c.top
+        base = 8.0 if upper else 0.0
+        a = np.nan_to_num(alloc * scale, nan=-1.0)
+        fill = np.clip(np.round(a - base), 0, 8).astype(np.int64)
+        band = np.zeros(len(a), bool) if reserved is None else \
+            np.nan_to_num(reserved * scale, nan=-1.0) > base + fill
+        band &= fill < 8
+        peak = -1
+        edges = f.edges
+        if edges[0] <= c.peak_ts < edges[-1]:
+            peak = int(np.searchsorted(edges, c.peak_ts, side="right")) - 1
+        for j, (n, b) in enumerate(zip(fill.tolist(), band.tolist())):
+            color = p.match if j == peak else p.mem
+            segs.append(Segment(BLOCKS[n], self.style(color, p.mem_reserved if b else None)))
+        return Strip(segs).adjust_cell_length(width, BLANK)
 
     def _counter_row(self, r: int, f: Frame, width: int) -> Strip:
         tr = self.trace

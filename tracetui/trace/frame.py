@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import Lane, Trace
+from .model import LANE_CPU, Lane, Trace
 
 
 @dataclass(frozen=True)
@@ -53,18 +53,32 @@ MAX_LANE_ROWS = 1024
 def default_rows(trace: Trace, max_depth: int = MAX_LANE_ROWS - 1,
                  collapsed: frozenset[int] = frozenset(), counters: bool = True,
                  overlap: bool = False, in_flight: frozenset[int] = frozenset(),
-                 fold_python: bool = False, unfolded: frozenset[int] = frozenset()) -> list[Row]:
+                 fold_python: bool = False, unfolded: frozenset[int] = frozenset(),
+                 memory: tuple[tuple[int, int], ...] = ()) -> list[Row]:
     """Every lane, one row per depth (up to ``max_depth``; a collapsed lane: its top row
     only); with ``fold_python``, the lanes with Python frames (but those in ``unfolded``)
     show the depths of their other slices only. After a device's last GPU lane its in-flight
     row (devices in ``in_flight``) and, with ``overlap``, its overlap row; then one row per
-    counter track (``Row(-1 - k, 0, "counter")`` for counter k)."""
+    counter track (``Row(-1 - k, 0, "counter")`` for counter k). ``memory``: the devices
+    with a memory curve, as (device type, id) by curve: each gets two rows (``Row(-1, k,
+    "memory")`` above ``Row(-2, k, "memory")``), a GPU's after its device's last lane, the
+    CPU's after the last CPU lane, any other before the counters."""
     rows = []
     last_of_device: dict[int, int] = {}
-    if overlap or in_flight:
+    if overlap or in_flight or memory:
         for ln in trace.lanes:
             if ln.device >= 0:
                 last_of_device[ln.device] = ln.index
+    last_cpu = max((ln.index for ln in trace.lanes if ln.kind == LANE_CPU), default=-1)
+    mem_after: dict[int, list[int]] = {}  # lane index -> the curves drawn after it
+    for k, (dtype, did) in enumerate(memory):
+        lane = last_cpu if dtype in (0, 2, 5) else \
+            last_of_device.get(did, -1) if dtype != 0 and did >= 0 else -1
+        mem_after.setdefault(lane, []).append(k)
+
+    def memory_rows(lane: int) -> list[Row]:
+        return [Row(half, k, "memory") for k in mem_after.get(lane, ()) for half in (-1, -2)]
+
     for ln in trace.lanes:
         fold = fold_python and ln.index not in unfolded and ln.folded() is not None
         deepest = 0 if ln.index in collapsed else min(ln.depths(fold) - 1, max_depth)
@@ -74,6 +88,8 @@ def default_rows(trace: Trace, max_depth: int = MAX_LANE_ROWS - 1,
                 rows.append(Row(-1, ln.device, "in_flight"))
             if overlap:
                 rows.append(Row(-1, ln.device, "overlap"))
+        rows += memory_rows(ln.index)
+    rows += memory_rows(-1)
     if counters:
         rows += [Row(-1 - k, 0, "counter") for k in range(len(trace.counters))]
     return rows
