@@ -206,20 +206,20 @@ async def test_the_memory_rows_the_view_and_the_peak():
         await pilot.press("h")
         await until(pilot, lambda: type(app.screen).__name__ == "MemoryScreen")
         screen = app.screen
-        await until(pilot, lambda: not screen.pairing and len(screen.grid.model) > 0)
+        await until(pilot, lambda: not screen.busy and len(screen.grid.model) > 0)
         text = "\n".join(screen.chart.render_line(y).text for y in range(8))
         assert "CUDA:0  peak 2.6 GiB" in text and "aten::empty" in text
         every = sorted((b for d in raw.values() for _, b in raw_allocations(d)), reverse=True)
         assert [r["bytes"] for r in screen.grid.model.records] == every[:1000]
         # ^t: by operator; ⏎ on the DataLoader's row: the allocations in its calls
         await pilot.press("ctrl+t")
-        await pilot.pause()
+        await until(pilot, lambda: not screen.busy)
         names = [r["name"] for r in screen.grid.model.records]
         loader = next(n for n in names if n.startswith("enumerate(DataLoader)"))
         g = screen.grid
         g.cursor = g.order.tolist().index(names.index(loader))
         await pilot.press("enter")
-        await pilot.pause()
+        await until(pilot, lambda: not screen.busy)
         calls = _calls(_events(RESNET), loader)
         inside = sorted((b for d in raw.values() for t, b in raw_allocations(d)
                          if any(s <= t <= e for s, e in calls)), reverse=True)

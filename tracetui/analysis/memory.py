@@ -190,6 +190,7 @@ class Allocations:
         o = np.argsort(m.ts[al], kind="stable")
         self.events, self.frees, self.paired = al[o], fr[o], kn[o]
         self.ts = m.ts[self.events]
+        self._order: np.ndarray | None = None  # all of them, largest first (made once)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -213,7 +214,13 @@ class Allocations:
             ev, fr, kn = ev[inside], fr[inside], kn[inside]
         end = int(self.trace.end_ns)
         life = np.where(fr >= 0, m.ts[np.maximum(fr, 0)] - m.ts[ev], end - m.ts[ev])
-        o = np.lexsort((m.ts[ev], -life, -m.bytes[ev]))
+        whole = lo == 0 and hi == len(self.ts) and within is None
+        if whole and self._order is not None:
+            o = self._order
+        else:
+            o = np.lexsort((m.ts[ev], -life, -m.bytes[ev]))
+            if whole:  # (the view's first table and its way back: sorted once)
+                self._order = o
         if top is not None:
             o = o[:top]
         out = []

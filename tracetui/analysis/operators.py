@@ -253,15 +253,21 @@ def operator_memory(trace: Trace, tree: OpTree,
         (m.bytes > 0).astype(np.int64), np.ones(len(m), np.int64))]
     kids = np.flatnonzero(tree.up)  # every slice with a parent on its thread
     par = tree.up[kids].astype(np.int64) - 1
-    rows = np.union1d(np.union1d(tree.rows, kids), par)
+    hit = np.zeros(trace.slice_count, bool)  # (a mask, not union1d: 0.9 s at 1 M ops)
+    hit[tree.rows] = True
+    hit[kids] = True
+    hit[par] = True
+    rows = np.flatnonzero(hit)
+    del hit
     s = trace.start[rows]
     lo = np.searchsorted(m.ts, s, side="left")
     hi = np.searchsorted(m.ts, s + trace.dur[rows], side="right")
     total = np.stack([c[hi] - c[lo] for c in cum])  # cpu, device, allocs, events
     kpos, ppos = np.searchsorted(rows, kids), np.searchsorted(rows, par)
     own = total.copy()
-    for j in range(len(cum)):
-        np.subtract.at(own[j], ppos, total[j][kpos])
+    for j in range(len(cum)):  # (bincount: exact for sums under 2^53 bytes)
+        own[j] -= np.bincount(ppos, weights=total[j][kpos], minlength=len(rows)).astype(
+            np.int64)
     # key_averages' fold: an op whose parent has its name and no other child is one call
     # with it (its self to the outermost of such a chain)
     op_cat = cat_ids(trace, OP_CATS)

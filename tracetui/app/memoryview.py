@@ -152,7 +152,8 @@ class MemoryScreen(TableScreen):
         self.by_op = False
         self.what = "memory"
         self.shown: tuple | None = None  # (trace, range, by_op, op) the rows are of
-        self.pairing = False
+        self.wanted: tuple | None = None  # ... and those being made
+        self.busy = False  # rows being made (pairing the allocations, by operator)
         self.op_name: str | None = None  # the allocations made in this operator's calls
 
     @property
@@ -191,29 +192,39 @@ class MemoryScreen(TableScreen):
 
     def refill(self, force: bool = False) -> None:
         """The chart and the rows for the trace, range and table shown (again if any of
-        them changed since)."""
+        them changed since): the rows from a worker (pairing the allocations, memory by
+        operator: seconds at millions of events), the title saying so meanwhile."""
         if self.grid is None or not self.is_mounted:
             return
         session = self.session
         t0, t1 = self.window()
         self.chart.show(session.memory(), t0, t1)
         key = (id(session.trace), session.range, self.by_op, self.op_name)
-        if key == self.shown and not force:
+        if (key == self.shown or key == self.wanted) and not force:
             self.update_title()
             return
+        self.wanted = key
+        self.busy = True
+        self.update_title()
+        self._rows(key, t0, t1)
+
+    @work(thread=True, exclusive=True, group="memory-view", exit_on_error=False)
+    def _rows(self, key: tuple, t0: int, t1: int) -> None:
         rows = self.records(t0, t1)
-        if rows is None:  # the allocations are being paired: they come from a worker
-            self.pairing = True
-            self._pair()
-            rows = []
-        else:
-            self.pairing = False
-            self.shown = key
+        self.app.call_from_thread(self._show_rows, key, rows)
+
+    def _show_rows(self, key: tuple, rows: list[dict[str, Any]]) -> None:
+        if key != self.wanted:  # (asked for other rows since)
+            return
+        self.busy = False
+        self.shown = key
         tdef = self.tdef
         self.new_model(GridModel(grid_columns(tdef), rows, text_key=tdef.text), "",
                        descending=tdef.descending)
+        self.update_title()
 
-    def records(self, t0: int, t1: int) -> list[dict[str, Any]] | None:
+    def records(self, t0: int, t1: int) -> list[dict[str, Any]]:
+        """The rows of the table shown (a worker's job)."""
         session = self.session
         rng = session.range
         if self.by_op:
@@ -222,9 +233,9 @@ class MemoryScreen(TableScreen):
             if an is None or tr is None:
                 return []
             return operator_memory(tr, an.op_tree, (t0, t1) if rng is not None else None)
-        got = session.allocations()
+        got = session.allocations(make=True)
         if got is None:
-            return None if session.memory() else []
+            return []
         within = self._calls(self.op_name) if self.op_name is not None else None
         return got.rows(t0 if rng is not None else None, t1 if rng is not None else None,
                         ALLOCATIONS_SHOWN, within)
@@ -238,11 +249,6 @@ class MemoryScreen(TableScreen):
         s = tr.start[rows].astype(np.int64)
         return iv.union(s, s + tr.dur[rows] + 1)  # (its end included: key_averages')
 
-    @work(thread=True, exclusive=True, group="memory-view", exit_on_error=False)
-    def _pair(self) -> None:
-        self.session.allocations(make=True)
-        self.app.call_from_thread(self.refill)
-
     def title_text(self) -> Text:
         t = Text("memory", style="bold")
         t.append(" · by operator (key_averages)" if self.by_op else " · allocations",
@@ -255,8 +261,11 @@ class MemoryScreen(TableScreen):
             t.append(" · in the calls of ", style="dim")
             t.append(safe_text(self.op_name, 50), style="bold")
             t.append(" (esc: all)", style="dim")
-        if self.pairing:
-            t.append(" · pairing the allocations…", style="yellow")
+        if self.busy:
+            t.append(" · " + ("working out memory by operator…" if self.by_op
+                              else "pairing the allocations…"
+                              if self.session.allocations() is None else "listing…"),
+                     style="yellow")
         elif not self.by_op and got is not None and len(got) > ALLOCATIONS_SHOWN:
             t.append(f" · the {ALLOCATIONS_SHOWN:,} largest of {len(got):,}", style="dim")
         t.append(" (⏎ " + ("its allocations" if self.by_op else "shows it on the timeline")

@@ -25,7 +25,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .events import NOT_AN_EVENT, LooseEvent, NeedExact, args_of, as_event, kernel_args
+from .events import (NOT_AN_EVENT, LooseEvent, MemoryArgs, NeedExact, args_of, as_event,
+                     kernel_args, memory_args)
 from .strings import StringTable, as_text
 
 #: Categories of work that runs on a GPU stream (Kineto, and its 2021 capitalised form).
@@ -182,12 +183,13 @@ def _int_column(vals: list[Any], dtype: Any, missing: int | None) -> np.ndarray:
     """``vals`` as a column of ``dtype``: each an integer as :func:`_int_or` reads it, else
     ``missing`` (-1; 0 for an unsigned column), or NaN in a float column where ``missing``
     is None (the caller drops those)."""
-    if all(type(v) is int for v in vals):
+    types = set(map(type, vals))  # (in C: a generator over millions of values was not)
+    if types == {int}:
         try:
             return np.array(vals, dtype)
         except OverflowError:
             pass
-    if missing is not None and all(v is None for v in vals):
+    if missing is not None and types <= {type(None)}:
         return np.full(len(vals), missing if np.dtype(dtype).kind == "i" else 0, dtype)
     unsigned = np.dtype(dtype).kind == "u"
     info = np.iinfo(dtype)
@@ -847,12 +849,19 @@ class TraceBuilder:
         allocation, said in the warnings). A column of plain ints (the common case) is
         converted at once; anything else value by value."""
         n = len(args)
-        if not all(type(a) is dict for a in args):
-            args = [a if type(a) is dict else {} for a in args]
         got: dict[str, np.ndarray] = {}
-        for col, key in (("bytes", "Bytes"), *_MEMORY_ARGS, ("addr", "Addr")):
-            vals = [a.get(key) for a in args]
-            got[col] = _int_column(vals, MEMORY_COLUMNS[col], None if col == "bytes" else -1)
+        if set(map(type, args)) == {MemoryArgs}:  # (typed as decoded: the common case)
+            for col in ("bytes", *(c for c, _ in _MEMORY_ARGS), "addr"):
+                vals = list(map(operator.attrgetter(col), args))
+                got[col] = _int_column(vals, MEMORY_COLUMNS[col],
+                                       None if col == "bytes" else -1)
+        else:  # loose records' dicts (odd values elsewhere in their piece), or no args
+            args = [memory_args(a) if type(a) is MemoryArgs else a if type(a) is dict else {}
+                    for a in args]
+            for col, key in (("bytes", "Bytes"), *_MEMORY_ARGS, ("addr", "Addr")):
+                vals = [a.get(key) for a in args]
+                got[col] = _int_column(vals, MEMORY_COLUMNS[col],
+                                       None if col == "bytes" else -1)
         b = got["bytes"]
         keep = ~np.isnan(b) if b.dtype.kind == "f" else None
         if keep is not None:  # (some Bytes were not integers: a float column with nans)

@@ -49,9 +49,23 @@ class KernelArgs(msgspec.Struct, gc=False):
     stream: Any = None
 
 
+class MemoryArgs(msgspec.Struct, gc=False):
+    """The ``args`` of instants the index keeps as columns: those of ``[memory]`` events
+    (typed, not a dict per event: at millions of them the load's cost); others skipped."""
+
+    bytes: Any = msgspec.field(default=None, name="Bytes")
+    device_type: Any = msgspec.field(default=None, name="Device Type")
+    device_id: Any = msgspec.field(default=None, name="Device Id")
+    allocated: Any = msgspec.field(default=None, name="Total Allocated")
+    reserved: Any = msgspec.field(default=None, name="Total Reserved")
+    addr: Any = msgspec.field(default=None, name="Addr")
+
+
 _NO_ARGS = KernelArgs()
 _KARGS_KEYS = {f: n for f, n in zip(KernelArgs.__struct_fields__,
                                     KernelArgs.__struct_encode_fields__)}
+_MARGS_KEYS = {f: n for f, n in zip(MemoryArgs.__struct_fields__,
+                                    MemoryArgs.__struct_encode_fields__)}
 
 
 #: Fields every typed event record has (``ph`` is the tag that picks the record type).
@@ -77,8 +91,8 @@ _PHASE_ARGS: dict[str, Any] = {
     "E": Any,
     "C": Any,
     "M": Any,
-    "i": Any,
-    "I": Any,
+    "i": Union[MemoryArgs, None],
+    "I": Union[MemoryArgs, None],
     "R": Any,
     "s": Any,
     "t": Any,
@@ -153,7 +167,14 @@ def args_of(e: Any) -> Any:
     a = e.args
     if isinstance(a, KernelArgs):
         return {n: v for f, n in _KARGS_KEYS.items() if (v := getattr(a, f)) is not None}
+    if isinstance(a, MemoryArgs):
+        return memory_args(a)
     return a
+
+
+def memory_args(a: MemoryArgs) -> dict[str, Any]:
+    """A ``[memory]`` event's typed args as the dict the file has (its fields present)."""
+    return {n: v for f, n in _MARGS_KEYS.items() if (v := getattr(a, f)) is not None}
 
 
 def kernel_args(e: Any) -> KernelArgs:
