@@ -243,3 +243,21 @@ async def test_without_memory_events_h_says_so():
             assert app.screen is app.screen_stack[0]
         msgs = [str(n.message) for n in app._notifications]
         assert any("profile_memory=True" in m for m in msgs), msgs
+
+
+def test_ranks_combined_keep_each_ranks_memory_apart(tmp_path):
+    """Two ranks' traces on one timeline: each rank's devices are curves of their own
+    (its CPU as ``CPU r1``), each the rank's own curve from the raw JSON, its times moved
+    as the rank's slices are."""
+    from tracetui.trace.combine import combine
+
+    raw = raw_devices(CNN)
+    assert set(raw) == {(0, -1)}  # (this sample: the CPU's memory only)
+    a, b = Loader(str(CNN)).run(), Loader(str(CNN)).run()
+    both = combine([(0, a), (1, b)], align="start")
+    curves = memory_curves(both)
+    assert sorted(c.label for c in curves) == ["CPU r0", "CPU r1"]
+    d = raw[(0, -1)]
+    for c in curves:
+        assert c.allocated.tolist() == d["curve"]
+        assert (c.ts - c.ts[0]).tolist() == [t - d["ts"][0] for t in d["ts"]]

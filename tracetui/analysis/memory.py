@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..trace import Trace
+from ..trace.combine import rank_of_cpu
 
 #: Kineto's DeviceType values (c10/core/DeviceType.h) that traces carry
 DEVICE_TYPES = {0: "CPU", 1: "CUDA", 2: "MKLDNN", 3: "OPENGL", 4: "OPENCL", 5: "IDEEP",
@@ -30,8 +31,12 @@ def _us(ns: float) -> float:
 
 
 def device_label(device_type: int, device_id: int) -> str:
-    """``CUDA:0``, ``CPU`` (a CPU's id is -1), ``type 42:1`` for a type not known here."""
+    """``CUDA:0``, ``CPU`` (a CPU's id is -1; ``CPU r3``: rank 3's in a combined timeline),
+    ``type 42:1`` for a type not known here."""
     name = DEVICE_TYPES.get(int(device_type), f"type {int(device_type)}")
+    rank = rank_of_cpu(int(device_id))
+    if rank is not None:
+        return f"{name} r{rank}"
     return name if int(device_id) < 0 else f"{name}:{int(device_id)}"
 
 

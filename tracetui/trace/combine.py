@@ -26,7 +26,8 @@ import numpy as np
 
 from .strings import StringTable
 from .index import NS_PER_YEAR, SPAN_LIMIT_NS, uniform_as_view
-from .model import CounterTrack, KernelFields, Lane, RankBlock, SparseColumn, Trace
+from .model import (CounterTrack, KernelFields, Lane, MemoryEvents, RankBlock, SparseColumn,
+                    Trace)
 
 ALIGNS = ("start", "step", "clock")
 _STEP = re.compile(r"^ProfilerStep#\d+$")
@@ -85,6 +86,17 @@ def anchor_ns(trace: Trace, align: str) -> int | None:
     return int(trace.start[hit].min())
 
 
+def rank_cpu(rank: int) -> int:
+    """The ``Device Id`` a rank's CPU memory events get in a combined timeline (a CPU's own
+    is -1): each rank's process apart, ``CPU r3`` (:func:`rank_of_cpu` reads it back)."""
+    return -2 - int(rank)
+
+
+def rank_of_cpu(device_id: int) -> int | None:
+    """The rank of a combined timeline's CPU memory device (None: a trace's own CPU)."""
+    return -2 - int(device_id) if device_id <= -2 else None
+
+
 def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
             label: str = "ranks") -> Trace:
     """One trace of ``(rank, trace)`` pairs, lanes in rank order (see the module docstring)."""
@@ -131,6 +143,7 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
     corr: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     ext: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     counters: list[CounterTrack] = []
+    mem: dict[str, list[np.ndarray]] = {f: [] for f in MemoryEvents.__dataclass_fields__}
     extra_args: dict[int, dict] = {}
     pieces, row_offsets = [], []
     slice_off = inst_off = row_off = 0
@@ -174,6 +187,17 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
         for c in tr.counters:
             counters.append(CounterTrack(name=f"r{r} · {c.name}", pid=f"{r}:{c.pid}",
                                          series=c.series, ts=c.ts + delta, values=c.values))
+        m = tr.memory
+        if len(m):  # each rank's devices stay apart: a GPU as the timeline numbers it, the
+            # CPU as rank_cpu(r) (one process each)
+            did = np.where(m.device_type != 0, m.device_id.astype(np.int64), rank_cpu(r))
+            for d in np.unique(did[m.device_type != 0]).tolist():
+                did[(m.device_type != 0) & (did == d)] = dev_of.get((r, d), d)
+            for f in mem:
+                a = getattr(m, f)
+                mem[f].append(a + delta if f == "ts" else a.astype(np.int64) + lane_off
+                              if f == "lane" else a.astype(np.int64) + row_off if f == "row"
+                              else did.astype(np.int32) if f == "device_id" else a)
         for k, v in tr.extra_args.items():
             extra_args[k + row_off] = v
         pieces.append(tr.pieces)
@@ -191,6 +215,12 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
 
     start = cat(cols["start"])
     first = ranks[0][1] if ranks else None
+    memory = MemoryEvents.empty()
+    if any(len(x) for x in mem["ts"]):
+        whole = {f: np.concatenate(v) for f, v in mem.items()}
+        o = np.argsort(whole["ts"], kind="stable")  # (by time; each rank's order kept)
+        memory = MemoryEvents(**{f: v[o].astype(getattr(MemoryEvents.empty(), f).dtype)
+                                 for f, v in whole.items()})
     phases: dict[str, int] = {}
     for _, tr in ranks:
         for ph, n in tr.phase_counts.items():
@@ -219,7 +249,7 @@ def combine(ranks: Sequence[tuple[int, Trace]], align: str = "start",
                 "deviceProperties": first.header.get("deviceProperties", []) if first else []},
         events=sum(tr.events for _, tr in ranks), phase_counts=phases,
         bytes_read=sum(tr.bytes_read for _, tr in ranks),
-        pieces=RankPieces(pieces, row_offsets), extra_args=extra_args,
+        pieces=RankPieces(pieces, row_offsets), extra_args=extra_args, memory=memory,
         ranks=RankBlock(rank_of_lane=lane_rank,
                         align_warnings=[w for w in warnings if w.endswith("start is used")],
                         rank_devices={k: key for key, k in dev_of.items()}))
