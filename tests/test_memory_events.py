@@ -367,3 +367,32 @@ def test_summary_text_shows_memory(capsys):
     got = {r["name"]: r for r in analyze(Loader(str(CAPTURE)).run())["memory_ops"]}
     from tracetui.tables import fmt_size
     assert fmt_size(got["aten::empty"]["self_cpu_bytes"]) in line
+
+
+def test_memory_events_are_columns_not_instants(tmp_path):
+    """[memory] events are columns of their own, not instants: the first one sets the
+    trace's start when it comes before every slice, a thread with memory events only is a
+    lane of its own, and one whose Bytes is not an integer stays an instant (drawn)."""
+    events = [
+        {"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 9, "ts": 100,
+         "args": {"Device Type": 0, "Device Id": -1, "Bytes": 64}},
+        {"ph": "X", "name": "aten::mm", "cat": "cpu_op", "pid": 1, "tid": 1, "ts": 150,
+         "dur": 20},
+        {"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 1, "ts": 160,
+         "args": {"Device Type": 0, "Device Id": -1, "Bytes": 32}},
+        {"ph": "i", "s": "t", "name": "[memory]", "pid": 1, "tid": 1, "ts": 165,
+         "args": {"Device Type": 0, "Device Id": -1, "Bytes": "lots"}},
+        {"ph": "i", "s": "t", "name": "marker", "pid": 1, "tid": 1, "ts": 166},
+    ]
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"traceEvents": events}))
+    for name, kw in PATHS:
+        tr = Loader(str(path), **kw).run()
+        m = tr.memory
+        assert m.ts.tolist() == [0, 60_000], name  # (ns from the first event: the memory one)
+        assert m.bytes.tolist() == [64, 32]
+        lanes = [tr.lanes[int(i)] for i in m.lane.tolist()]
+        assert [ln.tid for ln in lanes] == [9, 1]
+        names = sorted(tr.strings[int(n)] for n in tr.inst_name.tolist())
+        assert names == ["[memory]", "marker"], name  # the free-form one, and the marker
+        assert tr.phase_counts.get("i") == 4

@@ -660,11 +660,12 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         else:
             k = next((i for i, c in enumerate(curves) if c.device_type not in (0, 2, 5)), 0)
         c = curves[k]
-        span = max(tl.t1 - tl.t0, 1)
-        if span >= (self.session.trace.end_ns if self.session.trace else span):
-            span = max(span // 20, 1000)  # from the whole trace: close enough to see it
+        end = int(self.session.trace.end_ns) if self.session.trace is not None else 1
+        # the current zoom, at most a twentieth of the trace: close enough to see the peak
+        span = max(min(tl.t1 - tl.t0, end // 20), 1000)
         t = c.peak_ts
-        tl.set_window(t - span // 2, t - span // 2 + span)
+        t0 = min(max(t - span // 2, 0), max(end - span, 0))
+        tl.set_window(t0, t0 + span)
         at = tl.memory_row(k)
         if at >= 0:
             tl.cursor = at

@@ -5,7 +5,7 @@ allocations). What TensorBoard's Memory view showed, from ``profile_memory=True`
 
 The chart draws, per column, the most allocated in its time bin as a filled block (24 levels
 over three rows), what is reserved above it as a tinted band behind, and the peak's column
-in the hit colour; drawing reads O(columns) values whatever the events (``DeviceCurve``).
+in red; drawing reads O(columns) values whatever the events (``DeviceCurve``).
 Every name is drawn as plain text after ``safe_text``.
 """
 
@@ -110,7 +110,7 @@ class MemoryChart(Widget):
         gutter = fmt_size(top) if level == self.ROWS - 1 else "0 B" if level == 0 else ""
         segs = [Segment(f"{gutter:>{self.GUTTER - 1}} ", Style(color=p.ruler))]
         for j, (n, b) in enumerate(zip(fill.tolist(), band.tolist())):
-            segs.append(Segment(BLOCKS[n], Style(color=p.match if j == peak else p.mem,
+            segs.append(Segment(BLOCKS[n], Style(color=p.exposed if j == peak else p.mem,
                                                  bgcolor=p.mem_reserved if b else None)))
         return Strip(segs).crop(0, width).extend_cell_length(width)
 

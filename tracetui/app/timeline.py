@@ -563,7 +563,7 @@ class Timeline(ScrollView, can_focus=True):
     def _memory_row(self, r: int, f: Frame, width: int) -> Strip:
         """Half of a device's memory chart (two rows: 16 levels): per column the most
         allocated in its time bin as a filled block, what is reserved above it as a tinted
-        band behind, the peak's column in the hit colour. The upper row's label names the
+        band behind, the peak's column in red. The upper row's label names the
         device, the lower's gives the peak (``rel.``: from the trace's start, the trace
         giving no totals)."""
         row = self.rows[r]
@@ -598,7 +598,7 @@ class Timeline(ScrollView, can_focus=True):
         if edges[0] <= c.peak_ts < edges[-1]:
             peak = int(np.searchsorted(edges, c.peak_ts, side="right")) - 1
         for j, (n, b) in enumerate(zip(fill.tolist(), band.tolist())):
-            color = p.match if j == peak else p.mem
+            color = p.exposed if j == peak else p.mem  # (the peak: red, not a shade of it)
             segs.append(Segment(BLOCKS[n], self.style(color, p.mem_reserved if b else None)))
         return Strip(segs).adjust_cell_length(width, BLANK)
 

@@ -487,7 +487,8 @@ class TraceBuilder:
         self.flows = _Columns(key=np.int64, ts=np.int64, lane=np.int32, flags=np.int8,
                               enclosing=np.int8, cat=np.int32)
         self._flow_keys: dict[Any, int] = {}
-        self.memory = _Columns(row=np.uint32, **MEMORY_COLUMNS)  # [memory] instants' args
+        # [memory] instants: their rows, times, thread lanes and args
+        self.memory = _Columns(row=np.uint32, ts=np.int64, lane=np.int32, **MEMORY_COLUMNS)
         self._pending_flows: list[tuple[int, int, int, int, int, int]] = []
         # Rare phases are gathered one by one in plain lists and become columns once a batch.
         self._p_ended: list[tuple[int, int, int, int, int, int]] = []
@@ -836,18 +837,32 @@ class TraceBuilder:
         if not evs:
             return
         self._count("i", len(evs))
-        names = self.strings.intern_many([e.name for e in evs])
-        cats = self.strings.intern_many([e.cat for e in evs])
         lanes = self._lane_ids_for([e.pid for e in evs], [e.tid for e in evs])
-        self.instants.append(lane=lanes, ts=ts, name=names, cat=cats, row=rows)
         mem = [k for k, e in enumerate(evs) if e.name == "[memory]"]
         if mem:
-            self._add_memory([evs[k].args for k in mem], rows[mem])
+            # memory events are columns of their own (time, thread, args), not instants
+            # drawn on their thread (their rows under the lanes show them): at millions of
+            # them, interning and sorting them as instants was most of their load
+            kept = self._add_memory([evs[k].args for k in mem], rows[mem], ts[mem],
+                                    lanes[mem])
+            other = np.ones(len(evs), bool)
+            other[np.asarray(mem)[kept]] = False  # (a free-form one stays an instant)
+            if not other.any():
+                return
+            if not other.all():
+                idx = np.flatnonzero(other)
+                evs = [evs[i] for i in idx.tolist()]
+                ts, rows, lanes = ts[idx], rows[idx], lanes[idx]
+        names = self.strings.intern_many([e.name for e in evs])
+        cats = self.strings.intern_many([e.cat for e in evs])
+        self.instants.append(lane=lanes, ts=ts, name=names, cat=cats, row=rows)
 
-    def _add_memory(self, args: list[Any], rows: np.ndarray) -> None:
-        """The args of ``[memory]`` instants as columns (``Bytes`` not an integer: not an
-        allocation, said in the warnings). A column of plain ints (the common case) is
-        converted at once; anything else value by value."""
+    def _add_memory(self, args: list[Any], rows: np.ndarray, ts: np.ndarray,
+                    lanes: np.ndarray) -> np.ndarray:
+        """``[memory]`` instants as columns: their rows, times, lanes and args (``Bytes`` not
+        an integer: not an allocation, said in the warnings). A column of plain ints (the
+        common case) is converted at once; anything else value by value. Which of them were
+        kept (a mask)."""
         n = len(args)
         got: dict[str, np.ndarray] = {}
         if set(map(type, args)) == {MemoryArgs}:  # (typed as decoded: the common case)
@@ -868,11 +883,12 @@ class TraceBuilder:
             bad = int((~keep).sum())
             self._note("[memory] events without an integer Bytes (not counted as memory)", bad)
             if bad == n:
-                return
+                return keep
             got = {k: v[keep] for k, v in got.items()}
             got["bytes"] = got["bytes"].astype(np.int64)
-            rows = rows[keep]
-        self.memory.append(row=rows, **got)
+            rows, ts, lanes = rows[keep], ts[keep], lanes[keep]
+        self.memory.append(row=rows, ts=ts, lane=lanes, **got)
+        return keep if keep is not None else np.ones(n, bool)
 
     def _add_flows(self, ph: str, evs: list[Any], rows: np.ndarray) -> None:
         evs, ts, rows = self._times(evs, rows)

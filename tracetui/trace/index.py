@@ -219,12 +219,13 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         row = row.astype(np.int32)
 
     # ---- time origin and span
-    start, dur, inst, cs, flows, strays = _within_span(start, dur, inst, cs, flows)
+    mem = snap.memory
+    start, dur, inst, cs, flows, mem, strays = _within_span(start, dur, inst, cs, flows, mem)
     if strays:
         notes = {**notes, f"events more than {SPAN_LIMIT_NS / 2 / NS_PER_YEAR:,.0f} years "
                           "from the trace's other times (stray timestamps?): drawn at its "
                           "edge": strays}
-    firsts = [a.min() for a in (start, inst["ts"], cs["ts"]) if len(a)]
+    firsts = [a.min() for a in (start, inst["ts"], cs["ts"], mem["ts"]) if len(a)]
     t0 = int(min(firsts)) if firsts else 0
     start = start - t0
     ends = [int((start + np.maximum(dur, 0)).max())] if len(start) else []
@@ -232,6 +233,8 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         ends.append(int(inst["ts"].max()) - t0)
     if len(cs["ts"]):
         ends.append(int(cs["ts"].max()) - t0)
+    if len(mem["ts"]):
+        ends.append(int(mem["ts"].max()) - t0)
     end_ns = max(ends) if ends else 0
     if ob_n:
         dur[-ob_n:] = np.maximum(end_ns - start[-ob_n:], 0)
@@ -244,6 +247,8 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     used[np.unique(lane)] = True
     if len(inst["lane"]):
         used[np.unique(inst["lane"])] = True
+    if len(mem.get("lane", ())):  # (a thread with memory events only: a lane too)
+        used[np.unique(mem["lane"])] = True
     infos = []
     for li, (pid, tid, sub, is_gpu, device, stream) in enumerate(lane_keys):
         if not used[li]:
@@ -396,7 +401,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
     inst_lane, inst_ts = inst_lane[io], inst_ts[io]
     inst_bounds = np.searchsorted(inst_lane, np.arange(len(lanes) + 1))
     inst_row = inst["row"][io]
-    memory = _memory_events(snap.memory, inst_row, inst_ts, inst_lane)
+    memory = _memory_events(mem, remap, t0)
     for ln in lanes:
         ln.instants = np.arange(inst_bounds[ln.index], inst_bounds[ln.index + 1])
     counters = []
@@ -444,22 +449,21 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         pieces=reader, extra_args=snap.extra_args, memory=memory)
 
 
-def _memory_events(mem: dict[str, np.ndarray], inst_row: np.ndarray, inst_ts: np.ndarray,
-                   inst_lane: np.ndarray) -> MemoryEvents:
-    """The ``[memory]`` instants' columns (by args row) joined to their instants' times and
-    lanes, by time (file order among equal times)."""
-    if not len(mem.get("row", ())) or not len(inst_row):
+def _memory_events(mem: dict[str, np.ndarray], remap: np.ndarray, t0: int) -> MemoryEvents:
+    """The ``[memory]`` events' columns, their lanes renumbered as the lanes were, by time
+    (file order among equal times: already so where the file has them in time order, and
+    then not sorted again)."""
+    if not len(mem.get("row", ())):
         return MemoryEvents.empty()
-    by_row = np.argsort(inst_row, kind="stable")
-    k = np.searchsorted(inst_row[by_row], mem["row"])
-    k = np.minimum(k, len(inst_row) - 1)
-    pos = by_row[k]
-    ok = inst_row[pos] == mem["row"]  # (an instant dropped for its time: not one either)
-    pos = pos[ok]
-    ts = inst_ts[pos]
-    o = np.lexsort((mem["row"][ok], ts))
-    return MemoryEvents(ts=ts[o], lane=inst_lane[pos][o].astype(np.int32),
-                        row=mem["row"][ok][o], **{c: mem[c][ok][o] for c in MEMORY_COLUMNS})
+    ts = mem["ts"] - t0
+    row = mem["row"]
+    if len(ts) > 1 and not (bool((ts[1:] >= ts[:-1]).all())
+                            and bool((row[1:] > row[:-1]).all())):
+        o = np.lexsort((row, ts))
+        return MemoryEvents(ts=ts[o], lane=remap[mem["lane"][o]].astype(np.int32), row=row[o],
+                            **{c: mem[c][o] for c in MEMORY_COLUMNS})
+    return MemoryEvents(ts=ts, lane=remap[mem["lane"]].astype(np.int32), row=row,
+                        **{c: mem[c] for c in MEMORY_COLUMNS})
 
 
 def _per_slice(slice_of_row: np.ndarray, rows: np.ndarray, values: np.ndarray) -> SparseColumn:
@@ -658,23 +662,26 @@ NS_PER_YEAR = 365.25 * 86400e9
 
 
 def _within_span(start: np.ndarray, dur: np.ndarray, inst: dict[str, np.ndarray],
-                 cs: dict[str, np.ndarray], flows: dict[str, np.ndarray]) -> tuple[Any, ...]:
+                 cs: dict[str, np.ndarray], flows: dict[str, np.ndarray],
+                 mem: dict[str, np.ndarray] | None = None) -> tuple[Any, ...]:
     """The times, all within :data:`SPAN_LIMIT_NS` of each other: a stray timestamp
     centuries from the rest (``ts: -9e15`` beside ``9e15`` µs) would wrap int64 when made
     relative to the start. Times beyond the window around the median start are clamped to
     the edges of what lies in it (monotonic: order and nesting kept; the span is that of the
     rest) and counted; otherwise nothing changes
-    (and nothing is copied). Returns ``(start, dur, inst, cs, flows, clamped)``."""
-    if not len(start) and not len(inst["ts"]) and not len(cs["ts"]):
-        return start, dur, inst, cs, flows, 0
-    lo = min(float(a.min()) for a in (start, inst["ts"], cs["ts"]) if len(a))
-    his = [float(a.max()) for a in (inst["ts"], cs["ts"]) if len(a)]
+    (and nothing is copied). ``mem``: the memory events' columns, timed as the instants.
+    Returns ``(start, dur, inst, cs, flows, mem, clamped)``."""
+    mem = mem if mem is not None else {"ts": np.zeros(0, np.int64)}
+    if not len(start) and not len(inst["ts"]) and not len(cs["ts"]) and not len(mem["ts"]):
+        return start, dur, inst, cs, flows, mem, 0
+    lo = min(float(a.min()) for a in (start, inst["ts"], cs["ts"], mem["ts"]) if len(a))
+    his = [float(a.max()) for a in (inst["ts"], cs["ts"], mem["ts"]) if len(a)]
     if len(start):  # (an upper bound of the last end: no array made for it)
         his.append(float(start.max()) + max(float(dur.max()), 0.0))
     hi = max(his)
     if hi - lo < SPAN_LIMIT_NS * 0.99 and hi < 2.0 ** 63 * 0.99:
-        return start, dur, inst, cs, flows, 0  # every trace but a damaged one
-    times = start if len(start) else np.concatenate([inst["ts"], cs["ts"]])
+        return start, dur, inst, cs, flows, mem, 0  # every trace but a damaged one
+    times = start if len(start) else np.concatenate([inst["ts"], cs["ts"], mem["ts"]])
     mid = int(np.median(times))
     top = (1 << 63) - 1 - (1 << 40)  # (room above, for an end drawn past the last)
     wlo = max(mid - SPAN_LIMIT_NS // 2, -top)
@@ -688,7 +695,7 @@ def _within_span(start: np.ndarray, dur: np.ndarray, inst: dict[str, np.ndarray]
     highs_start = [int(start[inw].max())] if inw.any() else []
     highs = highs_start + ([int((start[whole] + np.maximum(dur[whole], 0)).max())]
                            if whole.any() else [])
-    for ts in (inst["ts"], cs["ts"]):
+    for ts in (inst["ts"], cs["ts"], mem["ts"]):
         ok = ts[(ts >= wlo) & (ts <= whi)]
         if len(ok):
             lows.append(int(ok.min()))
@@ -704,7 +711,7 @@ def _within_span(start: np.ndarray, dur: np.ndarray, inst: dict[str, np.ndarray]
         f = np.clip(start[rest].astype(np.float64) + np.maximum(dur[rest], 0), dlo, dhi)
         e[rest] = np.clip(f.astype(np.int64), s[rest], dhi)  # (floats round: exact bounds)
     new = []
-    for cols in (inst, cs, flows):
+    for cols in (inst, cs, flows, mem):
         ts = cols["ts"]
         if len(ts):
             if cols is not flows:
