@@ -219,7 +219,7 @@ def build(snap: Snapshot, reader: EventReader, facts: LoadFacts) -> Trace:
         row = row.astype(np.int32)
 
     # ---- time origin and span
-    mem = snap.memory
+    mem = snap.memory if len(snap.memory.get("ts", ())) else {"ts": np.zeros(0, np.int64)}
     start, dur, inst, cs, flows, mem, strays = _within_span(start, dur, inst, cs, flows, mem)
     if strays:
         notes = {**notes, f"events more than {SPAN_LIMIT_NS / 2 / NS_PER_YEAR:,.0f} years "
