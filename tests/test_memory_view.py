@@ -9,18 +9,16 @@ every event has it, else the running sum of ``Bytes``); never from the code unde
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import random
 from collections import defaultdict
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import loaded, until
+from test_memory_events import _events, _ns
 from tracetui.analysis.memory import Allocations, RangeMax, memory_curves, range_memory
 from tracetui.app.app import TraceApp
 from tracetui.trace.loader import Loader
@@ -30,16 +28,6 @@ RESNET = ROOT.parent / "shared" / "traces" / "kineto2021_resnet50.pt.trace.json.
 CNN = ROOT / "sample_traces" / "torch" / "ops_cnn_memory.json"
 NO_MEMORY = ROOT / "sample_traces" / "decode.json"
 FILES = [p for p in (CNN, RESNET) if p.is_file()]
-
-
-def _events(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        return json.load(f)["traceEvents"]
-
-
-def _ns(ts) -> int:
-    return int(Decimal(str(ts)) * 1000)
 
 
 def raw_devices(path: Path) -> dict[tuple[int, int], dict]:

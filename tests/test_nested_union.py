@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reference import ref_union
 from tracetui.analysis.steps import cpu_rows, nested_union
 from tracetui.trace import load
 
@@ -22,20 +23,9 @@ FILES = [ROOT / "sample_traces" / n for n in ("annotated.json", "cpu_torch.json"
     SHARED / "kineto2021_resnet50.pt.trace.json.gz"]
 
 
-def merged(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, disjoint; touching intervals joined; empty ones dropped."""
-    out: list[list[int]] = []
-    for s, e in sorted(p for p in pairs if p[1] > p[0]):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
 def check(trace, rows: np.ndarray) -> None:
     start, dur = trace.start.tolist(), trace.dur.tolist()
-    want = merged([(start[r], start[r] + dur[r]) for r in rows.tolist()])
+    want = ref_union([(start[r], start[r] + dur[r]) for r in rows.tolist()])
     s, e = nested_union(trace, rows)
     assert list(zip(s.tolist(), e.tolist())) == want
 
