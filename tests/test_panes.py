@@ -283,3 +283,22 @@ async def test_operators_that_fail_say_so_for_the_modules_too(monkeypatch):
         assert "making the" not in str(app.query_one("#status").render())
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, StepScreen))
+
+
+async def test_the_aggregates_do_not_wait_for_panes_that_failed(monkeypatch):
+    """The aggregates wait for the panes' figures (a head start), but not for figures that
+    will never come: with the operator tree failing and the head start made long, the
+    kernel table still opens at once."""
+    from tracetui.app import session as session_mod
+
+    def broken(*a, **k):
+        raise ValueError("an operator tree it did not expect")
+
+    monkeypatch.setattr(session_mod, "op_tree", broken)
+    monkeypatch.setattr(session_mod, "PANES_HEAD_START_S", 60.0)
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.loaded)
+        await until(pilot, lambda: app.session.shown_analyses() is not None)  # (6 s at most)
+        await pilot.press("k")
+        await until(pilot, lambda: type(app.screen).__name__ == "KernelScreen")
