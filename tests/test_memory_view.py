@@ -249,3 +249,30 @@ def test_ranks_combined_keep_each_ranks_memory_apart(tmp_path):
     for c in curves:
         assert c.allocated.tolist() == d["curve"]
         assert (c.ts - c.ts[0]).tolist() == [t - d["ts"][0] for t in d["ts"]]
+
+
+async def test_a_table_that_fails_says_so_and_the_view_goes_on(monkeypatch):
+    """Memory by operator failing (a trace it did not expect): one notice, the title no
+    longer says it is working, and the allocations still come back with ^t."""
+    from tracetui.app import memoryview
+
+    def broken(*a, **k):
+        raise ValueError("an operator it did not expect")
+
+    monkeypatch.setattr(memoryview, "operator_memory", broken)
+    app = TraceApp(str(CNN))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await until(pilot, lambda: len(app.session.memory()) == 1)
+        await pilot.press("h")
+        await until(pilot, lambda: type(app.screen).__name__ == "MemoryScreen")
+        screen = app.screen
+        await until(pilot, lambda: not screen.busy and len(screen.grid.model) > 0)
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: not screen.busy)
+        msgs = [str(n.message) for n in app._notifications]
+        assert any("memory table failed" in m and "did not expect" in m for m in msgs), msgs
+        assert "working out" not in str(screen.query_one("#title").render())
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: not screen.busy and len(screen.grid.model) > 0)
+        assert not screen.by_op

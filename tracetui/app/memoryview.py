@@ -210,8 +210,21 @@ class MemoryScreen(TableScreen):
 
     @work(thread=True, exclusive=True, group="memory-view", exit_on_error=False)
     def _rows(self, key: tuple, t0: int, t1: int) -> None:
-        rows = self.records(t0, t1)
+        try:
+            rows = self.records(t0, t1)
+        except Exception as e:  # noqa: BLE001 - said in one line; the view goes on
+            self.app.call_from_thread(self._rows_failed, key, f"{type(e).__name__}: {e}")
+            return
         self.app.call_from_thread(self._show_rows, key, rows)
+
+    def _rows_failed(self, key: tuple, why: str) -> None:
+        if key != self.wanted:
+            return
+        self.busy = False
+        self.wanted = None  # (asking again tries again)
+        self.update_title()
+        self.notify(safe_text(f"the memory table failed: {why}", 300), severity="error",
+                    timeout=8, markup=False)
 
     def _show_rows(self, key: tuple, rows: list[dict[str, Any]]) -> None:
         if key != self.wanted:  # (asked for other rows since)
