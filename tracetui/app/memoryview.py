@@ -32,11 +32,11 @@ from .grid import Grid, GridModel, grid_columns
 from .messages import GotoRange, GotoRows
 from .session import Session
 from .themes import Palette
+from .timeline import BLOCKS, memory_cells
 from .views import TableScreen
 
 #: allocations listed at most (the largest): a table of millions of rows helps no one
 ALLOCATIONS_SHOWN = 1000
-BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
 class MemoryChart(Widget):
@@ -96,18 +96,9 @@ class MemoryChart(Widget):
                           ).astype(np.int64)
             edges[-1] = t1
             got = self._bins[key] = (edges, c.bins(edges))
-        edges, (alloc, reserved) = got
-        top = c.top
-        scale = 8.0 * self.ROWS / top
-        base = 8.0 * level
-        a = np.nan_to_num(alloc * scale, nan=-1.0)
-        fill = np.clip(np.round(a - base), 0, 8).astype(np.int64)
-        band = np.zeros(plot, bool) if reserved is None else \
-            np.nan_to_num(reserved * scale, nan=-1.0) > base + fill
-        band &= fill < 8
-        peak = int(np.searchsorted(edges, c.peak_ts, side="right")) - 1 \
-            if edges[0] <= c.peak_ts < edges[-1] else -1
-        gutter = fmt_size(top) if level == self.ROWS - 1 else "0 B" if level == 0 else ""
+        edges, bins = got
+        fill, band, peak = memory_cells(c, edges, bins, self.ROWS, level)
+        gutter = fmt_size(c.top) if level == self.ROWS - 1 else "0 B" if level == 0 else ""
         segs = [Segment(f"{gutter:>{self.GUTTER - 1}} ", Style(color=p.ruler))]
         for j, (n, b) in enumerate(zip(fill.tolist(), band.tolist())):
             segs.append(Segment(BLOCKS[n], Style(color=p.exposed if j == peak else p.mem,

@@ -80,6 +80,26 @@ def slice_label(name: str, width: int) -> str:
     return name[: max(width - 1, 0)] + "…"
 
 
+def memory_cells(c: "DeviceCurve", edges: np.ndarray,
+                 bins: tuple[np.ndarray, np.ndarray | None], rows: int,
+                 level: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """One row of a device's memory chart ``rows`` rows high (``level`` 0: the bottom),
+    from its :meth:`DeviceCurve.bins` over ``edges``: per column the eighths of the cell the
+    most allocated fills, whether reserved memory shows behind it, and the peak's column
+    (-1: not in view). The timeline's memory rows and the memory view's chart draw this."""
+    alloc, reserved = bins
+    scale = 8.0 * rows / c.top
+    base = 8.0 * level
+    fill = np.clip(np.round(np.nan_to_num(alloc * scale, nan=-1.0) - base), 0, 8
+                   ).astype(np.int64)
+    band = np.zeros(len(fill), bool) if reserved is None else \
+        np.nan_to_num(reserved * scale, nan=-1.0) > base + fill
+    band &= fill < 8
+    peak = int(np.searchsorted(edges, c.peak_ts, side="right")) - 1 \
+        if edges[0] <= c.peak_ts < edges[-1] else -1
+    return fill, band, peak
+
+
 class Timeline(ScrollView, can_focus=True):
     """Rows of (lane, depth); a time window [t0, t1); a cursor row and a selected slice."""
 
@@ -585,18 +605,7 @@ class Timeline(ScrollView, can_focus=True):
         got = self._memory_bins.get(k)
         if got is None or got[0] != key:
             got = self._memory_bins[k] = (key, c.bins(f.edges))
-        alloc, reserved = got[1]
-        scale = 16.0 / c.top
-        base = 8.0 if upper else 0.0
-        a = np.nan_to_num(alloc * scale, nan=-1.0)
-        fill = np.clip(np.round(a - base), 0, 8).astype(np.int64)
-        band = np.zeros(len(a), bool) if reserved is None else \
-            np.nan_to_num(reserved * scale, nan=-1.0) > base + fill
-        band &= fill < 8
-        peak = -1
-        edges = f.edges
-        if edges[0] <= c.peak_ts < edges[-1]:
-            peak = int(np.searchsorted(edges, c.peak_ts, side="right")) - 1
+        fill, band, peak = memory_cells(c, f.edges, got[1], 2, 1 if upper else 0)
         for j, (n, b) in enumerate(zip(fill.tolist(), band.tolist())):
             color = p.exposed if j == peak else p.mem  # (the peak: red, not a shade of it)
             segs.append(Segment(BLOCKS[n], self.style(color, p.mem_reserved if b else None)))
