@@ -531,13 +531,24 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
             screen = make()
             self.install_screen(screen, name=f"view-{name}-{id(an)}")
             self._views[name] = (key, screen)
+        self._sweep_views()
+        return self._views[name][1]
+
+    def _views_let_go(self) -> None:
+        """Another trace is shown: the views of the one before are let go of now (not when
+        each is made again), or the heap, frozen once the new trace's first views are
+        made, would keep them and the trace they show."""
+        self._stale_views.extend(screen for _, screen in self._views.values())
+        self._views.clear()
+        self._sweep_views()
+
+    def _sweep_views(self) -> None:
         for stale in list(self._stale_views):  # views of earlier aggregates, once closed
             if stale not in self.screen_stack:
                 self.uninstall_screen(stale)
                 self._stale_views.remove(stale)
                 if stale.is_running:  # built ahead (_prepare_views): its task holds it,
-                    stale.remove()  # and with it the aggregates of a trace no longer shown
-        return self._views[name][1]
+                    self._let_go(stale)  # and with it the aggregates of a trace not shown
 
     def action_kernels(self) -> None:
         an = self.get_analyses()

@@ -9,6 +9,7 @@ the final trace to the UI thread, which puts them in the session.
 from __future__ import annotations
 
 import gc
+import inspect
 import threading
 import time
 import weakref
@@ -21,11 +22,14 @@ from ..heap import give_back, keep_freed_memory
 from ..textutil import safe_text
 from ..trace import Loader, Progress, Trace, TraceError
 from ..trace.source import relabel
+from . import busy
+from .busy import counted
 from .keybar import KeyBar
 from .messages import LoadProgress, PanesMade
 from .session import PANES, Analyses
 
 SNAPSHOT_EVERY_S = 0.3
+FREEZE_RETRY_S = 0.25  # a freeze waiting for the workers to end looks again after
 FULL_GC_EVERY = 100  # middle-generation collections between full ones, once loaded (was 10)
 # A snapshot re-sorts everything loaded so far into a copy: past a few million events the
 # view keeps the last one (the trace's beginning) until the load ends, or a 4 GB trace would
@@ -45,6 +49,7 @@ class Loading:
     views_ready = False  # the views are built off screen (after the aggregates)
     panes_shown_ready = False  # and the everyday panes too (after their figures)
     _panes_pending: Any = None  # (analyses, screen, what to do) a pane's key asked for
+    _freeze_later: Any = None  # the timer of a freeze that waits for the workers
 
     def _init_loading(self: Any) -> None:
         self._ranks_cancel = threading.Event()  # ctrl+c: the ranks read so far are shown
@@ -53,6 +58,17 @@ class Loading:
         self._holds_lock = threading.Lock()
         self._hold_loaders: list[Loader] = []
         self._goto_pending: int | None = None  # the rank ⏎ asked for, still loading
+        # views let go of, being removed (the removal is a message: until it is handled,
+        # the view's timers hold it, and the aggregates it shows)
+        self._removing: list[weakref.ref[Any]] = []
+
+    def run_worker(self: Any, work: Any, *args: Any, thread: bool = False,
+                   **kwargs: Any) -> Any:
+        """A thread worker's work is counted while it runs (see :mod:`.busy`): the heap is
+        frozen only when none runs."""
+        if thread and callable(work) and not inspect.iscoroutinefunction(work):
+            work = counted(work)
+        return super().run_worker(work, *args, thread=thread, **kwargs)
 
     def load(self: Any) -> None:
         self.run_worker(self._load, thread=True, exclusive=True, name="load",
@@ -403,6 +419,7 @@ class Loading:
         gc.unfreeze()
         session.analyses = session.making = None
         self._panes_pending = None  # (it holds the aggregates of the trace let go of)
+        self._views_let_go()
         self._show(trace, classes, final=True)
 
     def _rank_figures(self: Any) -> None:
@@ -531,7 +548,13 @@ class Loading:
         and cached, a view's state) is still walked by each full collection, 4-7 ms on an
         800 MB trace, which fell on every tenth or so key: full collections wait ten times
         longer (the app makes few reference cycles; the young generations still run)."""
-        if self.session.loaded:
+        if self.session.loaded and self._still_held():
+            # a worker still at work holds what it works on (a trace shown before, whose
+            # worker was let go of but runs on), a view being removed its aggregates:
+            # frozen now, they would never be collected
+            if self._freeze_later is None:
+                self._freeze_later = self.set_timer(FREEZE_RETRY_S, self._freeze_deferred)
+        elif self.session.loaded:
             # what a trace shown before left (cycles) is not frozen with it: what an earlier
             # freeze held and has been let go of since (the views of the aggregates of the
             # timeline shown before, its panes' worker) is collected too
@@ -542,6 +565,22 @@ class Loading:
             gc.set_threshold(young, middle, FULL_GC_EVERY)
         if views:
             self.views_ready = True
+
+    def _still_held(self: Any) -> bool:
+        """Whether a worker runs, or a view let go of is still being removed."""
+        self._removing = [ref for ref in self._removing
+                          if (view := ref()) is not None and view.is_running]
+        return bool(busy.running() or self._removing)
+
+    def _let_go(self: Any, view: Any) -> None:
+        """A view built ahead and no longer wanted (its aggregates are not shown any
+        more): removed, and the heap is not frozen before it is."""
+        view.remove()
+        self._removing.append(weakref.ref(view))
+
+    def _freeze_deferred(self: Any) -> None:
+        self._freeze_later = None
+        self._freeze_heap()
 
     def _failed(self: Any, message: str) -> None:
         message = relabel(message)  # a pipe's temporary copy is named as the user named it

@@ -28,6 +28,7 @@ from ..analysis.memory import DeviceCurve, innermost
 from ..analysis.operators import occurrences, operator_memory
 from ..tables import MEMORY_ALLOCATIONS, MEMORY_OPS, TableDef, fmt_size
 from ..textutil import fit, fmt_time, safe_text
+from .busy import counted
 from .grid import Grid, GridModel, grid_columns
 from .messages import GotoRange, GotoRows
 from .session import Session
@@ -200,6 +201,7 @@ class MemoryScreen(TableScreen):
         self._rows(key, t0, t1)
 
     @work(thread=True, exclusive=True, group="memory-view", exit_on_error=False)
+    @counted
     def _rows(self, key: tuple, t0: int, t1: int) -> None:
         try:
             rows = self.records(t0, t1)

@@ -32,6 +32,7 @@ from ..analysis.operators import input_shapes, occurrence_positions, operator_sh
 from ..analysis.steps import ROLE_TITLES, ROLES
 from ..tables import MODULE_TYPES, MODULES, OPERATOR_SHAPES, OPERATORS, STEPS, TableDef
 from ..textutil import fit, safe_text
+from .busy import counted
 from .grid import Column, Grid, GridModel, fmt_ns_ms, grid_columns
 from .messages import GotoRange, GotoRows, ShowOccurrences
 from .session import Analyses, Session
@@ -245,6 +246,7 @@ class OperatorScreen(DefTableScreen):
         self.update_title()
 
     @work(thread=True, exclusive=True, group="shapes")
+    @counted
     def _read_shapes(self) -> None:
         rows = operator_shape_table(self.an.trace, self.an.op_tree)
         self.app.call_from_thread(self._shapes_read, rows)
@@ -362,6 +364,7 @@ class OccurrenceScreen(TableScreen):
             self._read_dims(self._asked)
 
     @work(thread=True, group="dims")
+    @counted
     def _read_dims(self, asked: int) -> None:
         """The input shapes (and, with_stack, the calling frames) of the slowest few
         hundred, handed over at once: one repaint of the table, not two."""
