@@ -12,6 +12,7 @@ Pure: numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -347,24 +348,29 @@ class DeviceCurve:
     def label(self) -> str:
         return device_label(self.device_type, self.device_id)
 
-    @property
+    # (each read once: every frame draws with them, and each is a pass over the events)
+    @cached_property
     def peak(self) -> int:
         """The position of the first event that reaches the peak."""
         return int(np.argmax(self.allocated))
 
-    @property
+    @cached_property
     def peak_bytes(self) -> int:
         return int(self.allocated[self.peak])
 
-    @property
+    @cached_property
     def peak_ts(self) -> int:
         return int(self.ts[self.peak])
 
-    @property
+    @cached_property
+    def reserved_peak(self) -> int | None:
+        """The most reserved (None where the trace does not say)."""
+        return int(self.reserved.max()) if self.reserved is not None else None
+
+    @cached_property
     def top(self) -> int:
         """The scale a chart draws to: the largest of allocated and reserved (>= 1)."""
-        r = int(self.reserved.max()) if self.reserved is not None else 0
-        return max(int(self.allocated.max()), r, 1)
+        return max(self.peak_bytes, self.reserved_peak or 0, 1)
 
     def at(self, t: int) -> tuple[int | None, int | None]:
         """(allocated, reserved) after the last event at or before ``t`` (None before the

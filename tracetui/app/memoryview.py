@@ -115,7 +115,7 @@ class MemoryChart(Widget):
             t.append(" in ")
             t.append(safe_text(op, 40), style="bold")
         if c.reserved is not None:
-            t.append(f" · reserved peak {fmt_size(int(c.reserved.max()))}", style="dim")
+            t.append(f" · reserved peak {fmt_size(c.reserved_peak or 0)}", style="dim")
         t0, t1 = self.window
         rng = self.session.range
         if rng is not None:

@@ -750,6 +750,14 @@ class TraceBuilder:
         """Lane ids (no sub-lane) of events by their pids and tids: per event one lookup of
         a (pid, tid) pair made in C (zip), the common case."""
         get = self._thread_lanes.get
+        n = len(pids)
+        if n > 1 and pids.count(pids[0]) == n and tids.count(tids[0]) == n:
+            try:  # one thread's events (counted in C): one lookup
+                got = get((pids[0], tids[0]))
+            except TypeError:
+                got = None
+            if got is not None:
+                return np.full(n, got, np.int32)
         pairs: Any = zip(pids, tids)
         try:
             ids = list(map(get, pairs))
@@ -790,20 +798,21 @@ class TraceBuilder:
             # X, flows and instants are handled a group at a time; everything else (B/E
             # pairs above all) one by one in file order.
             try:
-                codes = np.array(list(map(_PH_CODE.__getitem__, phs)), dtype=np.int8)
+                codes = np.fromiter(map(_PH_CODE.__getitem__, phs), np.int8, n)
             except TypeError:  # an unhashable ph
                 get = _PH_CODE.get
                 codes = np.array([get(p, 0) if isinstance(p, str) else 0 for p in phs], np.int8)
             groups = {}
-            for code in np.unique(codes).tolist():
-                groups[_CODE_PH[code]] = np.flatnonzero(codes == code).tolist()
+            present = np.bincount(codes, minlength=len(_CODE_PH))
+            for code in np.flatnonzero(present).tolist():
+                groups[_CODE_PH[code]] = np.flatnonzero(codes == code)
         with self.lock:
             for ph, idx in groups.items():
                 if idx is None:
                     evs, rows = batch, np.arange(first_row, first_row + n, dtype=np.int64)
                 else:
-                    evs = list(map(batch.__getitem__, idx))
-                    rows = np.asarray(idx, dtype=np.int64) + first_row
+                    evs = list(map(batch.__getitem__, idx.tolist()))
+                    rows = idx.astype(np.int64) + first_row
                 if ph == "X":
                     self._add_complete(evs, rows)
                 elif ph in _FLOW_FLAGS:
@@ -838,13 +847,19 @@ class TraceBuilder:
             return
         self._count("i", len(evs))
         lanes = self._lane_ids_for([e.pid for e in evs], [e.tid for e in evs])
-        mem = [k for k, e in enumerate(evs) if e.name == "[memory]"]
-        if mem:
+        names = [e.name for e in evs]
+        n_mem = names.count("[memory]")  # (in C; all of them, in a profile_memory trace)
+        mem: Any = np.arange(len(evs)) if n_mem == len(evs) else \
+            [k for k, name in enumerate(names) if name == "[memory]"] if n_mem else None
+        if mem is not None:
             # memory events are columns of their own (time, thread, args), not instants
             # drawn on their thread (their rows under the lanes show them): at millions of
             # them, interning and sorting them as instants was most of their load
-            kept = self._add_memory([evs[k].args for k in mem], rows[mem], ts[mem],
-                                    lanes[mem])
+            every = n_mem == len(evs)
+            kept = self._add_memory([e.args for e in evs] if every else
+                                    [evs[k].args for k in mem],
+                                    rows if every else rows[mem], ts if every else ts[mem],
+                                    lanes if every else lanes[mem])
             other = np.ones(len(evs), bool)
             other[np.asarray(mem)[kept]] = False  # (a free-form one stays an instant)
             if not other.any():
@@ -853,7 +868,8 @@ class TraceBuilder:
                 idx = np.flatnonzero(other)
                 evs = [evs[i] for i in idx.tolist()]
                 ts, rows, lanes = ts[idx], rows[idx], lanes[idx]
-        names = self.strings.intern_many([e.name for e in evs])
+                names = [names[i] for i in idx.tolist()]
+        names = self.strings.intern_many(names)
         cats = self.strings.intern_many([e.cat for e in evs])
         self.instants.append(lane=lanes, ts=ts, name=names, cat=cats, row=rows)
 
