@@ -15,11 +15,14 @@ Then, in fresh processes, interleaved, best of ``--runs``:
 - the app headless (120x40): ``h`` pressed the moment the load ends, the seconds to the
   memory view's first frame (``view_at_load_s``, target <= 1 s) and to its allocations
   table (paired by address: ``table_at_load_s``); then keys inside the view and on the
-  timeline, CPU time of the UI thread from key to frame (target <= 50 ms): to the first
-  frame written after the key (``first_frame_ms``), and until the app is idle again with a
-  whole frame drawn (``keys_ms``: every frame drawn meanwhile too, as bench/views.py
-  counts); where a key's rows then come from a worker (memory by operator, an operator's
-  allocations), the wall time until they are shown (``rows_from_worker_ms``).
+  timeline, CPU time of the UI thread from key to frame (``keys_ms``, target <= 50 ms):
+  until the app is idle again with a whole frame drawn, as bench/views.py counts (and
+  ``first_frame_ms``: to the first frame written after the key). A key whose rows come from
+  a worker (memory by operator, an operator's allocations) is timed to its first frame (the
+  title says the rows are coming), then the wall time to its rows (``rows_from_worker_ms``)
+  and the UI's time from their arrival to the frame that shows them (``rows_shown_ms``).
+  Each key waits for what earlier ones left running: Pilot's wait for idleness, with a
+  worker busy, counts its own polling (about 70 ms of CPU a second).
 
 Prints one JSON line. Say how busy the machine was: a helper on the second core halves
 what a worker thread gets.
@@ -152,7 +155,24 @@ SESSION = [("allocations down", ["down"]), ("sort >", ["greater_than_sign"]),
            ("view escape", ["escape"])]
 
 
+def _send(app: object, key: str) -> None:
+    """A key event, as Pilot.press sends it (without its waits for idleness, whose polling
+    costs the UI thread CPU time while a worker runs)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    char = {"enter": "\r", "escape": "\x1b"}.get(key, key if len(key) == 1 else None)
+    if key == "greater_than_sign":
+        char = ">"
+    event = events.Key(key, char)
+    event.set_sender(app)  # type: ignore[arg-type]
+    app._driver.send_message(event)  # type: ignore[attr-defined]
+
+
 async def _app(path: str) -> dict:
+    from tracetui.app import busy
     from tracetui.app.app import TraceApp
 
     app = TraceApp(path)
@@ -196,30 +216,65 @@ async def _app(path: str) -> dict:
         keys: dict[str, float] = {}
         frames: dict[str, float] = {}
         fills: dict[str, float] = {}  # keys whose rows then came from a worker
+        applied: dict[str, float] = {}  # ... and the UI's time to show them
         for label, press in [("(unbound key: harness only)", ["y"])] + SESSION:
+            # what earlier keys left running (a worker, the heap's second freeze) first:
+            # Pilot's wait for idleness would count its own polling meanwhile
+            while busy.running() or app._freeze_later is not None:
+                await pilot.pause(0.02)
+            await pilot.pause()
+            wrapped = app.screen
+            rows_at: list[float] = []
+            show_rows = getattr(wrapped, "_show_rows", None)
+            if show_rows is not None:
+                def _show_rows(*a: object, _f: object = show_rows) -> None:
+                    rows_at.append(time.thread_time())
+                    first.clear()
+                    _f(*a)  # type: ignore[operator]
+
+                wrapped._show_rows = _show_rows  # type: ignore[attr-defined]
             first.clear()
             c = time.thread_time()
-            await pilot.press(*press)
-            await pilot.pause()
+            for key in press:  # sent as Pilot does, without its waits for idleness
+                _send(app, key)
+            w = time.perf_counter()
+            while not first and time.perf_counter() - w < 0.1:  # (none: nothing changed)
+                await asyncio.sleep(0.002)
             scr = app.screen
-            scr._refresh_layout()
-            scr._compositor.render_strips()
-            keys[label] = round((time.thread_time() - c) * 1000, 1)
-            if first:
-                frames[label] = round((first[0] - c) * 1000, 1)
-            if getattr(scr, "busy", False):  # its rows come from a worker: wall time to them
-                w = time.perf_counter()
+            if first and getattr(scr, "busy", False):
+                # its rows come from a worker: the key's own time is to its first frame
+                # (the title says they are being made); then the wall time to the rows,
+                # and the UI's time from their arrival to the frame that shows them
+                keys[label] = frames[label] = round((first[0] - c) * 1000, 1)
                 while scr.busy:
-                    await pilot.pause(0.005)
+                    await asyncio.sleep(0.01)
                 fills[label] = round((time.perf_counter() - w) * 1000, 1)
+                while rows_at and not first:
+                    await asyncio.sleep(0.001)
+                if rows_at and first:
+                    applied[label] = round((first[0] - rows_at[0]) * 1000, 1)
+            else:
+                if first:
+                    frames[label] = round((first[0] - c) * 1000, 1)
+                await pilot.pause()
+                scr = app.screen
+                scr._refresh_layout()
+                scr._compositor.render_strips()
+                keys[label] = round((time.thread_time() - c) * 1000, 1)
+            if show_rows is not None:
+                del wrapped._show_rows
             if label == "mark range m":
                 while app.range_stats is None:
                     await pilot.pause(0.01)
         out["harness_ms"] = keys.pop("(unbound key: harness only)")
+        # the heap frozen (gc.freeze after a full collection) once the views are made, and
+        # again once the workers of the load are done: one-off pauses, not a key's
+        out["heap_freezes_ms"] = list(app.freeze_ms)
         frames.pop("(unbound key: harness only)", None)
         out["keys_ms"] = keys
         out["first_frame_ms"] = frames
         out["rows_from_worker_ms"] = fills
+        out["rows_shown_ms"] = applied
         slow = max(keys, key=keys.get)
         out["slowest_key"], out["slowest_ms"] = slow, keys[slow]
         if frames:

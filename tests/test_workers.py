@@ -77,3 +77,52 @@ async def test_phases_that_fail_are_said_and_can_be_asked_for_again(monkeypatch)
             assert len(app.screen_stack) == 1  # no phase view, no crash
         await _still_answers(app, pilot)
     assert app.return_code == 0
+
+
+class _Cycle:
+    """Refers to itself: only the cyclic collector frees it (as a trace and its lanes)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_what_a_running_worker_holds_is_collected_after_a_freeze():
+    """The heap is frozen (gc.freeze) once the views are made; a thread worker still running
+    then (one Textual let go of runs on) holds what it works on, which was frozen with the
+    rest. Once the worker is done, the heap is thawed, collected and frozen again: what it
+    held is gone."""
+    import gc
+    import threading
+    import weakref
+
+    app = TraceApp(str(ANNOTATED))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        for _ in range(100):
+            if app.views_ready and app._freeze_later is None:
+                break
+            await pilot.pause(0.05)
+        go = threading.Event()
+        given = [_Cycle()]
+        ref = weakref.ref(given[0])
+
+        def work() -> None:
+            obj = given.pop()  # (held by the worker's frame alone)
+            go.wait(10)
+            del obj
+
+        app.run_worker(work, thread=True, group="test-hold")
+        while given:
+            await pilot.pause(0.01)
+        frozen = len(app.freeze_ms)
+        app._freeze_heap()  # (as when a trace's views are made) while the worker runs
+        assert len(app.freeze_ms) == frozen + 1 and ref() is not None
+        go.set()
+        for _ in range(60):
+            await pilot.pause(0.05)
+            gc.collect()  # (frozen objects are not collected by this)
+            if ref() is None:
+                break
+        assert ref() is None, "what the worker held stayed frozen"
+        assert len(app.freeze_ms) == frozen + 2  # (once more, after the worker)
+        await pilot.press("q")

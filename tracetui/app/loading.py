@@ -61,6 +61,7 @@ class Loading:
         # views let go of, being removed (the removal is a message: until it is handled,
         # the view's timers hold it, and the aggregates it shows)
         self._removing: list[weakref.ref[Any]] = []
+        self.freeze_ms: list[float] = []  # each freeze of the heap (its full collection)
 
     def run_worker(self: Any, work: Any, *args: Any, thread: bool = False,
                    **kwargs: Any) -> Any:
@@ -548,21 +549,23 @@ class Loading:
         and cached, a view's state) is still walked by each full collection, 4-7 ms on an
         800 MB trace, which fell on every tenth or so key: full collections wait ten times
         longer (the app makes few reference cycles; the young generations still run)."""
-        if self.session.loaded and self._still_held():
-            # a worker still at work holds what it works on (a trace shown before, whose
-            # worker was let go of but runs on), a view being removed its aggregates:
-            # frozen now, they would never be collected
-            if self._freeze_later is None:
-                self._freeze_later = self.set_timer(FREEZE_RETRY_S, self._freeze_deferred)
-        elif self.session.loaded:
+        if self.session.loaded:
             # what a trace shown before left (cycles) is not frozen with it: what an earlier
             # freeze held and has been let go of since (the views of the aggregates of the
             # timeline shown before, its panes' worker) is collected too
+            t = time.perf_counter()
             gc.unfreeze()
             gc.collect()
             gc.freeze()
+            self.freeze_ms.append(round((time.perf_counter() - t) * 1000, 1))
             young, middle, _full = gc.get_threshold()
             gc.set_threshold(young, middle, FULL_GC_EVERY)
+            if self._still_held() and self._freeze_later is None:
+                # a worker still at work holds what it works on (a trace shown before, whose
+                # worker was let go of but runs on), a view being removed its aggregates:
+                # frozen with the rest, they would never be collected - once they are let
+                # go of, the heap is thawed, collected and frozen again
+                self._freeze_later = self.set_timer(FREEZE_RETRY_S, self._freeze_deferred)
         if views:
             self.views_ready = True
 
@@ -580,7 +583,10 @@ class Loading:
 
     def _freeze_deferred(self: Any) -> None:
         self._freeze_later = None
-        self._freeze_heap()
+        if self._still_held():  # (still: look again later)
+            self._freeze_later = self.set_timer(FREEZE_RETRY_S, self._freeze_deferred)
+        else:
+            self._freeze_heap()
 
     def _failed(self: Any, message: str) -> None:
         message = relabel(message)  # a pipe's temporary copy is named as the user named it

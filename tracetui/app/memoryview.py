@@ -55,6 +55,7 @@ class MemoryChart(Widget):
         self.window = (0, 1)
         self.peak_ops: list[str | None] = []
         self._bins: dict[tuple, Any] = {}
+        self._style_cache: tuple[Palette, dict[Any, Style]] | None = None
 
     def show(self, curves: list[DeviceCurve], t0: int, t1: int) -> None:
         if curves is not self.curves:
@@ -84,7 +85,6 @@ class MemoryChart(Widget):
         if k >= len(self.curves):
             return Strip.blank(width)
         c = self.curves[k]
-        p = self.palette
         if sub == 0:
             return self._header(k, c, width)
         level = self.ROWS - sub  # 0: the bottom row
@@ -100,11 +100,24 @@ class MemoryChart(Widget):
         edges, bins = got
         fill, band, peak = memory_cells(c, edges, bins, self.ROWS, level)
         gutter = fmt_size(c.top) if level == self.ROWS - 1 else "0 B" if level == 0 else ""
-        segs = [Segment(f"{gutter:>{self.GUTTER - 1}} ", Style(color=p.ruler))]
+        styles = self._styles()
+        segs = [Segment(f"{gutter:>{self.GUTTER - 1}} ", styles["ruler"])]
         for j, (n, b) in enumerate(zip(fill.tolist(), band.tolist())):
-            segs.append(Segment(BLOCKS[n], Style(color=p.exposed if j == peak else p.mem,
-                                                 bgcolor=p.mem_reserved if b else None)))
-        return Strip(segs).crop(0, width).extend_cell_length(width)
+            segs.append(Segment(BLOCKS[n], styles[(j == peak, bool(b))]))
+        return Strip(segs).simplify().crop(0, width).extend_cell_length(width)
+
+    def _styles(self) -> dict[Any, Style]:
+        """The chart's few styles, made once per palette (not a Style per cell)."""
+        p = self.palette
+        got = self._style_cache
+        if got is None or got[0] is not p:
+            styles: dict[Any, Style] = {"ruler": Style(color=p.ruler)}
+            for is_peak in (False, True):
+                for band in (False, True):
+                    styles[(is_peak, band)] = Style(color=p.exposed if is_peak else p.mem,
+                                                    bgcolor=p.mem_reserved if band else None)
+            got = self._style_cache = (p, styles)
+        return got[1]
 
     def _header(self, k: int, c: DeviceCurve, width: int) -> Strip:
         t = Text()
