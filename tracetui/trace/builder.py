@@ -869,9 +869,9 @@ class TraceBuilder:
                 evs = [evs[i] for i in idx.tolist()]
                 ts, rows, lanes = ts[idx], rows[idx], lanes[idx]
                 names = [names[i] for i in idx.tolist()]
-        names = self.strings.intern_many(names)
+        name_ids = self.strings.intern_many(names)
         cats = self.strings.intern_many([e.cat for e in evs])
-        self.instants.append(lane=lanes, ts=ts, name=names, cat=cats, row=rows)
+        self.instants.append(lane=lanes, ts=ts, name=name_ids, cat=cats, row=rows)
 
     def _add_memory(self, args: list[Any], rows: np.ndarray, ts: np.ndarray,
                     lanes: np.ndarray) -> np.ndarray:
