@@ -3,8 +3,9 @@
 A thread worker that Textual cancels (an exclusive group's next worker, a screen dismissed)
 is only forgotten by Textual: its thread runs its work to the end, holding what it works on.
 The app freezes its heap (gc.freeze) once a trace's views are made; what a worker still holds
-then - the trace shown before, a view let go of - would be frozen with it and never be
-collected. The freeze waits until no work runs (:func:`running`)."""
+then - the trace shown before, a view let go of - is frozen with it and would never be
+collected: while work runs (:func:`running`), the heap is thawed, collected and frozen again
+once it is done."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from .messages import LoadProgress, PanesMade
 from .session import PANES, Analyses
 
 SNAPSHOT_EVERY_S = 0.3
-FREEZE_RETRY_S = 0.25  # a freeze waiting for the workers to end looks again after
+FREEZE_RETRY_S = 0.25  # a freeze to do again once the workers end: looked at each
 FULL_GC_EVERY = 100  # middle-generation collections between full ones, once loaded (was 10)
 # A snapshot re-sorts everything loaded so far into a copy: past a few million events the
 # view keeps the last one (the trace's beginning) until the load ends, or a 4 GB trace would
@@ -65,8 +65,8 @@ class Loading:
 
     def run_worker(self: Any, work: Any, *args: Any, thread: bool = False,
                    **kwargs: Any) -> Any:
-        """A thread worker's work is counted while it runs (see :mod:`.busy`): the heap is
-        frozen only when none runs."""
+        """A thread worker's work is counted while it runs (see :mod:`.busy`): a freeze of
+        the heap while any runs is done again once none does."""
         if thread and callable(work) and not inspect.iscoroutinefunction(work):
             work = counted(work)
         return super().run_worker(work, *args, thread=thread, **kwargs)
