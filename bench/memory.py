@@ -177,23 +177,18 @@ async def _app(path: str) -> dict:
 
     app = TraceApp(path)
     shown: list[float] = []
+    first: list[float] = []  # the UI thread's CPU time at the first frame after a key
     display = app._display
 
     def _display(screen: object, renderable: object) -> None:
-        if renderable is not None and not shown and type(app.screen).__name__ == "MemoryScreen":
-            shown.append(time.perf_counter())
+        if renderable is not None:  # (a frame written: Textual's App._display, headless too)
+            if not shown and type(app.screen).__name__ == "MemoryScreen":
+                shown.append(time.perf_counter())
+            if not first:
+                first.append(time.thread_time())
         display(screen, renderable)
 
     app._display = _display  # type: ignore[method-assign]
-    first: list[float] = []  # the UI thread's CPU time at the first frame after a key
-    shown_display = app._display
-
-    def _first(screen: object, renderable: object) -> None:
-        if renderable is not None and not first:
-            first.append(time.thread_time())
-        shown_display(screen, renderable)
-
-    app._display = _first  # type: ignore[method-assign]
     out: dict = {}
     async with app.run_test(size=(120, 40)) as pilot:
         t = time.perf_counter()

@@ -849,19 +849,18 @@ class TraceBuilder:
         lanes = self._lane_ids_for([e.pid for e in evs], [e.tid for e in evs])
         names = [e.name for e in evs]
         n_mem = names.count("[memory]")  # (in C; all of them, in a profile_memory trace)
-        mem: Any = np.arange(len(evs)) if n_mem == len(evs) else \
-            [k for k, name in enumerate(names) if name == "[memory]"] if n_mem else None
-        if mem is not None:
+        if n_mem:
             # memory events are columns of their own (time, thread, args), not instants
             # drawn on their thread (their rows under the lanes show them): at millions of
             # them, interning and sorting them as instants was most of their load
-            every = n_mem == len(evs)
-            kept = self._add_memory([e.args for e in evs] if every else
-                                    [evs[k].args for k in mem],
-                                    rows if every else rows[mem], ts if every else ts[mem],
-                                    lanes if every else lanes[mem])
+            if n_mem == len(evs):
+                mem, args = np.arange(n_mem), [e.args for e in evs]
+            else:
+                mem = np.array([k for k, name in enumerate(names) if name == "[memory]"])
+                args = [evs[k].args for k in mem.tolist()]
+            kept = self._add_memory(args, rows[mem], ts[mem], lanes[mem])
             other = np.ones(len(evs), bool)
-            other[np.asarray(mem)[kept]] = False  # (a free-form one stays an instant)
+            other[mem[kept]] = False  # (a free-form one stays an instant)
             if not other.any():
                 return
             if not other.all():
