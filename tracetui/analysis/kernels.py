@@ -10,6 +10,7 @@ import numpy as np
 
 from ..trace import Trace
 from .attribution import NO_DELAY, launch_delays
+from .perf import tensor_core_ids
 from .rules import NOT_GPU, SHORT_CLASS
 
 _LEADING_TYPE = re.compile(r"^(?:void|int|float|bool|auto|[\w:]+(?:<…>)?[*&]*)\s+(?=[\w:~]+::)")
@@ -233,10 +234,12 @@ def kernel_table(trace: Trace, classes: np.ndarray) -> list[dict[str, Any]]:
     med_l = [round(v / 1000, 3) for v in medians.tolist()]
     std_l = [round(v / 1000, 3) if n > 1 else 0.0 for v, n in zip(std.tolist(), count_l)]
     delay_l = [None if v != v else round(v / 1000, 3) for v in delay_median.tolist()]
+    tc_l = tensor_core_ids(trace, classes)[keys].tolist()
     out = [{"name": name, "short_name": short_name(name), "class": cls_names[k],
             "count": count_l[k], "total_us": total_l[k], "pct": pct_l[k],
             "avg_us": avg_l[k], "median_us": med_l[k], "min_us": min_l[k],
-            "max_us": max_l[k], "stddev_us": std_l[k], "launch_delay_median_us": delay_l[k]}
+            "max_us": max_l[k], "stddev_us": std_l[k], "launch_delay_median_us": delay_l[k],
+            "tensor_core": tc_l[k]}
            for k, name in enumerate(text)]
     out.sort(key=lambda r: (-r["total_us"], r["name"]))
     for r, shown in zip(out, display_names([r["name"] for r in out],

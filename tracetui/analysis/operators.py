@@ -32,6 +32,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..trace import LANE_CPU, Trace
+from .flops import has_formula, op_cost
+from .perf import Costs, occurrence_costs, perf_fields, tensor_core_rows
+from .peaks import Peaks
 from .rules import COMM, COMP, MEM
 from .steps import OP_CATS, RUNTIME_CATS, STEP_PATTERN, _names_matching, cat_ids, used_ids
 
@@ -53,6 +56,7 @@ class OpTree:
     up: np.ndarray  # per slice: 1 + the row of the enclosing non-Python slice on its thread
     #                 (0: none; zeros where nothing is written take no memory: GPU-only traces)
     classes: np.ndarray  # the classification the device times come from
+    device_tc: np.ndarray | None = None  # per operator: of device total, on Tensor Cores
     _names: tuple[np.ndarray, np.ndarray] | None = None
 
     def by_name(self, trace: Trace) -> tuple[np.ndarray, np.ndarray]:
@@ -105,14 +109,18 @@ def _parents(trace: Trace) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np
     return up1, [np.concatenate(p) for p in by_depth], child, nkids
 
 
-def launched_gpu(trace: Trace, classes: np.ndarray) -> np.ndarray:
+def launched_gpu(trace: Trace, classes: np.ndarray,
+                 only: np.ndarray | None = None) -> np.ndarray:
     """Per slice, the GPU time (ns) of the work it launched itself: runtime calls' kernels,
-    memcpy and memset, joined by ``correlation``; 0 for every other slice."""
+    memcpy and memset, joined by ``correlation``; 0 for every other slice. ``only``: of the
+    GPU work, just the slices it marks."""
     lr = trace.launch_of.rows.astype(np.int64)
     lv = trace.launch_of.values.astype(np.int64)
     if len(lr):
         c = classes[lr]
         work = (c == COMP) | (c == COMM) | (c == MEM)
+        if only is not None:
+            work &= only[lr]
         lr, lv = lr[work], lv[work]
     rt_cat = cat_ids(trace, RUNTIME_CATS)
     if len(lv):
@@ -157,13 +165,18 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
         cur, amount = parent(cur[go]), amount[go]
     # device total: what is launched below, summed up the tree, deepest first (in place:
     # only the slices with some, a few among the many)
-    total = gpu
-    for d in range(len(depths) - 1, 0, -1):
-        r = depths[d]
-        r = r[total[r] != 0]
-        p = parent(r)
-        ok = p >= 0
-        np.add.at(total, p[ok], total[r[ok]])
+    def up_the_tree(total: np.ndarray) -> np.ndarray:
+        for d in range(len(depths) - 1, 0, -1):
+            r = depths[d]
+            r = r[total[r] != 0]
+            p = parent(r)
+            ok = p >= 0
+            np.add.at(total, p[ok], total[r[ok]])
+        return total
+
+    total = up_the_tree(gpu)
+    tc = tensor_core_rows(trace, classes)
+    tc_total = up_the_tree(launched_gpu(trace, classes, tc)) if tc.any() else None
     hself = trace.dur[rows] - child[rows]
     dself_rows = dself[rows]
     # key_averages (EventList._remove_dup_nodes) folds an op into its parent when the
@@ -187,7 +200,8 @@ def op_tree(trace: Trace, classes: np.ndarray) -> OpTree:
         np.add.at(dself_rows, at, dself_rows[dup])
         rows, hself, dself_rows = rows[~dup], hself[~dup], dself_rows[~dup]
     return OpTree(rows=rows, host_self=hself, device_self=dself_rows,
-                  device_total=total[rows], up=up1, classes=classes)
+                  device_total=total[rows], up=up1, classes=classes,
+                  device_tc=tc_total[rows] if tc_total is not None else None)
 
 
 def _grouped(trace: Trace, tree: OpTree, keys: np.ndarray, n_keys: int) -> dict[str, np.ndarray]:
@@ -214,16 +228,54 @@ def _row(name: str, g: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     return out
 
 
-def operator_table(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
-    """Operators grouped by name, by device total then host total (largest first)."""
+def costs(trace: Trace, tree: OpTree) -> Costs:
+    """FLOPs and bytes of every operator occurrence that has a formula (args re-read)."""
+    out = Costs(len(tree.rows))
+    for r, _args, cost in occurrence_costs(trace, tree.rows):
+        out.put(int(np.searchsorted(tree.rows, r)), cost)
+    return out
+
+
+def _perf(tree: OpTree, c: Costs, keys: np.ndarray, n_keys: int,
+          peaks: Peaks | None) -> list[dict[str, Any]]:
+    """Per key, the perf figures (:func:`tracetui.analysis.perf.perf_fields`)."""
+    known = c.flops >= 0
+    kk = keys[known]
+    # (exact sums of Python ints per key, not floats: few occurrences have FLOPs)
+    exact: dict[int, int] = {}
+    nbytes: dict[int, int | None] = {}
+    for k, f, b in zip(kk.tolist(), c.flops[known].tolist(), c.bytes[known].tolist()):
+        exact[k] = exact.get(k, 0) + f
+        prev = nbytes.get(k, 0)
+        nbytes[k] = None if prev is None or b < 0 else prev + b
+    calls = np.bincount(kk, minlength=n_keys)
+    dev = np.bincount(kk, weights=tree.device_total[known].astype(np.float64), minlength=n_keys)
+    all_dev = np.bincount(keys, weights=tree.device_total.astype(np.float64), minlength=n_keys)
+    tc = np.bincount(keys, weights=tree.device_tc.astype(np.float64), minlength=n_keys) \
+        if tree.device_tc is not None else np.zeros(n_keys)
+    dtypes: dict[int, set[str]] = {}
+    for pos, t in c.dtype.items():
+        dtypes.setdefault(int(keys[pos]), set()).add(t)
+    return [perf_fields(exact.get(k), nbytes.get(k), int(calls[k]), float(dev[k]),
+                        float(tc[k]), float(all_dev[k]), dtypes.get(k, ()), peaks)
+            for k in range(n_keys)]
+
+
+def operator_table(trace: Trace, tree: OpTree, peaks: Peaks | None = None,
+                   cost: Costs | None = None) -> list[dict[str, Any]]:
+    """Operators grouped by name, by device total then host total (largest first), with
+    their FLOPs, bytes and how well their device time is spent (``peaks``: the device's,
+    for the roofline percent; ``cost``: the occurrences' costs, if already read)."""
     if not len(tree.rows):
         return []
     names = trace.name[tree.rows]
     uniq = used_ids(names, len(trace.strings))
     remap = np.zeros(max(len(trace.strings), 1), np.int64)
     remap[uniq] = np.arange(len(uniq))
-    g = _grouped(trace, tree, remap[names], len(uniq))
-    rows = [_row(trace.strings[int(u)], g, k) for k, u in enumerate(uniq.tolist())]
+    keys = remap[names]
+    g = _grouped(trace, tree, keys, len(uniq))
+    perf = _perf(tree, cost if cost is not None else costs(trace, tree), keys, len(uniq), peaks)
+    rows = [{**_row(trace.strings[int(u)], g, k), **perf[k]} for k, u in enumerate(uniq.tolist())]
     rows.sort(key=lambda r: (-r["device_total_us"], -r["host_total_us"], r["name"]))
     return rows
 
@@ -352,32 +404,43 @@ def _shape_text(v: Any) -> str:
         return str(v)
 
 
-def input_shapes(trace: Trace, rows: np.ndarray) -> Iterator[tuple[int, str, str]]:
-    """(row, input dims, input types) of each of ``rows``, re-read from the file in file
-    order (each piece of it decoded once)."""
+def input_shapes(trace: Trace, rows: np.ndarray,
+                 with_args: bool = False) -> Iterator[Any]:
+    """(row, input dims, input types[, args]) of each of ``rows``, re-read from the file in
+    file order (each piece of it decoded once)."""
     for r in sorted(rows.tolist(), key=lambda i: int(trace.row[i])):
         args = trace.args_of(r)
         if not isinstance(args, dict):
             args = {}
         dims = args.get("Input Dims", args.get("Input dims"))
-        yield r, _shape_text(dims if dims is not None else []), \
-            _shape_text(args.get("Input type", []))
+        got = (r, _shape_text(dims if dims is not None else []),
+               _shape_text(args.get("Input type", [])))
+        yield got + (args,) if with_args else got
 
 
-def operator_shape_table(trace: Trace, tree: OpTree) -> list[dict[str, Any]]:
+def operator_shape_table(trace: Trace, tree: OpTree,
+                         peaks: Peaks | None = None) -> list[dict[str, Any]]:
     """Operators grouped by name, input dims and input types (``key_averages(
-    group_by_input_shape=True)``), by device total then host total."""
+    group_by_input_shape=True)``), by device total then host total, with their FLOPs and
+    the rest as :func:`operator_table`'s rows."""
     if not len(tree.rows):
         return []
     pos = {int(r): i for i, r in enumerate(tree.rows.tolist())}
     keys = np.zeros(len(tree.rows), np.int64)
     ids: dict[tuple[int, str, str], int] = {}
-    for r, dims, types in input_shapes(trace, tree.rows):
-        keys[pos[r]] = ids.setdefault((int(trace.name[r]), dims, types), len(ids))
+    c = Costs(len(tree.rows))
+    strings = trace.strings
+    for r, dims, types, args in input_shapes(trace, tree.rows, with_args=True):
+        p = pos[r]
+        keys[p] = ids.setdefault((int(trace.name[r]), dims, types), len(ids))
+        name = strings[int(trace.name[r])]
+        if has_formula(name):
+            c.put(p, op_cost(name, args))
     g = _grouped(trace, tree, keys, len(ids))
+    perf = _perf(tree, c, keys, len(ids), peaks)
     out = []
     for (name, dims, types), k in ids.items():
-        row = _row(trace.strings[name], g, k)
+        row = {**_row(trace.strings[name], g, k), **perf[k]}
         row["input_dims"] = dims
         row["input_types"] = types
         out.append(row)

@@ -45,6 +45,7 @@ import numpy as np
 from ..trace import LANE_CPU, LANE_GPU, Trace
 from . import intervals as iv
 from .overlap import DeviceUnions, device_unions
+from .perf import tensor_core_ids
 from .rules import COMM, COMP, MEM
 from .streams import GAP_KINDS, KERNEL_WAIT_US, gap_pieces, kernel_wait
 
@@ -160,6 +161,9 @@ class Steps:
     sm_efficiency: np.ndarray  # duration-weighted, % (nan: unknown)
     occupancy: np.ndarray  # duration-weighted est. achieved occupancy, % (nan: unknown)
     cut_off: np.ndarray  # bool: the last step's GPU work looks cut off
+    #: of the computation kernels starting in each step, the % of their time on Tensor Cores
+    #: (nan: none)
+    tensor_core: np.ndarray | None = None
     has_gpu: bool = True  # whether the trace has GPU work at all (else no GPU figures)
     #: (steps, 3): the GPU streams' idle time in each step, summed over the streams, split as
     #: the streams' table splits it: host wait, kernel wait, other (stream-ns)
@@ -318,6 +322,7 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
         if len(u.comm[0]):
             exposed += iv.covered_inside(u.exposed, t0s, t1s)
     sm_eff, occ = _kernel_quality(trace, classes, st, en)
+    tcs = _tensor_core_share(trace, classes, st, en)
     idle = np.zeros((n, len(GAP_KINDS)), np.int64)
     for ln in trace.lanes:
         if ln.kind != LANE_GPU or ln.hi <= ln.lo:
@@ -332,10 +337,38 @@ def step_breakdown(trace: Trace, classes: np.ndarray, step_regex: str | None = N
     return Steps(source=source, names=names, rows=step_rows, cpu_start=cs, cpu_end=ce,
                  start=st, end=en, launched=launched, roles=roles, gpu_busy=gpu_busy,
                  exposed_comm=exposed, sm_efficiency=sm_eff, occupancy=occ, cut_off=cut,
-                 has_gpu=has_gpu, idle=idle)
+                 tensor_core=tcs, has_gpu=has_gpu, idle=idle)
 
 
 _QUALITY_BLOCK = 1 << 18  # kernels read at once for their quality figures
+
+
+def _tensor_core_share(trace: Trace, classes: np.ndarray, st: np.ndarray,
+                       en: np.ndarray) -> np.ndarray:
+    """Per step, of the computation kernels starting in it, the share (%) of their time in
+    kernels on Tensor Cores (by name, :mod:`tracetui.analysis.tensorcores`); nan: none."""
+    n = len(st)
+    sums = np.zeros((2, n))
+    if not n:
+        return np.full(0, np.nan)
+    tc_ids = tensor_core_ids(trace, classes)
+    for ln in trace.lanes:
+        if ln.kind != LANE_GPU or ln.hi <= ln.lo:
+            continue
+        c = classes[ln.lo:ln.hi] == COMP
+        if not c.any():
+            continue
+        rows = np.flatnonzero(c) + ln.lo
+        s = trace.start[rows]
+        k = np.searchsorted(st, s, side="right") - 1
+        ok = (k >= 0) & (s < en[np.maximum(k, 0)])
+        rows, k = rows[ok], k[ok]
+        w = trace.dur[rows].astype(np.float64)
+        sums[0] += np.bincount(k, weights=w, minlength=n)[:n]
+        tc = tc_ids[trace.name[rows]]
+        sums[1] += np.bincount(k[tc], weights=w[tc], minlength=n)[:n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sums[0] > 0, 100.0 * sums[1] / sums[0], np.nan)
 
 
 def _num_sms(trace: Trace) -> dict[int, int]:
@@ -415,6 +448,7 @@ def step_rows(steps: Steps) -> list[dict[str, Any]]:
     launched, busy = steps.launched.tolist(), steps.gpu_busy.tolist()
     exposed, cut, rows = steps.exposed_comm.tolist(), steps.cut_off.tolist(), steps.rows.tolist()
     eff, occ = steps.sm_efficiency.tolist(), steps.occupancy.tolist()
+    tcs = steps.tensor_core.tolist() if steps.tensor_core is not None else [math.nan] * len(steps)
     idle = steps.idle.tolist() if has_idle else None
     for i in range(len(steps)):
         d = int(end[i] - start[i])
@@ -430,6 +464,7 @@ def step_rows(steps: Steps) -> list[dict[str, Any]]:
             "exposed_comm_us": _us(exposed[i]) if steps.has_gpu else None,
             "sm_efficiency_pct": _num(eff[i]),
             "achieved_occupancy_pct": _num(occ[i]),
+            "tensor_core_pct": _num(tcs[i]),
             "host_wait_us": _us(idle[i][0]) if idle else None,
             "kernel_wait_us": _us(idle[i][1]) if idle else None,
             "other_idle_us": _us(idle[i][2]) if idle else None,
