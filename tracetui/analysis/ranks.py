@@ -19,6 +19,8 @@ import re
 from statistics import median
 from typing import Any, Sequence
 
+from .collectives import match_ranks
+
 _STEP = re.compile(r"^ProfilerStep#\d+$")
 _RANK_IN_NAME = re.compile(r"(?:rank|rk|worker|proc|node|gpu)[-_ .]?(\d+)",
                            re.IGNORECASE | re.ASCII)
@@ -141,10 +143,19 @@ def summarize_ranks(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, An
     Two files claiming the same rank keep their order and are told apart by a warning.
     """
     rows = []
+    comms = []
     for index, (path, report) in enumerate(items):
         rank, source = rank_of(report, path, index)
         rows.append({"rank": rank, "rank_from": source, "file": report.get("file", path),
                      **rank_figures(report)})
+        comms.append((rank, report.get("collectives") or []))
+    # collectives across ranks: who waits for whom (a rank twice: its first report only)
+    seen_ranks: set[int] = set()
+    matched = match_ranks([(r, c) for r, c in comms
+                           if not (r in seen_ranks or seen_ranks.add(r))])
+    for row in rows:
+        row.update(matched["per_rank"].get(row["rank"], {
+            "comm_transfer_us": None, "comm_sync_us": None, "late_count": 0}))
     rows.sort(key=lambda r: r["rank"])
     warnings = []
     seen: dict[int, str] = {}
@@ -173,7 +184,10 @@ def summarize_ranks(items: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, An
         "median_comp_per_step_us": round(median(comp), 3) if comp else None,
         "rule": (f"computation per step above the median by more than {MIN_EXCESS:.0%} and "
                  f"{ROBUST_Z:g} robust standard deviations (1.4826 x MAD)"),
-        "warnings": warnings,
+        "collective_waits": matched["collective_waits"],
+        "collectives_matched": matched["matched"],
+        "warnings": warnings + [f"collectives not matched one to one: {u}"
+                                for u in matched["uneven"]],
     }
 
 

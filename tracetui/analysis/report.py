@@ -14,6 +14,7 @@ import numpy as np
 from .. import __version__
 from ..trace import Trace, TraceError
 from .annotations import annotation_table
+from .collectives import collective_kinds, collectives
 from .attribution import DeviceComp, Launches, LaunchPhases, phase_occurrences
 from .exposed import ExposedStretches
 from .facts import trace_facts
@@ -23,6 +24,7 @@ from .kernels import group_by_short_name, kernel_table
 from .memory import memory_sections
 from .modules import ModuleFrames, module_paths, module_types
 from .operators import op_tree, operator_memory, operator_shape_table, operator_table
+from .perf import peaks_record, trace_peaks
 from .overlap import DeviceUnions, device_overlap, device_unions, stream_overlap
 from .phases import DEFAULT_GROUPS, phase_blocks
 from .rules import DEFAULT_RULES, Rule, classify, describe, in_flight_patterns
@@ -45,11 +47,13 @@ GRAPH_RECORDS = 1000  # graphs[]: the first replays (graph_replays: how many in 
 def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
             kernel_wait_us: float = KERNEL_WAIT_US, level: int | None = None,
             blocks: bool = False, groups: Sequence[str] = DEFAULT_GROUPS,
-            step_regex: str | None = None, shapes: bool = False) -> dict[str, Any]:
+            step_regex: str | None = None, shapes: bool = False,
+            peaks: dict | None = None) -> dict[str, Any]:
     """The report. The phases are the innermost repeating CPU annotations, or those at
     nesting depth ``level``; ``blocks``: add their diagram's blocks as ``phases``. Steps are
     ``ProfilerStep#N`` or the annotations ``step_regex`` names; ``shapes``: add the
-    operators by input shapes as ``operator_shapes`` (their args re-read from the file)."""
+    operators by input shapes as ``operator_shapes`` (their args re-read from the file);
+    ``peaks``: the config's ``[peaks]`` table (device peaks over the built-in ones)."""
     classes = classify(trace, rules)
     # the operators and modules need only the trace and the classes, the steps the devices'
     # unions too: made on a second thread beside the rest (numpy lets go of the GIL; on
@@ -60,7 +64,7 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
     trace.fold_python()
     _ = trace.python_cats
     with ThreadPoolExecutor(1, thread_name_prefix="tracetui-report") as pool:
-        ops = pool.submit(_operator_sections, trace, classes, shapes)
+        ops = pool.submit(_operator_sections, trace, classes, shapes, peaks)
         out = _sections(trace, classes, rules, kernel_wait_us, level, blocks, groups,
                         step_regex, pool)
         got = ops.result()
@@ -71,18 +75,25 @@ def analyze(trace: Trace, rules: Sequence[Rule] = DEFAULT_RULES,
     return out
 
 
-def _operator_sections(trace: Trace, classes: np.ndarray, shapes: bool) -> dict[str, Any]:
-    """The report's operators and modules (and operators by input shapes, if asked)."""
+def _operator_sections(trace: Trace, classes: np.ndarray, shapes: bool,
+                       peaks: dict | None = None) -> dict[str, Any]:
+    """The report's operators and modules (and operators by input shapes, if asked), and
+    the collectives (found through the operators' tree)."""
     tree = op_tree(trace, classes)
     mods = ModuleFrames(trace, tree)
+    dev = trace_peaks(trace, peaks)
+    comms = collectives(trace, classes, tree.up)
     out = {
-        "operators": operator_table(trace, tree),
+        "peaks": peaks_record(dev),
+        "operators": operator_table(trace, tree, dev),
         "modules": module_paths(trace, mods),
         "module_types": module_types(trace, mods),
         "memory_ops": operator_memory(trace, tree),
+        "collectives": comms,
+        "collective_kinds": collective_kinds(comms),
     }
     if shapes:
-        out["operator_shapes"] = operator_shape_table(trace, tree)
+        out["operator_shapes"] = operator_shape_table(trace, tree, dev)
     return out
 
 
@@ -221,6 +232,10 @@ _OPTIONAL_FIELDS: dict[str, Any] = {
                        "short_name": "str"}],
     "distributed_info": "dict?", "truncated": "bool?", "warnings": ["str"],
     "size_bytes": "int?", "rules": "list?",
+    # (across ranks: each rank's collectives are matched by kind, group and order)
+    "collectives": [{"kind": "str", "process_group": "str?", "start_us": "num",
+                     "end_us": "num", "dur_us": "num", "bytes": "int?", "start_ns": "int?",
+                     "end_ns": "int?"}],
 }
 
 

@@ -124,6 +124,23 @@ def load_rules(comm: Sequence[str] = (), config: str | None = None,
     return rules
 
 
+def load_peaks(config: str | None = None) -> dict | None:
+    """The config's ``[peaks]`` table (device peaks over the built-in ones, see
+    :mod:`tracetui.analysis.peaks`), checked; None without one. ``config`` None: the
+    default path, if that file exists. A bad value: one-line :class:`ConfigError`."""
+    path, data = read_config(config)
+    table = data.get("peaks")
+    if path is None or table is None:
+        return None
+    from .peaks import device_peaks
+
+    try:
+        device_peaks("", table)  # (checks every entry)
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return table
+
+
 def read_config(config: str | None) -> tuple[str | None, dict]:
     """(path, its TOML) of the config file: ``config``, or the default one if it exists
     (else ``(None, {})``); a one-line :class:`ConfigError` when it cannot be read. The rules
