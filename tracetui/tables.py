@@ -128,7 +128,7 @@ def _ms(key: str, title: str, optional: int = 0, help: str = "") -> Col:
 
 #: ``summary --csv``'s kernel columns (the full name, then the short one)
 KERNEL_CSV = ("name", "short_name", "class", "count", "total_us", "pct", "avg_us", "median_us",
-              "min_us", "max_us", "stddev_us")
+              "min_us", "max_us", "stddev_us", "tensor_core")
 
 KERNELS = TableDef(
     name="kernels",
@@ -147,6 +147,8 @@ KERNELS = TableDef(
         Col("max_us", "max µs", "us0", width=9, optional=3),
         Col("launch_delay_median_us", "launch µs", "us0", width=9, optional=4,
             help="median delay from the runtime call's start to the kernel's"),
+        Col("tensor_core", "TC", "num", width=3, optional=5,
+            help="runs on Tensor Cores (Matrix Cores on AMD), by its name"),
     ),
     sort="total_us", text="display_name", what="kernels",
     enter="its instances",
@@ -187,6 +189,8 @@ STEPS = TableDef(
         Col("gpu_utilization_pct", "GPU %", "pct", optional=2),
         _ms("exposed_comm_us", "exposed comm", optional=5),
         _ms("host_wait_us", "host wait", optional=6),
+        Col("tensor_core_pct", "TC %", "pct", optional=7, missing="—",
+            help="of the step's computation kernel time, the share on Tensor Cores"),
     ),
     sort="start_us", descending=False, text="name", what="steps",
     enter="frame the step on the timeline",
@@ -202,27 +206,36 @@ _OP_COLUMNS = (
     _ms("host_total_us", "total ms"),
     _ms("device_self_us", "dev self ms"),
     _ms("device_total_us", "dev total ms"),
-    Col("host_self_mean_us", "self µs/call", "us", optional=1),
-    Col("device_total_mean_us", "dev µs/call", "us", optional=2),
+    Col("host_self_mean_us", "self µs/call", "us", optional=4),
+    Col("device_total_mean_us", "dev µs/call", "us", optional=1),
+    Col("achieved_tflops", "TFLOP/s", "num", width=8, optional=2, missing="",
+        help="FLOPs (from the input shapes) over the device time of the calls that have them"),
+    Col("roofline_pct", "roof %", "pct", width=7, optional=3,
+        help="the roofline bound (max of FLOPs / peak, bytes / bandwidth) as % of the "
+             "device time: 100 is the datasheet's limit, reached"),
+    Col("tensor_core_pct", "TC %", "pct", width=6, optional=5,
+        help="of the device time, the share in kernels on Tensor Cores"),
 )
+#: what the CSV adds of the perf figures
+_OP_PERF_CSV = ("flops", "bytes", "flops_calls", "achieved_tbps", "intensity")
 
 OPERATORS = TableDef(
     name="operators",
     title="operators (key_averages: host self/total, device time of what they launched)",
     columns=_OP_COLUMNS, sort="device_total_us", what="operators",
     enter="its occurrences, slowest first",
-    csv_extra=("host_total_mean_us", "device_self_mean_us"),
+    csv_extra=("host_total_mean_us", "device_self_mean_us") + _OP_PERF_CSV,
 )
 
 OPERATOR_SHAPES = TableDef(
     name="operator_shapes",
     title="operators by input shapes (key_averages(group_by_input_shape=True))",
     columns=_OP_COLUMNS[:2] + (Col("input_dims", "input dims", "text", optional=1,
-                                   cut="middle"),) + _OP_COLUMNS[2:6],
+                                   cut="middle"),) + _OP_COLUMNS[2:6] + _OP_COLUMNS[8:],
     sort="device_total_us", what="operator shapes",
     enter="its occurrences, slowest first",
     csv_extra=("input_types", "host_self_mean_us", "host_total_mean_us", "device_self_mean_us",
-               "device_total_mean_us"),
+               "device_total_mean_us") + _OP_PERF_CSV,
 )
 
 def _module_cols(first: Col) -> tuple[Col, ...]:
@@ -360,6 +373,14 @@ RANKS = TableDef(
         Col("comm_us", "comm ms", "ms", width=10, optional=3),
         Col("exposed_comm_us", "exposed", "ms", width=10),
         Col("overlap_pct", "ovl %", "pct", width=7, missing="—"),
+        Col("comm_transfer_us", "transfer", "ms", width=10, optional=6, missing="—",
+            help="collectives matched across ranks: the shortest rank's duration of each, "
+                 "summed (the data's own time)"),
+        Col("comm_sync_us", "sync", "ms", width=10, missing="—",
+            help="collectives matched across ranks: this rank's duration less the shortest, "
+                 "summed (time waiting for its peers)"),
+        Col("late_count", "last", "count", width=5, optional=7,
+            help="how many of the matched collectives this rank arrived at last"),
         Col("mark", "", "text", width=11),  # ◀ straggler
         Col("name", "file", "text", cut="middle", optional=1, min_width=10),
     ),
@@ -372,6 +393,82 @@ def rank_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """A job summary's rank rows as the table shows them: the file's own name, the mark."""
     return [{**r, "name": str(r.get("file", "")).rsplit("/", 1)[-1],
              "mark": "◀ straggler" if r.get("straggler") else ""} for r in rows]
+
+
+FLOPS = TableDef(
+    name="flops",
+    title="operators with FLOPs (from input shapes): achieved over their device time",
+    columns=(
+        Col("name", "operator", "text", cut="middle"),
+        Col("flops_calls", "calls", "count"),
+        Col("gflop", "GFLOP", "num", width=10),
+        _ms("device_total_us", "dev ms"),
+        Col("achieved_tflops", "TFLOP/s", "num", width=8),
+        Col("achieved_tbps", "TB/s", "num", width=6, optional=2),
+        Col("intensity", "FLOP/B", "num", width=8, optional=3),
+        Col("roofline_pct", "roof %", "pct", width=7, missing="—"),
+        Col("tensor_core_pct", "TC %", "pct", width=6, optional=1, missing="—"),
+    ),
+    sort="", descending=True, what="operators",
+)
+
+
+def flops_rows(operators: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operators that have FLOPs, by their device time (the ``flops`` table's rows)."""
+    rows = [{**o, "gflop": o["flops"] / 1e9} for o in operators
+            if o.get("flops") and o.get("achieved_tflops") is not None]
+    rows.sort(key=lambda o: -(o.get("device_total_us") or 0))
+    return rows
+
+
+COLLECTIVE_WAITS = TableDef(
+    name="collective_waits",
+    title="collectives matched across ranks, most skewed first: who the others waited for",
+    columns=(
+        Col("kind", "collective", "text", width=14),
+        Col("index", "#", "id", width=6),
+        Col("process_group", "group", "text", width=6, optional=2),
+        Col("late_rank", "last rank", "id", width=9),
+        Col("start_skew_us", "start skew µs", "us", width=13),
+        Col("end_skew_us", "end skew µs", "us", width=12, optional=1),
+        Col("transfer_us", "transfer µs", "us", width=12),
+        Col("bytes", "size", "bytes", width=10, optional=3, missing="?"),
+    ),
+    sort="", descending=False, text="kind", what="collectives",
+)
+
+COLLECTIVE_KINDS = TableDef(
+    name="collective_kinds",
+    title="collectives by kind (record_param_comms and their kernels; bus bandwidth by "
+          "nccl-tests' definitions, decimal GB/s)",
+    columns=(
+        Col("kind", "collective", "text", width=14),
+        Col("count", "count", "count"),
+        Col("bytes", "size", "bytes", width=11, missing="?"),
+        _ms("dur_us", "time ms"),
+        Col("busbw_median_gbps", "busbw GB/s", "num", width=10, missing="—"),
+        Col("busbw_min_gbps", "worst", "num", width=9, missing="—"),
+        Col("busbw_max_gbps", "best", "num", width=9, optional=1, missing="—"),
+    ),
+    sort="dur_us", text="kind", what="kinds",
+)
+
+COLLECTIVES = TableDef(
+    name="collectives",
+    title="collectives, in start order",
+    columns=(
+        Col("kind", "collective", "text", width=14),
+        Col("start_us", "start µs", "us"),
+        Col("dur_us", "dur µs", "us"),
+        Col("bytes", "size", "bytes", width=11, missing="?"),
+        Col("group_size", "ranks", "count", width=5, missing="?"),
+        Col("algbw_gbps", "algbw GB/s", "num", width=10, missing="—"),
+        Col("busbw_gbps", "busbw GB/s", "num", width=10, missing="—"),
+        Col("dtype", "dtype", "text", width=9, optional=1),
+        Col("process_group", "group", "text", width=6, optional=2),
+    ),
+    sort="", descending=False, text="kind", what="collectives",
+)
 
 
 #: every table ``--csv NAME`` can write, by name
@@ -432,6 +529,7 @@ TABLES: dict[str, TableDef] = {t.name: t for t in (KERNELS, KERNEL_GROUPS, STEPS
 #: the summary's other tables (their rows are made from the report's by the text renderer)
 TEXT_TABLES: dict[str, TableDef] = {t.name: t for t in (OVERLAP, ANNOTATIONS, EXPOSED,
                                                         STREAM_IDLE, LANES, STREAM_PAIRS,
-                                                        MEMORY, MEMORY_OPS)}
+                                                        MEMORY, MEMORY_OPS, FLOPS,
+                                                        COLLECTIVE_KINDS, COLLECTIVES)}
 #: the tables of a job (``summary DIR``; ``--csv ranks``)
-JOB_TABLES: dict[str, TableDef] = {t.name: t for t in (RANKS,)}
+JOB_TABLES: dict[str, TableDef] = {t.name: t for t in (RANKS, COLLECTIVE_WAITS)}

@@ -162,7 +162,8 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
                  ranks: list[str] | None = None, align: str = "start",
                  phase_groups: Iterable[str] | None = None,
                  keymap: dict[str, str] | None = None, max_ranks: int | None = None,
-                 scheduler: str | None = None, step_regex: str | None = None) -> None:
+                 scheduler: str | None = None, step_regex: str | None = None,
+                 peaks: dict | None = None) -> None:
         """``ranks``: several trace files shown as one timeline, lanes grouped by rank
         (``path`` is then only the name shown), on the time origin ``align``; a job of
         more than ``max_ranks`` ranks (or with ``scheduler``, the address of a Dask
@@ -180,7 +181,7 @@ class TraceApp(OneLineFailure, Suspends, Loading, Navigation, Exports, App[None]
         #: what is open: the trace, its classes and aggregates, the range, the rules
         self.session = Session(path, rules, phase_groups, rank_files=ranks, align=align,
                                max_ranks=max_ranks, scheduler=scheduler,
-                               step_regex=step_regex)
+                               step_regex=step_regex, peaks=peaks)
         self._init_loading()
         self._init_navigation()
         self._detail_seen = False

@@ -13,7 +13,8 @@ from rich.text import Text
 
 from ..analysis.attribution import launch_summary
 from ..analysis.kernels import short_name
-from ..analysis.rules import CLASS_NAMES, NOT_GPU
+from ..analysis.perf import tensor_core_ids
+from ..analysis.rules import CLASS_NAMES, COMM, COMP, NOT_GPU
 from ..analysis.streams import GAP_KINDS
 from ..tables import fmt_size
 from ..textutil import fmt_time, middle, safe_text, tail
@@ -88,6 +89,25 @@ def describe_slice(tr: Trace | None, row: int, classes: np.ndarray | None,
                      f"{k['warps_per_sm']:.2f}\noccupancy {k['occupancy_pct']:.0f}%\n")
         if k["bytes"] >= 0:
             t.append(f"bytes {k['bytes']:,}  {k['bandwidth_gbps']:.1f} GB/s\n")
+    if an is not None and cls == COMP and classes is not None \
+            and tensor_core_ids(tr, classes)[int(tr.name[row])]:
+        t.append("on Tensor Cores", style="bold")
+        t.append(" (by its name)\n", style="dim")
+    coll = an.collectives_by_kernel() if an is not None and cls == COMM else None
+    c = coll.get(row) if coll is not None else None
+    if c is not None:
+        t.append("\ncollective ", style="bold")
+        t.append(safe_text(c["kind"]))
+        parts = [fmt_size(c["bytes"]) if c["bytes"] is not None else "size unknown"]
+        if c["dtype"]:
+            parts.append(safe_text(c["dtype"], 16))
+        if c["group_size"]:
+            parts.append(f"{c['group_size']} ranks")
+        t.append(" · " + " · ".join(parts) + "\n")
+        if c["busbw_gbps"] is not None:
+            t.append(f"busbw {c['busbw_gbps']:,.2f} GB/s  algbw {c['algbw_gbps']:,.2f} GB/s\n")
+            t.append("  (nccl-tests' definitions, over "
+                     f"{fmt_time(int(round(c['dur_us'] * 1000)))})\n", style="dim")
     for key in ("correlation", "external_id"):
         if key in d:
             t.append(f"{key.replace('_', ' ')} {d[key]}\n")

@@ -248,7 +248,7 @@ class OperatorScreen(DefTableScreen):
     @work(thread=True, exclusive=True, group="shapes")
     @counted
     def _read_shapes(self) -> None:
-        rows = operator_shape_table(self.an.trace, self.an.op_tree)
+        rows = operator_shape_table(self.an.trace, self.an.op_tree, self.an.peaks)
         self.app.call_from_thread(self._shapes_read, rows)
 
     def _shapes_read(self, rows: list[dict[str, Any]]) -> None:

@@ -184,6 +184,12 @@ class RanksScreen(TableScreen):
                      style="bold red")
         elif len(self.rows) >= 3:
             t.append("  no straggler", style="green")
+        late = [(r.get("late_count") or 0, -int(r["rank"])) for r in self.rows]
+        matched = s.get("collectives_matched") or 0
+        if matched and late and max(late)[0] > 0:
+            n, rank = max(late)
+            t.append(f"  last to collectives: rank {-rank} ({n:,} of {matched:,})",
+                     style="bold")
         holds = self.holds
         if holds is None:
             t.append("  (⏎ goes to its lanes)", style="dim")

@@ -24,6 +24,8 @@ from ..analysis.kernels import group_by_short_name, kernel_table
 from ..analysis.memory import Allocations, DeviceCurve
 from ..analysis.modules import ModuleFrames
 from ..analysis.operators import OpTree, op_tree, operator_table
+from ..analysis.collectives import collectives
+from ..analysis.perf import trace_peaks
 from ..analysis.overlap import device_unions
 from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
 from ..analysis.rules import DEFAULT_RULES, Rule, classify, in_flight_patterns
@@ -46,10 +48,11 @@ class Analyses:
                  groups: Iterable[str] = DEFAULT_GROUPS,
                  rules: Iterable[Rule] = DEFAULT_RULES,
                  beside: Callable[[Analyses], None] | None = None,
-                 step_regex: str | None = None) -> None:
+                 step_regex: str | None = None, peaks: dict | None = None) -> None:
         """``beside``: called once the devices' unions are made (all the steps need of the
         rest), to start :meth:`prepare_panes` on other threads while the rest is made."""
         self.trace = trace
+        self.peaks = trace_peaks(trace, peaks)  # the device's (None: unknown)
         self.step_regex = step_regex
         self.phase_groups = tuple(groups)  # (self.groups: the kernels by short name)
         self.classes = classes
@@ -136,7 +139,25 @@ class Analyses:
 
     @property
     def operators(self) -> list[dict[str, Any]]:
-        return self._pane("operators", lambda: operator_table(self.trace, self.op_tree))
+        return self._pane("operators", lambda: operator_table(self.trace, self.op_tree,
+                                                                  self.peaks))
+
+    @property
+    def collectives(self) -> list[dict[str, Any]]:
+        """The collectives (:mod:`tracetui.analysis.collectives`), made with the operators'
+        figures (their args re-read)."""
+        return self._pane("collectives", lambda: collectives(self.trace, self.classes,
+                                                             self.op_tree.up))
+
+    def collectives_by_kernel(self) -> dict[int, dict[str, Any]] | None:
+        """Each collective by its first kernel's row; None while they are being made."""
+        got = self._panes.get("collectives")
+        if got is None:
+            return None
+        by = self._panes.get("collectives_by_kernel")
+        if by is None:
+            by = self._panes["collectives_by_kernel"] = {c["row"]: c for c in got}
+        return by
 
     @property
     def module_frames(self) -> ModuleFrames:
@@ -166,6 +187,7 @@ class Analyses:
                 elif p == "operators":
                     _ = self.operators
                     self.op_tree.by_name(self.trace)  # (an operator's occurrences: its ⏎)
+                    _ = self.collectives  # (a communication kernel's instances: size, busbw)
                 else:
                     _ = self.module_frames
             except Exception as e:  # said once (the worker's notice); the pane then says it
@@ -327,8 +349,9 @@ class Session:
                  phase_groups: Iterable[str] | None = None,
                  rank_files: Iterable[str] | None = None, align: str = "start",
                  max_ranks: int | None = None, scheduler: str | None = None,
-                 step_regex: str | None = None) -> None:
+                 step_regex: str | None = None, peaks: dict | None = None) -> None:
         self.path = path
+        self.peaks = peaks  # the config's [peaks] (None: the built-in table alone)
         self.step_regex = step_regex  # the step annotations (None: ProfilerStep#N)
         self.rules = list(rules) if rules is not None else list(DEFAULT_RULES)
         self.phase_groups = tuple(phase_groups) if phase_groups else DEFAULT_GROUPS
@@ -372,7 +395,7 @@ class Session:
                       beside: Callable[[Analyses], None] | None = None) -> Analyses:
         """The aggregates (``beside``: see :class:`Analyses`)."""
         return Analyses(trace, classes, self.phase_groups, self.rules, beside=beside,
-                        step_regex=self.step_regex)
+                        step_regex=self.step_regex, peaks=self.peaks)
 
     def shown_analyses(self) -> Analyses | None:
         """The aggregates, if they are those of the trace shown (else None: still coming)."""

@@ -30,7 +30,7 @@ from ..trace.frame import runs
 from ..textutil import fit, fmt_tick, fmt_time, pad, safe_text
 from ..trace.frame import bin_edges
 from .cache import LRU
-from ..tables import ANNOTATIONS, KERNEL_GROUPS, KERNELS, annotation_rows
+from ..tables import ANNOTATIONS, KERNEL_GROUPS, KERNELS, annotation_rows, fmt_size
 from .grid import Column, Grid, GridModel, fmt_ns_ms, grid_columns
 from .keybar import KeyBar
 from .heat import cell, half_block, level
@@ -303,7 +303,46 @@ class InstancesScreen(TableScreen):
         ]
         data = {"n": np.arange(len(self.rows)), "start": tr.start[self.rows],
                 "dur": tr.dur[self.rows], "lane": lanes}
+        comm = self._collective_columns()
+        if comm is not None:
+            cols[3:3] = [
+                Column("size", "size", 10, fmt=lambda v: fmt_size(v) if v >= 0 else ""),
+                Column("busbw GB/s", "busbw", 11,
+                       fmt=lambda v: f"{v:,.2f}" if v == v else ""),
+                Column("collective", "kind", 14, numeric=False,
+                       fmt=lambda v: comm[2][int(v)]),
+            ]
+            data.update(size=comm[0], busbw=comm[1], kind=comm[3])
         return GridModel(cols, data=data, text_key="lane")  # filter by the stream shown
+
+    def _collective_columns(self) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None:
+        """For communication kernels, the size and bus bandwidth of the collective each
+        began (nccl-tests' definitions; blank where the trace does not say): (bytes, busbw,
+        kinds, kind index per row), or None for other kernels."""
+        an = self.session.shown_analyses()
+        classes = self.session.classes
+        if an is None or classes is None or not len(self.rows) or \
+                not (classes[self.rows] == COMM).any():
+            return None
+        by = an.collectives_by_kernel()
+        if by is None:
+            return None
+        size = np.full(len(self.rows), -1, np.int64)
+        bw = np.full(len(self.rows), np.nan)
+        kinds = [""]
+        kind = np.zeros(len(self.rows), np.int64)
+        for i, r in enumerate(self.rows.tolist()):
+            c = by.get(r)
+            if c is None:
+                continue
+            if c["bytes"] is not None:
+                size[i] = c["bytes"]
+            if c["busbw_gbps"] is not None:
+                bw[i] = c["busbw_gbps"]
+            if c["kind"] not in kinds:
+                kinds.append(c["kind"])
+            kind[i] = kinds.index(c["kind"])
+        return size, bw, kinds, kind
 
     def title_text(self) -> Text:
         t = Text("instances of ", style="bold")

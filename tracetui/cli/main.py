@@ -19,7 +19,8 @@ from .render import fmt_bytes, print_rules, print_summary
 _COMMANDS = ("summary", "diff")
 #: the report's other tables ``--csv NAME`` writes (their plain fields)
 OTHER_CSV = ("annotations", "streams", "lanes", "overlap", "stream_overlap", "exposed", "memory",
-             "memory_ops", "memory_allocations", "graphs", "in_flight")
+             "memory_ops", "memory_allocations", "graphs", "in_flight", "collectives",
+             "collective_kinds")
 EARLY_LOAD_MAX = 32 << 20  # bytes on disk
 
 
@@ -134,11 +135,14 @@ def _summary(args: argparse.Namespace) -> int:
     from ..heap import keep_freed_memory
 
     keep_freed_memory(trace.slice_count)  # (after the load: as when loaded alone)
+    from ..analysis.rules import load_peaks
+
     report = analyze(trace, rules, kernel_wait_us=args.kernel_wait,
                      level=getattr(args, "level", None), blocks=getattr(args, "phases", False),
                      groups=getattr(args, "phase_groups", None) or DEFAULT_GROUPS,
                      step_regex=getattr(args, "step", None),
-                     shapes=getattr(args, "shapes", False) or args.csv == "operator_shapes")
+                     shapes=getattr(args, "shapes", False) or args.csv == "operator_shapes",
+                     peaks=load_peaks(args.config))
     if args.csv:
         rows = report[args.csv]
         if args.csv in TABLES:
@@ -239,8 +243,11 @@ def _view(args: argparse.Namespace) -> int:
 
     load_theme(args.theme)  # an unknown theme: one line, before the screen changes
     keymap = _keymap(args)
+    from ..analysis.rules import load_peaks
+
     app = TraceApp(args.trace, rules, theme=args.theme, early=early,
-                   phase_groups=args.phase_groups, keymap=keymap, step_regex=args.step)
+                   phase_groups=args.phase_groups, keymap=keymap, step_regex=args.step,
+                   peaks=load_peaks(args.config))
     from ..app.process import exit_status
     from ..signals import running
 

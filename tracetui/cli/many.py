@@ -90,7 +90,8 @@ def rank_summary(paths: Sequence[str], rules: Any, as_json: bool,
         from ..tables import JOB_TABLES
 
         fields = JOB_TABLES[csv].csv_fields()
-        rows = JOB_TABLES[csv].sorted_rows(rank_rows(summary["ranks"]))
+        rows = JOB_TABLES[csv].sorted_rows(rank_rows(summary["ranks"]) if csv == "ranks"
+                                           else summary.get(csv) or [])
         sys.stdout.write(csv_text(fields, ([r.get(f) for f in fields] for r in rows)))
         return 0
     if as_json:
@@ -129,6 +130,23 @@ def _print_ranks(s: dict[str, Any]) -> None:
     else:
         console.print(Text("no straggler is named with fewer than three ranks", style="dim"))
     console.print(Text(f"rule: {s['rule']}", style="dim"))
+    waits = [w for w in s.get("collective_waits") or [] if w["start_skew_us"] > 0]
+    if waits:
+        from ..tables import COLLECTIVE_WAITS
+
+        late: dict[int, int] = {}
+        for r in rows:
+            if r.get("late_count"):
+                late[r["rank"]] = r["late_count"]
+        console.print(def_table(COLLECTIVE_WAITS, waits[:10], console.width,
+                                title=f"collectives matched across ranks: "
+                                      f"{s.get('collectives_matched', 0):,}; the most skewed "
+                                      "(sync: waiting for the last rank to arrive)"))
+        if late:
+            worst = max(late, key=lambda k: (late[k], -k))
+            console.print(Text(f"last to arrive most often: rank {worst} "
+                               f"({late[worst]:,} of {s.get('collectives_matched', 0):,} "
+                               "collectives)", style="bold"))
     for w in s["warnings"]:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
 

@@ -253,11 +253,15 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
                                  for p in limit(pairs)], width))
         more(pairs, "stream pairs")
 
+    if r.get("collective_kinds"):
+        console.print(def_table(TEXT_TABLES["collective_kinds"], r["collective_kinds"], width))
     _print_steps(console, r, top, width)
     for name in ("operators", "operator_shapes", "module_types"):
         if r.get(name):
             console.print(def_table(TABLES[name], r[name][:top] if top else r[name], width))
             more(r[name], TABLES[name].what)
+        if name == "operators" and r.get(name):
+            _print_gemms(console, r, width, top)
     if r.get("memory"):
         console.print(def_table(TEXT_TABLES["memory"], r["memory"], width))
     if r.get("memory_ops"):
@@ -267,6 +271,24 @@ def print_summary(r: dict[str, Any], top: int, group: bool = False) -> None:
 
     for w in r["warnings"]:
         console.print(Text("warning: " + safe_text(w, 300), style="yellow"))
+
+
+def _print_gemms(console: Any, r: dict[str, Any], width: int, top: int) -> None:
+    """The operators with FLOPs: achieved TFLOP/s, roofline %, Tensor Core share."""
+    from rich.text import Text
+
+    from ..tables import flops_rows
+
+    rows = flops_rows(r["operators"])
+    if not rows:
+        return
+    peaks = r.get("peaks")
+    console.print(def_table(TEXT_TABLES["flops"], rows[:top] if top else rows, width))
+    console.print(Text(
+        "  roof %: the roofline bound, max(FLOPs / peak, bytes / bandwidth), as % of the device "
+        "time, " + (f"against the {peaks['device']}'s dense datasheet peaks" if peaks else
+                    "unknown: the trace names no GPU the peaks table knows ([peaks] in the config adds one)"),
+        style="dim"))
 
 
 def def_table(tdef: TableDef, rows: list[dict[str, Any]], width: int,
