@@ -30,7 +30,7 @@ GEMM = "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsiz
 NCCL = "ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)"
 ELEMWISE = "void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>>()"
 M, N, K = 4096, 8192, 2048
-GEMM_US = 100  # each mm's kernel
+GEMM_US = 200  # each mm's kernel
 AR_NELEMS, AR_RANKS, AR_US = 25_000_000, 8, 500  # BFloat16: 50 MB in 500 µs
 
 
@@ -87,6 +87,7 @@ FLOPS = 2 * M * N * K  # per mm
 BYTES = (M * K + K * N + M * N) * 2  # inputs read, output written, bf16
 TFLOPS = FLOPS / (GEMM_US * 1e-6) / 1e12  # 687.19 TFLOP/s
 ROOF_PCT = 100 * max(FLOPS / 989.4e12, BYTES / 3.35e12) / (GEMM_US * 1e-6)  # 69.46 %
+assert 687 < TFLOPS < 688 and 69 < ROOF_PCT < 70
 AR_BYTES = AR_NELEMS * 2
 BUSBW = AR_BYTES / (AR_US * 1e-6) / 1e9 * 2 * (AR_RANKS - 1) / AR_RANKS  # 175.0 GB/s
 
@@ -112,8 +113,8 @@ def test_summary_json_and_text(trace_file: Path) -> None:
     assert fill["tensor_core_pct"] == 0.0
     tc = {k["name"]: k["tensor_core"] for k in rep["kernels"]}
     assert tc == {GEMM: True, ELEMWISE: False, NCCL: False}
-    # per step: 100 of the 110 µs of computation kernels on Tensor Cores
-    assert [s["tensor_core_pct"] for s in rep["steps"]] == [pytest.approx(100 / 110 * 100,
+    # per step: 200 of the 210 µs of computation kernels on Tensor Cores
+    assert [s["tensor_core_pct"] for s in rep["steps"]] == [pytest.approx(200 / 210 * 100,
                                                                           abs=0.01)] * 2
     (ar,) = rep["collective_kinds"]
     assert (ar["kind"], ar["count"], ar["bytes"]) == ("all_reduce", 2, 2 * AR_BYTES)
@@ -122,7 +123,8 @@ def test_summary_json_and_text(trace_file: Path) -> None:
     # the text: the FLOPs table and the collectives by kind
     r = _summary(str(trace_file))
     assert r.returncode == 0, r.stderr
-    assert "operators with FLOPs" in r.stdout and f"{TFLOPS:,.2f}" in r.stdout
+    # (shown from the report's figures: TFLOP/s to 3 decimals, then 2 on screen)
+    assert "operators with FLOPs" in r.stdout and f"{round(TFLOPS, 3):,.2f}" in r.stdout
     assert "collectives by kind" in r.stdout and f"{BUSBW:,.2f}" in r.stdout
     # --csv collectives
     r = _summary(str(trace_file), "--csv", "collectives")
@@ -236,3 +238,28 @@ async def test_the_rank_view_names_the_late_rank(tmp_path: Path) -> None:
         assert "last to collectives: rank 2 (2 of 2)" in title
         head = _row_text(app.screen.grid, 0)
         assert "sync" in head and "transfer" in head
+
+
+async def test_the_operators_view_fills_in_its_flops(trace_file: Path) -> None:
+    """``u`` opens at once; the FLOPs (args read from the file after the panes) fill in its
+    TFLOP/s and roof % columns, the cursor where it was."""
+    from tracetui.app.panes import OperatorScreen
+
+    app = TraceApp(str(trace_file))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        an = app.session.analyses
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen), tries=600)
+        await until(pilot, lambda: an.perf_ready, tries=600)
+        screen = app.screen
+        await until(pilot, lambda: "reading FLOPs" not in screen.title_text().plain)
+        grid = screen.grid
+        head = _row_text(grid, 0)
+        assert "TFLOP/s" in head and "roof %" in head
+
+        def mm_row() -> str:
+            rows = [_row_text(grid, y) for y in range(1, len(grid.order) + 1)]
+            return next(r for r in rows if r.startswith("aten::mm"))
+        await until(pilot, lambda: f"{round(TFLOPS, 3):,.2f}" in mm_row(), tries=200)
+        assert f"{round(ROOF_PCT, 2):.1f}" in mm_row()

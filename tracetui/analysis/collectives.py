@@ -134,51 +134,82 @@ def _parent_map(trace: Trace) -> np.ndarray:
     return _parents(trace)[0]
 
 
-def collectives(trace: Trace, classes: np.ndarray, up1: np.ndarray | None = None
-                ) -> list[dict[str, Any]]:
-    """The collectives of ``trace`` in start order (see the module's docstring); ``up1``:
-    the op tree's parents, if made (else made here)."""
+def _comm_launches(trace: Trace, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(communication kernels, the runtime calls that launched them)."""
     lr = trace.launch_of.rows.astype(np.int64)  # GPU work
     lv = trace.launch_of.values.astype(np.int64)  # the runtime call that launched it
     if len(lr):
         keep = classes[lr] == COMM
         lr, lv = lr[keep], lv[keep]
+    return lr, lv
+
+
+def _rpc_above(trace: Trace, lv: np.ndarray, up1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(launch index, record_param_comms row) for every such op above each launch, the
+    innermost first."""
     rpc = trace.strings.find(RPC)  # (-1: no such name in the trace)
+    if not len(lv) or rpc < 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    hits_at: list[np.ndarray] = []
+    hits_op: list[np.ndarray] = []
+    cur = up1[lv] - 1
+    todo = np.arange(len(lv))
+    while len(todo):
+        ok = cur >= 0
+        todo, cur = todo[ok], cur[ok]
+        if not len(todo):
+            break
+        hit = trace.name[cur] == rpc
+        if hit.any():
+            hits_at.append(todo[hit])
+            hits_op.append(cur[hit])
+        cur = up1[cur] - 1
+    if not hits_at:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(hits_at), np.concatenate(hits_op)
+
+
+def collective_ops(trace: Trace, classes: np.ndarray, up1: np.ndarray) -> np.ndarray:
+    """The ``record_param_comms`` rows above communication kernels' launches: whose args
+    :func:`collectives` reads (to read them with others, the file once)."""
+    return np.unique(_rpc_above(trace, _comm_launches(trace, classes)[1], up1)[1])
+
+
+def collectives(trace: Trace, classes: np.ndarray, up1: np.ndarray | None = None,
+                args: dict[int, Any] | None = None) -> list[dict[str, Any]]:
+    """The collectives of ``trace`` in start order (see the module's docstring); ``up1``:
+    the op tree's parents, if made (else made here); ``args``: the ops' args, where already
+    read (the others are read here)."""
+    lr, lv = _comm_launches(trace, classes)
     joined: dict[int, list[int]] = {}  # record_param_comms row -> its kernels
     owner = np.full(len(lr), -1, np.int64)
     argsof: dict[int, Any] = {}
-    if len(lr) and rpc >= 0:
+    if len(lr):
         if up1 is None:
             up1 = _parent_map(trace)
-        cur = up1[lv] - 1
-        todo = np.arange(len(lr))
-        while len(todo):
-            ok = cur >= 0
-            todo, cur = todo[ok], cur[ok]
-            if not len(todo):
-                break
-            hit = trace.name[cur] == rpc
-            if hit.any():
-                named = np.zeros(len(cur), bool)
-                for j in np.flatnonzero(hit).tolist():
-                    r = int(cur[j])
-                    if r not in argsof:
-                        a = trace.args_of(r)
-                        argsof[r] = a if isinstance(a, dict) and \
-                            isinstance(a.get("Collective name"), str) else None
-                    named[j] = argsof[r] is not None
-                owner[todo[named]] = cur[named]
-                todo, cur = todo[~named], cur[~named]
-            cur = up1[cur] - 1
+        at, ops = _rpc_above(trace, lv, up1)
+        if len(at):
+            uniq = np.unique(ops)
+            have = args or {}
+            todo = [r for r in uniq.tolist() if r not in have]
+            got = dict(trace.args_many(np.array(todo, np.int64))) if todo else {}
+            for r in uniq.tolist():
+                a = have[r] if r in have else got.get(r)
+                argsof[r] = a if isinstance(a, dict) and \
+                    isinstance(a.get("Collective name"), str) else None
+            named = np.array([argsof[r] is not None for r in ops.tolist()], bool)
+            at, ops = at[named], ops[named]
+            # the innermost named one: the first found for each launch (walked upwards)
+            first = np.unique(at, return_index=True)[1]
+            owner[at[first]] = ops[first]
     for j, r in zip(np.flatnonzero(owner >= 0).tolist(), owner[owner >= 0].tolist()):
         joined.setdefault(r, []).append(int(lr[j]))
     t0 = trace.t0_abs_ns
     out = []
     for r, ks in joined.items():
-        args = argsof[r]
-        name = args["Collective name"]
-        kind = kind_of(name)
-        out.append(_record(trace, ks, kind, name, args, t0, "record_param_comms"))
+        a = argsof[r]
+        name = a["Collective name"]
+        out.append(_record(trace, ks, kind_of(name), name, a, t0, "record_param_comms"))
     # NCCL/RCCL kernels that no record_param_comms owns (or whose launch the trace lacks):
     # kind from the name, size unknown
     comm_rows = np.flatnonzero(classes == COMM)

@@ -228,11 +228,15 @@ def _row(name: str, g: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     return out
 
 
-def costs(trace: Trace, tree: OpTree) -> Costs:
-    """FLOPs and bytes of every operator occurrence that has a formula (args re-read)."""
+def costs(trace: Trace, tree: OpTree, args: dict[int, Any] | None = None) -> Costs:
+    """FLOPs and bytes of every operator occurrence that has a formula (args re-read, or
+    taken from ``args``)."""
     out = Costs(len(tree.rows))
-    for r, _args, cost in occurrence_costs(trace, tree.rows):
-        out.put(int(np.searchsorted(tree.rows, r)), cost)
+    got = list(occurrence_costs(trace, tree.rows, args))
+    if got:
+        pos = np.searchsorted(tree.rows, np.fromiter((g[0] for g in got), np.int64, len(got)))
+        for p, (_r, _a, cost) in zip(pos.tolist(), got):
+            out.put(p, cost)
     return out
 
 
@@ -408,8 +412,7 @@ def input_shapes(trace: Trace, rows: np.ndarray,
                  with_args: bool = False) -> Iterator[Any]:
     """(row, input dims, input types[, args]) of each of ``rows``, re-read from the file in
     file order (each piece of it decoded once)."""
-    for r in sorted(rows.tolist(), key=lambda i: int(trace.row[i])):
-        args = trace.args_of(r)
+    for r, args in trace.args_many(rows):
         if not isinstance(args, dict):
             args = {}
         dims = args.get("Input Dims", args.get("Input dims"))

@@ -29,6 +29,7 @@ from .peaks import Peaks, device_peaks, dtype_class, peak_tflops
 from .rules import COMM, COMP
 from .tensorcores import tensor_core_mask
 
+_NOT_YET: Any = object()
 _TC_CACHE: "weakref.WeakKeyDictionary[Trace, np.ndarray]" = weakref.WeakKeyDictionary()
 
 
@@ -76,21 +77,43 @@ def peaks_record(peaks: Peaks | None) -> dict[str, Any] | None:
             "source": peaks.source}
 
 
-def occurrence_costs(trace: Trace, rows: np.ndarray) -> Iterator[tuple[int, Any, Cost | None]]:
-    """(row, args, cost) of each of ``rows`` whose op has a formula, in file order (each
-    piece of the file decoded once); the others are not read."""
+def with_formula(trace: Trace, rows: np.ndarray) -> np.ndarray:
+    """Those of ``rows`` whose op has a FLOPs formula (whose args :func:`occurrence_costs`
+    reads)."""
     if not len(rows):
-        return
+        return rows
     names = trace.name[rows]
     ids = np.unique(names)
     strings = trace.strings
-    with_formula = np.array([has_formula(strings[i]) for i in ids.tolist()], bool)
-    keep = with_formula[np.searchsorted(ids, names)]
-    pick = rows[keep]
-    order = np.argsort(trace.row[pick], kind="stable")
-    for r in pick[order].tolist():
-        args = trace.args_of(r)
-        yield r, args, op_cost(strings[int(trace.name[r])], args)
+    has = np.array([has_formula(strings[i]) for i in ids.tolist()], bool)
+    return rows[has[np.searchsorted(ids, names)]]
+
+
+def occurrence_costs(trace: Trace, rows: np.ndarray, args: dict[int, Any] | None = None
+                     ) -> Iterator[tuple[int, Any, Cost | None]]:
+    """(row, args, cost) of each of ``rows`` whose op has a formula, in file order (each
+    piece of the file decoded once; ``args``: those already read); the others not read."""
+    rows = with_formula(trace, rows)
+    if not len(rows):
+        return
+    strings = trace.strings
+    if args is not None and all(r in args for r in rows.tolist()):
+        got: Iterable[tuple[int, Any]] = ((r, args[r]) for r in rows.tolist())
+    else:
+        got = trace.args_many(rows)
+    # the same op with the same inputs costs the same: each distinct one worked out once
+    memo: dict[tuple, Cost | None] = {}
+    for r, a in got:
+        name = strings[int(trace.name[r])]
+        if isinstance(a, dict):
+            key = (name, str(a.get("Input Dims", a.get("Input dims"))),
+                   str(a.get("Input type")), str(a.get("Concrete Inputs")))
+            cost = memo.get(key, _NOT_YET)
+            if cost is _NOT_YET:
+                cost = memo[key] = op_cost(name, a)
+        else:
+            cost = None
+        yield r, a, cost  # type: ignore[misc]
 
 
 class Costs:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import __version__
 from ..trace import Trace, TraceError
 from .annotations import annotation_table
-from .collectives import collective_kinds, collectives
+from .collectives import collective_kinds, collective_ops, collectives
 from .attribution import DeviceComp, Launches, LaunchPhases, phase_occurrences
 from .exposed import ExposedStretches
 from .facts import trace_facts
@@ -23,8 +23,8 @@ from .inflight import device_in_flight, figures as in_flight_figures, in_flight_
 from .kernels import group_by_short_name, kernel_table
 from .memory import memory_sections
 from .modules import ModuleFrames, module_paths, module_types
-from .operators import op_tree, operator_memory, operator_shape_table, operator_table
-from .perf import peaks_record, trace_peaks
+from .operators import costs, op_tree, operator_memory, operator_shape_table, operator_table
+from .perf import peaks_record, trace_peaks, with_formula
 from .overlap import DeviceUnions, device_overlap, device_unions, stream_overlap
 from .phases import DEFAULT_GROUPS, phase_blocks
 from .rules import DEFAULT_RULES, Rule, classify, describe, in_flight_patterns
@@ -82,10 +82,13 @@ def _operator_sections(trace: Trace, classes: np.ndarray, shapes: bool,
     tree = op_tree(trace, classes)
     mods = ModuleFrames(trace, tree)
     dev = trace_peaks(trace, peaks)
-    comms = collectives(trace, classes, tree.up)
+    # the args the FLOPs and the collectives read, from one pass over the file
+    rows = np.union1d(with_formula(trace, tree.rows), collective_ops(trace, classes, tree.up))
+    args = dict(trace.args_many(rows))
+    comms = collectives(trace, classes, tree.up, args)
     out = {
         "peaks": peaks_record(dev),
-        "operators": operator_table(trace, tree, dev),
+        "operators": operator_table(trace, tree, dev, costs(trace, tree, args)),
         "modules": module_paths(trace, mods),
         "module_types": module_types(trace, mods),
         "memory_ops": operator_memory(trace, tree),

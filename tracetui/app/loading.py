@@ -477,6 +477,10 @@ class Loading:
                     raise
                 self.post_message(PanesMade(got, pane))
                 del got
+            if "operators" in panes:  # then the FLOPs and collectives (args from the file)
+                got = ref()
+                if got is not None:
+                    got.prepare_perf()
 
         for name, panes in (("steps", ("steps",)), ("operators", ("operators", "modules"))):
             self.run_worker(lambda panes=panes: work(panes), thread=True, group="panes",

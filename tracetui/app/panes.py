@@ -220,11 +220,29 @@ class OperatorScreen(DefTableScreen):
     def records(self) -> list[dict[str, Any]]:
         return self.shapes if self.by_shape and self.shapes is not None else self.an.operators
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        if not self.an.perf_ready:  # the FLOPs columns fill in once read (a worker's)
+            self._perf_timer = self.set_interval(0.5, self._perf_check)
+
+    def _perf_check(self) -> None:
+        if self.an.perf_ready:
+            self._perf_timer.stop()
+            g = self.grid
+            if not self.by_shape and g is not None:
+                at = g.cursor
+                self._show()
+                g.action_move(at - g.cursor)  # (the same row: the order is the same)
+            else:
+                self.update_title()
+
     def title_text(self) -> Text:
         t = Text("operators", style="bold")
         t.append(" by input shapes" if self.by_shape else " by name", style="dim")
         if self.by_shape and self.shapes is None:
             t.append(" · reading the ops' shapes from the file…", style="yellow")
+        elif not self.an.perf_ready:
+            t.append(" · reading FLOPs from the file…", style="yellow")
         t.append(" (⏎ its occurrences; ^t by shapes/name)", style="dim")
         return t
 

@@ -24,8 +24,9 @@ from ..analysis.kernels import group_by_short_name, kernel_table
 from ..analysis.memory import Allocations, DeviceCurve
 from ..analysis.modules import ModuleFrames
 from ..analysis.operators import OpTree, op_tree, operator_table
-from ..analysis.collectives import collectives
-from ..analysis.perf import trace_peaks
+from ..analysis.collectives import collective_ops, collectives
+from ..analysis.operators import costs
+from ..analysis.perf import Costs, trace_peaks, with_formula
 from ..analysis.overlap import device_unions
 from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
 from ..analysis.rules import DEFAULT_RULES, Rule, classify, in_flight_patterns
@@ -139,13 +140,35 @@ class Analyses:
 
     @property
     def operators(self) -> list[dict[str, Any]]:
-        return self._pane("operators", lambda: operator_table(self.trace, self.op_tree,
-                                                                  self.peaks))
+        """The operator table, first without FLOPs (their args are read from the file
+        after every pane is made: :meth:`prepare_perf`), then with them."""
+        got = self._panes.get("operators_perf")
+        if got is not None:
+            return got
+        return self._pane("operators", lambda: operator_table(
+            self.trace, self.op_tree, self.peaks, Costs(len(self.op_tree.rows))))
+
+    @property
+    def perf_ready(self) -> bool:
+        """The operators' FLOPs and the collectives are made."""
+        return "operators_perf" in self._panes and "collectives" in self._panes
+
+    def prepare_perf(self) -> None:
+        """The operators' FLOPs and the collectives, from one pass over the file for the
+        args they read (seconds on a large trace with input shapes: a worker's job, after
+        the panes, which open without them)."""
+        if self.perf_ready:
+            return
+        tr, tree = self.trace, self.op_tree
+        rows = np.union1d(with_formula(tr, tree.rows), collective_ops(tr, self.classes, tree.up))
+        args = dict(tr.args_many(rows))
+        _ = self._pane("collectives", lambda: collectives(tr, self.classes, tree.up, args))
+        _ = self._pane("operators_perf", lambda: operator_table(tr, tree, self.peaks,
+                                                                costs(tr, tree, args)))
 
     @property
     def collectives(self) -> list[dict[str, Any]]:
-        """The collectives (:mod:`tracetui.analysis.collectives`), made with the operators'
-        figures (their args re-read)."""
+        """The collectives (:mod:`tracetui.analysis.collectives`; their args re-read)."""
         return self._pane("collectives", lambda: collectives(self.trace, self.classes,
                                                              self.op_tree.up))
 
@@ -187,7 +210,6 @@ class Analyses:
                 elif p == "operators":
                     _ = self.operators
                     self.op_tree.by_name(self.trace)  # (an operator's occurrences: its ⏎)
-                    _ = self.collectives  # (a communication kernel's instances: size, busbw)
                 else:
                     _ = self.module_frames
             except Exception as e:  # said once (the worker's notice); the pane then says it

@@ -50,6 +50,23 @@ class RankPieces:
             return None
         return self.tables[k].event(row - int(self.offsets[k]))
 
+    def args_many(self, rows: list[int]) -> dict[int, Any]:
+        """As :meth:`PieceTable.args_many`, each rank's rows from its own file."""
+        out: dict[int, Any] = {}
+        if not rows:
+            return out
+        ks = np.searchsorted(self.offsets, np.asarray(rows, np.int64), side="right") - 1
+        for k in np.unique(ks).tolist():
+            if k < 0:
+                continue
+            off = int(self.offsets[k])
+            mine = [r for r, kk in zip(rows, ks.tolist()) if kk == k]
+            got = getattr(self.tables[k], "args_many", None)
+            if got is not None:
+                for r, a in got([r - off for r in mine]).items():
+                    out[r + off] = a
+        return out
+
     def costly(self, row: int) -> bool:
         k = int(np.searchsorted(self.offsets, row, side="right")) - 1
         return k >= 0 and bool(self.tables[k].costly(row - int(self.offsets[k])))

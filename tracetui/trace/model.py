@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
@@ -519,6 +519,21 @@ class Trace:
         if extra:
             args = {**(args if isinstance(args, dict) else {}), **extra}
         return args
+
+    def args_many(self, rows: Any) -> Iterator[tuple[int, Any]]:
+        """(row, args) of each of ``rows`` (slice rows), in file order: as :meth:`args_of`,
+        the pieces of the file decoded once each, skipping what is not args."""
+        rows = np.asarray(rows, np.int64)
+        order = rows[np.argsort(self.row[rows], kind="stable")].tolist()
+        file_rows = self.row[order].tolist() if order else []
+        bulk = getattr(self.pieces, "args_many", None)
+        got: dict[int, Any] = bulk(file_rows) if bulk else {}
+        extra = self.extra_args
+        for i, fr in zip(order, file_rows):
+            if fr in got and fr not in extra:
+                yield i, got[fr]
+            else:
+                yield i, self.args_of(i)
 
     def parent_of(self, i: int) -> int:
         """Row of the enclosing slice one level up on the same lane, or -1."""
