@@ -263,3 +263,20 @@ async def test_the_operators_view_fills_in_its_flops(trace_file: Path) -> None:
             return next(r for r in rows if r.startswith("aten::mm"))
         await until(pilot, lambda: f"{round(TFLOPS, 3):,.2f}" in mm_row(), tries=200)
         assert f"{round(ROOF_PCT, 2):.1f}" in mm_row()
+
+
+async def test_an_operators_occurrences_have_their_tflops(trace_file: Path) -> None:
+    from tracetui.app.panes import OccurrenceScreen, OperatorScreen
+
+    app = TraceApp(str(trace_file))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await loaded(app, pilot, analyses=True)
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen), tries=600)
+        await pilot.press(*"aten::mm", "enter", "enter")
+        await until(pilot, lambda: isinstance(app.screen, OccurrenceScreen))
+        occ = app.screen
+        await until(pilot, lambda: len(occ.tflops) == 2)
+        assert "TFLOP/s" in _row_text(occ.grid, 0)
+        for y in (1, 2):
+            assert f"{TFLOPS:,.2f}" in _row_text(occ.grid, y)

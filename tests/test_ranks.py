@@ -401,21 +401,22 @@ async def test_the_rank_view_marks_the_straggler_and_goes_to_its_lanes(eight, tm
         assert len(marked) == 1 and marked[0].split()[0] == "5" and "rank-5.json" in marked[0]
         assert "straggler: rank 5" in str(scr.query_one("#title").render())
         # the heatmap: ranks across, figures down, rank 5 standing out
-        from tracetui.app.ranks import HEAT_ROWS, RankHeat
+        from tracetui.app.ranks import RankHeat
 
         heat = scr.query_one(RankHeat)
-        text = ["".join(s.text for s in heat.render_line(y)) for y in range(len(HEAT_ROWS) + 2)]
+        rows = heat.rows
+        text = ["".join(s.text for s in heat.render_line(y)) for y in range(len(rows) + 2)]
         cw = 3  # 8 ranks in 106 columns: three cells each
         col = [14 + cw * k + 1 for k in range(8)]  # the middle of each rank's cells
         assert [text[0][c] for c in col] == [" "] * 5 + ["▼"] + [" "] * 2
-        comp = text[1 + [k for _, k, _ in HEAT_ROWS].index("comp_per_step_us")]
+        comp = text[1 + [k for _, k, _ in rows].index("comp_per_step_us")]
         assert [comp[c] for c in col] == ["▁"] * 5 + ["█"] + ["▁"] * 2
-        exposed = text[1 + [k for _, k, _ in HEAT_ROWS].index("exposed_comm_us")]
+        exposed = text[1 + [k for _, k, _ in rows].index("exposed_comm_us")]
         assert exposed[col[5]] == "▁" and exposed[col[0]] == "█"  # it waits least
         assert text[-1][col[0]] == "▲"
         await pilot.press("down", "down")
         await pilot.pause()
-        text = "".join(s.text for s in heat.render_line(len(HEAT_ROWS) + 1))
+        text = "".join(s.text for s in heat.render_line(len(rows) + 1))
         assert text[col[2]] == "▲" and "rank 2" in text
         for _ in range(5):  # sort by computation per step, largest first
             await pilot.press("greater_than_sign")

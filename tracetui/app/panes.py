@@ -27,6 +27,7 @@ from textual.binding import Binding
 from textual.strip import Strip
 from textual.widget import Widget
 
+from ..analysis.flops import has_formula, op_cost
 from ..analysis.modules import SEP, ModuleFrames, module_paths, module_type, module_types
 from ..analysis.operators import input_shapes, occurrence_positions, operator_shape_table
 from ..analysis.steps import ROLE_TITLES, ROLES
@@ -332,6 +333,7 @@ class OccurrenceScreen(TableScreen):
         self.rows = np.asarray(rows, np.int64)
         self.figures = figures
         self.dims: dict[int, str] = {}
+        self.tflops: dict[int, str] = {}  # achieved, where the op has a FLOPs formula
         self.called: dict[int, str] = {}  # the Python frame around each (with_stack traces)
         self._asked = getattr(self, "_asked", 0) + 1  # what a late reader brings is dropped
 
@@ -361,6 +363,9 @@ class OccurrenceScreen(TableScreen):
             Column("thread", "lane", 16, numeric=False, fmt=lambda v: lane_names[int(v)],
                    optional=2, cut="middle"),
         ]
+        if self.shapes and has_formula(self.op_name):  # its FLOPs over its device time
+            cols.insert(4, Column("TFLOP/s", "tflops", 9, optional=4,
+                                  fmt=lambda v: self.tflops.get(int(v), "")))
         if self.an.trace.python_cats and self.shapes:  # with_stack: where in the code
             cols.insert(5, Column("called from", "called", 24, numeric=False, optional=3,
                                   cut="middle", fmt=lambda v: self.called.get(int(v), "")))
@@ -369,7 +374,7 @@ class OccurrenceScreen(TableScreen):
                                       fmt=lambda v: lane_names[int(v)])]
         data = {"start": tr.start[self.rows], "dur": tr.dur[self.rows],
                 "self": self.figures["self"], "dev": self.figures["dev"],
-                "dims": self.rows, "lane": lanes, "called": self.rows}
+                "dims": self.rows, "lane": lanes, "called": self.rows, "tflops": self.rows}
         return GridModel(cols, data=data, text_key="dims" if self.shapes else "lane")
 
     def compose(self) -> ComposeResult:
@@ -389,16 +394,25 @@ class OccurrenceScreen(TableScreen):
         tr = self.an.trace
         rows = self.rows
         order = rows[np.argsort(-tr.dur[rows], kind="stable")][:self.SHAPES_READ]
-        dims = {r: d for r, d, _ in input_shapes(tr, order)}
+        dev = dict(zip(rows.tolist(), np.asarray(self.figures["dev"]).tolist()))
+        dims: dict[int, str] = {}
+        tflops: dict[int, str] = {}
+        for r, d, _, args in input_shapes(tr, order, with_args=True):
+            dims[r] = d
+            cost = op_cost(tr.name_of(r), args)
+            if cost is not None and dev.get(r, 0) > 0:
+                tflops[r] = f"{cost.flops / (dev[r] / 1e9) / 1e12:,.2f}"
         py = tr.python_cats
         called = {int(r): called_from(tr, int(r), py) for r in order.tolist()} \
             if py and asked == self._asked else {}
-        self.app.call_from_thread(self._dims_read, dims, called, asked)
+        self.app.call_from_thread(self._dims_read, dims, called, asked, tflops)
 
-    def _dims_read(self, dims: dict[int, str], called: dict[int, str], asked: int) -> None:
+    def _dims_read(self, dims: dict[int, str], called: dict[int, str], asked: int,
+                   tflops: dict[int, str] | None = None) -> None:
         if asked != self._asked:  # another operator's, asked for before this one
             return
         self.dims = dims or {-1: ""}
+        self.tflops = tflops or {}
         self.called = called
         if self.grid is not None:
             self.grid._lower = None  # the filter searches the shapes now

@@ -24,6 +24,8 @@ from .views import TableScreen
 HEAT_ROWS = [("step", "step_us", "cpu"), ("GPU busy %", "gpu_busy_pct", "comp"),
              ("comp/step", "comp_per_step_us", "comp"), ("comm", "comm_us", "comm"),
              ("exposed comm", "exposed_comm_us", "exposed"), ("overlap %", "overlap_pct", "hidden")]
+#: where the ranks' collectives were matched: each rank's time waiting for the others
+SYNC_ROW = ("comm sync", "comm_sync_us", "exposed")
 _GLYPHS = " ▁▂▃▄▅▆▇█"
 _LABEL = 14
 
@@ -42,9 +44,11 @@ class RankHeat(Widget):
         self.ranks = rows
         self.palette = palette
         self.current = -1  # index into rows of the table's cursor rank
+        self.rows = HEAT_ROWS + ([SYNC_ROW] if any(r.get("comm_sync_us") is not None
+                                                   for r in rows) else [])
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
-        return len(HEAT_ROWS) + 2
+        return len(self.rows) + 2
 
     def _columns(self, width: int) -> tuple[int, int]:
         """(cell width, ranks per cell) for ``width`` columns of map."""
@@ -72,7 +76,7 @@ class RankHeat(Widget):
         n = len(self.ranks)
         groups = [list(range(i, min(i + per, n))) for i in range(0, n, per)]
         dim = Style(color=p.ruler)
-        if y == 0 or y == len(HEAT_ROWS) + 1:
+        if y == 0 or y == len(self.rows) + 1:
             top = y == 0
             segs = [Segment(("ranks →" if top else "").ljust(_LABEL)[:_LABEL], dim)]
             for g in groups:
@@ -86,9 +90,9 @@ class RankHeat(Widget):
             if not top and 0 <= self.current < n:
                 segs.append(Segment(f" rank {self.ranks[self.current]['rank']}", dim))
             return pad_strip(segs, width)
-        if y > len(HEAT_ROWS) + 1:
+        if y > len(self.rows) + 1:
             return Strip([Segment(" " * width)])
-        title, key, colour = HEAT_ROWS[y - 1]
+        title, key, colour = self.rows[y - 1]
         color = getattr(p, colour)
         lv = self.levels(key)
         segs = [Segment(title.ljust(_LABEL)[:_LABEL], Style(color=p.label))]
