@@ -35,6 +35,7 @@ import re
 from statistics import median
 from typing import Any, Sequence
 
+import msgspec
 import numpy as np
 
 from ..trace import Trace
@@ -42,6 +43,7 @@ from .flops import element_bytes
 from .rules import COMM
 
 RPC = "record_param_comms"
+_JSON = msgspec.json.Decoder()
 
 #: Kineto's ``Collective name`` (ProcessGroupNCCL's op names) -> a kind
 _KINDS = {
@@ -71,6 +73,16 @@ _KERNEL_KIND = re.compile(r"^(?:void )?nccl(?:Dev)?Kernel_([A-Za-z]+)")
 _FROM_KERNEL = {"allreduce": "all_reduce", "allgather": "all_gather",
                 "reducescatter": "reduce_scatter", "broadcast": "broadcast", "reduce": "reduce",
                 "sendrecv": "send_recv", "send": "send", "recv": "recv", "alltoall": "all_to_all"}
+
+
+def decode_fields(raw: bytes) -> dict[str, Any]:
+    """A row's fields as ``Trace.args_many(rows, fields)`` read them, decoded ({} where
+    they cannot be)."""
+    try:
+        got = _JSON.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return {}
+    return got if isinstance(got, dict) else {}
 
 
 def kind_of(name: str) -> str:
@@ -134,6 +146,11 @@ def _parent_map(trace: Trace) -> np.ndarray:
     return _parents(trace)[0]
 
 
+#: the args a collective reads
+COLL_FIELDS = ("Collective name", "In msg nelems", "Out msg nelems", "dtype", "Group size",
+               "Process Group Name", "Process Group Ranks")
+
+
 def _comm_launches(trace: Trace, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(communication kernels, the runtime calls that launched them)."""
     lr = trace.launch_of.rows.astype(np.int64)  # GPU work
@@ -176,10 +193,11 @@ def collective_ops(trace: Trace, classes: np.ndarray, up1: np.ndarray) -> np.nda
 
 
 def collectives(trace: Trace, classes: np.ndarray, up1: np.ndarray | None = None,
-                args: dict[int, Any] | None = None) -> list[dict[str, Any]]:
+                raw: dict[int, bytes] | None = None) -> list[dict[str, Any]]:
     """The collectives of ``trace`` in start order (see the module's docstring); ``up1``:
-    the op tree's parents, if made (else made here); ``args``: the ops' args, where already
-    read (the others are read here)."""
+    the op tree's parents, if made (else made here); ``raw``: the ops' args as read by
+    ``Trace.args_many(rows, fields)`` (:data:`COLL_FIELDS` among the fields), where
+    already read (the others are read here)."""
     lr, lv = _comm_launches(trace, classes)
     joined: dict[int, list[int]] = {}  # record_param_comms row -> its kernels
     owner = np.full(len(lr), -1, np.int64)
@@ -190,13 +208,14 @@ def collectives(trace: Trace, classes: np.ndarray, up1: np.ndarray | None = None
         at, ops = _rpc_above(trace, lv, up1)
         if len(at):
             uniq = np.unique(ops)
-            have = args or {}
+            have = raw or {}
             todo = [r for r in uniq.tolist() if r not in have]
-            got = dict(trace.args_many(np.array(todo, np.int64))) if todo else {}
+            got = dict(trace.args_many(np.array(todo, np.int64), COLL_FIELDS)) if todo else {}
             for r in uniq.tolist():
-                a = have[r] if r in have else got.get(r)
-                argsof[r] = a if isinstance(a, dict) and \
-                    isinstance(a.get("Collective name"), str) else None
+                t = have[r] if r in have else got.get(r)
+                a = decode_fields(t) if t is not None else None
+                argsof[r] = a if isinstance(a.get("Collective name") if a else None, str) \
+                    else None
             named = np.array([argsof[r] is not None for r in ops.tolist()], bool)
             at, ops = at[named], ops[named]
             # the innermost named one: the first found for each launch (walked upwards)

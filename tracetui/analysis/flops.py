@@ -366,6 +366,10 @@ FORMULAS: dict[str, Callable[[_In], Cost | None]] = {
 }
 
 
+#: the args the formulas read
+INPUT_FIELDS = ("Input Dims", "Input dims", "Input type", "Concrete Inputs")
+
+
 def op_cost(name: str, args: Any) -> Cost | None:
     """FLOPs and bytes of one occurrence of operator ``name`` with ``args``, or None where
     the operator has no formula or its args do not give the shapes."""

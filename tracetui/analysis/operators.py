@@ -33,7 +33,8 @@ import numpy as np
 
 from ..trace import LANE_CPU, Trace
 from .flops import has_formula, op_cost
-from .perf import Costs, occurrence_costs, perf_fields, tensor_core_rows
+from .perf import Costs, occurrence_costs, perf_fields, tensor_core_rows, with_formula, \
+    with_shapes
 from .peaks import Peaks
 from .rules import COMM, COMP, MEM
 from .steps import OP_CATS, RUNTIME_CATS, STEP_PATTERN, _names_matching, cat_ids, used_ids
@@ -228,14 +229,16 @@ def _row(name: str, g: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     return out
 
 
-def costs(trace: Trace, tree: OpTree, args: dict[int, Any] | None = None) -> Costs:
-    """FLOPs and bytes of every operator occurrence that has a formula (args re-read, or
-    taken from ``args``)."""
+def costs(trace: Trace, tree: OpTree, raw: dict[int, tuple[bytes, ...]] | None = None
+          ) -> Costs:
+    """FLOPs and bytes of every operator occurrence that has a formula (their args re-read,
+    or taken from ``raw``: see :func:`tracetui.analysis.perf.occurrence_costs`)."""
     out = Costs(len(tree.rows))
-    got = list(occurrence_costs(trace, tree.rows, args))
+    rows = tree.rows if raw is not None else with_shapes(trace, with_formula(trace, tree.rows))
+    got = list(occurrence_costs(trace, rows, raw))
     if got:
         pos = np.searchsorted(tree.rows, np.fromiter((g[0] for g in got), np.int64, len(got)))
-        for p, (_r, _a, cost) in zip(pos.tolist(), got):
+        for p, (_r, cost) in zip(pos.tolist(), got):
             out.put(p, cost)
     return out
 

@@ -24,7 +24,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..trace import Trace
-from .flops import Cost, has_formula, op_cost
+from .collectives import COLL_FIELDS, decode_fields
+from .flops import INPUT_FIELDS, Cost, has_formula, op_cost
 from .peaks import Peaks, device_peaks, dtype_class, peak_tflops
 from .rules import COMM, COMP
 from .tensorcores import tensor_core_mask
@@ -89,31 +90,53 @@ def with_formula(trace: Trace, rows: np.ndarray) -> np.ndarray:
     return rows[has[np.searchsorted(ids, names)]]
 
 
-def occurrence_costs(trace: Trace, rows: np.ndarray, args: dict[int, Any] | None = None
-                     ) -> Iterator[tuple[int, Any, Cost | None]]:
-    """(row, args, cost) of each of ``rows`` whose op has a formula, in file order (each
-    piece of the file decoded once; ``args``: those already read); the others not read."""
+#: how many of the ops with a formula are read to tell whether the trace has shapes at all
+SHAPES_SAMPLE = 32
+
+
+def with_shapes(trace: Trace, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (ops with a formula), or none of them when a sample spread over them has no
+    ``Input Dims``: shapes are recorded for every op of a profile or for none
+    (``record_shapes``), and reading the args of a hundred thousand ops for nothing took
+    two seconds on a 300 MB trace."""
+    if not len(rows):
+        return rows
+    pick = rows[np.unique(np.linspace(0, len(rows) - 1, min(SHAPES_SAMPLE, len(rows)))
+                          .astype(np.int64))]
+    for _, a in trace.args_many(pick):
+        if isinstance(a, dict) and ("Input Dims" in a or "Input dims" in a):
+            return rows
+    return rows[:0]
+
+
+#: what the FLOPs and the collectives read of the ops' args, in one pass over the file
+READ_FIELDS = INPUT_FIELDS + COLL_FIELDS
+
+
+def occurrence_costs(trace: Trace, rows: np.ndarray, raw: dict[int, bytes] | None = None
+                     ) -> Iterator[tuple[int, Cost | None]]:
+    """(row, cost) of each of ``rows`` whose op has a formula, in file order (each piece of
+    the file decoded once; ``raw``: their :data:`READ_FIELDS` already read, the rows not in
+    it left out); the others not read."""
     rows = with_formula(trace, rows)
+    if raw is not None:  # only those read (a trace without shapes: none of them)
+        rows = rows[np.isin(rows, np.fromiter(raw.keys(), np.int64, len(raw)))]
     if not len(rows):
         return
     strings = trace.strings
-    if args is not None and all(r in args for r in rows.tolist()):
-        got: Iterable[tuple[int, Any]] = ((r, args[r]) for r in rows.tolist())
-    else:
-        got = trace.args_many(rows)
-    # the same op with the same inputs costs the same: each distinct one worked out once
+    got: Iterable[tuple[int, Any]] = ((r, raw[r]) for r in rows.tolist()) \
+        if raw is not None else trace.args_many(rows, READ_FIELDS)
+    # the same op with the same inputs (the same text) costs the same: each distinct one
+    # decoded and worked out once
     memo: dict[tuple, Cost | None] = {}
-    for r, a in got:
-        name = strings[int(trace.name[r])]
-        if isinstance(a, dict):
-            key = (name, str(a.get("Input Dims", a.get("Input dims"))),
-                   str(a.get("Input type")), str(a.get("Concrete Inputs")))
-            cost = memo.get(key, _NOT_YET)
-            if cost is _NOT_YET:
-                cost = memo[key] = op_cost(name, a)
-        else:
-            cost = None
-        yield r, a, cost  # type: ignore[misc]
+    names = trace.name
+    for r, t in got:
+        key = (int(names[r]), t)
+        cost = memo.get(key, _NOT_YET)
+        if cost is _NOT_YET:
+            args = decode_fields(t)
+            cost = memo[key] = op_cost(strings[key[0]], args) if args else None
+        yield r, cost
 
 
 class Costs:

@@ -24,7 +24,7 @@ from .kernels import group_by_short_name, kernel_table
 from .memory import memory_sections
 from .modules import ModuleFrames, module_paths, module_types
 from .operators import costs, op_tree, operator_memory, operator_shape_table, operator_table
-from .perf import peaks_record, trace_peaks, with_formula
+from .perf import READ_FIELDS, peaks_record, trace_peaks, with_formula, with_shapes
 from .overlap import DeviceUnions, device_overlap, device_unions, stream_overlap
 from .phases import DEFAULT_GROUPS, phase_blocks
 from .rules import DEFAULT_RULES, Rule, classify, describe, in_flight_patterns
@@ -83,12 +83,13 @@ def _operator_sections(trace: Trace, classes: np.ndarray, shapes: bool,
     mods = ModuleFrames(trace, tree)
     dev = trace_peaks(trace, peaks)
     # the args the FLOPs and the collectives read, from one pass over the file
-    rows = np.union1d(with_formula(trace, tree.rows), collective_ops(trace, classes, tree.up))
-    args = dict(trace.args_many(rows))
-    comms = collectives(trace, classes, tree.up, args)
+    rows = np.union1d(with_shapes(trace, with_formula(trace, tree.rows)),
+                      collective_ops(trace, classes, tree.up))
+    raw = dict(trace.args_many(rows, READ_FIELDS))
+    comms = collectives(trace, classes, tree.up, raw)
     out = {
         "peaks": peaks_record(dev),
-        "operators": operator_table(trace, tree, dev, costs(trace, tree, args)),
+        "operators": operator_table(trace, tree, dev, costs(trace, tree, raw)),
         "modules": module_paths(trace, mods),
         "module_types": module_types(trace, mods),
         "memory_ops": operator_memory(trace, tree),

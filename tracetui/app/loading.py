@@ -442,6 +442,21 @@ class Loading:
                 if analyses.pane_ready(pane):
                     self.call_after_refresh(self._panes_made, analyses, pane)
             self.start_panes(analyses)
+            self.start_perf(analyses)
+
+    def start_perf(self: Any, an: Analyses) -> None:
+        """The operators' FLOPs and the collectives (their args read from the file: seconds
+        on a large trace with input shapes), on a worker once the aggregates are made: the
+        views' figures come first."""
+        ref = weakref.ref(an)
+
+        def work() -> None:
+            got = ref()
+            if got is not None:
+                got.prepare_panes("operators")  # (the op tree, if not made yet)
+                got.prepare_perf()
+
+        self.run_worker(work, thread=True, group="perf", name="perf", exit_on_error=False)
 
     def _set_memory(self: Any, trace: Trace, curves: list[DeviceCurve]) -> None:
         """The memory curves are made: drawn under their devices' lanes, and the allocations
@@ -477,10 +492,6 @@ class Loading:
                     raise
                 self.post_message(PanesMade(got, pane))
                 del got
-            if "operators" in panes:  # then the FLOPs and collectives (args from the file)
-                got = ref()
-                if got is not None:
-                    got.prepare_perf()
 
         for name, panes in (("steps", ("steps",)), ("operators", ("operators", "modules"))):
             self.run_worker(lambda panes=panes: work(panes), thread=True, group="panes",

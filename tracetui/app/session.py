@@ -26,7 +26,7 @@ from ..analysis.modules import ModuleFrames
 from ..analysis.operators import OpTree, op_tree, operator_table
 from ..analysis.collectives import collective_ops, collectives
 from ..analysis.operators import costs
-from ..analysis.perf import Costs, trace_peaks, with_formula
+from ..analysis.perf import READ_FIELDS, Costs, trace_peaks, with_formula, with_shapes
 from ..analysis.overlap import device_unions
 from ..analysis.phases import DEFAULT_GROUPS, phase_blocks
 from ..analysis.rules import DEFAULT_RULES, Rule, classify, in_flight_patterns
@@ -160,11 +160,12 @@ class Analyses:
         if self.perf_ready:
             return
         tr, tree = self.trace, self.op_tree
-        rows = np.union1d(with_formula(tr, tree.rows), collective_ops(tr, self.classes, tree.up))
-        args = dict(tr.args_many(rows))
-        _ = self._pane("collectives", lambda: collectives(tr, self.classes, tree.up, args))
+        rows = np.union1d(with_shapes(tr, with_formula(tr, tree.rows)),
+                          collective_ops(tr, self.classes, tree.up))
+        raw = dict(tr.args_many(rows, READ_FIELDS))
+        _ = self._pane("collectives", lambda: collectives(tr, self.classes, tree.up, raw))
         _ = self._pane("operators_perf", lambda: operator_table(tr, tree, self.peaks,
-                                                                costs(tr, tree, args)))
+                                                                costs(tr, tree, raw)))
 
     @property
     def collectives(self) -> list[dict[str, Any]]:

@@ -50,7 +50,8 @@ class RankPieces:
             return None
         return self.tables[k].event(row - int(self.offsets[k]))
 
-    def args_many(self, rows: list[int]) -> dict[int, Any]:
+    def args_many(self, rows: list[int], fields: tuple[str, ...] | None = None
+                  ) -> dict[int, Any]:
         """As :meth:`PieceTable.args_many`, each rank's rows from its own file."""
         out: dict[int, Any] = {}
         if not rows:
@@ -63,7 +64,7 @@ class RankPieces:
             mine = [r for r, kk in zip(rows, ks.tolist()) if kk == k]
             got = getattr(self.tables[k], "args_many", None)
             if got is not None:
-                for r, a in got([r - off for r in mine]).items():
+                for r, a in got([r - off for r in mine], fields).items():
                     out[r + off] = a
         return out
 

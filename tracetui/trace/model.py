@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator, Protocol
 
+import msgspec
 import numpy as np
 
 from .depth import compute_depth
@@ -361,6 +362,14 @@ class RankBlock:
     rank_devices: dict[int, tuple[int, int]]  # device -> (rank, its own device)
 
 
+def _raw(v: Any) -> bytes:
+    """A value as JSON text (what :meth:`Trace.args_many` gives for a field it read)."""
+    try:
+        return msgspec.json.encode(v)
+    except (TypeError, ValueError, OverflowError):
+        return msgspec.json.encode(str(v))
+
+
 @dataclass(eq=False, repr=False)  # its repr would print every column
 class Trace:
     """A loaded (or still loading) trace. Load one with :func:`tracetui.trace.load`."""
@@ -520,20 +529,28 @@ class Trace:
             args = {**(args if isinstance(args, dict) else {}), **extra}
         return args
 
-    def args_many(self, rows: Any) -> Iterator[tuple[int, Any]]:
+    def args_many(self, rows: Any, fields: tuple[str, ...] | None = None
+                  ) -> Iterator[tuple[int, Any]]:
         """(row, args) of each of ``rows`` (slice rows), in file order: as :meth:`args_of`,
-        the pieces of the file decoded once each, skipping what is not args."""
+        the pieces of the file decoded once each, skipping what is not args. ``fields``:
+        instead of the args, the JSON text (bytes) of an object of those of these keys they
+        have: what a caller that works out few distinct values needs (see
+        :meth:`tracetui.trace.pieces.PieceTable.args_many`)."""
         rows = np.asarray(rows, np.int64)
         order = rows[np.argsort(self.row[rows], kind="stable")].tolist()
         file_rows = self.row[order].tolist() if order else []
         bulk = getattr(self.pieces, "args_many", None)
-        got: dict[int, Any] = bulk(file_rows) if bulk else {}
+        got: dict[int, Any] = bulk(file_rows, fields) if bulk else {}
         extra = self.extra_args
         for i, fr in zip(order, file_rows):
             if fr in got and fr not in extra:
                 yield i, got[fr]
-            else:
+            elif fields is None:
                 yield i, self.args_of(i)
+            else:
+                a = self.args_of(i)
+                yield i, _raw({f: a[f] for f in fields if f in a} if isinstance(a, dict)
+                              else {})
 
     def parent_of(self, i: int) -> int:
         """Row of the enclosing slice one level up on the same lane, or -1."""

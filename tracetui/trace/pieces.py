@@ -281,6 +281,25 @@ class _ArgsOnly(msgspec.Struct, gc=False):
 _ARGS_ONLY = msgspec.json.Decoder(list[_ArgsOnly])
 _ANY_JSON = msgspec.json.Decoder()
 _ANY_LIST = msgspec.json.Decoder(list)
+_FIELDS: dict[tuple[str, ...], Any] = {}
+_ENCODE = msgspec.json.Encoder()
+
+
+def _fields_decoder(fields: tuple[str, ...]) -> Any:
+    """A decoder of a piece's events keeping of their ``args`` only ``fields``, as raw
+    JSON (the rest of each event skipped unparsed; encoded again, those absent left out);
+    made once per set of fields."""
+    dec = _FIELDS.get(fields)
+    if dec is None:
+        names = [f"f{i}" for i in range(len(fields))]
+        args_t = msgspec.defstruct("ArgFields", [(n, msgspec.Raw, msgspec.Raw(b""))
+                                                 for n in names],
+                                   rename=dict(zip(names, fields)), omit_defaults=True,
+                                   gc=False)
+        ev_t = msgspec.defstruct("FieldsEvent", [("args", args_t | None, None)],  # type: ignore
+                                 gc=False)
+        dec = _FIELDS[fields] = msgspec.json.Decoder(list[ev_t])  # type: ignore[valid-type]
+    return dec
 
 
 class PieceTable:
@@ -335,26 +354,30 @@ class PieceTable:
                 self._cache = None  # streamed pieces are read to one event only
             return events[i] if 0 <= i < len(events) else None
 
-    def args_many(self, rows: list[int]) -> dict[int, Any]:
+    def args_many(self, rows: list[int], fields: tuple[str, ...] | None = None
+                  ) -> dict[int, Any]:
         """The ``args`` of ``rows`` (sorted), as far as they can be read quickly: each piece
         holding some decoded once, its other fields and the other events' args skipped
         unparsed, the args wanted then decoded together (a piece decoded in full is several
-        times slower: the args of a hundred thousand ops took seconds). Rows left out (a
-        streamed or damaged piece, a value only the exact decoding holds) are for
-        :meth:`event`, one by one."""
+        times slower: the args of a hundred thousand ops took seconds). ``fields``: of each
+        row's args only these keys, as the JSON text of an object of those it has (bytes:
+        equal inputs are equal bytes, a key for what is worked out from them). Rows left
+        out (a streamed or damaged piece, args that are no object, a value only the exact
+        decoding holds) are for :meth:`event`, one by one."""
         out: dict[int, Any] = {}
+        sel = _fields_decoder(fields) if fields else None
         if self.source.reread_problem():
             return out
-        i = 0
-        while i < len(rows):
-            k = bisect.bisect_right(self.first, rows[i]) - 1
+        if not rows or not self.first:
+            return out
+        ks = np.searchsorted(np.asarray(self.first, np.int64), np.asarray(rows, np.int64),
+                             side="right") - 1
+        cuts = np.flatnonzero(np.diff(ks)) + 1  # the rows of one piece are consecutive
+        spans = zip([0, *cuts.tolist()], [*cuts.tolist(), len(rows)])
+        for i, j in spans:
+            k = int(ks[i])
             if k < 0:
-                i += 1
                 continue
-            end = self.first[k + 1] if k + 1 < len(self.first) else None
-            j = i
-            while j < len(rows) and (end is None or rows[j] < end):
-                j += 1
             kind, offset, length = self.pieces[k]
             if kind == KIND_ARRAY:
                 try:
@@ -365,24 +388,28 @@ class PieceTable:
                     body = bytearray(b"[")
                     body += data[: last - 1]
                     body += b"]"
-                    items = _ARGS_ONLY.decode(body)
+                    items = (sel or _ARGS_ONLY).decode(body)
                 except (OSError, ValueError, zlib.error, InflateError, TraceError,
                         msgspec.DecodeError, RecursionError):
                     items = None  # (ValidationError: an odd event; each read alone)
                 if items is not None:
                     first = self.first[k]
                     want = [r for r in rows[i:j] if 0 <= r - first < len(items)]
+                    if sel is not None:  # (the fields' raw text: no decoding here)
+                        enc = _ENCODE.encode
+                        for r in want:
+                            a = items[r - first].args
+                            out[r] = b"{}" if a is None else enc(a)
+                        continue
                     try:  # (one decoding for all of them)
-                        got = _ANY_LIST.decode(b"[" + b",".join(
-                            [items[r - first].args for r in want]) + b"]")
-                        out.update(zip(want, got))
+                        out.update(zip(want, _ANY_LIST.decode(b"[" + b",".join(
+                            [items[r - first].args for r in want]) + b"]")))
                     except (msgspec.DecodeError, RecursionError):
                         for r in want:  # (a number beyond float64: that one read exactly)
                             try:
                                 out[r] = _ANY_JSON.decode(items[r - first].args)
                             except (msgspec.DecodeError, RecursionError):
                                 pass
-            i = j
         return out
 
     def _read_piece(self, k: int, index: int) -> list[Any] | None:
