@@ -296,7 +296,7 @@ def _fields_decoder(fields: tuple[str, ...]) -> Any:
                                                  for n in names],
                                    rename=dict(zip(names, fields)), omit_defaults=True,
                                    gc=False)
-        ev_t = msgspec.defstruct("FieldsEvent", [("args", args_t | None, None)],  # type: ignore
+        ev_t = msgspec.defstruct("FieldsEvent", [("args", args_t | None, None)],
                                  gc=False)
         dec = _FIELDS[fields] = msgspec.json.Decoder(list[ev_t])  # type: ignore[valid-type]
     return dec
