@@ -280,3 +280,45 @@ async def test_an_operators_occurrences_have_their_tflops(trace_file: Path) -> N
         assert "TFLOP/s" in _row_text(occ.grid, 0)
         for y in (1, 2):
             assert f"{TFLOPS:,.2f}" in _row_text(occ.grid, y)
+
+
+def test_hostile_args_are_unknown_never_a_crash_or_an_escape(tmp_path: Path) -> None:
+    """Shapes and message sizes of every odd kind: the summary (text, JSON, CSV) works, no
+    escape sequence reaches the terminal, absurd counts are unknown sizes (a report must
+    stay readable as a rank: its integers under 2**63)."""
+    odd: list[Any] = [None, -5, 2 ** 80, 1e308, "12", "x\x1b[31mred", [1, 2], {"a": 1}, True,
+                      0, [[]], [[-1, 2], [2, 3]], [[2 ** 70, 2], [2, 3]], "[[1,2]]"]
+    data = _trace()
+    ev = data["traceEvents"]
+    t = 100_000
+    for i, v in enumerate(odd * 3):
+        ev.append({"ph": "X", "cat": "cpu_op", "name": ["aten::mm", "aten::conv2d",
+                                                       "aten::scaled_dot_product_attention"][i % 3],
+                   "pid": CPU, "tid": TID, "ts": t + 100 * i, "dur": 50,
+                   "args": {"Input Dims": v, "Input type": odd[(i + 1) % len(odd)],
+                            "Concrete Inputs": odd[(i + 2) % len(odd)]}})
+        ev.append({"ph": "X", "cat": "cpu_op", "name": "record_param_comms", "pid": CPU,
+                   "tid": TID, "ts": t + 100 * i + 60, "dur": 30, "args": {
+                       "Collective name": ["allreduce", "\x1b]0;pwn\x07", "x" * 3000][i % 3],
+                       "In msg nelems": v, "Out msg nelems": odd[(i + 3) % len(odd)],
+                       "dtype": odd[(i + 4) % len(odd)], "Group size": odd[(i + 5) % len(odd)],
+                       "Process Group Name": odd[(i + 6) % len(odd)]}})
+        ev.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": CPU,
+                   "tid": TID, "ts": t + 100 * i + 65, "dur": 5, "args": {"correlation": 9000 + i}})
+        ev.append({"ph": "X", "cat": "kernel", "name": NCCL, "pid": GPU, "tid": 20,
+                   "ts": t + 100 * i + 70, "dur": i % 4, "args": {"correlation": 9000 + i}})
+    p = tmp_path / "odd.json"
+    p.write_text(json.dumps(data))
+    for args in ([], ["--json"], ["--csv", "collectives"], ["--csv", "operators"]):
+        r = _summary(str(p), *args)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+    rep = json.loads(_summary(str(p), "--json").stdout)
+    assert all(c["bytes"] is None or 0 <= c["bytes"] < 2 ** 63 for c in rep["collectives"])
+    assert all(o["flops"] is None or 0 <= o["flops"] < 2 ** 63 for o in rep["operators"])
+    # still a rank: the report reads back and matches across ranks
+    from tracetui.analysis.report import read_report
+
+    f = tmp_path / "odd.report.json"
+    f.write_text(_summary(str(p), "--json").stdout)
+    assert read_report(str(f)) is not None

@@ -89,16 +89,20 @@ def kind_of(name: str) -> str:
     return _KINDS.get(name.strip().lower(), "other")
 
 
+#: a count beyond this is no message size or group (and its bytes would not fit a report's
+#: integers): unknown
+_MAX_COUNT = 2 ** 53
+
+
 def _int(v: Any) -> int | None:
+    """A whole, non-negative count of plausible size, or None."""
     if isinstance(v, bool):
         return None
-    if isinstance(v, int):
-        return v if v >= 0 else None
-    if isinstance(v, float) and v.is_integer() and v >= 0:
-        return int(v)
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    elif isinstance(v, str) and v.strip().isdigit() and len(v.strip()) < 20:
+        v = int(v.strip())
+    return v if isinstance(v, int) and 0 <= v < _MAX_COUNT else None
 
 
 def size_bytes(kind: str, args: dict) -> int | None:
