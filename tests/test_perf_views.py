@@ -238,6 +238,18 @@ async def test_the_rank_view_names_the_late_rank(tmp_path: Path) -> None:
         assert "last to collectives: rank 2 (2 of 2)" in title
         head = _row_text(app.screen.grid, 0)
         assert "sync" in head and "transfer" in head
+        # ^t: the collectives waited for, each naming rank 2; ⏎ goes to its lanes
+        from tracetui.app.ranks import WaitsScreen
+
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: isinstance(app.screen, WaitsScreen))
+        grid = app.screen.grid
+        assert "last rank" in _row_text(grid, 0) and len(grid.order) == 2
+        for y in (1, 2):
+            cells = _row_text(grid, y).split()
+            assert cells[0] == "all_reduce" and "2" in cells and "300.0" in cells
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.screen_stack) == 1)
 
 
 async def test_the_operators_view_fills_in_its_flops(trace_file: Path) -> None:

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..tables import RANKS, rank_rows
+from ..tables import COLLECTIVE_WAITS, RANKS, rank_rows
 from .grid import Column, Grid, GridModel, grid_columns
 from .heat import LEVELS, cell, level, pad_strip
 from .messages import GotoRank
@@ -123,7 +123,18 @@ class RanksScreen(TableScreen):
     what = "ranks"
     # the first screen of a job opened on demand: q quits here, as on the timeline (the
     # filter is of file names: one starting with q is typed after /)
-    BINDINGS = [*TableScreen.BINDINGS, Binding("q", "app.quit", "quit")]
+    BINDINGS = [*TableScreen.BINDINGS, Binding("q", "app.quit", "quit"),
+                Binding("ctrl+t", "waits", "collectives waited for", key_display="^t")]
+
+    def action_waits(self) -> None:
+        """The collectives matched across ranks, most skewed first, naming the last rank."""
+        waits = self.summary.get("collective_waits") or []
+        if not waits:
+            self.notify("no collectives matched across ranks (record_param_comms or NCCL "
+                        "kernels on two ranks or more)", timeout=4, markup=False)
+            return
+        self.app.push_screen(WaitsScreen(waits, self.summary.get("collectives_matched", 0),
+                                         self.palette))
 
     def __init__(self, summary: dict[str, Any], palette: Palette, holds: Any = None) -> None:
         """``holds``: the job's ranks opened on demand (a ``RankHolds``): a column says
@@ -210,3 +221,30 @@ class RanksScreen(TableScreen):
     def on_grid_chosen(self, event: Grid.Chosen) -> None:
         event.stop()
         self.post_message(GotoRank(int(self.rows[event.index]["rank"])))
+
+
+class WaitsScreen(TableScreen):
+    """The collectives matched across ranks that waited longest (the largest start skew
+    first): which rank arrived last, by how much, and the data's own transfer time; Enter
+    goes to the last rank's lanes."""
+
+    what = "collectives"
+
+    def __init__(self, waits: list[dict[str, Any]], matched: int, palette: Palette) -> None:
+        super().__init__()
+        self.waits, self.matched, self.palette = list(waits), matched, palette
+
+    def compose(self) -> Any:
+        model = GridModel(grid_columns(COLLECTIVE_WAITS), self.waits, text_key="kind")
+        yield from self.compose_table(Grid(model, "start_skew_us",
+                                           cursor_bg=self.palette.cursor_bg))
+
+    def title_text(self) -> Text:
+        t = Text("collectives waited for", style="bold")
+        t.append(f"  the most skewed of {self.matched:,} matched across ranks: sync is "
+                 "waiting for the last rank to arrive (⏎ goes to its lanes)", style="dim")
+        return t
+
+    def on_grid_chosen(self, event: Grid.Chosen) -> None:
+        event.stop()
+        self.post_message(GotoRank(int(self.waits[event.index]["late_rank"])))
