@@ -334,3 +334,16 @@ def test_hostile_args_are_unknown_never_a_crash_or_an_escape(tmp_path: Path) -> 
     f = tmp_path / "odd.report.json"
     f.write_text(_summary(str(p), "--json").stdout)
     assert read_report(str(f)) is not None
+
+
+def test_a_roofline_above_100_is_said_to_be_impossible(tmp_path: Path) -> None:
+    data = _trace()
+    for e in data["traceEvents"]:
+        if e.get("name") == GEMM:
+            e["dur"] = GEMM_US // 4  # four times faster than the datasheet allows: 278 %
+    p = tmp_path / "fast.json"
+    p.write_text(json.dumps(data))
+    out = _summary(str(p)).stdout
+    assert "roof % above 100 for 1 operator (aten::mm)" in out
+    p.write_text(json.dumps(_trace()))  # 69 %: nothing said
+    assert "roof % above 100" not in _summary(str(p)).stdout

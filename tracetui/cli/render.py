@@ -284,6 +284,14 @@ def _print_gemms(console: Any, r: dict[str, Any], width: int, top: int) -> None:
         return
     peaks = r.get("peaks")
     console.print(def_table(TEXT_TABLES["flops"], rows[:top] if top else rows, width))
+    over = [o["name"] for o in rows if (o.get("roofline_pct") or 0) > 100]
+    if over:
+        console.print(Text(
+            f"  roof % above 100 for {len(over)} operator{'s' if len(over) > 1 else ''} ("
+            + ", ".join(safe_text(n, 30) for n in over[:3]) + (", …" if len(over) > 3 else "")
+            + "): more work than the datasheet allows in that time — the shapes, the device "
+            "time or the device named do not fit (a synthetic trace, another GPU)",
+            style="yellow"))
     console.print(Text(
         "  roof %: the roofline bound, max(FLOPs / peak, bytes / bandwidth), as % of the device "
         "time, " + (f"against the {peaks['device']}'s dense datasheet peaks" if peaks else
