@@ -229,7 +229,7 @@ def _row(name: str, g: dict[str, np.ndarray], k: int) -> dict[str, Any]:
     return out
 
 
-def costs(trace: Trace, tree: OpTree, raw: dict[int, tuple[bytes, ...]] | None = None
+def costs(trace: Trace, tree: OpTree, raw: dict[int, bytes] | None = None
           ) -> Costs:
     """FLOPs and bytes of every operator occurrence that has a formula (their args re-read,
     or taken from ``raw``: see :func:`tracetui.analysis.perf.occurrence_costs`)."""
