@@ -221,16 +221,22 @@ class OperatorScreen(DefTableScreen):
     def records(self) -> list[dict[str, Any]]:
         return self.shapes if self.by_shape and self.shapes is not None else self.an.operators
 
+    def model(self) -> GridModel:
+        # (whether the rows by name had their FLOPs: built ahead, the screen may be
+        # mounted only after they came)
+        self._with_perf = self.an.perf_ready
+        return super().model()
+
     def on_mount(self) -> None:
         super().on_mount()
-        if not self.an.perf_ready:  # the FLOPs columns fill in once read (a worker's)
+        if not getattr(self, "_with_perf", True):  # the FLOPs columns fill in once read
             self._perf_timer = self.set_interval(0.5, self._perf_check)
 
     def _perf_check(self) -> None:
         if self.an.perf_ready:
             self._perf_timer.stop()
             g = self.grid
-            if not self.by_shape and g is not None:
+            if not self.by_shape and g is not None and not self._with_perf:
                 at = g.cursor
                 self._show()
                 g.action_move(at - g.cursor)  # (the same row: the order is the same)
