@@ -169,7 +169,7 @@ async def test_kernel_table_and_a_collectives_instances(trace_file: Path) -> Non
     async with app.run_test(size=(140, 40)) as pilot:
         await loaded(app, pilot, analyses=True)
         an = app.session.analyses
-        an.prepare_panes()  # (what the workers do: the collectives come with the operators)
+        an.prepare_perf()  # (what the perf worker does once the aggregates are made)
         await until(pilot, lambda: an.collectives_by_kernel() is not None)
         await pilot.press("k")
         await until(pilot, lambda: isinstance(app.screen, KernelScreen))
