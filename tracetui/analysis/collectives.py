@@ -227,53 +227,73 @@ def collectives(trace: Trace, classes: np.ndarray, up1: np.ndarray | None = None
             owner[at[first]] = ops[first]
     for j, r in zip(np.flatnonzero(owner >= 0).tolist(), owner[owner >= 0].tolist()):
         joined.setdefault(r, []).append(int(lr[j]))
-    t0 = trace.t0_abs_ns
-    out = []
+    groups: list[tuple[list[int], str, str, dict, str]] = []  # (kernels, kind, name, ...)
     for r, ks in joined.items():
         a = argsof[r]
         name = a["Collective name"]
-        out.append(_record(trace, ks, kind_of(name), name, a, t0, "record_param_comms"))
+        groups.append((ks, kind_of(name), name, a, "record_param_comms"))
     # NCCL/RCCL kernels that no record_param_comms owns (or whose launch the trace lacks):
     # kind from the name, size unknown
     comm_rows = np.flatnonzero(classes == COMM)
     loose = np.setdiff1d(comm_rows, lr[owner >= 0]) if len(lr) else comm_rows
     if len(loose):
         strings = trace.strings
-        seen: dict[int, str | None] = {}
-        for k in loose.tolist():
-            nid = int(trace.name[k])
-            if nid not in seen:
-                m = _KERNEL_KIND.match(strings[nid])
-                seen[nid] = _FROM_KERNEL.get(m.group(1).lower(), "other") if m else None
-            if seen[nid] is not None:
-                out.append(_record(trace, [k], seen[nid] or "other", strings[nid], {}, t0,
-                                   "kernel"))
+        kinds: dict[int, str | None] = {}
+        for nid in np.unique(trace.name[loose]).tolist():
+            m = _KERNEL_KIND.match(strings[nid])
+            kinds[nid] = _FROM_KERNEL.get(m.group(1).lower(), "other") if m else None
+        for k, nid in zip(loose.tolist(), trace.name[loose].tolist()):
+            kind = kinds[nid]
+            if kind is not None:
+                groups.append(([k], kind, strings[nid], {}, "kernel"))
+    out = _records(trace, groups)
     out.sort(key=lambda c: (c["start_us"], c["end_us"]))
     return out
 
 
-def _record(trace: Trace, ks: list[int], kind: str, name: str, args: dict, t0: int,
-            source: str) -> dict[str, Any]:
-    rows = np.array(ks, np.int64)
-    s = int(trace.start[rows].min())
-    e = int((trace.start[rows] + trace.dur[rows]).max())
-    dur = (e - s) / 1000
-    nbytes = size_bytes(kind, args)
-    n = group_size(args)
-    alg, bus = bandwidths(kind, nbytes, n, dur)
-    pg = args.get("Process Group Name")
-    dt = args.get("dtype")
-    return {
-        "kind": kind, "name": name, "source": source,
-        "bytes": nbytes, "dtype": dt if isinstance(dt, str) else None,
-        "group_size": n, "process_group": str(pg) if isinstance(pg, (str, int)) else None,
-        "start_us": round((t0 + s) / 1000, 3), "end_us": round((t0 + e) / 1000, 3),
-        # (exact: a float of µs near 1.7e15 holds quarters of a µs; skews are taken from these)
-        "start_ns": t0 + s, "end_ns": t0 + e,
-        "dur_us": round(dur, 3), "algbw_gbps": alg, "busbw_gbps": bus,
-        "device": trace.lane_of(int(rows[0])).device, "kernels": len(ks),
-        "row": int(rows[np.argmin(trace.start[rows])]),
-    }
+def _records(trace: Trace, groups: list[tuple[list[int], str, str, dict, str]]
+             ) -> list[dict[str, Any]]:
+    """One record per (kernel rows, kind, name, args, source): its time from its first
+    kernel's start to its last one's end, its size and bandwidths (the kernels' times taken
+    for all of them at once: a long trace has 100,000s of collectives)."""
+    if not groups:
+        return []
+    n = len(groups)
+    counts = np.fromiter((len(g[0]) for g in groups), np.int64, n)
+    flat = np.fromiter((k for g in groups for k in g[0]), np.int64, int(counts.sum()))
+    gid = np.repeat(np.arange(n), counts)
+    st = trace.start[flat].astype(np.int64)
+    en = st + trace.dur[flat]
+    order = np.lexsort((st, gid))  # by group, then start: each group's first kernel first
+    firsts = np.searchsorted(gid[order], np.arange(n))
+    first_row = flat[order][firsts]
+    start = st[order][firsts]
+    end = np.zeros(n, np.int64)
+    np.maximum.at(end, gid, en)
+    lane_dev = np.array([ln.device for ln in trace.lanes] or [-1])
+    device = lane_dev[trace.lane_index(first_row)]
+    t0 = trace.t0_abs_ns
+    out = []
+    for (_ks, kind, name, args, source), s, e, row, dev, cnt in zip(
+            groups, start.tolist(), end.tolist(), first_row.tolist(), device.tolist(),
+            counts.tolist()):
+        dur = (e - s) / 1000
+        nbytes = size_bytes(kind, args) if args else None
+        size = group_size(args) if args else None
+        alg, bus = bandwidths(kind, nbytes, size, dur)
+        pg = args.get("Process Group Name")
+        dt = args.get("dtype")
+        out.append({
+            "kind": kind, "name": name, "source": source,
+            "bytes": nbytes, "dtype": dt if isinstance(dt, str) else None,
+            "group_size": size, "process_group": str(pg) if isinstance(pg, (str, int)) else None,
+            "start_us": round((t0 + s) / 1000, 3), "end_us": round((t0 + e) / 1000, 3),
+            # (exact: a float of µs near 1.7e15 holds quarters of a µs; skews from these)
+            "start_ns": t0 + s, "end_ns": t0 + e,
+            "dur_us": round(dur, 3), "algbw_gbps": alg, "busbw_gbps": bus,
+            "device": dev, "kernels": cnt, "row": row,
+        })
+    return out
 
 
 def collective_kinds(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

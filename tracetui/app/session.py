@@ -167,12 +167,6 @@ class Analyses:
         _ = self._pane("operators_perf", lambda: operator_table(tr, tree, self.peaks,
                                                                 costs(tr, tree, raw)))
 
-    @property
-    def collectives(self) -> list[dict[str, Any]]:
-        """The collectives (:mod:`tracetui.analysis.collectives`; their args re-read)."""
-        return self._pane("collectives", lambda: collectives(self.trace, self.classes,
-                                                             self.op_tree.up))
-
     def collectives_by_kernel(self) -> dict[int, dict[str, Any]] | None:
         """Each collective by its first kernel's row; None while they are being made."""
         got = self._panes.get("collectives")
